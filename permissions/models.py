@@ -1,0 +1,199 @@
+"""The permission catalog and the application manifests.
+
+Catalog: resources (APIs such as Microsoft Graph) define permissions; each permission
+allows some API calls. Manifests: an application's features, and per feature the
+permissions it needs, why, and which API calls it makes.
+
+A manifest requirement names its permission by (resource appId, kind, value) rather than
+by foreign key, so that a manifest can be imported before the catalog knows the
+permission, and keeps working when the catalog is refreshed.
+"""
+
+from django.db import models
+
+MICROSOFT_GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+MICROSOFT_INTUNE_APP_ID = "c161e42e-d4df-4a3d-9b42-e7a3c31f59d4"
+
+
+class PermissionKind(models.TextChoices):
+    APPLICATION = "application", "Application"
+    DELEGATED = "delegated", "Delegated"
+
+
+class Tier(models.TextChoices):
+    """EntraOps' enterprise access model tiers, most sensitive first."""
+
+    CONTROL_PLANE = "ControlPlane", "Control plane"
+    MANAGEMENT_PLANE = "ManagementPlane", "Management plane"
+    USER_ACCESS = "UserAccess", "User access"
+    UNCLASSIFIED = "", "Unclassified"
+
+
+class Resource(models.Model):
+    """An API that defines permissions, identified by its appId."""
+
+    app_id = models.UUIDField(unique=True)
+    display_name = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["display_name"]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class Permission(models.Model):
+    class Source(models.TextChoices):
+        STARTER = "starter", "Built-in starter catalog"
+        REFERENCE = "reference", "Microsoft permissions reference"
+        GRAPH = "graph", "Read from Microsoft Graph"
+
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="permissions")
+    kind = models.CharField(max_length=12, choices=PermissionKind.choices)
+    value = models.CharField(max_length=200)
+    graph_id = models.UUIDField(null=True, blank=True)
+    display_name = models.CharField(max_length=300, blank=True)
+    description = models.TextField(blank=True)
+    # None: not known yet (a permission only a manifest or a grant has told us about).
+    admin_consent_required = models.BooleanField(null=True)
+    enabled = models.BooleanField(default=True)
+    # Microsoft's privilege level from the permissions reference, 1 (lowest) to 5.
+    privilege_level = models.PositiveSmallIntegerField(null=True, blank=True)
+    tier = models.CharField(max_length=20, choices=Tier.choices, blank=True, default=Tier.UNCLASSIFIED)
+    source = models.CharField(max_length=12, choices=Source.choices)
+    # Set when the source that listed this permission no longer does. The row stays:
+    # grants and manifests may still name it.
+    removed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["value", "kind"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["resource", "kind", "value"], name="permission_unique_per_resource_kind"
+            ),
+        ]
+        indexes = [models.Index(fields=["graph_id"], name="permission_graph_id")]
+
+    def __str__(self) -> str:
+        return f"{self.value} ({self.get_kind_display()})"
+
+
+class PermissionApiCall(models.Model):
+    """One API call (method + path template) that a permission allows, per consent scheme."""
+
+    class Scheme(models.TextChoices):
+        APPLICATION = "Application", "Application"
+        DELEGATED_WORK = "DelegatedWork", "Delegated (work or school)"
+        DELEGATED_PERSONAL = "DelegatedPersonal", "Delegated (personal account)"
+
+    permission = models.ForeignKey(Permission, on_delete=models.CASCADE, related_name="api_calls")
+    scheme = models.CharField(max_length=20, choices=Scheme.choices)
+    method = models.CharField(max_length=10)
+    # Lower-cased path template as in Microsoft's reference, e.g. "/groups/{id}/members".
+    path = models.CharField(max_length=500)
+    # Microsoft marks the permission it considers least privileged for this call.
+    least_privileged = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["path", "method"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["permission", "scheme", "method", "path"], name="api_call_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+class CatalogChange(models.Model):
+    """What a catalog import changed; kept even after the permission itself is gone."""
+
+    class Action(models.TextChoices):
+        ADDED = "added", "Added"
+        CHANGED = "changed", "Changed"
+        REMOVED = "removed", "Removed"
+
+    permission = models.ForeignKey(
+        Permission, on_delete=models.SET_NULL, null=True, blank=True, related_name="changes"
+    )
+    resource_app_id = models.UUIDField()
+    kind = models.CharField(max_length=12, choices=PermissionKind.choices)
+    value = models.CharField(max_length=200)
+    action = models.CharField(max_length=10, choices=Action.choices)
+    # {"field": [old, new], ...} for a change; empty for added/removed.
+    details = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=12, choices=Permission.Source.choices)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["-at"], name="catalog_change_at")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.value} ({self.kind})"
+
+
+class Application(models.Model):
+    """A client application that holds permissions, identified by its appId."""
+
+    app_id = models.UUIDField(unique=True)
+    name = models.CharField(max_length=200)
+    publisher = models.CharField(max_length=200, blank=True)
+    docs_url = models.URLField(max_length=500, blank=True)
+    # Set when a manifest was imported: an application without one explains nothing.
+    manifest_imported_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def has_manifest(self) -> bool:
+        return self.manifest_imported_at is not None
+
+
+class Feature(models.Model):
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="features")
+    key = models.SlugField(max_length=100)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    default_enabled = models.BooleanField(default=True)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["application", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["application", "key"], name="feature_key_unique_per_app"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.application.name}: {self.name}"
+
+
+class Requirement(models.Model):
+    """A permission that a feature needs, why, and the API calls it makes with it."""
+
+    feature = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="requirements")
+    resource_app_id = models.UUIDField(default=MICROSOFT_GRAPH_APP_ID)
+    kind = models.CharField(max_length=12, choices=PermissionKind.choices)
+    permission_value = models.CharField(max_length=200)
+    reason = models.TextField()
+    # ["GET /devices", "GET /groups/{id}/members"], as the manifest declares them.
+    api_calls = models.JSONField(default=list, blank=True)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["feature", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["feature", "resource_app_id", "kind", "permission_value"],
+                name="requirement_unique_per_feature",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.permission_value} ({self.kind}) for {self.feature}"

@@ -1,0 +1,9 @@
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+
+class User(AbstractUser):
+    """A person who signs in; with Entra SSO, identified by their tenant and object id."""
+
+    entra_tenant_id = models.CharField(max_length=36, blank=True)
+    entra_object_id = models.CharField(max_length=36, blank=True)
