@@ -1,0 +1,738 @@
+"""Catalog services: Microsoft's permissions reference, EntraOps' tiers, the starter catalog.
+
+An import compares what its inputs say with what the catalog holds and writes only the
+differences, in bulk and in one transaction, recording every permission it adds, changes
+or removes as a CatalogChange; running it twice writes nothing the second time. All inputs
+are read and checked before anything is written, so a malformed file changes nothing.
+
+Sources rank starter < reference < graph. The reference upgrades starter rows, but leaves
+what a Graph read supplies (ids, names, texts, consent flag, enabled) on graph rows; the
+starter only fills gaps in its own rows. Tiers belong to the classification, whatever the
+row's source.
+"""
+
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import yaml
+from django.db import transaction
+from django.utils import timezone
+
+from permissions.models import (
+    MICROSOFT_GRAPH_APP_ID,
+    CatalogChange,
+    Permission,
+    PermissionApiCall,
+    PermissionKind,
+    Resource,
+    Tier,
+)
+from permissions.sources import SourceError, load_json
+
+_RAW = "https://raw.githubusercontent.com"
+REFERENCE_PERMISSIONS_URL = (
+    f"{_RAW}/microsoftgraph/microsoft-graph-devx-content/master/permissions/new/permissions.json"
+)
+REFERENCE_DESCRIPTIONS_URL = (
+    f"{_RAW}/microsoftgraph/microsoft-graph-devx-content/master/permissions/"
+    "permissions-descriptions.json"
+)
+CLASSIFICATION_URLS = (
+    f"{_RAW}/Cloud-Architekt/AzurePrivilegedIAM/main/Classification/Classification_MsGraphAppRoles.json",
+    f"{_RAW}/Cloud-Architekt/AzurePrivilegedIAM/main/Classification/Classification_MsGraphScopes.json",
+)
+STARTER_CATALOG_PATH = Path(__file__).resolve().parent / "data" / "starter_catalog.yaml"
+
+Source = Permission.Source
+Scheme = PermissionApiCall.Scheme
+APPLICATION = PermissionKind.APPLICATION.value
+DELEGATED = PermissionKind.DELEGATED.value
+
+# Both delegated schemes (work or school, personal account) are one delegated permission.
+_SCHEME_KIND = {
+    Scheme.APPLICATION.value: APPLICATION,
+    Scheme.DELEGATED_WORK.value: DELEGATED,
+    Scheme.DELEGATED_PERSONAL.value: DELEGATED,
+}
+# Fields a Graph read supplies and the reference must not overwrite on graph rows.
+_GRAPH_FIELDS = frozenset(
+    {"graph_id", "value", "display_name", "description", "admin_consent_required", "enabled"}
+)
+
+T = TypeVar("T")
+Key = tuple[str, str]  # (kind, value)
+CallKey = tuple[str, str, str]  # (scheme, method, path)
+
+
+class CatalogImportError(Exception):
+    """An input is missing or malformed; the message is one line naming the file."""
+
+
+@dataclass
+class CatalogImportResult:
+    permissions_added: int = 0
+    permissions_changed: int = 0
+    permissions_removed: int = 0
+    permissions_unchanged: int = 0
+    api_calls_added: int = 0
+    api_calls_removed: int = 0
+    # Calls kept whose least-privileged mark moved.
+    api_calls_remarked: int = 0
+    # Permissions whose tier this run set or changed (also counted as added or changed).
+    tiers_set: int = 0
+    # Resource-specific consent (RSC) permissions: team and chat owners grant those, not
+    # tenant admins, so the catalog leaves them out.
+    skipped: int = 0
+
+    @property
+    def changed_anything(self) -> bool:
+        return any(
+            (
+                self.permissions_added,
+                self.permissions_changed,
+                self.permissions_removed,
+                self.api_calls_added,
+                self.api_calls_removed,
+                self.api_calls_remarked,
+            )
+        )
+
+
+@dataclass
+class _Described:
+    """What one run's inputs say about one permission; a field they don't mention is absent."""
+
+    kind: str
+    value: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    # Written only where the catalog has no value yet.
+    gaps: dict[str, Any] = field(default_factory=dict)
+    # None: no input of this run lists API calls for this permission.
+    api_calls: dict[CallKey, bool] | None = None
+
+
+@dataclass
+class _Tiers:
+    kind: str
+    by_id: dict[uuid.UUID, str] = field(default_factory=dict)
+    by_value: dict[str, str] = field(default_factory=dict)
+
+
+class _Malformed(Exception):
+    """A problem in an input, reported without the file name, which the caller adds."""
+
+
+# --- public services --------------------------------------------------------------------
+
+
+def catalog_import_reference(
+    *,
+    permissions: str | None = None,
+    descriptions: str | None = None,
+    classifications: Sequence[str] = (),
+) -> CatalogImportResult:
+    """Import Microsoft's permissions reference and EntraOps' tiers for Microsoft Graph.
+
+    Each argument is a file path or an https:// URL and each is optional: a run updates
+    only what its inputs describe. Only a run that reads both Microsoft files can tell
+    that a permission is gone, since either file may list a permission the other lacks.
+    """
+    result = CatalogImportResult()
+    listed, result.skipped = _parse(permissions, _parse_permissions) if permissions else ({}, 0)
+    described = listed
+    if descriptions:
+        described = _merge_descriptions(
+            listed,
+            _parse(descriptions, _parse_descriptions),
+            permissions_given=bool(permissions),
+        )
+    tiers = _merge_tiers(_parse(location, _parse_classification) for location in classifications)
+
+    with transaction.atomic():
+        resource, _ = Resource.objects.get_or_create(
+            app_id=MICROSOFT_GRAPH_APP_ID, defaults={"display_name": "Microsoft Graph"}
+        )
+        plan = _Plan(resource=resource, source=Source.REFERENCE)
+        calls: list[tuple[Permission, dict[CallKey, bool]]] = []
+        for item in _ids_first(described.values()):
+            row = _reference_upsert(plan, item)
+            if item.api_calls is not None:
+                calls.append((row, item.api_calls))
+        if permissions and descriptions:
+            plan.remove_unlisted()
+        for kind_tiers in tiers:
+            plan.apply_tiers(kind_tiers)
+        plan.save(result)
+        _sync_api_calls(resource=resource, wanted=calls, result=result)
+    return result
+
+
+def catalog_import_starter(*, path: Path = STARTER_CATALOG_PATH) -> CatalogImportResult:
+    """Load the built-in starter catalog: adds what is missing, fills gaps, removes nothing."""
+    resources = _parse(str(path), _parse_starter, loader=_load_yaml)
+    result = CatalogImportResult()
+    with transaction.atomic():
+        for app_id, display_name, described in resources:
+            resource, _ = Resource.objects.get_or_create(
+                app_id=app_id, defaults={"display_name": display_name}
+            )
+            plan = _Plan(resource=resource, source=Source.STARTER)
+            for item in _ids_first(described):
+                row = plan.match(item)
+                if row is None:
+                    plan.add(item)
+                elif row.source == Source.STARTER:
+                    plan.update(row, {}, item.fields)
+                else:
+                    # A richer source owns this row; the starter has nothing to add.
+                    plan.examine(row)
+            plan.save(result)
+    return result
+
+
+@dataclass(frozen=True)
+class GraphPermission:
+    """A permission as a resource's service principal in a tenant defines it."""
+
+    resource_app_id: str
+    resource_name: str
+    kind: str
+    value: str
+    graph_id: str
+    display_name: str
+    description: str
+    admin_consent_required: bool
+    enabled: bool
+
+
+def catalog_apply_graph(*, entries: Iterable[GraphPermission]) -> CatalogImportResult:
+    """Upsert permissions read from Graph: Graph is the authority for ids and texts.
+
+    Adds and updates only: a tenant's sync sees the catalogs of the resources its grants
+    name, so a permission it does not mention is not gone. Runs inside the caller's
+    transaction.
+    """
+    by_resource: dict[str, list[GraphPermission]] = {}
+    for entry in entries:
+        by_resource.setdefault(entry.resource_app_id.lower(), []).append(entry)
+    result = CatalogImportResult()
+    for app_id, resource_entries in by_resource.items():
+        resource, _ = Resource.objects.get_or_create(
+            app_id=app_id, defaults={"display_name": resource_entries[0].resource_name[:200]}
+        )
+        plan = _Plan(resource=resource, source=Source.GRAPH)
+        described = [
+            _Described(
+                kind=entry.kind,
+                value=entry.value,
+                fields={
+                    "graph_id": uuid.UUID(entry.graph_id),
+                    "display_name": entry.display_name[:300],
+                    "description": entry.description,
+                    "admin_consent_required": entry.admin_consent_required,
+                    "enabled": entry.enabled,
+                },
+            )
+            for entry in resource_entries
+        ]
+        for item in _ids_first(described):
+            row = plan.match(item)
+            if row is None:
+                plan.add(item)
+            else:
+                plan.update(row, {**item.fields, "value": item.value, "source": Source.GRAPH}, {})
+        plan.save(result)
+    return result
+
+
+# --- reading inputs ---------------------------------------------------------------------
+
+
+def _parse(
+    location: str,
+    parser: Callable[[object], T],
+    loader: Callable[[str], object] = load_json,
+) -> T:
+    name = PurePosixPath(urlsplit(location).path).name or location
+    try:
+        data = loader(location)
+    except SourceError as exc:
+        raise CatalogImportError(str(exc)) from None
+    try:
+        return parser(data)
+    except _Malformed as exc:
+        raise CatalogImportError(f"{name}: {exc}") from None
+
+
+def _load_yaml(location: str) -> object:
+    try:
+        text = Path(location).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SourceError(f"{location}: cannot be read ({exc.strerror})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise SourceError(f"{location}: not YAML{where}") from None
+
+
+_TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", bool: "true or false"}
+
+
+def _expect(value: object, kind: type, where: str) -> Any:
+    # bool is an int in Python; a JSON true is never a privilege level.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise _Malformed(f"{where} is not {_TYPE_NAMES.get(kind, 'a number')}")
+    return value
+
+
+def _get(obj: Mapping[str, Any], key: str, kind: type, where: str, *, required: bool = True) -> Any:
+    """obj[key] checked against kind; None when absent or null and not required."""
+    inner = f"{where}.{key}" if where else f"'{key}'"
+    if obj.get(key) is None:
+        if required:
+            raise _Malformed(f"{where} has no '{key}'" if where else f"'{key}' is missing")
+        return None
+    return _expect(obj[key], kind, inner)
+
+
+def _clean(found: Any) -> Any:
+    """Strip a text; a blank one says nothing (Microsoft's texts are sometimes "" or end in spaces)."""
+    if isinstance(found, str):
+        return found.strip() or None
+    return found
+
+
+def _guid(text: str, where: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise _Malformed(f"{where} is not a GUID") from None
+
+
+def _fits(text: str, model: type, field_name: str, where: str) -> str:
+    # SQLite would store an over-long value silently and PostgreSQL fail mid-import.
+    limit = model._meta.get_field(field_name).max_length
+    if len(text) > limit:
+        raise _Malformed(f"{where} is longer than {limit} characters")
+    return text
+
+
+def _parse_permissions(data: object) -> tuple[dict[Key, _Described], int]:
+    root = _expect(data, dict, "the file")
+    entries = _get(root, "permissions", dict, "")
+    described: dict[Key, _Described] = {}
+    skipped = 0
+    for value, entry in entries.items():
+        _fits(value, Permission, "value", value)
+        entry = _expect(entry, dict, value)
+        if _get(entry, "authorizationType", str, value) != "oAuth2":
+            skipped += 1
+            continue
+        by_kind = _scheme_facts(value, _get(entry, "schemes", dict, value))
+        calls: dict[str, dict[CallKey, bool]] = {kind: {} for kind in by_kind}
+        for index, path_set in enumerate(_get(entry, "pathSets", list, value)):
+            _add_path_set(calls, path_set, f"{value}.pathSets[{index}]")
+        for kind, item in by_kind.items():
+            item.api_calls = calls[kind]
+            described[(kind, value)] = item
+    return described, skipped
+
+
+def _scheme_facts(value: str, schemes: Mapping[str, Any]) -> dict[str, _Described]:
+    by_kind: dict[str, _Described] = {}
+    # The delegated texts and levels come from the work-or-school scheme where there is one.
+    for name in (Scheme.APPLICATION, Scheme.DELEGATED_WORK, Scheme.DELEGATED_PERSONAL):
+        kind = _SCHEME_KIND[name]
+        if name not in schemes or kind in by_kind:
+            continue
+        where = f"{value}.schemes.{name}"
+        scheme = _expect(schemes[name], dict, where)
+        item = _Described(kind=kind, value=value)
+        for field_name, key, kind_of in (
+            ("display_name", "adminDisplayName", str),
+            ("description", "adminDescription", str),
+            ("admin_consent_required", "requiresAdminConsent", bool),
+            ("privilege_level", "privilegeLevel", int),
+        ):
+            found = _clean(_get(scheme, key, kind_of, where, required=False))
+            if found is not None:
+                item.fields[field_name] = found
+        level = item.fields.get("privilege_level")
+        if level is not None and not 1 <= level <= 5:
+            raise _Malformed(f"{where}.privilegeLevel is not between 1 and 5")
+        _fits(item.fields.get("display_name", ""), Permission, "display_name", where)
+        by_kind[kind] = item
+    return by_kind
+
+
+def _add_path_set(calls: Mapping[str, dict[CallKey, bool]], path_set: object, where: str) -> None:
+    path_set = _expect(path_set, dict, where)
+    scheme_keys = [
+        _expect(s, str, f"{where}.schemeKeys") for s in _get(path_set, "schemeKeys", list, where)
+    ]
+    methods = [_expect(m, str, f"{where}.methods") for m in _get(path_set, "methods", list, where)]
+    for path, note in _get(path_set, "paths", dict, where).items():
+        _fits(path, PermissionApiCall, "path", f"{where} path {path}")
+        least = _least_schemes(_expect(note, str, f"{where}.paths['{path}']"))
+        for scheme in scheme_keys:
+            # A scheme the permission doesn't define (or a new one) has no row to attach to.
+            kind_calls = calls.get(_SCHEME_KIND.get(scheme, ""))
+            if kind_calls is None:
+                continue
+            for method in methods:
+                key = (scheme, method.upper(), path.lower())
+                # Paths differing only in case become one call; least if any copy says so.
+                kind_calls[key] = kind_calls.get(key, False) or scheme in least
+
+
+def _least_schemes(note: str) -> set[str]:
+    """'least=DelegatedWork,Application;AlsoRequires=X' -> {'DelegatedWork', 'Application'}."""
+    for part in note.split(";"):
+        name, _, schemes = part.partition("=")
+        if name.strip() == "least":
+            return {s.strip() for s in schemes.split(",")}
+    return set()
+
+
+def _parse_descriptions(data: object) -> dict[Key, _Described]:
+    root = _expect(data, dict, "the file")
+    described: dict[Key, _Described] = {}
+    for list_key, kind in (
+        ("delegatedScopesList", DELEGATED),
+        ("applicationScopesList", APPLICATION),
+    ):
+        for index, entry in enumerate(_get(root, list_key, list, "")):
+            where = f"{list_key}[{index}]"
+            entry = _expect(entry, dict, where)
+            value = _fits(_get(entry, "value", str, where), Permission, "value", f"{where}.value")
+            item = _Described(kind=kind, value=value)
+            item.fields["graph_id"] = _guid(_get(entry, "id", str, where), f"{where}.id")
+            enabled = _get(entry, "isEnabled", bool, where, required=False)
+            if enabled is not None:
+                item.fields["enabled"] = enabled
+            # Texts and the consent flag are what the permissions file describes better; see
+            # _merge_descriptions. App roles often carry only the user-facing texts.
+            for field_name, keys, kind_of in (
+                ("display_name", ("adminConsentDisplayName", "consentDisplayName"), str),
+                ("description", ("adminConsentDescription", "consentDescription"), str),
+                ("admin_consent_required", ("isAdmin",), bool),
+            ):
+                found = _first(entry, keys, kind_of, where)
+                if found is not None:
+                    item.gaps[field_name] = found
+            _fits(item.gaps.get("display_name", ""), Permission, "display_name", where)
+            described[(kind, value)] = item
+    return described
+
+
+def _first(entry: Mapping[str, Any], keys: Sequence[str], kind: type, where: str) -> Any:
+    for key in keys:
+        found = _clean(_get(entry, key, kind, where, required=False))
+        if found is not None:
+            return found
+    return None
+
+
+def _merge_descriptions(
+    listed: dict[Key, _Described], extra: dict[Key, _Described], *, permissions_given: bool
+) -> dict[Key, _Described]:
+    """Add the descriptions file's ids and texts to what the permissions file said.
+
+    With the permissions file in the same run, the descriptions' texts fill what it leaves
+    out (and describe the permissions it doesn't list). Alone, they only fill empty fields,
+    so that alternating partial runs don't flip texts back and forth.
+    """
+    merged = dict(listed)
+    for key, item in extra.items():
+        target = merged.setdefault(key, _Described(kind=item.kind, value=item.value))
+        target.fields.update(item.fields)
+        if permissions_given:
+            for name, found in item.gaps.items():
+                target.fields.setdefault(name, found)
+        else:
+            target.gaps.update(item.gaps)
+    return merged
+
+
+def _parse_classification(data: object) -> _Tiers | None:
+    items = _expect(data, list, "the file")
+    if not items:
+        return None
+    first = _expect(items[0], dict, "[0]")
+    if "AppRoleId" in first:
+        tiers, id_key, name_key = _Tiers(kind=APPLICATION), "AppRoleId", "AppRoleDisplayName"
+    elif "ScopeId" in first:
+        tiers, id_key, name_key = _Tiers(kind=DELEGATED), "ScopeId", "ScopeDisplayName"
+    else:
+        raise _Malformed("[0] has neither 'AppRoleId' nor 'ScopeId'")
+    for index, entry in enumerate(items):
+        where = f"[{index}]"
+        entry = _expect(entry, dict, where)
+        app_id = _get(entry, "AppId", str, where, required=False)
+        if app_id is not None and app_id.lower() != MICROSOFT_GRAPH_APP_ID:
+            continue
+        tier = _get(entry, "EAMTierLevelName", str, where)
+        if tier not in Tier.values or tier == Tier.UNCLASSIFIED:
+            raise _Malformed(f"{where}.EAMTierLevelName '{tier}' is not a known tier")
+        tiers.by_id[_guid(_get(entry, id_key, str, where), f"{where}.{id_key}")] = tier
+        display_name = _get(entry, name_key, str, where, required=False)
+        if display_name:
+            tiers.by_value[display_name] = tier
+    return tiers
+
+
+def _merge_tiers(parsed: Iterable[_Tiers | None]) -> list[_Tiers]:
+    by_kind: dict[str, _Tiers] = {}
+    for tiers in parsed:
+        if tiers is None:
+            continue
+        target = by_kind.setdefault(tiers.kind, _Tiers(kind=tiers.kind))
+        target.by_id.update(tiers.by_id)
+        target.by_value.update(tiers.by_value)
+    return list(by_kind.values())
+
+
+_STARTER_KEYS = {"value", "kind", "id", "admin_consent", "privilege_level", "tier", "description"}
+
+
+def _parse_starter(data: object) -> list[tuple[uuid.UUID, str, list[_Described]]]:
+    root = _expect(data, dict, "the file")
+    resources = []
+    for index, entry in enumerate(_get(root, "resources", list, "")):
+        where = f"resources[{index}]"
+        entry = _expect(entry, dict, where)
+        app_id = _guid(_get(entry, "app_id", str, where), f"{where}.app_id")
+        described = [
+            _starter_permission(item, f"{where}.permissions[{number}]")
+            for number, item in enumerate(_get(entry, "permissions", list, where))
+        ]
+        resources.append((app_id, _get(entry, "name", str, where), described))
+    return resources
+
+
+def _starter_permission(entry: object, where: str) -> _Described:
+    entry = _expect(entry, dict, where)
+    unknown = sorted(set(entry) - _STARTER_KEYS)
+    if unknown:
+        raise _Malformed(f"{where} has an unknown key '{unknown[0]}'")
+    kind = _get(entry, "kind", str, where)
+    if kind not in PermissionKind.values:
+        raise _Malformed(f"{where}.kind '{kind}' is neither application nor delegated")
+    item = _Described(kind=kind, value=_get(entry, "value", str, where))
+    item.fields["description"] = _get(entry, "description", str, where)
+    graph_id = _get(entry, "id", str, where, required=False)
+    if graph_id is not None:
+        item.fields["graph_id"] = _guid(graph_id, f"{where}.id")
+    for field_name, key, kind_of in (
+        ("admin_consent_required", "admin_consent", bool),
+        ("privilege_level", "privilege_level", int),
+        ("tier", "tier", str),
+    ):
+        found = _get(entry, key, kind_of, where, required=False)
+        if found is not None:
+            item.fields[field_name] = found
+    if item.fields.get("tier", Tier.UNCLASSIFIED) not in Tier.values:
+        raise _Malformed(f"{where}.tier '{item.fields['tier']}' is not a known tier")
+    return item
+
+
+# --- writing ----------------------------------------------------------------------------
+
+
+def _ids_first(described: Iterable[_Described]) -> list[_Described]:
+    # Matching by id first means a renamed permission claims its row before its old name
+    # could be matched by value.
+    return sorted(described, key=lambda item: "graph_id" not in item.fields)
+
+
+def _reference_upsert(plan: "_Plan", item: _Described) -> Permission:
+    row = plan.match(item)
+    if row is None:
+        return plan.add(item)
+    fields, gaps = item.fields, item.gaps
+    if row.source == Source.GRAPH:
+        fields = {k: v for k, v in fields.items() if k not in _GRAPH_FIELDS}
+        gaps = {k: v for k, v in gaps.items() if k not in _GRAPH_FIELDS}
+    else:
+        fields = {**fields, "value": item.value, "source": Source.REFERENCE}
+    plan.update(row, fields, gaps)
+    return row
+
+
+class _Plan:
+    """The rows of one resource, and what an import will write to them."""
+
+    def __init__(self, *, resource: Resource, source: str) -> None:
+        self.resource = resource
+        self.source = source
+        self.now = timezone.now()
+        self.rows = list(Permission.objects.filter(resource=resource))
+        self.by_id = {(r.kind, r.graph_id): r for r in reversed(self.rows) if r.graph_id}
+        self.by_value = {(r.kind, r.value): r for r in self.rows}
+        self.new: list[Permission] = []
+        self.claimed: set[int] = set()
+        self.examined: set[int] = set()
+        # pk -> {"field": [old, new]}; and the action when it is not "changed".
+        self.details: dict[int, dict[str, list[Any]]] = {}
+        self.actions: dict[int, str] = {}
+
+    def match(self, item: _Described) -> Permission | None:
+        by_value = self.by_value.get((item.kind, item.value))
+        by_id = self.by_id.get((item.kind, item.fields.get("graph_id")))
+        # Renaming the id's row onto a name another row holds would break uniqueness:
+        # then the row holding the name is the match.
+        row = by_id if by_id is not None and by_value in (None, by_id) else by_value
+        if row is None or row.pk in self.claimed:
+            return None
+        self.claimed.add(row.pk)
+        return row
+
+    def add(self, item: _Described) -> Permission:
+        row = Permission(resource=self.resource, kind=item.kind, value=item.value)
+        for name, value in {**item.gaps, **item.fields}.items():
+            setattr(row, name, value)
+        row.source = self.source
+        self.new.append(row)
+        return row
+
+    def examine(self, row: Permission) -> None:
+        self.examined.add(row.pk)
+
+    def update(self, row: Permission, fields: Mapping[str, Any], gaps: Mapping[str, Any]) -> None:
+        self.examine(row)
+        if row.removed_at is not None and self.source == Source.REFERENCE:
+            # Listed again: it is back, whatever else changed.
+            self._set(row, "removed_at", None)
+            self.actions[row.pk] = CatalogChange.Action.ADDED
+        for name, value in fields.items():
+            self._set(row, name, value)
+        for name, value in gaps.items():
+            if getattr(row, name) in (None, "") and value not in (None, ""):
+                self._set(row, name, value)
+
+    def remove_unlisted(self) -> None:
+        for row in self.rows:
+            if row.pk not in self.claimed and row.source == Source.REFERENCE and not row.removed_at:
+                self.examine(row)
+                self._set(row, "removed_at", self.now)
+                self.actions[row.pk] = CatalogChange.Action.REMOVED
+
+    def apply_tiers(self, tiers: _Tiers) -> None:
+        for row in [*self.rows, *self.new]:
+            if row.kind != tiers.kind:
+                continue
+            tier = tiers.by_id.get(row.graph_id) or tiers.by_value.get(row.value, "")
+            if row.pk is None:
+                row.tier = tier
+            else:
+                self.examine(row)
+                self._set(row, "tier", tier)
+
+    def _set(self, row: Permission, name: str, value: Any) -> None:
+        old = getattr(row, name)
+        if old != value:
+            setattr(row, name, value)
+            self.details.setdefault(row.pk, {})[name] = [_jsonable(old), _jsonable(value)]
+
+    def save(self, result: CatalogImportResult) -> None:
+        changed = [row for row in self.rows if row.pk in self.details]
+        # Updates first: a rename frees the name that a new row may take.
+        if changed:
+            fields = {name for pk in self.details for name in self.details[pk]}
+            for row in changed:
+                row.updated_at = self.now  # bulk_update doesn't apply auto_now
+            Permission.objects.bulk_update(changed, [*fields, "updated_at"], batch_size=500)
+        Permission.objects.bulk_create(self.new, batch_size=500)
+        records = [self._record(row, CatalogChange.Action.ADDED, {}) for row in self.new]
+        for row in changed:
+            action = self.actions.get(row.pk, CatalogChange.Action.CHANGED)
+            details = {k: v for k, v in self.details[row.pk].items() if k != "removed_at"}
+            records.append(self._record(row, action, details))
+        CatalogChange.objects.bulk_create(records, batch_size=500)
+
+        counts = Counter(record.action for record in records)
+        result.permissions_added += counts[CatalogChange.Action.ADDED]
+        result.permissions_changed += counts[CatalogChange.Action.CHANGED]
+        result.permissions_removed += counts[CatalogChange.Action.REMOVED]
+        result.permissions_unchanged += len(self.examined - set(self.details))
+        result.tiers_set += sum(1 for row in self.new if row.tier) + sum(
+            1 for pk in self.details if "tier" in self.details[pk]
+        )
+
+    def _record(self, row: Permission, action: str, details: dict[str, Any]) -> CatalogChange:
+        return CatalogChange(
+            permission=row,
+            resource_app_id=self.resource.app_id,
+            kind=row.kind,
+            value=row.value,
+            action=action,
+            details=details,
+            source=self.source,
+        )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _sync_api_calls(
+    *,
+    resource: Resource,
+    wanted: Sequence[tuple[Permission, dict[CallKey, bool]]],
+    result: CatalogImportResult,
+) -> None:
+    """Make each listed permission's API calls exactly the wanted set, touching only the difference."""
+    if not wanted:
+        return
+    have: dict[int, dict[CallKey, tuple[int, bool]]] = defaultdict(dict)
+    rows = PermissionApiCall.objects.filter(permission__resource=resource).values_list(
+        "pk", "permission_id", "scheme", "method", "path", "least_privileged"
+    )
+    for pk, permission_id, scheme, method, path, least in rows.iterator(chunk_size=5000):
+        have[permission_id][(scheme, method, path)] = (pk, least)
+
+    to_create: list[PermissionApiCall] = []
+    to_remark: list[PermissionApiCall] = []
+    to_delete: list[int] = []
+    for permission, calls in wanted:
+        existing = have.get(permission.pk, {})
+        for (scheme, method, path), least in calls.items():
+            found = existing.get((scheme, method, path))
+            if found is None:
+                to_create.append(
+                    PermissionApiCall(
+                        permission=permission,
+                        scheme=scheme,
+                        method=method,
+                        path=path,
+                        least_privileged=least,
+                    )
+                )
+            elif found[1] != least:
+                to_remark.append(PermissionApiCall(pk=found[0], least_privileged=least))
+        to_delete.extend(pk for key, (pk, _) in existing.items() if key not in calls)
+
+    PermissionApiCall.objects.bulk_create(to_create, batch_size=2000)
+    PermissionApiCall.objects.bulk_update(to_remark, ["least_privileged"], batch_size=500)
+    for chunk in _chunks(to_delete, 500):
+        PermissionApiCall.objects.filter(pk__in=chunk).delete()
+    result.api_calls_added += len(to_create)
+    result.api_calls_remarked += len(to_remark)
+    result.api_calls_removed += len(to_delete)
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
