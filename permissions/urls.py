@@ -6,4 +6,12 @@ app_name = "permissions"
 
 urlpatterns = [
     path("", views.application_list, name="application-list"),
+    path("applications/<uuid:app_id>/", views.application_detail, name="application-detail"),
+    path(
+        "applications/<uuid:app_id>/manifest.yaml",
+        views.application_manifest_export,
+        name="application-manifest",
+    ),
+    path("catalog/", views.catalog, name="catalog"),
+    path("catalog/<int:pk>/", views.permission_detail, name="permission-detail"),
 ]

@@ -1,9 +1,127 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+import uuid
 
-from permissions.models import Application
+from django import forms
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils.cache import patch_vary_headers
+from django.utils.text import slugify
+from django_htmx.middleware import HtmxDetails
+
+from permissions import selectors
+from permissions.models import Application, Permission, PermissionKind, Resource, Tier
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails  # set by django_htmx's middleware
+
+
+APPLICATIONS_PER_PAGE = 25
+PERMISSIONS_PER_PAGE = 50
+API_CALLS_PER_PAGE = 100
 
 
 def application_list(request: HttpRequest) -> HttpResponse:
-    applications = Application.objects.order_by("name")
-    return render(request, "permissions/application_list.html", {"applications": applications})
+    page = Paginator(selectors.application_list(), APPLICATIONS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "permissions/application_list.html", {"page_obj": page})
+
+
+def application_detail(request: HttpRequest, app_id: uuid.UUID) -> HttpResponse:
+    application = get_object_or_404(Application, app_id=app_id)
+    manifest = selectors.application_manifest(application=application)
+    return render(
+        request,
+        "permissions/application_detail.html",
+        {"application": application, "manifest": manifest},
+    )
+
+
+def application_manifest_export(request: HttpRequest, app_id: uuid.UUID) -> HttpResponse:
+    # Imported on use: permissions.manifests is written in a parallel change.
+    from permissions.manifests import manifest_export
+
+    application = get_object_or_404(Application, app_id=app_id)
+    response = HttpResponse(
+        manifest_export(application=application), content_type="application/yaml; charset=utf-8"
+    )
+    filename = f"{slugify(application.name) or application.app_id}.yaml"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+class CatalogFilterForm(forms.Form):
+    """The catalog's search box and filters; every field may be left empty."""
+
+    q = forms.CharField(required=False, label="Search")
+    resource = forms.ModelChoiceField(
+        Resource.objects.order_by("display_name"), required=False, empty_label="Any resource"
+    )
+    kind = forms.ChoiceField(
+        required=False, label="Type", choices=[("", "Any type"), *PermissionKind.choices]
+    )
+    tier = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("", "Any tier"),
+            *(c for c in Tier.choices if c[0] != Tier.UNCLASSIFIED),
+            (selectors.TIER_UNCLASSIFIED, "Unclassified"),
+        ],
+    )
+    consent = forms.ChoiceField(
+        required=False,
+        label="Admin consent",
+        choices=[
+            ("", "Any consent"),
+            (selectors.CONSENT_REQUIRED, "Admin consent required"),
+            (selectors.CONSENT_NOT_REQUIRED, "Admin consent not required"),
+            (selectors.CONSENT_UNKNOWN, "Admin consent unknown"),
+        ],
+    )
+
+
+def catalog(request: HtmxHttpRequest) -> HttpResponse:
+    form = CatalogFilterForm(request.GET)
+    # A stale or hand-edited filter is dropped (cleaned_data then holds only the valid
+    # fields) rather than turning the whole search into an error page.
+    form.is_valid()
+    permissions = selectors.permission_search(**form.cleaned_data)
+    page = Paginator(permissions, PERMISSIONS_PER_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "form": form,
+        "page_obj": page,
+        "catalog_is_empty": not page.paginator.count and not Permission.objects.exists(),
+    }
+    return _render_page_or_fragment(request, "permissions/catalog.html", "catalog-results", context)
+
+
+def permission_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    permission = get_object_or_404(Permission.objects.select_related("resource"), pk=pk)
+    api_calls = Paginator(
+        selectors.permission_api_calls(permission=permission), API_CALLS_PER_PAGE
+    ).get_page(request.GET.get("page"))
+    context = {
+        "permission": permission,
+        "requirements": selectors.permission_requirements(permission=permission),
+        "page_obj": api_calls,
+    }
+    return _render_page_or_fragment(
+        request, "permissions/permission_detail.html", "api-calls", context
+    )
+
+
+def _render_page_or_fragment(
+    request: HtmxHttpRequest, template: str, fragment: str, context: dict[str, object]
+) -> HttpResponse:
+    """The whole page, or only `fragment` when htmx swaps it into the page in place.
+
+    htmx restoring history it has no copy of asks for the URL again: that needs the page.
+    """
+    htmx = request.htmx
+    wants_fragment = htmx and not htmx.boosted and not htmx.history_restore_request
+    name = f"{template}#{fragment}" if wants_fragment else template
+    response = render(request, name, context)
+    # The same URL answers with a page or a fragment: caches must keep them apart.
+    patch_vary_headers(response, ("HX-Request",))
+    return response

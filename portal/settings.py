@@ -7,6 +7,7 @@ SECRET_KEY, ALLOWED_HOSTS and DEBUG=0 (see README and .env.example).
 
 from pathlib import Path
 
+import bulma
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
@@ -95,7 +96,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# Bulma's CSS comes from the django-bulma package; only its static files are used (as an
+# installed app it would also bring sample templates and npm-based commands).
+STATICFILES_DIRS = [BASE_DIR / "static", Path(bulma.__file__).resolve().parent / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 
 LOGIN_URL = "admin:login"
@@ -145,4 +148,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}
+
+CELERY_BEAT_SCHEDULE = {
+    "dispatch-due-syncs": {"task": "tenants.tasks.dispatch_due_syncs", "schedule": 60.0},
 }

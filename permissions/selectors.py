@@ -1,0 +1,242 @@
+"""Reads behind the portal's pages: the application list, manifests matched with the
+catalog, and catalog search.
+
+A requirement names its permission by (resource appId, kind, value), not by foreign key
+(see models.py), so matching a manifest with the catalog happens here, in bulk.
+"""
+
+import uuid
+from dataclasses import dataclass, field
+
+from django.db.models import Case, CharField, Count, Prefetch, Q, QuerySet, Value, When
+from django.db.models.functions import Cast, Concat
+
+from permissions.models import (
+    MICROSOFT_GRAPH_APP_ID,
+    Application,
+    Feature,
+    Permission,
+    PermissionApiCall,
+    PermissionKind,
+    Requirement,
+    Resource,
+    Tier,
+)
+
+GRAPH_APP_ID = uuid.UUID(MICROSOFT_GRAPH_APP_ID)
+
+# Most sensitive first; a permission the catalog does not know sorts last.
+TIER_RANK = {
+    Tier.CONTROL_PLANE: 0,
+    Tier.MANAGEMENT_PLANE: 1,
+    Tier.USER_ACCESS: 2,
+    Tier.UNCLASSIFIED: 3,
+}
+UNKNOWN_TIER_RANK = len(TIER_RANK)
+
+# Catalog filter values that are not a field's own value.
+TIER_UNCLASSIFIED = "unclassified"
+CONSENT_REQUIRED = "required"
+CONSENT_NOT_REQUIRED = "not-required"
+CONSENT_UNKNOWN = "unknown"
+_CONSENT_VALUES: dict[str, bool | None] = {
+    CONSENT_REQUIRED: True,
+    CONSENT_NOT_REQUIRED: False,
+    CONSENT_UNKNOWN: None,
+}
+
+PermissionKey = tuple[uuid.UUID, str, str]
+
+
+def application_list() -> QuerySet[Application]:
+    """Applications by name, each with `feature_count` and the number of distinct
+    permissions its features require, per kind (`application_permission_count`,
+    `delegated_permission_count`)."""
+    # Two features often list the same permission: count (resource, value) pairs once.
+    requirement_key = Concat(
+        Cast("features__requirements__resource_app_id", CharField()),
+        Value(" "),
+        "features__requirements__permission_value",
+        output_field=CharField(),
+    )
+
+    def distinct_permissions(kind: str) -> Count:
+        return Count(requirement_key, distinct=True, filter=Q(features__requirements__kind=kind))
+
+    return Application.objects.annotate(
+        feature_count=Count("features", distinct=True),
+        application_permission_count=distinct_permissions(PermissionKind.APPLICATION),
+        delegated_permission_count=distinct_permissions(PermissionKind.DELEGATED),
+    ).order_by("name", "pk")
+
+
+@dataclass(frozen=True)
+class ExplainedRequirement:
+    """A manifest requirement with what the catalog says about its permission."""
+
+    requirement: Requirement
+    # None when the catalog does not know the permission (yet).
+    permission: Permission | None
+    # Empty for Microsoft Graph, which the pages take as the default resource.
+    resource_name: str
+
+
+@dataclass(frozen=True)
+class FeatureManifest:
+    feature: Feature
+    requirements: list[ExplainedRequirement]
+
+
+@dataclass
+class RequestedPermission:
+    """One distinct permission that an application asks for, and the features that need it."""
+
+    kind: str
+    value: str
+    permission: Permission | None
+    resource_name: str
+    features: list[Feature] = field(default_factory=list)
+
+    @property
+    def tier_rank(self) -> int:
+        if self.permission is None:
+            return UNKNOWN_TIER_RANK
+        return TIER_RANK.get(self.permission.tier, UNKNOWN_TIER_RANK)
+
+
+@dataclass(frozen=True)
+class ApplicationManifest:
+    features: list[FeatureManifest]
+    # Most sensitive first, then by name.
+    permissions: list[RequestedPermission]
+
+
+def application_manifest(*, application: Application) -> ApplicationManifest:
+    """The application's features and requirements, each matched with the catalog.
+
+    At most four queries whatever the manifest's size: features, requirements, the
+    catalog's permissions and the names of resources other than Microsoft Graph.
+    """
+    features = list(
+        application.features.order_by("position", "pk").prefetch_related(
+            Prefetch("requirements", queryset=Requirement.objects.order_by("position", "pk"))
+        )
+    )
+    requirements = [r for f in features for r in f.requirements.all()]
+    catalog = _catalog_permissions(requirements)
+    resource_names = _resource_names({r.resource_app_id for r in requirements})
+
+    explained_features: list[FeatureManifest] = []
+    requested: dict[PermissionKey, RequestedPermission] = {}
+    for feature in features:
+        explained = []
+        for requirement in feature.requirements.all():
+            key = _requirement_key(requirement)
+            item = ExplainedRequirement(
+                requirement=requirement,
+                permission=catalog.get(key),
+                resource_name=resource_names.get(requirement.resource_app_id, ""),
+            )
+            explained.append(item)
+            summary = requested.setdefault(
+                key,
+                RequestedPermission(
+                    kind=requirement.kind,
+                    value=requirement.permission_value,
+                    permission=item.permission,
+                    resource_name=item.resource_name,
+                ),
+            )
+            if feature not in summary.features:
+                summary.features.append(feature)
+        explained_features.append(FeatureManifest(feature=feature, requirements=explained))
+
+    permissions = sorted(requested.values(), key=lambda p: (p.tier_rank, p.value.lower(), p.kind))
+    return ApplicationManifest(features=explained_features, permissions=permissions)
+
+
+def _requirement_key(requirement: Requirement) -> PermissionKey:
+    return (requirement.resource_app_id, requirement.kind, requirement.permission_value)
+
+
+def _catalog_permissions(requirements: list[Requirement]) -> dict[PermissionKey, Permission]:
+    if not requirements:
+        return {}
+    # A superset (any listed value on any listed resource), narrowed by exact key below.
+    candidates = Permission.objects.select_related("resource").filter(
+        resource__app_id__in={r.resource_app_id for r in requirements},
+        value__in={r.permission_value for r in requirements},
+    )
+    return {(p.resource.app_id, p.kind, p.value): p for p in candidates}
+
+
+def _resource_names(app_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Display names of resources other than Microsoft Graph; the raw appId when unknown."""
+    others = app_ids - {GRAPH_APP_ID}
+    if not others:
+        return {}
+    known = dict(Resource.objects.filter(app_id__in=others).values_list("app_id", "display_name"))
+    return {app_id: known.get(app_id, f"Resource {app_id}") for app_id in others}
+
+
+def permission_search(
+    *,
+    q: str = "",
+    resource: Resource | None = None,
+    kind: str = "",
+    tier: str = "",
+    consent: str = "",
+) -> QuerySet[Permission]:
+    """Catalog permissions matching every word of `q` (in the value, display name or
+    description) and each filter that is set; an empty filter matches everything.
+
+    Permissions whose name holds every word come first: someone who types "group" looks
+    for Group.Read.All before a permission that mentions groups in its description.
+    `tier` is a Tier value or TIER_UNCLASSIFIED; `consent` is one of CONSENT_*.
+    """
+    words = q.split()
+    permissions = Permission.objects.select_related("resource")
+    for word in words:
+        permissions = permissions.filter(
+            Q(value__icontains=word)
+            | Q(display_name__icontains=word)
+            | Q(description__icontains=word)
+        )
+    if resource is not None:
+        permissions = permissions.filter(resource=resource)
+    if kind:
+        permissions = permissions.filter(kind=kind)
+    if tier:
+        permissions = permissions.filter(
+            tier=Tier.UNCLASSIFIED if tier == TIER_UNCLASSIFIED else tier
+        )
+    if consent:
+        permissions = permissions.filter(admin_consent_required=_CONSENT_VALUES[consent])
+    order = ["value", "kind", "resource__display_name", "pk"]
+    if words:
+        in_name = Q(*(Q(value__icontains=word) for word in words))
+        permissions = permissions.annotate(
+            name_rank=Case(When(in_name, then=Value(0)), default=Value(1))
+        )
+        order.insert(0, "name_rank")
+    return permissions.order_by(*order)
+
+
+def permission_requirements(*, permission: Permission) -> QuerySet[Requirement]:
+    """The manifest requirements that name this permission, by application then feature."""
+    return (
+        Requirement.objects.filter(
+            resource_app_id=permission.resource.app_id,
+            kind=permission.kind,
+            permission_value=permission.value,
+        )
+        .select_related("feature__application")
+        .order_by(
+            "feature__application__name", "feature__application_id", "feature__position", "pk"
+        )
+    )
+
+
+def permission_api_calls(*, permission: Permission) -> QuerySet[PermissionApiCall]:
+    """The API calls a permission allows, the schemes of one call side by side."""
+    return permission.api_calls.order_by("path", "method", "scheme", "pk")
