@@ -59,7 +59,9 @@ class Permission(models.Model):
     enabled = models.BooleanField(default=True)
     # Microsoft's privilege level from the permissions reference, 1 (lowest) to 5.
     privilege_level = models.PositiveSmallIntegerField(null=True, blank=True)
-    tier = models.CharField(max_length=20, choices=Tier.choices, blank=True, default=Tier.UNCLASSIFIED)
+    tier = models.CharField(
+        max_length=20, choices=Tier.choices, blank=True, default=Tier.UNCLASSIFIED
+    )
     source = models.CharField(max_length=12, choices=Source.choices)
     # Set when the source that listed this permission no longer does. The row stays:
     # grants and manifests may still name it.
@@ -167,7 +169,9 @@ class Feature(models.Model):
     class Meta:
         ordering = ["application", "position"]
         constraints = [
-            models.UniqueConstraint(fields=["application", "key"], name="feature_key_unique_per_app"),
+            models.UniqueConstraint(
+                fields=["application", "key"], name="feature_key_unique_per_app"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -18,15 +18,10 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-# Share of a narrower candidate's calls that may fall outside the granted permission's
-# calls. Microsoft's reference lists a few calls under the basic permission only (e.g.
-# memberOf under Group.ReadBasic.All but not Group.Read.All); a candidate that mostly
-# allows other things (a write permission that happens to list GET /groups) is no
-# narrower, it is different.
-NARROWER_MAX_OUTSIDE_SHARE = 0.10
 # A candidate must allow at most this share of the granted permission's calls to count
 # as clearly less broad, not merely a sibling of about the same size.
 NARROWER_MAX_SIZE_SHARE = 0.5
+READ_METHODS = frozenset({"GET"})
 
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _PLACEHOLDER = re.compile(r"\{[^}]*\}")
@@ -141,9 +136,12 @@ class CallIndex:
         2. has a privilege level no higher than the granted permission's (both known), and
         3. is clearly less broad: either its calls are a strict subset of the granted
            permission's (the read-only sibling of a read-write permission), or it allows
-           at most half as many calls and almost nothing the granted permission does not
-           (at most 10% of its own), so a write permission that happens to list the same
-           read is never offered in place of a read one.
+           at most half as many calls and every call it allows beyond the granted
+           permission's is a read. Microsoft's reference is incomplete in places (it lists
+           reading the organization's branding under Organization.Read.All only, not under
+           Directory.Read.All), so extra reads are tolerated; extra writes never are, so
+           a write permission that happens to list the same read is never offered in
+           place of a read one.
 
         Microsoft's own ``least=`` marks are not used: they are wrong too often (they
         name DeviceManagementServiceConfig.Read.All for ``GET /organization``).
@@ -187,10 +185,9 @@ def _is_narrower(
         return False
     if candidate.calls < granted.calls:
         return True
-    outside = len(candidate.calls - granted.calls)
-    return len(candidate.calls) <= NARROWER_MAX_SIZE_SHARE * len(
-        granted.calls
-    ) and outside <= NARROWER_MAX_OUTSIDE_SHARE * len(candidate.calls)
+    outside = candidate.calls - granted.calls
+    clearly_smaller = len(candidate.calls) <= NARROWER_MAX_SIZE_SHARE * len(granted.calls)
+    return clearly_smaller and all(method in READ_METHODS for method, _ in outside)
 
 
 def evaluate(
