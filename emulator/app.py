@@ -1,0 +1,108 @@
+"""The emulator as one request handler: routing, request counters, faults, errors."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from emulator import scenario as scenarios
+from emulator.control import ControlApi
+from emulator.entra import EntraApi
+from emulator.faults import Counters, Effect, Faults
+from emulator.graph import GraphApi, error_response
+from emulator.pki import Pki
+from emulator.state import GraphError, State
+from emulator.tokens import Tokens
+from emulator.web import Request, Response, Router, json_response
+
+CONTROL_PREFIX = "/_emulator/"
+_GRAPH_PREFIX = "/v1.0/"
+_FAULT_CODES = {429: "TooManyRequests", 503: "serviceNotAvailable", 504: "gatewayTimeout"}
+
+
+class App:
+    def __init__(self, scenario: scenarios.Scenario, pki: Pki, data_dir: Path) -> None:
+        self.pki = pki
+        self.data_dir = data_dir
+        self.state = State(scenario)
+        self.tokens = Tokens(pki, self.state)
+        self.faults = Faults()
+        self.faults.set(list(scenario.faults))
+        self.counters = Counters()
+        self._router = Router()
+        for method, template, handler in EntraApi(self).routes():
+            self._router.add(method, template, handler)
+        for method, template, handler in GraphApi(self).routes():
+            self._router.add(method, template, handler, ignore_case=True)
+        self._control = Router()
+        for method, template, handler in ControlApi(self).routes():
+            self._control.add(method, template, handler)
+
+    def load(self, scenario: scenarios.Scenario) -> None:
+        """Replaces the directory, faults and counters with a scenario's."""
+        self.state.load(scenario)
+        self.faults.set(list(scenario.faults))
+        self.counters.reset()
+
+    def handle(self, request: Request) -> Response:
+        if request.path.startswith(CONTROL_PREFIX):
+            route, params, exists = self._control.match(request.method, request.path)
+            if route is None:
+                status = 405 if exists else 404
+                return json_response(status, {"error": f"no control endpoint {request.path}"})
+            request.params = params
+            return route.handler(request)
+        return self._dispatch(request, can_drop=True)
+
+    def handle_inner(self, request: Request) -> Response:
+        """One request of a `$batch`: counted and faulted on its own, never dropped."""
+        return self._dispatch(request, can_drop=False)
+
+    def _dispatch(self, request: Request, *, can_drop: bool) -> Response:
+        route, params, exists = self._router.match(request.method, request.path)
+        self.counters.add(f"{request.method} {route.template if route else '(no route)'}")
+        effect = self.faults.decide(request.method, request.path, can_drop=can_drop)
+        if effect is not None:
+            if effect.delay_ms:
+                time.sleep(effect.delay_ms / 1000)
+            if effect.drop:
+                return Response(0, drop=True)
+            if effect.expire_tokens:
+                self.state.expire_tokens()
+            if effect.status:
+                return _fault_response(request, effect)
+        graph = request.path.lower().startswith(_GRAPH_PREFIX)
+        if route is None:
+            if not graph:
+                return json_response(404, {"error": "not_found", "error_description": request.path})
+            if exists:
+                error = GraphError(
+                    405,
+                    "Request_BadRequest",
+                    "Specified HTTP method is not allowed for the request target.",
+                )
+            else:
+                segment = request.path.rstrip("/").rsplit("/", 1)[-1]
+                error = GraphError(
+                    400, "BadRequest", f"Resource not found for the segment '{segment}'."
+                )
+            return error_response(request, error)
+        request.params = params
+        try:
+            return route.handler(request)
+        except GraphError as error:
+            return error_response(request, error)
+
+
+def _fault_response(request: Request, effect: Effect) -> Response:
+    assert effect.status is not None
+    headers = [] if effect.retry_after is None else [("Retry-After", str(effect.retry_after))]
+    if request.path.lower().startswith(_GRAPH_PREFIX):
+        code = _FAULT_CODES.get(effect.status, "generalException")
+        message = "The emulator was told to fail this request (fault rule)."
+        return error_response(request, GraphError(effect.status, code, message), headers)
+    body = {
+        "error": "temporarily_unavailable",
+        "error_description": "The emulator was told to fail this request (fault rule).",
+    }
+    return json_response(effect.status, body, headers)

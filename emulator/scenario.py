@@ -1,0 +1,498 @@
+"""Scenarios: the tenants, apps and grants the emulator starts with, read from YAML.
+
+Every problem is reported as one line naming the file and the key, e.g.
+``demo.yaml: tenants[1].apps[0].grants[2].permissions[0]: unknown application permission
+'Foo.Read.All' on Microsoft Graph``. Format: see ``scenarios/README.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import yaml
+from cryptography import x509
+
+from emulator import pki
+from emulator.faults import FaultRule
+from emulator.generator import expand_block
+
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+SCENARIOS_DIR = Path(__file__).parent / "scenarios"
+# Object ids the scenario leaves out are derived from names, so a restart keeps them stable.
+_ID_NAMESPACE = uuid.UUID("5b0c7f2e-4a51-4c3e-9d8a-6e2f1b7c0a93")
+_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_DEFAULT_CREATED = dt.datetime(2024, 3, 1, 9, 0, tzinfo=dt.UTC)
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be loaded; the message is one line naming file and key."""
+
+
+@dataclass(frozen=True)
+class Permission:
+    id: str
+    value: str
+    description: str
+    admin_consent: bool = True  # scopes only: whether a user may consent for themselves
+
+
+@dataclass(frozen=True)
+class Resource:
+    app_id: str
+    name: str
+    identifier_uris: tuple[str, ...]
+    app_roles: tuple[Permission, ...]
+    scopes: tuple[Permission, ...]
+
+
+@dataclass(frozen=True)
+class Secret:
+    value: str
+    expires: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Certificate:
+    cert: x509.Certificate
+    path: Path
+    key_path: Path | None  # known for generated certificates, so the portal can use them
+
+
+@dataclass(frozen=True)
+class Grant:
+    type: str  # application | delegated
+    resource: str  # the resource's appId
+    values: tuple[str, ...]
+    scope: str  # delegated only: the verbatim `scope` string Graph will show
+    users: tuple[str, ...]  # delegated only: UPNs of per-user consents; empty = admin consent
+
+
+@dataclass(frozen=True)
+class Application:
+    app_id: str
+    name: str
+    publisher: str
+    owner_tenant_id: str | None
+    secrets: tuple[Secret, ...]
+    certificates: tuple[Certificate, ...]
+    redirect_uris: tuple[str, ...]
+    app_roles: tuple[Permission, ...]  # roles the app defines for its users
+    requires: tuple[Grant, ...]  # what admin consent grants
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    upn: str
+    name: str
+    job_title: str | None
+    roles: tuple[str, ...]  # app roles of the portal app
+    tenant_admin: bool  # may grant tenant-wide admin consent
+
+
+@dataclass(frozen=True)
+class TenantApp:
+    app_id: str
+    sp_id: str
+    grants: tuple[Grant, ...]
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: str
+    name: str
+    domain: str
+    users: tuple[User, ...]
+    apps: tuple[TenantApp, ...]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    resources: Mapping[str, Resource]
+    applications: Mapping[str, Application]
+    tenants: tuple[Tenant, ...]
+    portal_app_id: str | None
+    operator_tenant_id: str | None
+    token_lifetime: int
+    faults: tuple[Mapping[str, Any], ...]
+    created: dt.datetime
+
+
+def object_id(*parts: str) -> str:
+    return str(uuid.uuid5(_ID_NAMESPACE, "/".join(parts)))
+
+
+def load(source: str | Path | Mapping[str, Any], data_dir: Path) -> Scenario:
+    """`source` is a built-in scenario name (`demo`), a YAML path, or parsed data."""
+    if isinstance(source, Mapping):
+        return parse(source, "<scenario>", data_dir, base_dir=Path.cwd())
+    path = Path(source)
+    if not path.suffix and not path.exists():
+        path = SCENARIOS_DIR / f"{source}.yaml"
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ScenarioError(f"{source}: cannot read scenario: {exc.strerror}") from exc
+    return parse_text(text, path.name, data_dir, base_dir=path.parent)
+
+
+def parse_text(text: str, label: str, data_dir: Path, base_dir: Path) -> Scenario:
+    try:
+        data = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise ScenarioError(f"{label}: not valid YAML{where}") from exc
+    return parse(data, label, data_dir, base_dir)
+
+
+def parse(data: Any, label: str, data_dir: Path, base_dir: Path) -> Scenario:
+    return _Parser(label, data_dir, base_dir).scenario(data)
+
+
+class _Parser:
+    def __init__(self, label: str, data_dir: Path, base_dir: Path) -> None:
+        self.label = label
+        self.data_dir = data_dir
+        self.base_dir = base_dir
+        self.resources: dict[str, Resource] = {}
+        self.applications: dict[str, Application] = {}
+        self.portal_app_id: str | None = None
+
+    def fail(self, where: str, problem: str) -> NoReturn:
+        raise ScenarioError(f"{self.label}: {where}: {problem}")
+
+    # -- generic readers -------------------------------------------------------------
+
+    def mapping(self, value: Any, where: str, required: set[str], optional: set[str]) -> dict:
+        if not isinstance(value, dict):
+            self.fail(where, "expected a mapping")
+        for key in value:
+            if key not in required | optional:
+                self.fail(_join(where, str(key)), "unknown key")
+        for key in sorted(required - value.keys()):
+            self.fail(_join(where, key), "missing")
+        return value
+
+    def items(self, parent: dict, key: str, where: str) -> list[tuple[str, Any]]:
+        value = parent.get(key, [])
+        if not isinstance(value, list):
+            self.fail(_join(where, key), "expected a list")
+        return [(f"{_join(where, key)}[{index}]", item) for index, item in enumerate(value)]
+
+    def text(self, value: Any, where: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            self.fail(where, "expected a non-empty string")
+        return value
+
+    def texts(self, parent: dict, key: str, where: str) -> tuple[str, ...]:
+        return tuple(self.text(item, path) for path, item in self.items(parent, key, where))
+
+    def guid(self, value: Any, where: str) -> str:
+        if not isinstance(value, str) or not _GUID.fullmatch(value.lower()):
+            self.fail(where, f"{value!r} is not a GUID")
+        return value.lower()
+
+    def flag(self, value: Any, where: str) -> bool:
+        if not isinstance(value, bool):
+            self.fail(where, "expected true or false")
+        return value
+
+    # -- sections --------------------------------------------------------------------
+
+    def scenario(self, data: Any) -> Scenario:
+        top = {"name", "description", "portal", "settings", "faults"}
+        sections = {"resources", "applications", "tenants"}
+        data = self.mapping(data, "", {"scenario"}, top | sections | {"generate"})
+        if data["scenario"] != 1:
+            self.fail("scenario", "unsupported format version (expected 1)")
+        if "generate" in data:
+            if sections & data.keys():
+                self.fail("generate", "cannot be combined with resources/applications/tenants")
+            try:
+                generated = expand_block(data["generate"])
+            except ValueError as exc:
+                key, problem = exc.args
+                self.fail(f"generate.{key}" if key else "generate", problem)
+            data = {**generated, **{k: v for k, v in data.items() if k in top}}
+            data.setdefault("portal", generated["portal"])
+
+        for where, item in self.items(data, "resources", ""):
+            resource = self.resource(item, where)
+            if resource.app_id in self.resources:
+                self.fail(f"{where}.app_id", f"duplicate resource {resource.app_id}")
+            self.resources[resource.app_id] = resource
+        portal = self.mapping(
+            data.get("portal", {}), "portal", set(), {"app_id", "operator_tenant_id"}
+        )
+        if "app_id" in portal:
+            self.portal_app_id = self.guid(portal["app_id"], "portal.app_id")
+        for where, item in self.items(data, "applications", ""):
+            application = self.application(item, where)
+            if application.app_id in self.applications or application.app_id in self.resources:
+                self.fail(f"{where}.app_id", f"duplicate application {application.app_id}")
+            self.applications[application.app_id] = application
+        if self.portal_app_id and self.portal_app_id not in self.applications:
+            self.fail("portal.app_id", "no application with this app_id")
+
+        tenants: list[Tenant] = []
+        for where, item in self.items(data, "tenants", ""):
+            tenant = self.tenant(item, where)
+            if any(t.id == tenant.id or t.domain == tenant.domain for t in tenants):
+                self.fail(f"{where}.id", f"duplicate tenant {tenant.id} / {tenant.domain}")
+            tenants.append(tenant)
+        operator = portal.get("operator_tenant_id")
+        if operator is not None:
+            operator = self.guid(operator, "portal.operator_tenant_id")
+            if all(t.id != operator for t in tenants):
+                self.fail("portal.operator_tenant_id", "no tenant with this id")
+
+        settings = self.mapping(
+            data.get("settings", {}), "settings", set(), {"token_lifetime_seconds", "created"}
+        )
+        lifetime = settings.get("token_lifetime_seconds", 3599)
+        if not isinstance(lifetime, int) or not 1 <= lifetime <= 86400:
+            self.fail("settings.token_lifetime_seconds", "expected seconds between 1 and 86400")
+        created = self.moment(settings.get("created", _DEFAULT_CREATED), "settings.created")
+
+        faults = data.get("faults", [])
+        if not isinstance(faults, list) or not all(isinstance(f, dict) for f in faults):
+            self.fail("faults", "expected a list of fault rules")
+        for index, rule in enumerate(faults):
+            try:
+                FaultRule.from_dict(rule)
+            except ValueError as exc:
+                self.fail(f"faults[{index}]", str(exc))
+
+        return Scenario(
+            name=str(data.get("name") or self.label),
+            resources=self.resources,
+            applications=self.applications,
+            tenants=tuple(tenants),
+            portal_app_id=self.portal_app_id,
+            operator_tenant_id=operator,
+            token_lifetime=lifetime,
+            faults=tuple(faults),
+            created=created,
+        )
+
+    def moment(self, value: Any, where: str) -> dt.datetime:
+        if isinstance(value, str):
+            try:
+                value = dt.datetime.fromisoformat(value)
+            except ValueError:
+                self.fail(where, f"{value!r} is not an ISO date")
+        if isinstance(value, dt.datetime):
+            return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        if isinstance(value, dt.date):
+            return dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC)
+        self.fail(where, "expected a date")
+
+    def permission(self, item: Any, where: str, *, scope: bool) -> Permission:
+        optional = {"admin_consent"} if scope else set()
+        item = self.mapping(item, where, {"value", "id", "description"}, optional)
+        return Permission(
+            id=self.guid(item["id"], f"{where}.id"),
+            value=self.text(item["value"], f"{where}.value"),
+            description=self.text(item["description"], f"{where}.description"),
+            admin_consent=self.flag(item.get("admin_consent", True), f"{where}.admin_consent"),
+        )
+
+    def permissions(self, parent: dict, key: str, where: str, *, scope: bool) -> tuple:
+        found: dict[str, Permission] = {}
+        for path, item in self.items(parent, key, where):
+            permission = self.permission(item, path, scope=scope)
+            if permission.value in found:
+                self.fail(f"{path}.value", f"duplicate {permission.value}")
+            found[permission.value] = permission
+        return tuple(found.values())
+
+    def resource(self, item: Any, where: str) -> Resource:
+        item = self.mapping(
+            item, where, {"app_id", "name"}, {"identifier_uris", "app_roles", "scopes"}
+        )
+        return Resource(
+            app_id=self.guid(item["app_id"], f"{where}.app_id"),
+            name=self.text(item["name"], f"{where}.name"),
+            identifier_uris=self.texts(item, "identifier_uris", where),
+            app_roles=self.permissions(item, "app_roles", where, scope=False),
+            scopes=self.permissions(item, "scopes", where, scope=True),
+        )
+
+    def application(self, item: Any, where: str) -> Application:
+        optional = {"publisher", "owner_tenant_id", "secrets", "certificates", "redirect_uris"}
+        optional |= {"app_roles", "requires"}
+        item = self.mapping(item, where, {"app_id", "name"}, optional)
+        secrets = []
+        for path, secret in self.items(item, "secrets", where):
+            secret = self.mapping(secret, path, {"value"}, {"expires"})
+            expires = secret.get("expires")
+            secrets.append(
+                Secret(
+                    self.text(secret["value"], f"{path}.value"),
+                    None if expires is None else self.moment(expires, f"{path}.expires"),
+                )
+            )
+        owner = item.get("owner_tenant_id")
+        return Application(
+            app_id=self.guid(item["app_id"], f"{where}.app_id"),
+            name=self.text(item["name"], f"{where}.name"),
+            publisher=self.text(item.get("publisher", item["name"]), f"{where}.publisher"),
+            owner_tenant_id=None if owner is None else self.guid(owner, f"{where}.owner_tenant_id"),
+            secrets=tuple(secrets),
+            certificates=tuple(
+                self.certificate(c, path) for path, c in self.items(item, "certificates", where)
+            ),
+            redirect_uris=self.texts(item, "redirect_uris", where),
+            app_roles=self.permissions(item, "app_roles", where, scope=False),
+            requires=tuple(
+                self.grant(g, path, users={}) for path, g in self.items(item, "requires", where)
+            ),
+        )
+
+    def certificate(self, item: Any, where: str) -> Certificate:
+        item = self.mapping(item, where, set(), {"generate", "file"})
+        if len(item) != 1:
+            self.fail(where, "give exactly one of generate (a name) or file (a PEM path)")
+        if "generate" in item:
+            name = self.text(item["generate"], f"{where}.generate")
+            if not re.fullmatch(r"[\w.-]+", name):
+                self.fail(f"{where}.generate", "use letters, digits, '.', '-' or '_'")
+            path, key_path = pki.client_certificate(self.data_dir, name)
+        else:
+            path, key_path = self.base_dir / self.text(item["file"], f"{where}.file"), None
+        try:
+            cert = x509.load_pem_x509_certificate(path.read_bytes())
+        except (OSError, ValueError) as exc:
+            self.fail(where, f"cannot read a PEM certificate from {path}: {exc}")
+        return Certificate(cert, path, key_path)
+
+    def tenant(self, item: Any, where: str) -> Tenant:
+        item = self.mapping(item, where, {"id", "name", "domain"}, {"users", "apps"})
+        tenant_id = self.guid(item["id"], f"{where}.id")
+        users: dict[str, User] = {}
+        for path, user in self.items(item, "users", where):
+            parsed = self.user(user, path, tenant_id)
+            if parsed.upn.lower() in users:
+                self.fail(f"{path}.upn", f"duplicate user {parsed.upn}")
+            users[parsed.upn.lower()] = parsed
+        apps: dict[str, TenantApp] = {}
+        for path, app in self.items(item, "apps", where):
+            parsed_app = self.tenant_app(app, path, tenant_id, users)
+            if parsed_app.app_id in apps:
+                self.fail(f"{path}.app_id", f"duplicate app {parsed_app.app_id} in this tenant")
+            apps[parsed_app.app_id] = parsed_app
+        if any(u.roles for u in users.values()) and self.portal_app_id not in apps:
+            self.fail(f"{where}.apps", "users have portal roles but the portal app is not here")
+        return Tenant(
+            id=tenant_id,
+            name=self.text(item["name"], f"{where}.name"),
+            domain=self.text(item["domain"], f"{where}.domain").lower(),
+            users=tuple(users.values()),
+            apps=tuple(apps.values()),
+        )
+
+    def user(self, item: Any, where: str, tenant_id: str) -> User:
+        item = self.mapping(
+            item, where, {"upn", "name"}, {"id", "roles", "tenant_admin", "job_title"}
+        )
+        upn = self.text(item["upn"], f"{where}.upn")
+        if "@" not in upn:
+            self.fail(f"{where}.upn", f"{upn!r} is not a user principal name")
+        roles = self.texts(item, "roles", where)
+        portal = self.applications.get(self.portal_app_id or "")
+        for index, role in enumerate(roles):
+            if portal is None or all(r.value != role for r in portal.app_roles):
+                self.fail(f"{where}.roles[{index}]", f"the portal app defines no role {role!r}")
+        job = item.get("job_title")
+        return User(
+            id=self.guid(item["id"], f"{where}.id")
+            if "id" in item
+            else object_id("user", tenant_id, upn.lower()),
+            upn=upn,
+            name=self.text(item["name"], f"{where}.name"),
+            job_title=None if job is None else self.text(job, f"{where}.job_title"),
+            roles=roles,
+            tenant_admin=self.flag(item.get("tenant_admin", False), f"{where}.tenant_admin"),
+        )
+
+    def tenant_app(
+        self, item: Any, where: str, tenant_id: str, users: Mapping[str, User]
+    ) -> TenantApp:
+        item = self.mapping(item, where, {"app_id"}, {"id", "grants"})
+        app_id = self.guid(item["app_id"], f"{where}.app_id")
+        if app_id not in self.applications:
+            self.fail(f"{where}.app_id", "no application with this app_id under applications")
+        grants = tuple(self.grant(g, path, users) for path, g in self.items(item, "grants", where))
+        seen: set[tuple[str, str, str]] = set()
+        for index, grant in enumerate(grants):
+            keys = grant.values if grant.type == "application" else grant.users or ("",)
+            for key in keys:
+                if (grant.type, grant.resource, key) in seen:
+                    self.fail(
+                        f"{where}.grants[{index}]",
+                        f"repeats an earlier grant ({key or 'admin consent'})",
+                    )
+                seen.add((grant.type, grant.resource, key))
+        return TenantApp(
+            app_id=app_id,
+            sp_id=self.guid(item["id"], f"{where}.id")
+            if "id" in item
+            else object_id("sp", tenant_id, app_id),
+            grants=grants,
+        )
+
+    def grant(self, item: Any, where: str, users: Mapping[str, User]) -> Grant:
+        item = self.mapping(item, where, {"type"}, {"resource", "permissions", "scope", "users"})
+        kind = item["type"]
+        if kind not in ("application", "delegated"):
+            self.fail(f"{where}.type", f"{kind!r} is not application or delegated")
+        resource_id = self.guid(item.get("resource", GRAPH_APP_ID), f"{where}.resource")
+        resource = self.resources.get(resource_id)
+        if resource is None:
+            self.fail(f"{where}.resource", f"no resource {resource_id} under resources")
+        if ("permissions" in item) == ("scope" in item) or (
+            kind == "application" and "scope" in item
+        ):
+            self.fail(where, "give permissions (or, for delegated grants, a verbatim scope)")
+        if "scope" in item:
+            scope = item["scope"]
+            if not isinstance(scope, str):
+                self.fail(f"{where}.scope", "expected a string")
+            values = tuple(scope.split())
+            value_where = [f"{where}.scope"] * len(values)
+        else:
+            values = self.texts(item, "permissions", where)
+            scope = " ".join(values)
+            value_where = [f"{where}.permissions[{i}]" for i in range(len(values))]
+        catalog = resource.app_roles if kind == "application" else resource.scopes
+        for value, path in zip(values, value_where, strict=True):
+            if all(p.value != value for p in catalog):
+                self.fail(path, f"unknown {kind} permission {value!r} on {resource.name}")
+        if len(set(values)) != len(values):
+            self.fail(where, "lists a permission twice")
+        upns = self.texts(item, "users", where)
+        if upns and kind == "application":
+            self.fail(f"{where}.users", "only delegated grants are per user")
+        for index, upn in enumerate(upns):
+            if upn.lower() not in users:
+                self.fail(f"{where}.users[{index}]", f"no user {upn} in this tenant")
+        return Grant(
+            type=kind,
+            resource=resource_id,
+            values=values,
+            scope=scope,
+            users=tuple(users[u.lower()].upn for u in upns),
+        )
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key

@@ -1,0 +1,695 @@
+"""The emulated directory, in memory: tenants, users, service principals and grants.
+
+One re-entrant lock guards everything; handlers hold it only while they read or change
+the model. Each object's JSON is cached per `$select`, so a 999-item page is a join of
+ready bytes rather than 999 `json.dumps` calls.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import itertools
+import json
+import threading
+import uuid
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from emulator.scenario import Application, Grant, Permission, Scenario, Tenant, User, object_id
+
+# Microsoft's own tenant owns the first-party resource apps such as Microsoft Graph.
+MICROSOFT_TENANT_ID = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
+USER_DEFAULT_FIELDS = (
+    "businessPhones",
+    "displayName",
+    "givenName",
+    "jobTitle",
+    "mail",
+    "mobilePhone",
+    "officeLocation",
+    "preferredLanguage",
+    "surname",
+    "userPrincipalName",
+    "id",
+)
+# Every property Graph v1.0 returns for these types, in its order; ids and names are
+# filled in per object.
+SP_TEMPLATE: dict[str, Any] = {
+    "id": None,
+    "deletedDateTime": None,
+    "accountEnabled": True,
+    "alternativeNames": [],
+    "appDescription": None,
+    "appDisplayName": None,
+    "appId": None,
+    "applicationTemplateId": None,
+    "appOwnerOrganizationId": None,
+    "appRoleAssignmentRequired": False,
+    "description": None,
+    "disabledByMicrosoftStatus": None,
+    "displayName": None,
+    "homepage": None,
+    "loginUrl": None,
+    "logoutUrl": None,
+    "notes": None,
+    "notificationEmailAddresses": [],
+    "preferredSingleSignOnMode": None,
+    "preferredTokenSigningKeyThumbprint": None,
+    "replyUrls": [],
+    "servicePrincipalNames": [],
+    "servicePrincipalType": "Application",
+    "signInAudience": "AzureADMultipleOrgs",
+    "tags": [],
+    "tokenEncryptionKeyId": None,
+    "info": {
+        "logoUrl": None,
+        "marketingUrl": None,
+        "privacyStatementUrl": None,
+        "supportUrl": None,
+        "termsOfServiceUrl": None,
+    },
+    "samlSingleSignOnSettings": None,
+    "verifiedPublisher": None,
+    "addIns": [],
+    "appRoles": [],
+    "keyCredentials": [],
+    "oauth2PermissionScopes": [],
+    "passwordCredentials": [],
+    "resourceSpecificApplicationPermissions": [],
+}
+USER_TEMPLATE: dict[str, Any] = {
+    "id": None,
+    "businessPhones": [],
+    "displayName": None,
+    "givenName": None,
+    "jobTitle": None,
+    "mail": None,
+    "mobilePhone": None,
+    "officeLocation": None,
+    "preferredLanguage": "en-US",
+    "surname": None,
+    "userPrincipalName": None,
+    "accountEnabled": True,
+    "companyName": None,
+    "mailNickname": None,
+    "userType": "Member",
+}
+ASSIGNMENT_FIELDS = (
+    "id",
+    "deletedDateTime",
+    "appRoleId",
+    "createdDateTime",
+    "principalDisplayName",
+    "principalId",
+    "principalType",
+    "resourceDisplayName",
+    "resourceId",
+)
+GRANT_FIELDS = ("clientId", "consentType", "id", "principalId", "resourceId", "scope")
+_SELECT_CACHE_LIMIT = 4  # distinct $select variants cached per object
+
+
+class GraphError(Exception):
+    """A failure Graph reports with its error envelope."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def not_found(object_id: str) -> GraphError:
+    return GraphError(
+        404,
+        "Request_ResourceNotFound",
+        f"Resource '{object_id}' does not exist or one of its queried reference-property "
+        "objects are not present.",
+    )
+
+
+class Entity:
+    """One directory object: its Graph JSON fields, in Graph's order."""
+
+    __slots__ = ("seq", "data", "_json")
+
+    def __init__(self, seq: int, data: dict[str, Any]) -> None:
+        self.seq = seq  # creation order: what skip tokens resume after
+        self.data = data
+        self._json: dict[tuple[str, ...], bytes] = {}
+
+    @property
+    def id(self) -> str:
+        return self.data["id"]
+
+    def json(self, fields: tuple[str, ...]) -> bytes:
+        cached = self._json.get(fields)
+        if cached is None:
+            cached = json.dumps(
+                {name: self.data[name] for name in fields}, separators=(",", ":")
+            ).encode()
+            if len(self._json) < _SELECT_CACHE_LIMIT:
+                self._json[fields] = cached
+        return cached
+
+    def update(self, **changes: Any) -> None:
+        self.data = {**self.data, **changes}
+        self._json = {}
+
+
+class Collection:
+    """Objects in creation order, addressable by id, paged by creation order."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, Entity] = {}
+        self._ordered: list[Entity] | None = []
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __iter__(self) -> Iterator[Entity]:
+        return iter(self._by_id.values())
+
+    def get(self, object_id: str) -> Entity | None:
+        return self._by_id.get(object_id)
+
+    def add(self, entity: Entity) -> None:
+        self._by_id[entity.id] = entity
+        if self._ordered is not None:
+            self._ordered.append(entity)  # seqs only grow, so order holds
+
+    def remove(self, object_id: str) -> Entity | None:
+        entity = self._by_id.pop(object_id, None)
+        if entity is not None:
+            self._ordered = None  # rebuilt on the next page
+        return entity
+
+    def page(
+        self, after_seq: int, top: int, match: Callable[[Entity], bool] | None
+    ) -> tuple[list[Entity], bool]:
+        """Up to `top` objects created after `after_seq`, and whether more follow."""
+        if self._ordered is None:
+            self._ordered = list(self._by_id.values())
+        ordered = self._ordered
+        start = bisect_right(ordered, after_seq, key=lambda e: e.seq)
+        if match is None:
+            found = ordered[start : start + top + 1]
+        else:
+            found = []
+            for entity in itertools.islice(ordered, start, None):
+                if match(entity):
+                    found.append(entity)
+                    if len(found) > top:
+                        break
+        return found[:top], len(found) > top
+
+
+@dataclass
+class TenantState:
+    id: str
+    name: str
+    domain: str
+    created: str
+    users: Collection = field(default_factory=Collection)
+    service_principals: Collection = field(default_factory=Collection)
+    grants: Collection = field(default_factory=Collection)
+    assignments: dict[str, Entity] = field(default_factory=dict)
+    assigned_to: dict[str, Collection] = field(default_factory=dict)  # by resource SP id
+    assigned_by: dict[str, Collection] = field(default_factory=dict)  # by principal id
+    sp_by_app_id: dict[str, Entity] = field(default_factory=dict)
+    user_by_upn: dict[str, Entity] = field(default_factory=dict)
+
+    def sp(self, object_id: str) -> Entity:
+        found = self.service_principals.get(object_id)
+        if found is None:
+            raise not_found(object_id)
+        return found
+
+    def sp_by_app(self, app_id: str) -> Entity:
+        found = self.sp_by_app_id.get(app_id.lower())
+        if found is None:
+            raise not_found(app_id)
+        return found
+
+    def user(self, key: str) -> Entity:
+        found = self.users.get(key) or self.user_by_upn.get(key.lower())
+        if found is None:
+            raise not_found(key)
+        return found
+
+    def assignments_to(self, resource_id: str) -> Collection:
+        return self.assigned_to.setdefault(resource_id, Collection())
+
+    def assignments_by(self, principal_id: str) -> Collection:
+        return self.assigned_by.setdefault(principal_id, Collection())
+
+    def role_values(self, principal_id: str, resource_id: str) -> list[str]:
+        """The values of the app roles a principal holds on a resource (a token's roles)."""
+        resource = self.sp(resource_id).data
+        names = {role["id"]: role["value"] for role in resource["appRoles"]}
+        return sorted(
+            names[a.data["appRoleId"]]
+            for a in self.assignments_by(principal_id)
+            if a.data["resourceId"] == resource_id and a.data["appRoleId"] in names
+        )
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "displayName": self.name,
+            "domain": self.domain,
+            "users": [u.data for u in self.users],
+            "servicePrincipals": [
+                {k: sp.data[k] for k in ("id", "appId", "displayName")}
+                for sp in self.service_principals
+            ],
+            "appRoleAssignments": [a.data for a in self.assignments.values()],
+            "oauth2PermissionGrants": [g.data for g in self.grants],
+        }
+
+
+@dataclass
+class AuthCode:
+    client_id: str
+    tenant_id: str
+    user_id: str
+    redirect_uri: str
+    scope: tuple[str, ...]
+    nonce: str | None
+    code_challenge: str | None
+    code_challenge_method: str
+    expires: float
+
+
+class State:
+    def __init__(self, scenario: Scenario) -> None:
+        self.lock = threading.RLock()
+        self._seq = itertools.count(1)
+        self.token_generation = 0  # bumped to expire every token issued so far
+        self.codes: dict[str, AuthCode] = {}
+        self.load(scenario)
+
+    def load(self, scenario: Scenario) -> None:
+        with self.lock:
+            self.scenario = scenario
+            self.applications: Mapping[str, Application] = scenario.applications
+            self.tenants: dict[str, TenantState] = {}
+            self.codes.clear()
+            for tenant in scenario.tenants:
+                self.tenants[tenant.id] = self._build_tenant(scenario, tenant)
+
+    def expire_tokens(self) -> None:
+        with self.lock:
+            self.token_generation += 1
+
+    def tenant(self, key: str) -> TenantState | None:
+        """A tenant by id or by domain name, as Entra accepts both in its URLs."""
+        key = key.lower()
+        found = self.tenants.get(key)
+        if found is None:
+            found = next((t for t in self.tenants.values() if t.domain == key), None)
+        return found
+
+    def _entity(self, data: dict[str, Any]) -> Entity:
+        return Entity(next(self._seq), data)
+
+    def _build_tenant(self, scenario: Scenario, spec: Tenant) -> TenantState:
+        created = _timestamp(scenario.created)
+        tenant = TenantState(spec.id, spec.name, spec.domain, created)
+        for user in spec.users:
+            self._add_user(tenant, user)
+        for resource in scenario.resources.values():
+            self._add_sp(
+                tenant,
+                sp_id=object_id("sp", tenant.id, resource.app_id),
+                app_id=resource.app_id,
+                name=resource.name,
+                owner=MICROSOFT_TENANT_ID,
+                publisher="Microsoft Services",
+                names=[resource.app_id, *resource.identifier_uris],
+                app_roles=[_app_role(p, "Application") for p in resource.app_roles],
+                scopes=[_scope(p) for p in resource.scopes],
+            )
+        for app in spec.apps:
+            self._add_app_sp(tenant, self.applications[app.app_id], app.sp_id)
+        moments = (scenario.created + dt.timedelta(minutes=i) for i in itertools.count())
+        for app in spec.apps:
+            for grant in app.grants:
+                self._apply(tenant, app.sp_id, grant, moments)
+        if scenario.portal_app_id in tenant.sp_by_app_id:
+            portal_sp = tenant.sp_by_app_id[scenario.portal_app_id]
+            role_ids = {r["value"]: r["id"] for r in portal_sp.data["appRoles"]}
+            for user in spec.users:
+                for role in user.roles:
+                    self._add_assignment(
+                        tenant,
+                        tenant.user(user.id),
+                        portal_sp,
+                        role_ids[role],
+                        _timestamp(next(moments)),
+                        _assignment_id(user.id, portal_sp.id, role_ids[role]),
+                    )
+        return tenant
+
+    def _add_user(self, tenant: TenantState, user: User) -> None:
+        given, _, surname = user.name.partition(" ")
+        entity = self._entity(
+            {
+                **USER_TEMPLATE,
+                "id": user.id,
+                "displayName": user.name,
+                "givenName": given,
+                "jobTitle": user.job_title,
+                "mail": user.upn,
+                "surname": surname or None,
+                "userPrincipalName": user.upn,
+                "companyName": tenant.name,
+                "mailNickname": user.upn.split("@")[0],
+            }
+        )
+        tenant.users.add(entity)
+        tenant.user_by_upn[user.upn.lower()] = entity
+
+    def _add_app_sp(self, tenant: TenantState, app: Application, sp_id: str) -> Entity:
+        return self._add_sp(
+            tenant,
+            sp_id=sp_id,
+            app_id=app.app_id,
+            name=app.name,
+            owner=app.owner_tenant_id,
+            publisher=app.publisher,
+            names=[app.app_id],
+            app_roles=[_app_role(p, "User") for p in app.app_roles],
+            scopes=[],
+            reply_urls=list(app.redirect_uris),
+        )
+
+    def _add_sp(
+        self,
+        tenant: TenantState,
+        *,
+        sp_id: str,
+        app_id: str,
+        name: str,
+        owner: str | None,
+        publisher: str,
+        names: list[str],
+        app_roles: list[dict[str, Any]],
+        scopes: list[dict[str, Any]],
+        reply_urls: list[str] | None = None,
+    ) -> Entity:
+        entity = self._entity(
+            {
+                **SP_TEMPLATE,
+                "id": sp_id,
+                "appDisplayName": name,
+                "appId": app_id,
+                "appOwnerOrganizationId": owner,
+                "displayName": name,
+                "replyUrls": reply_urls or [],
+                "servicePrincipalNames": names,
+                "verifiedPublisher": {
+                    "displayName": publisher,
+                    "verifiedPublisherId": None,
+                    "addedDateTime": None,
+                },
+                "appRoles": app_roles,
+                "oauth2PermissionScopes": scopes,
+            }
+        )
+        tenant.service_principals.add(entity)
+        tenant.sp_by_app_id[app_id] = entity
+        return entity
+
+    def _apply(
+        self, tenant: TenantState, client_sp_id: str, grant: Grant, moments: Iterator[dt.datetime]
+    ) -> None:
+        """Records a scenario grant (or an admin consent), skipping what already exists."""
+        client = tenant.sp(client_sp_id)
+        resource = tenant.sp_by_app_id[grant.resource]
+        if grant.type == "application":
+            role_ids = {r["value"]: r["id"] for r in resource.data["appRoles"]}
+            held = {a.data["appRoleId"] for a in tenant.assignments_by(client.id)}
+            for value in grant.values:
+                if role_ids[value] not in held:
+                    self._add_assignment(
+                        tenant,
+                        client,
+                        resource,
+                        role_ids[value],
+                        _timestamp(next(moments)),
+                        _assignment_id(client.id, resource.id, role_ids[value]),
+                    )
+            return
+        principals = [tenant.user(upn).id for upn in grant.users] or [None]
+        for principal in principals:
+            grant_id = _grant_id(client.id, resource.id, principal)
+            existing = tenant.grants.get(grant_id)
+            if existing is None:
+                tenant.grants.add(
+                    self._entity(
+                        {
+                            "clientId": client.id,
+                            "consentType": "Principal" if principal else "AllPrincipals",
+                            "id": grant_id,
+                            "principalId": principal,
+                            "resourceId": resource.id,
+                            "scope": grant.scope,
+                        }
+                    )
+                )
+            else:
+                current = existing.data["scope"].split()
+                added = [v for v in grant.values if v not in current]
+                if added:
+                    existing.update(scope=" ".join([*current, *added]))
+
+    def _add_assignment(
+        self,
+        tenant: TenantState,
+        principal: Entity,
+        resource: Entity,
+        app_role_id: str,
+        created: str,
+        assignment_id: str,
+    ) -> Entity:
+        is_user = "userPrincipalName" in principal.data
+        entity = self._entity(
+            {
+                "id": assignment_id,
+                "deletedDateTime": None,
+                "appRoleId": app_role_id,
+                "createdDateTime": created,
+                "principalDisplayName": principal.data["displayName"],
+                "principalId": principal.id,
+                "principalType": "User" if is_user else "ServicePrincipal",
+                "resourceDisplayName": resource.data["displayName"],
+                "resourceId": resource.id,
+            }
+        )
+        tenant.assignments[assignment_id] = entity
+        tenant.assignments_to(resource.id).add(entity)
+        tenant.assignments_by(principal.id).add(entity)
+        return entity
+
+    # -- Graph writes ----------------------------------------------------------------
+
+    def create_assignment(self, tenant: TenantState, resource_id: str, body: Any) -> Entity:
+        fields = _body_fields(body, required={"principalId", "resourceId", "appRoleId"})
+        if fields["resourceId"].lower() != resource_id.lower():
+            raise GraphError(
+                400,
+                "Request_BadRequest",
+                "The resourceId must be the service principal in the URL.",
+            )
+        with self.lock:
+            resource = tenant.sp(resource_id)
+            principal_id = fields["principalId"].lower()
+            principal = tenant.service_principals.get(principal_id) or tenant.users.get(
+                principal_id
+            )
+            if principal is None:
+                raise not_found(fields["principalId"])
+            role_id = fields["appRoleId"].lower()
+            if all(r["id"] != role_id for r in resource.data["appRoles"]):
+                raise GraphError(
+                    400,
+                    "Request_BadRequest",
+                    "Permission being assigned was not found on application",
+                )
+            if any(
+                a.data["appRoleId"] == role_id and a.data["resourceId"] == resource.id
+                for a in tenant.assignments_by(principal.id)
+            ):
+                raise GraphError(
+                    400,
+                    "Request_BadRequest",
+                    "Permission being assigned already exists on the object",
+                )
+            return self._add_assignment(
+                tenant,
+                principal,
+                resource,
+                role_id,
+                _timestamp(dt.datetime.now(dt.UTC)),
+                _assignment_id(principal.id, resource.id, str(uuid.uuid4())),
+            )
+
+    def delete_assignment(self, tenant: TenantState, resource_id: str, assignment_id: str) -> None:
+        with self.lock:
+            tenant.sp(resource_id)
+            entity = tenant.assignments.get(assignment_id)
+            if entity is None or entity.data["resourceId"] != resource_id:
+                raise not_found(assignment_id)
+            del tenant.assignments[assignment_id]
+            tenant.assignments_to(entity.data["resourceId"]).remove(assignment_id)
+            tenant.assignments_by(entity.data["principalId"]).remove(assignment_id)
+
+    def create_grant(self, tenant: TenantState, body: Any) -> Entity:
+        fields = _body_fields(
+            body,
+            required={"clientId", "consentType", "resourceId", "scope"},
+            optional={"principalId"},
+        )
+        consent = fields["consentType"]
+        principal = fields.get("principalId")
+        if consent not in ("AllPrincipals", "Principal") or (consent == "Principal") != bool(
+            principal
+        ):
+            raise GraphError(
+                400,
+                "Request_BadRequest",
+                "consentType must be AllPrincipals (without principalId) or Principal (with one).",
+            )
+        with self.lock:
+            client = tenant.sp(fields["clientId"].lower())
+            resource = tenant.sp(fields["resourceId"].lower())
+            if principal is not None:
+                principal = tenant.user(principal).id
+            _check_scope(resource, fields["scope"])
+            grant_id = _grant_id(client.id, resource.id, principal)
+            if tenant.grants.get(grant_id) is not None:
+                raise GraphError(
+                    409,
+                    "Request_MultipleObjectsWithSameKeyValue",
+                    "Permission entry already exists.",
+                )
+            entity = self._entity(
+                {
+                    "clientId": client.id,
+                    "consentType": consent,
+                    "id": grant_id,
+                    "principalId": principal,
+                    "resourceId": resource.id,
+                    "scope": fields["scope"],
+                }
+            )
+            tenant.grants.add(entity)
+            return entity
+
+    def update_grant(self, tenant: TenantState, grant_id: str, body: Any) -> None:
+        fields = _body_fields(body, required={"scope"})
+        with self.lock:
+            entity = tenant.grants.get(grant_id)
+            if entity is None:
+                raise not_found(grant_id)
+            _check_scope(tenant.sp(entity.data["resourceId"]), fields["scope"])
+            entity.update(scope=fields["scope"])
+
+    def delete_grant(self, tenant: TenantState, grant_id: str) -> None:
+        with self.lock:
+            if tenant.grants.remove(grant_id) is None:
+                raise not_found(grant_id)
+
+    # -- admin consent ---------------------------------------------------------------
+
+    def consent(self, tenant: TenantState, app: Application, grants: Iterable[Grant]) -> None:
+        """What an admin's consent does: the app gets a service principal in the tenant
+        if it has none, and every requested permission is granted tenant-wide."""
+        with self.lock:
+            client = tenant.sp_by_app_id.get(app.app_id)
+            if client is None:
+                client = self._add_app_sp(tenant, app, object_id("sp", tenant.id, app.app_id))
+            now = dt.datetime.now(dt.UTC)
+            for grant in grants:
+                if grant.resource in tenant.sp_by_app_id:
+                    self._apply(tenant, client.id, grant, itertools.repeat(now))
+
+
+def _body_fields(
+    body: Any, *, required: set[str], optional: frozenset[str] | set[str] = frozenset()
+) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise GraphError(400, "BadRequest", "The request body must be a JSON object.")
+    for name, value in body.items():
+        if name not in required | optional:
+            raise GraphError(
+                400, "Request_BadRequest", f"Property '{name}' is read-only or not allowed here."
+            )
+        if value is not None and not isinstance(value, str):
+            raise GraphError(400, "BadRequest", f"Property '{name}' must be a string.")
+    missing = [name for name in sorted(required) if body.get(name) is None]
+    if missing:
+        raise GraphError(
+            400, "Request_BadRequest", f"A value is required for property '{missing[0]}'."
+        )
+    return body
+
+
+def _check_scope(resource: Entity, scope: str) -> None:
+    known = {s["value"] for s in resource.data["oauth2PermissionScopes"]}
+    unknown = [value for value in scope.split() if value not in known]
+    if unknown:
+        raise GraphError(
+            400,
+            "Request_BadRequest",
+            f"Invalid value specified for property 'scope' of resource "
+            f"'OAuth2PermissionGrant': '{unknown[0]}' is not a scope of the resource.",
+        )
+
+
+def _b64(*guids: str) -> str:
+    raw = b"".join(uuid.UUID(g).bytes_le for g in guids)
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _assignment_id(principal_id: str, resource_id: str, discriminator: str) -> str:
+    # Entra's assignment ids are the principal's id and 16 more bytes, base64url-encoded.
+    return _b64(principal_id, str(uuid.uuid5(uuid.UUID(resource_id), discriminator)))
+
+
+def _grant_id(client_id: str, resource_id: str, principal_id: str | None) -> str:
+    # Entra's grant ids are client id + resource id (+ user id), base64url-encoded.
+    return _b64(client_id, resource_id, *([principal_id] if principal_id else []))
+
+
+def _timestamp(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _app_role(permission: Permission, member_type: str) -> dict[str, Any]:
+    return {
+        "allowedMemberTypes": [member_type],
+        "description": permission.description,
+        "displayName": permission.description,
+        "id": permission.id,
+        "isEnabled": True,
+        "origin": "Application",
+        "value": permission.value,
+    }
+
+
+def _scope(permission: Permission) -> dict[str, Any]:
+    return {
+        "adminConsentDescription": permission.description,
+        "adminConsentDisplayName": permission.description,
+        "id": permission.id,
+        "isEnabled": True,
+        "type": "Admin" if permission.admin_consent else "User",
+        "userConsentDescription": permission.description,
+        "userConsentDisplayName": permission.description,
+        "value": permission.value,
+    }
