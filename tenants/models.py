@@ -1,1 +1,216 @@
-# Tenants, grants, sync runs and revoke requests arrive with the consent-sync issue.
+"""Tenants, their service principals, grants with history, sync runs and feature switches.
+
+Grant history: a grant row is written once, when a sync first sees it (``first_seen_run``),
+and touched once more, when a sync no longer sees it (``removed_in_run``). So an unchanged
+re-sync writes no grant rows, the snapshot of any run R is the rows with
+``first_seen_run <= R`` and (``removed_in_run`` empty or ``> R``), and the diff between two
+runs is two range queries. Run ids grow with time per tenant, which is what makes
+``<=`` meaningful.
+"""
+
+from datetime import timedelta
+
+from django.db import models
+from django.db.models import Q
+
+from permissions.models import Feature, PermissionKind
+
+
+class Tenant(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+
+    tenant_id = models.UUIDField(unique=True)
+    name = models.CharField(max_length=200)
+    default_domain = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    sync_interval = models.DurationField(default=timedelta(hours=6))
+    next_sync_at = models.DateTimeField(null=True, blank=True)
+    last_good_sync = models.ForeignKey(
+        "SyncRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["status", "next_sync_at"], name="tenant_due")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SyncRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+        @property
+        def colour(self) -> str:
+            return {"queued": "grey", "running": "blue", "succeeded": "green", "failed": "red"}[
+                self.value
+            ]
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        MANUAL = "manual", "Sync now"
+        COMMAND = "command", "Command"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="sync_runs")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.SCHEDULE)
+    queued_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # What the run is doing now, for the progress display ("Reading delegated grants").
+    progress = models.CharField(max_length=200, blank=True)
+    graph_requests = models.PositiveIntegerField(default=0)
+    throttled_waits = models.PositiveIntegerField(default=0)
+    throttled_seconds = models.FloatField(default=0)
+    service_principals = models.PositiveIntegerField(default=0)
+    grants_added = models.PositiveIntegerField(default=0)
+    grants_removed = models.PositiveIntegerField(default=0)
+    grants_unchanged = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            # Claimed in the database: never two open runs for one tenant.
+            models.UniqueConstraint(
+                fields=["tenant"],
+                condition=Q(status__in=["queued", "running"]),
+                name="sync_run_one_open_per_tenant",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Sync {self.pk} of {self.tenant} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+class ServicePrincipal(models.Model):
+    """An application's instance in a tenant, as the last sync saw it."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="service_principals")
+    object_id = models.UUIDField()
+    app_id = models.UUIDField()
+    display_name = models.CharField(max_length=300)
+    publisher = models.CharField(max_length=300, blank=True)
+    app_owner_tenant_id = models.UUIDField(null=True, blank=True)
+    service_principal_type = models.CharField(max_length=40, blank=True)
+    account_enabled = models.BooleanField(default=True)
+    # Set when a sync no longer finds it; grants history still points at it.
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["display_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "object_id"], name="sp_unique_per_tenant"),
+        ]
+        indexes = [models.Index(fields=["tenant", "app_id"], name="sp_tenant_app")]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def is_first_party(self) -> bool:
+        return str(self.app_owner_tenant_id) in MICROSOFT_TENANT_IDS
+
+
+# Tenants Microsoft publishes its own applications from.
+MICROSOFT_TENANT_IDS = frozenset(
+    {"f8cdef31-a31e-4b4a-93e4-5f571e91255a", "72f988bf-86f1-41af-91ab-2d7cd011db47"}
+)
+
+
+class Grant(models.Model):
+    """One permission a client service principal holds, from one sync to its removal.
+
+    Application permissions: one row per appRoleAssignment. Delegated permissions: one row
+    per scope of each oauth2PermissionGrant (admin consent for all users, or one user's).
+    """
+
+    class Consent(models.TextChoices):
+        ADMIN = "admin", "Admin consent"
+        USER = "user", "User consent"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="grants")
+    client = models.ForeignKey(ServicePrincipal, on_delete=models.CASCADE, related_name="grants")
+    resource_app_id = models.UUIDField()
+    resource_object_id = models.UUIDField()
+    kind = models.CharField(max_length=12, choices=PermissionKind.choices)
+    # The permission's value (e.g. "Device.Read.All"); for an app role the catalog does
+    # not know, empty with the id kept in permission_id.
+    value = models.CharField(max_length=200, blank=True)
+    # appRoleId for application permissions; empty for delegated (scopes carry no id).
+    permission_id = models.UUIDField(null=True, blank=True)
+    consent = models.CharField(max_length=5, choices=Consent.choices)
+    # The user who consented (user consent only).
+    principal_id = models.UUIDField(null=True, blank=True)
+    # The Graph object: appRoleAssignment id or oauth2PermissionGrant id (opaque strings).
+    graph_object_id = models.CharField(max_length=200)
+    # What makes a grant the same grant from one sync to the next: the assignment id, or
+    # the delegated grant id and the scope. Assignments and grants are immutable in Graph
+    # but for a grant's scope list, so nothing else needs comparing.
+    identity = models.CharField(max_length=400)
+    granted_at = models.DateTimeField(null=True, blank=True)
+    first_seen_run = models.ForeignKey(SyncRun, on_delete=models.PROTECT, related_name="+")
+    removed_in_run = models.ForeignKey(
+        SyncRun, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["value"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "identity"],
+                condition=Q(removed_in_run__isnull=True),
+                name="grant_current_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["tenant", "client"],
+                condition=Q(removed_in_run__isnull=True),
+                name="grant_current_by_client",
+            ),
+            models.Index(fields=["tenant", "first_seen_run"], name="grant_first_seen"),
+            models.Index(fields=["tenant", "removed_in_run"], name="grant_removed_in"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.value or self.permission_id} ({self.kind}) for {self.client_id}"
+
+    @property
+    def is_current(self) -> bool:
+        return self.removed_in_run_id is None
+
+
+class FeatureSwitch(models.Model):
+    """A tenant's choice for one feature; without a row, the manifest's default holds."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="feature_switches")
+    feature = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="switches")
+    enabled = models.BooleanField()
+    changed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "feature"], name="feature_switch_unique"),
+        ]
+
+    def __str__(self) -> str:
+        state = "on" if self.enabled else "off"
+        return f"{self.feature} {state} in {self.tenant}"

@@ -79,3 +79,18 @@ class RequirementFactory(factory.django.DjangoModelFactory):
     permission_value = "Device.Read.All"
     reason = "Reads devices to place them in groups."
     api_calls = factory.LazyFunction(lambda: ["GET /devices"])
+
+
+class TenantFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "tenants.Tenant"
+
+    tenant_id = factory.LazyFunction(uuid.uuid4)
+    name = factory.Sequence(lambda n: f"Tenant {n}")
+
+
+class SyncRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "tenants.SyncRun"
+
+    tenant = factory.SubFactory(TenantFactory)

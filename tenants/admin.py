@@ -1,0 +1,80 @@
+from django.contrib import admin
+
+from tenants.models import FeatureSwitch, Grant, ServicePrincipal, SyncRun, Tenant
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "tenant_id",
+        "default_domain",
+        "status",
+        "next_sync_at",
+        "last_good_sync",
+    )
+    list_filter = ("status",)
+    search_fields = ("name", "tenant_id", "default_domain")
+    raw_id_fields = ("last_good_sync",)
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(admin.ModelAdmin):
+    """Runs are a record of what happened: readable, never edited by hand."""
+
+    list_display = (
+        "pk",
+        "tenant",
+        "status",
+        "trigger",
+        "queued_at",
+        "finished_at",
+        "graph_requests",
+        "grants_added",
+        "grants_removed",
+    )
+    list_filter = ("status", "trigger")
+    search_fields = ("tenant__name", "tenant__tenant_id")
+
+    def has_add_permission(self, request) -> bool:  # noqa: ANN001
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+        return False
+
+
+@admin.register(ServicePrincipal)
+class ServicePrincipalAdmin(admin.ModelAdmin):
+    list_display = ("display_name", "app_id", "tenant", "publisher", "removed_at")
+    list_filter = ("tenant",)
+    search_fields = ("display_name", "app_id", "object_id")
+
+
+@admin.register(Grant)
+class GrantAdmin(admin.ModelAdmin):
+    """Grant history mirrors Graph; changing it here would falsify the record."""
+
+    list_display = (
+        "value",
+        "kind",
+        "consent",
+        "client",
+        "tenant",
+        "first_seen_run",
+        "removed_in_run",
+    )
+    list_filter = ("kind", "consent", "tenant")
+    search_fields = ("value", "client__display_name", "graph_object_id")
+    list_select_related = ("client", "tenant", "first_seen_run", "removed_in_run")
+
+    def has_add_permission(self, request) -> bool:  # noqa: ANN001
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+        return False
+
+
+@admin.register(FeatureSwitch)
+class FeatureSwitchAdmin(admin.ModelAdmin):
+    list_display = ("feature", "tenant", "enabled", "changed_at")
+    list_filter = ("enabled", "tenant")

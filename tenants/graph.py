@@ -1,0 +1,402 @@
+"""The one seam between the portal and Microsoft: tokens from Entra, calls to Graph.
+
+Everything that talks to Microsoft goes through :class:`GraphClient`, so timeouts, the CA
+bundle, throttling and error handling are decided here once. Failures surface as
+:class:`GraphError`, which says whether trying again later can help.
+"""
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import msal
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+# Graph's appId names it in every cloud (its URL differs per national cloud and points
+# elsewhere with the emulator), so the token is asked for by appId.
+GRAPH_SCOPE = "00000003-0000-0000-c000-000000000000/.default"
+PAGE_SIZE = 999
+BATCH_LIMIT = 20
+# Connect and read timeouts: a Graph page of 999 items can take a few seconds to arrive.
+TIMEOUT = (10, 60)
+RETRY_STATUSES = frozenset({429, 503, 504})
+MAX_ATTEMPTS = 6
+# No single wait longer than this, and no more than this in total for one request:
+# a tenant that keeps throttling fails the run with a clear message instead of hanging
+# a worker.
+MAX_SINGLE_WAIT = 60.0
+MAX_TOTAL_WAIT = 180.0
+
+
+class GraphError(Exception):
+    """A call to Entra or Graph failed.
+
+    ``retryable`` is True when the same call may succeed later (throttling, a server
+    fault, a dropped connection); False when something must change first (credentials,
+    a missing permission, a bad request).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        status: int | None = None,
+        code: str = "",
+        request_id: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+
+
+@dataclass
+class CallStats:
+    """What a client did, for the sync run's record."""
+
+    requests: int = 0
+    throttled_waits: int = 0
+    throttled_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Credentials:
+    client_id: str
+    secret: str = ""
+    certificate_pem: str = ""
+    private_key_pem: str = ""
+
+    @classmethod
+    def from_settings(cls) -> "Credentials":
+        return cls(
+            client_id=settings.PORTAL_CLIENT_ID,
+            secret=settings.PORTAL_CLIENT_SECRET,
+            certificate_pem=settings.PORTAL_CLIENT_CERTIFICATE,
+            private_key_pem=settings.PORTAL_CLIENT_PRIVATE_KEY,
+        )
+
+    def msal_credential(self) -> str | dict[str, str]:
+        if self.certificate_pem and self.private_key_pem:
+            certificate = x509.load_pem_x509_certificate(self.certificate_pem.encode())
+            return {
+                "private_key": self.private_key_pem,
+                # Entra identifies a certificate by its SHA-1 thumbprint.
+                "thumbprint": certificate.fingerprint(hashes.SHA1()).hex(),
+                "public_certificate": self.certificate_pem,
+            }
+        if self.secret:
+            return self.secret
+        raise GraphError(
+            "The portal has no credentials: set PORTAL_CLIENT_SECRET, or "
+            "PORTAL_CLIENT_CERTIFICATE and PORTAL_CLIENT_PRIVATE_KEY",
+            retryable=False,
+        )
+
+
+def new_session() -> requests.Session:
+    """The portal's HTTP session: its own CA bundle, no proxy from the environment."""
+    session = requests.Session()
+    session.trust_env = False  # HTTPS_PROXY or a netrc must not redirect tokens silently
+    if settings.GRAPH_CA_BUNDLE:
+        session.verify = settings.GRAPH_CA_BUNDLE
+    session.headers["User-Agent"] = "PermissionPortal/1.0"
+    return session
+
+
+_apps: dict[tuple[str, str, str], msal.ConfidentialClientApplication] = {}
+_apps_lock = threading.Lock()
+
+
+def _msal_app(
+    tenant_id: str, credentials: Credentials, session: requests.Session
+) -> msal.ConfidentialClientApplication:
+    """One MSAL application per tenant, kept so that its token cache is reused."""
+    key = (settings.ENTRA_LOGIN_URL, tenant_id, credentials.client_id)
+    with _apps_lock:
+        app = _apps.get(key)
+        if app is None:
+            host = urlsplit(settings.ENTRA_LOGIN_URL).hostname or ""
+            known = host in msal.authority.WELL_KNOWN_AUTHORITY_HOSTS
+            app = msal.ConfidentialClientApplication(
+                credentials.client_id,
+                client_credential=credentials.msal_credential(),
+                authority=f"{settings.ENTRA_LOGIN_URL}/{tenant_id}",
+                http_client=session,
+                # Instance discovery asks login.microsoftonline.com whether the authority
+                # is genuine; a national cloud it knows, the emulator it cannot.
+                instance_discovery=None if known else False,
+            )
+            _apps[key] = app
+        return app
+
+
+def forget_tokens() -> None:
+    """Drop cached MSAL applications (after credentials change, and between tests)."""
+    with _apps_lock:
+        _apps.clear()
+
+
+@dataclass
+class GraphClient:
+    """Graph for one tenant, as the portal's own application."""
+
+    tenant_id: str
+    credentials: Credentials = field(default_factory=Credentials.from_settings)
+    session: requests.Session = field(default_factory=new_session)
+    sleep: Callable[[float], None] = time.sleep
+    stats: CallStats = field(default_factory=CallStats)
+
+    # -- tokens --------------------------------------------------------------------------
+    def _token(self) -> str:
+        app = _msal_app(self.tenant_id, self.credentials, self.session)
+        try:
+            result = app.acquire_token_for_client(scopes=[GRAPH_SCOPE])
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise GraphError(
+                f"Cannot reach Entra at {settings.ENTRA_LOGIN_URL}: {exc.__class__.__name__}",
+                retryable=True,
+            ) from exc
+        except ValueError as exc:  # MSAL: the authority's discovery document is unusable
+            raise GraphError(
+                f"Entra sign-in for tenant {self.tenant_id} failed: {exc}", retryable=False
+            ) from exc
+        if "access_token" in result:
+            return result["access_token"]
+        raise _token_error(self.tenant_id, result)
+
+    def _forget_token(self) -> None:
+        app = _msal_app(self.tenant_id, self.credentials, self.session)
+        # list(): the cache cannot be changed while it is being searched.
+        for account_token in list(app.token_cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
+            app.token_cache.remove_at(account_token)
+
+    # -- requests ------------------------------------------------------------------------
+    def url(self, path: str) -> str:
+        return path if path.startswith("https://") else f"{settings.GRAPH_URL}/v1.0{path}"
+
+    def request(
+        self, method: str, path: str, *, json: Any = None, needs: str = ""
+    ) -> requests.Response:
+        """One Graph call with retries. ``needs`` names the permission the call requires,
+        so that a 403 says which one the portal lacks."""
+        url = self.url(path)
+        waited = 0.0
+        token_refreshed = False
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            headers = {"Authorization": f"Bearer {self._token()}", "Accept": "application/json"}
+            self.stats.requests += 1
+            try:
+                response = self.session.request(
+                    method, url, json=json, headers=headers, timeout=TIMEOUT
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                delay = _backoff(attempt)
+                if attempt == MAX_ATTEMPTS or waited + delay > MAX_TOTAL_WAIT:
+                    raise GraphError(
+                        f"{method} {_short(url)}: the connection failed {attempt} times "
+                        f"({exc.__class__.__name__})",
+                        retryable=True,
+                    ) from exc
+                logger.warning(
+                    "Graph %s %s: %s, retrying in %.1fs",
+                    method,
+                    _short(url),
+                    exc.__class__.__name__,
+                    delay,
+                )
+                self.sleep(delay)
+                waited += delay
+                continue
+            if response.status_code == 401 and not token_refreshed:
+                # A token revoked or expired early: one fresh token, then give up.
+                self._forget_token()
+                token_refreshed = True
+                continue
+            if response.status_code in RETRY_STATUSES and attempt < MAX_ATTEMPTS:
+                delay = retry_after_seconds(response, attempt)
+                if waited + delay <= MAX_TOTAL_WAIT:
+                    self._record_throttle(delay)
+                    logger.info(
+                        "Graph %s %s: %s, waiting %.1fs",
+                        method,
+                        _short(url),
+                        response.status_code,
+                        delay,
+                    )
+                    self.sleep(delay)
+                    waited += delay
+                    continue
+            if response.status_code >= 400:
+                raise response_error(method, url, response, needs=needs, tenant_id=self.tenant_id)
+            return response
+        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    def _record_throttle(self, delay: float) -> None:
+        self.stats.throttled_waits += 1
+        self.stats.throttled_seconds += delay
+
+    def get_json(self, path: str, *, needs: str = "") -> dict[str, Any]:
+        return self.request("GET", path, needs=needs).json()
+
+    def pages(self, path: str, *, needs: str = "") -> Iterator[list[dict[str, Any]]]:
+        """Each page's ``value`` of a collection, following ``@odata.nextLink`` verbatim."""
+        next_url: str | None = path
+        while next_url:
+            body = self.get_json(next_url, needs=needs)
+            yield body.get("value", [])
+            next_url = body.get("@odata.nextLink")
+
+    def batch(
+        self, requests_: list[dict[str, Any]], *, needs: str = ""
+    ) -> dict[str, dict[str, Any]]:
+        """Run GET requests through ``$batch`` (at most 20 a call); returns bodies by id.
+
+        An inner request that is throttled is retried on its own in the next round, after
+        the longest Retry-After among them; an inner request that fails otherwise raises.
+        """
+        results: dict[str, dict[str, Any]] = {}
+        pending = list(requests_)
+        rounds = 0
+        while pending:
+            rounds += 1
+            retry: list[dict[str, Any]] = []
+            delay = 0.0
+            for chunk_start in range(0, len(pending), BATCH_LIMIT):
+                chunk = pending[chunk_start : chunk_start + BATCH_LIMIT]
+                body = self.request("POST", "/$batch", json={"requests": chunk}, needs=needs).json()
+                by_id = {item["id"]: item for item in chunk}
+                for answer in body.get("responses", []):
+                    status = int(answer.get("status", 500))
+                    if status in RETRY_STATUSES and rounds < MAX_ATTEMPTS:
+                        retry.append(by_id[answer["id"]])
+                        delay = max(delay, _header_seconds(answer.get("headers", {}), rounds))
+                    elif status >= 400:
+                        inner = by_id[answer["id"]]
+                        raise _error_from_body(
+                            inner.get("method", "GET"),
+                            self.url(inner["url"]),
+                            status,
+                            answer.get("body") or {},
+                            needs=needs,
+                            tenant_id=self.tenant_id,
+                        )
+                    else:
+                        results[answer["id"]] = answer.get("body") or {}
+            if retry:
+                self._record_throttle(delay)
+                self.sleep(delay)
+            pending = retry
+        return results
+
+
+def retry_after_seconds(response: requests.Response, attempt: int) -> float:
+    return _header_seconds(response.headers, attempt)
+
+
+def _header_seconds(headers: dict[str, str] | Any, attempt: int) -> float:
+    raw = None
+    for name, value in dict(headers).items():
+        if name.lower() == "retry-after":
+            raw = value
+    try:
+        seconds = float(raw) if raw is not None else _backoff(attempt)
+    except ValueError:
+        seconds = _backoff(attempt)
+    return min(max(seconds, 0.0), MAX_SINGLE_WAIT)
+
+
+def _backoff(attempt: int) -> float:
+    # Exponential with jitter, so that many workers do not retry in step.
+    return min(2 ** (attempt - 1), 30) * (0.5 + random.random() / 2)  # noqa: S311 - not crypto
+
+
+def _short(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query[:80]}" if parts.query else "")
+
+
+def response_error(
+    method: str, url: str, response: requests.Response, *, needs: str, tenant_id: str
+) -> GraphError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    error = _error_from_body(
+        method, url, response.status_code, body, needs=needs, tenant_id=tenant_id
+    )
+    error.request_id = error.request_id or response.headers.get("request-id", "")
+    return error
+
+
+def _error_from_body(
+    method: str, url: str, status: int, body: dict[str, Any], *, needs: str, tenant_id: str
+) -> GraphError:
+    error = body.get("error") if isinstance(body, dict) else None
+    error = error if isinstance(error, dict) else {}
+    code = str(error.get("code", ""))
+    inner = error.get("innerError") or error.get("innererror") or {}
+    request_id = str(inner.get("request-id", "")) if isinstance(inner, dict) else ""
+    where = f"{method} {_short(url)}"
+    graph_message = str(error.get("message", "")).strip() or f"HTTP {status}"
+    if status == 403:
+        lacking = (
+            f" The portal's app needs {needs} in tenant {tenant_id}: grant it admin consent."
+            if needs
+            else ""
+        )
+        message = f"{where}: access denied ({code or 'Forbidden'}).{lacking}"
+    elif status == 401:
+        message = f"{where}: Graph rejected the portal's token ({code or 'Unauthorized'}): {graph_message}"
+    else:
+        message = f"{where}: HTTP {status} {code}: {graph_message}".replace("  ", " ")
+    return GraphError(
+        message,
+        retryable=status in RETRY_STATUSES or status >= 500,
+        status=status,
+        code=code,
+        request_id=request_id,
+    )
+
+
+# Entra's error codes that an admin can act on, and what to do about each.
+_TOKEN_FIXES = {
+    "AADSTS7000222": "the portal's client secret has expired: create a new secret and set PORTAL_CLIENT_SECRET",
+    "AADSTS7000215": "the client secret is wrong: check PORTAL_CLIENT_SECRET",
+    "AADSTS700016": "the portal's app is not known in this tenant: onboard it by admin consent",
+    "AADSTS90002": "the tenant does not exist: check the tenant id",
+    "AADSTS700027": "the certificate is not registered on the app: upload it in Entra",
+}
+
+
+def _token_error(tenant_id: str, result: dict[str, Any]) -> GraphError:
+    description = str(result.get("error_description", ""))
+    codes = [f"AADSTS{code}" for code in result.get("error_codes", [])]
+    fix = next(
+        (hint for code, hint in _TOKEN_FIXES.items() if code in codes or code in description), ""
+    )
+    first_line = (
+        description.splitlines()[0] if description else result.get("error", "unknown error")
+    )
+    message = f"Entra refused a token for tenant {tenant_id}: {first_line}"
+    if fix:
+        message += f" (fix: {fix})"
+    # Entra's 5xx-class sign-in failures ("temporarily_unavailable") may pass; credential
+    # problems do not.
+    return GraphError(
+        message,
+        retryable=result.get("error") == "temporarily_unavailable",
+        code=result.get("error", ""),
+    )

@@ -1,0 +1,98 @@
+"""Writes that concern tenants: onboarding, feature switches, queueing syncs."""
+
+from datetime import timedelta
+from uuid import UUID
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from permissions.models import Application, Feature
+from tenants.models import FeatureSwitch, SyncRun, Tenant
+
+
+class TenantError(ValueError):
+    """Bad input for a tenant operation; the message is one line for the admin."""
+
+
+def parse_guid(value: str, *, what: str) -> UUID:
+    try:
+        return UUID(str(value).strip())
+    except ValueError:
+        raise TenantError(f"{what} {value!r} is not a GUID") from None
+
+
+def tenant_add(
+    *, tenant_id: str, name: str = "", sync_interval: timedelta | None = None
+) -> tuple[Tenant, bool]:
+    """Onboard a tenant (or rename it); its first sync is due at once."""
+    guid = parse_guid(tenant_id, what="tenant id")
+    defaults = {"name": name or str(guid)}
+    if sync_interval is not None:
+        defaults["sync_interval"] = sync_interval
+    tenant, created = Tenant.objects.get_or_create(
+        tenant_id=guid, defaults={**defaults, "next_sync_at": timezone.now()}
+    )
+    if not created and name and tenant.name != name:
+        tenant.name = name
+        tenant.save(update_fields=["name"])
+    return tenant, created
+
+
+def tenant_get(tenant_id: str) -> Tenant:
+    guid = parse_guid(tenant_id, what="tenant id")
+    try:
+        return Tenant.objects.get(tenant_id=guid)
+    except Tenant.DoesNotExist:
+        raise TenantError(f"tenant {guid} is not onboarded (add it with add_tenant)") from None
+
+
+def application_get(app_id: str) -> Application:
+    guid = parse_guid(app_id, what="application id")
+    try:
+        return Application.objects.get(app_id=guid)
+    except Application.DoesNotExist:
+        raise TenantError(
+            f"application {guid} has no manifest (import one with import_manifest)"
+        ) from None
+
+
+@transaction.atomic
+def features_set(
+    *, tenant: Tenant, application: Application, enable: list[str], disable: list[str]
+) -> list[FeatureSwitch]:
+    """Switch features of an application on or off in a tenant, all or nothing."""
+    both = sorted(set(enable) & set(disable))
+    if both:
+        raise TenantError(f"feature {both[0]!r} is both enabled and disabled")
+    features = {f.key: f for f in Feature.objects.filter(application=application)}
+    unknown = [key for key in [*enable, *disable] if key not in features]
+    if unknown:
+        known = ", ".join(sorted(features)) or "none"
+        raise TenantError(
+            f"{application.name} has no feature {unknown[0]!r} (its features: {known})"
+        )
+    switches = []
+    for key, enabled in [*((k, True) for k in enable), *((k, False) for k in disable)]:
+        switch, _ = FeatureSwitch.objects.update_or_create(
+            tenant=tenant, feature=features[key], defaults={"enabled": enabled}
+        )
+        switches.append(switch)
+    return switches
+
+
+def sync_run_queue(*, tenant: Tenant, trigger: str = SyncRun.Trigger.SCHEDULE) -> SyncRun | None:
+    """Queue a sync unless one is already queued or running (the database decides).
+
+    Returns the new run, or None when the tenant already has an open one.
+    """
+    try:
+        with transaction.atomic():
+            return SyncRun.objects.create(tenant=tenant, trigger=trigger)
+    except IntegrityError:
+        return None
+
+
+def open_run(tenant: Tenant) -> SyncRun | None:
+    return SyncRun.objects.filter(
+        tenant=tenant, status__in=[SyncRun.Status.QUEUED, SyncRun.Status.RUNNING]
+    ).first()

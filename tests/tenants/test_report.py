@@ -1,0 +1,186 @@
+"""The report contract of DESIGN.md, on the demo tenants synced from the emulator."""
+
+import csv
+import io
+import json
+import re
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from permissions.catalog import catalog_import_starter
+from permissions.manifests import BUNDLED_MANIFESTS_DIR, manifest_import, manifest_read
+from permissions.models import Permission
+from tenants.services import sync_run_queue
+from tenants.sync import sync_run_execute
+from tests.factories import PermissionApiCallFactory
+from tests.tenants.conftest import CONTOSO, FABRIKAM
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+CONNECT_247 = "8708fc71-9f71-4ad5-8445-a0746692feeb"
+ROOMS = "3c1a9d6e-5b2f-4e8a-9c7d-1f0e2b3a4c5d"
+LEGACY = "b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e"
+GRANT_KEYS = {
+    "permission",
+    "type",
+    "resource_app_id",
+    "consent",
+    "users",
+    "verdict",
+    "features",
+    "narrower",
+    "tier",
+}
+
+
+@pytest.fixture
+def synced(emu, contoso, fabrikam, client_for):
+    catalog_import_starter()
+    for path in sorted(BUNDLED_MANIFESTS_DIR.glob("*.yaml")):
+        manifest_import(spec=manifest_read(path=path))
+    for tenant in (contoso, fabrikam):
+        run = sync_run_queue(tenant=tenant)
+        assert (
+            sync_run_execute(run_id=run.pk, client=client_for(str(tenant.tenant_id))).status
+            == "succeeded"
+        )
+    return contoso, fabrikam
+
+
+def report(tenant_id: str, *args: str) -> dict:
+    out = io.StringIO()
+    call_command("report", tenant_id, "--format", "json", *args, stdout=out)
+    return json.loads(out.getvalue())
+
+
+def app_entry(data: dict, app_id: str) -> dict:
+    return next(app for app in data["applications"] if app["app_id"] == app_id)
+
+
+def grant(app: dict, permission: str, kind: str = "application", consent: str = "admin") -> dict:
+    return next(
+        g
+        for g in app["grants"]
+        if (g["permission"], g["type"], g["consent"]) == (permission, kind, consent)
+    )
+
+
+def assert_contract(data: dict) -> None:
+    """Every key and type of DESIGN.md's report JSON, and nothing else."""
+    assert set(data) == {"tenant_id", "synced_at", "applications"}
+    assert GUID.match(data["tenant_id"]) and isinstance(data["synced_at"], str)
+    for app in data["applications"]:
+        assert set(app) == {"app_id", "display_name", "service_principal_id", "grants", "missing"}
+        assert GUID.match(app["app_id"]) and GUID.match(app["service_principal_id"])
+        for entry in app["grants"]:
+            assert set(entry) == GRANT_KEYS
+            assert entry["type"] in {"application", "delegated"}
+            assert entry["consent"] in {"admin", "user"}
+            assert entry["verdict"] in {"needed", "unused", "unexplained"}
+            assert isinstance(entry["users"], int) and isinstance(entry["features"], list)
+            assert entry["narrower"] is None or isinstance(entry["narrower"], str)
+            assert entry["tier"] is None or entry["tier"] in {
+                "ControlPlane",
+                "ManagementPlane",
+                "UserAccess",
+            }
+            assert GUID.match(entry["resource_app_id"])
+        for missing in app["missing"]:
+            assert set(missing) == {"permission", "type", "resource_app_id", "features"}
+
+
+def test_the_demo_reports_follow_the_contract(synced):
+    for tenant_id in (CONTOSO, FABRIKAM):
+        assert_contract(report(tenant_id))
+
+
+def test_contoso_shows_unexplained_and_needed_grants_with_their_features(synced):
+    data = report(CONTOSO)
+    rooms = app_entry(data, ROOMS)
+    assert grant(rooms, "Mail.Read")["verdict"] == "unexplained"
+    assert grant(rooms, "Place.Read.All")["verdict"] == "needed"
+    assert grant(rooms, "Place.Read.All")["features"] == ["smart-buildings"]
+    legacy = app_entry(data, LEGACY)
+    assert [(g["permission"], g["verdict"]) for g in legacy["grants"]] == [
+        ("Directory.ReadWrite.All", "unexplained")
+    ]
+    askcody = app_entry(data, "6f4e2a1b-8c3d-4e5f-a6b7-c8d9e0f1a2b3")
+    assert grant(askcody, "Calendars.Read", "delegated", "user")["users"] == 3
+    assert grant(askcody, "Calendars.Read", "delegated", "user")["verdict"] == "needed"
+
+
+def test_fabrikam_reports_247connects_missing_group_read(synced):
+    connect = app_entry(report(FABRIKAM), CONNECT_247)
+    assert connect["missing"] == [
+        {
+            "permission": "Group.Read.All",
+            "type": "application",
+            "resource_app_id": "00000003-0000-0000-c000-000000000000",
+            "features": ["device-assignment"],
+        }
+    ]
+
+
+def test_a_disabled_feature_turns_its_grants_unused(synced):
+    call_command("set_features", CONTOSO, ROOMS, "--disable", "smart-buildings")
+    rooms = app_entry(report(CONTOSO, "--app", ROOMS), ROOMS)
+    assert grant(rooms, "Place.Read.All")["verdict"] == "unused"
+    assert grant(rooms, "Calendars.ReadBasic.All")["verdict"] == "unused"
+    assert grant(rooms, "Presence.Read.All")["verdict"] == "needed"
+
+
+def test_report_for_one_app_lists_only_that_app(synced):
+    assert [app["app_id"] for app in report(CONTOSO, "--app", CONNECT_247)["applications"]] == [
+        CONNECT_247
+    ]
+
+
+def test_a_needed_grant_carries_the_narrower_permission_the_catalog_allows(synced):
+    group_read = Permission.objects.get(value="Group.Read.All", kind="application")
+    basic = Permission.objects.get(value="Group.ReadBasic.All", kind="application")
+    group_read.privilege_level = basic.privilege_level = 3
+    group_read.save()
+    basic.save()
+    for path in [
+        "/groups",
+        "/groups/{id}",
+        "/groups/{id}/members",
+        "/groups/{id}/owners",
+        "/groups/{id}/drive",
+    ]:
+        PermissionApiCallFactory(permission=group_read, path=path)
+    for path in ["/groups", "/groups/{id}"]:
+        PermissionApiCallFactory(permission=basic, path=path)
+
+    connect = app_entry(report(CONTOSO, "--app", CONNECT_247), CONNECT_247)
+
+    assert grant(connect, "Group.Read.All")["narrower"] == "Group.ReadBasic.All"
+    assert grant(connect, "Organization.Read.All")["narrower"] is None
+
+
+def test_report_csv_has_one_row_per_grant_and_per_missing_permission(synced):
+    out = io.StringIO()
+    call_command("report", FABRIKAM, "--format", "csv", stdout=out)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    data = report(FABRIKAM)
+    assert len(rows) == sum(len(a["grants"]) + len(a["missing"]) for a in data["applications"])
+    assert {
+        "app_id": CONNECT_247,
+        "permission": "Group.Read.All",
+        "verdict": "missing",
+    }.items() <= next(
+        r for r in rows if r["verdict"] == "missing" and r["app_id"] == CONNECT_247
+    ).items()
+
+
+def test_report_of_a_tenant_never_synced_says_so(contoso):
+    with pytest.raises(CommandError, match="has not been synced yet"):
+        call_command("report", CONTOSO)
+
+
+def test_report_of_an_unknown_tenant_says_so(db):
+    with pytest.raises(CommandError, match="is not onboarded"):
+        call_command("report", "00000000-0000-0000-0000-000000000001")

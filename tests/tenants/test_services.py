@@ -1,0 +1,129 @@
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
+
+from tenants.models import FeatureSwitch, SyncRun, Tenant
+from tenants.services import features_set, sync_run_queue, tenant_add
+from tenants.tasks import dispatch_due_syncs, fail_abandoned_runs
+from tests.factories import FeatureFactory, SyncRunFactory, TenantFactory
+
+pytestmark = pytest.mark.django_db
+
+TENANT_ID = "11111111-2222-4333-8444-555555555555"
+
+
+def test_add_tenant_onboards_it_with_a_sync_due_now(capsys):
+    call_command("add_tenant", TENANT_ID, "--name", "Contoso")
+    tenant = Tenant.objects.get(tenant_id=TENANT_ID)
+    assert tenant.name == "Contoso"
+    assert tenant.next_sync_at <= timezone.now()
+    assert "Added tenant" in capsys.readouterr().out
+
+
+def test_add_tenant_twice_keeps_one_tenant():
+    tenant_add(tenant_id=TENANT_ID, name="Contoso")
+    _, created = tenant_add(tenant_id=TENANT_ID)
+    assert not created
+    assert Tenant.objects.count() == 1
+
+
+def test_add_tenant_rejects_a_tenant_id_that_is_not_a_guid():
+    with pytest.raises(CommandError, match="tenant id 'contoso.com' is not a GUID"):
+        call_command("add_tenant", "contoso.com")
+
+
+def test_set_features_switches_features_on_and_off():
+    tenant = TenantFactory()
+    on = FeatureFactory(key="device-assignment")
+    off = FeatureFactory(key="organisation-details", application=on.application)
+    call_command(
+        "set_features",
+        str(tenant.tenant_id),
+        str(on.application.app_id),
+        "--enable",
+        "device-assignment",
+        "--disable",
+        "organisation-details",
+    )
+    assert dict(FeatureSwitch.objects.values_list("feature__key", "enabled")) == {
+        "device-assignment": True,
+        "organisation-details": False,
+    }
+    assert off.switches.get().enabled is False
+
+
+def test_set_features_with_an_unknown_key_changes_nothing_and_lists_the_known_ones():
+    tenant = TenantFactory()
+    feature = FeatureFactory(key="device-assignment")
+    with pytest.raises(
+        CommandError, match="has no feature 'devices' \\(its features: device-assignment\\)"
+    ):
+        call_command(
+            "set_features",
+            str(tenant.tenant_id),
+            str(feature.application.app_id),
+            "--disable",
+            "device-assignment",
+            "--enable",
+            "devices",
+        )
+    assert not FeatureSwitch.objects.exists()
+
+
+def test_set_features_refuses_a_feature_both_enabled_and_disabled():
+    tenant = TenantFactory()
+    feature = FeatureFactory(key="sso")
+    with pytest.raises(ValueError, match="'sso' is both enabled and disabled"):
+        features_set(
+            tenant=tenant, application=feature.application, enable=["sso"], disable=["sso"]
+        )
+
+
+def test_set_features_names_an_application_without_manifest():
+    tenant = TenantFactory()
+    with pytest.raises(CommandError, match="has no manifest"):
+        call_command(
+            "set_features",
+            str(tenant.tenant_id),
+            "8708fc71-9f71-4ad5-8445-a0746692feeb",
+            "--enable",
+            "x",
+        )
+
+
+def test_a_tenant_never_has_two_open_syncs():
+    tenant = TenantFactory()
+    first = sync_run_queue(tenant=tenant)
+    assert first is not None
+    assert sync_run_queue(tenant=tenant) is None
+    SyncRun.objects.filter(pk=first.pk).update(status=SyncRun.Status.SUCCEEDED)
+    assert sync_run_queue(tenant=tenant) is not None
+
+
+def test_the_dispatcher_queues_due_tenants_once(django_capture_on_commit_callbacks, monkeypatch):
+    sent = []
+    monkeypatch.setattr("tenants.tasks.sync_tenant.delay", lambda run_id: sent.append(run_id))
+    due = TenantFactory(next_sync_at=timezone.now() - timedelta(minutes=1))
+    TenantFactory(next_sync_at=timezone.now() + timedelta(hours=1))
+    TenantFactory(next_sync_at=timezone.now() - timedelta(minutes=1), status=Tenant.Status.PAUSED)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert dispatch_due_syncs() == 1
+        assert dispatch_due_syncs() == 0
+    assert [SyncRun.objects.get(pk=pk).tenant for pk in sent] == [due]
+    due.refresh_from_db()
+    assert due.next_sync_at > timezone.now() + timedelta(hours=5)
+
+
+def test_runs_abandoned_by_a_dead_worker_are_closed(settings):
+    settings.CELERY_TASK_TIME_LIMIT = 60
+    stale = SyncRunFactory(status=SyncRun.Status.RUNNING)
+    SyncRun.objects.filter(pk=stale.pk).update(queued_at=timezone.now() - timedelta(minutes=5))
+    fresh = SyncRunFactory(status=SyncRun.Status.QUEUED)
+    assert fail_abandoned_runs() == 1
+    stale.refresh_from_db()
+    fresh.refresh_from_db()
+    assert stale.status == SyncRun.Status.FAILED and "stopped before it finished" in stale.error
+    assert fresh.status == SyncRun.Status.QUEUED
