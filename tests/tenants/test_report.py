@@ -101,8 +101,10 @@ def test_contoso_shows_unexplained_and_needed_grants_with_their_features(synced)
     data = report(CONTOSO)
     rooms = app_entry(data, ROOMS)
     assert grant(rooms, "Mail.Read")["verdict"] == "unexplained"
-    assert grant(rooms, "Place.Read.All")["verdict"] == "needed"
+    # Smart buildings is an add-on, off unless a tenant switches it on.
+    assert grant(rooms, "Place.Read.All")["verdict"] == "unused"
     assert grant(rooms, "Place.Read.All")["features"] == ["smart-buildings"]
+    assert grant(rooms, "Presence.Read.All")["verdict"] == "needed"
     legacy = app_entry(data, LEGACY)
     assert [(g["permission"], g["verdict"]) for g in legacy["grants"]] == [
         ("Directory.ReadWrite.All", "unexplained")
@@ -124,12 +126,13 @@ def test_fabrikam_reports_247connects_missing_group_read(synced):
     ]
 
 
-def test_a_disabled_feature_turns_its_grants_unused(synced):
-    call_command("set_features", CONTOSO, ROOMS, "--disable", "smart-buildings")
+def test_feature_switches_move_grants_between_needed_and_unused(synced):
+    call_command("set_features", CONTOSO, ROOMS, "--enable", "smart-buildings", "--disable", "presence-alerts")
     rooms = app_entry(report(CONTOSO, "--app", ROOMS), ROOMS)
-    assert grant(rooms, "Place.Read.All")["verdict"] == "unused"
-    assert grant(rooms, "Calendars.ReadBasic.All")["verdict"] == "unused"
-    assert grant(rooms, "Presence.Read.All")["verdict"] == "needed"
+    assert grant(rooms, "Place.Read.All")["verdict"] == "needed"
+    assert grant(rooms, "Calendars.ReadBasic.All")["verdict"] == "needed"
+    assert grant(rooms, "Presence.Read.All")["verdict"] == "unused"
+    assert grant(rooms, "Presence.Read.All")["features"] == ["presence-alerts"]
 
 
 def test_report_for_one_app_lists_only_that_app(synced):
