@@ -21,9 +21,11 @@ demo-data: migrate
 	$(PY) manage.py import_catalog --starter
 	$(PY) manage.py import_manifest permissions/manifests/*.yaml
 
+# The emulator (demo tenants), a Celery worker and beat, and the web server; the web
+# process first onboards and syncs the demo tenants. Ctrl-C stops all of them.
 run: demo-data
-	@echo "Permission Portal: http://127.0.0.1:8000"
-	$(PY) manage.py runserver 127.0.0.1:8000
+	@echo "Starting the Permission Portal demo on http://127.0.0.1:8000 ..."
+	$(VENV)/bin/honcho start -f Procfile -e demo.env
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
