@@ -94,3 +94,35 @@ class SyncRunFactory(factory.django.DjangoModelFactory):
         model = "tenants.SyncRun"
 
     tenant = factory.SubFactory(TenantFactory)
+
+
+class ServicePrincipalFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "tenants.ServicePrincipal"
+
+    tenant = factory.SubFactory(TenantFactory)
+    object_id = factory.LazyFunction(uuid.uuid4)
+    app_id = factory.LazyFunction(uuid.uuid4)
+    display_name = factory.Sequence(lambda n: f"Client app {n}")
+
+
+class GrantFactory(factory.django.DjangoModelFactory):
+    """An application permission (appRoleAssignment) on Microsoft Graph, first seen by a
+    succeeded run of the client's tenant unless told otherwise."""
+
+    class Meta:
+        model = "tenants.Grant"
+
+    client = factory.SubFactory(ServicePrincipalFactory)
+    tenant = factory.SelfAttribute("client.tenant")
+    resource_app_id = MICROSOFT_GRAPH_APP_ID
+    resource_object_id = factory.LazyFunction(uuid.uuid4)
+    kind = PermissionKind.APPLICATION
+    value = factory.Sequence(lambda n: f"Example{n}.Read.All")
+    permission_id = factory.LazyFunction(uuid.uuid4)
+    consent = "admin"
+    graph_object_id = factory.Sequence(lambda n: f"assignment-{n}")
+    identity = factory.SelfAttribute("graph_object_id")
+    first_seen_run = factory.SubFactory(
+        SyncRunFactory, tenant=factory.SelfAttribute("..tenant"), status="succeeded"
+    )
