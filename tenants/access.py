@@ -1,0 +1,78 @@
+"""Who may see and change what: every tenant-scoped view and query goes through here.
+
+A signed-in user belongs to the onboarded tenant whose id is their token's ``tid``, with
+the portal app role Entra gave them there: ``Portal.Admin`` may change things,
+``Portal.Reader`` may look and ask. Users of the operator tenant
+(``PORTAL_OPERATOR_TENANT_ID``) with ``Portal.Operator`` see every tenant; they may change
+things where they also hold ``Portal.Admin``. Superusers (Django admin) may do anything.
+
+Outsiders get 404, so a tenant's existence is not disclosed; readers get 403 on writes.
+"""
+
+from enum import StrEnum
+from uuid import UUID
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404
+
+from tenants.models import Tenant
+
+PORTAL_ADMIN = "Portal.Admin"
+PORTAL_READER = "Portal.Reader"
+PORTAL_OPERATOR = "Portal.Operator"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    READER = "reader"
+
+
+def is_operator(user) -> bool:  # noqa: ANN001 - a User or AnonymousUser
+    operator_tenant = (settings.PORTAL_OPERATOR_TENANT_ID or "").lower()
+    return bool(
+        user.is_authenticated
+        and operator_tenant
+        and user.entra_tenant_id.lower() == operator_tenant
+        and PORTAL_OPERATOR in user.entra_roles
+    )
+
+
+def role_in(user, tenant: Tenant) -> Role | None:  # noqa: ANN001
+    if not user.is_authenticated or not user.is_active:
+        return None
+    if user.is_superuser:
+        return Role.ADMIN
+    roles = set(user.entra_roles or [])
+    home = user.entra_tenant_id.lower() == str(tenant.tenant_id)
+    if (home or is_operator(user)) and PORTAL_ADMIN in roles:
+        return Role.ADMIN
+    if (home and PORTAL_READER in roles) or is_operator(user):
+        return Role.READER
+    return None
+
+
+def visible_tenants(user) -> QuerySet[Tenant]:  # noqa: ANN001
+    tenants = Tenant.objects.all()
+    if user.is_authenticated and (user.is_superuser or is_operator(user)):
+        return tenants
+    if not user.is_authenticated or not (
+        {PORTAL_ADMIN, PORTAL_READER} & set(user.entra_roles or [])
+    ):
+        return tenants.none()
+    try:
+        return tenants.filter(tenant_id=UUID(user.entra_tenant_id))
+    except ValueError:
+        return tenants.none()
+
+
+def tenant_for(user, tenant_id: UUID, *, write: bool = False) -> tuple[Tenant, Role]:  # noqa: ANN001
+    """The tenant if ``user`` may see it (else 404), and may change it when ``write`` (else 403)."""
+    tenant = Tenant.objects.select_related("last_good_sync").filter(tenant_id=tenant_id).first()
+    role = role_in(user, tenant) if tenant else None
+    if tenant is None or role is None:
+        raise Http404("No such tenant")
+    if write and role != Role.ADMIN:
+        raise PermissionDenied("Only the tenant's admins can change this")
+    return tenant, role
