@@ -179,7 +179,9 @@ class GraphClient:
     def _forget_token(self) -> None:
         app = _msal_app(self.tenant_id, self.credentials, self.session)
         # list(): the cache cannot be changed while it is being searched.
-        for account_token in list(app.token_cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
+        for account_token in list(
+            app.token_cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)
+        ):
             app.token_cache.remove_at(account_token)
 
     # -- requests ------------------------------------------------------------------------

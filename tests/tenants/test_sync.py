@@ -248,3 +248,19 @@ def test_a_run_claimed_by_another_worker_is_left_alone(emu, contoso, client_for)
     result = sync_run_execute(run_id=run.pk, client=client_for(CONTOSO))
     assert result.status == SyncRun.Status.RUNNING
     assert emu.counters()["total"] == 0
+
+
+def test_a_sync_records_the_tenants_default_domain_and_names_a_tenant_added_by_id(emu, client_for):
+    tenant = tenant_add(tenant_id=CONTOSO)[0]
+    assert tenant.name == CONTOSO
+    sync(tenant, client_for(CONTOSO))
+    tenant.refresh_from_db()
+    assert (tenant.name, tenant.default_domain) == ("Contoso", "contoso.onmicrosoft.com")
+
+
+def test_a_tenant_named_by_its_admin_keeps_that_name(emu, contoso, client_for):
+    contoso.name = "Contoso (production)"
+    contoso.save()
+    sync(contoso, client_for(CONTOSO))
+    contoso.refresh_from_db()
+    assert contoso.name == "Contoso (production)"
