@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, urlsplit
 
 import jwt
 from cryptography import x509
@@ -45,6 +45,8 @@ _ANY_TENANT = ("organizations", "common")
 _CODE_LIFETIME = 600
 _ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 _OIDC_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
+# Redirect URIs on these hosts may come back on any port (see _redirect_matches).
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class OAuthError(Exception):
@@ -580,7 +582,10 @@ class EntraApi:
         app = self.state.applications.get(client_id.lower())
         if app is None:
             raise PageError(700016, f"Application with identifier '{client_id}' was not found.")
-        if not redirect_uri or (app.redirect_uris and redirect_uri not in app.redirect_uris):
+        if not redirect_uri or (
+            app.redirect_uris
+            and not any(_redirect_matches(uri, redirect_uri) for uri in app.redirect_uris)
+        ):
             raise PageError(
                 50011,
                 f"The redirect URI '{redirect_uri}' specified in the request does not match "
@@ -629,6 +634,20 @@ def _back(params: dict[str, str], mode: str, values: dict[str, str]) -> Response
         )
         return html_response(200, "Signing in", body)
     return redirect(add_params(target, values, "#" if mode == "fragment" else "?"))
+
+
+def _redirect_matches(registered: str, given: str) -> bool:
+    """Entra matches redirect URIs exactly, except that it ignores the port of an http
+    loopback URI, so that a local app may listen on whatever port is free (RFC 8252, 7.3)."""
+    if registered == given:
+        return True
+    mine, theirs = urlsplit(registered), urlsplit(given)
+    return (
+        mine.scheme == theirs.scheme == "http"
+        and mine.hostname in _LOOPBACK_HOSTS
+        and mine.hostname == theirs.hostname
+        and (mine.path, mine.query) == (theirs.path, theirs.query)
+    )
 
 
 def _short_scope(scope: str) -> str:

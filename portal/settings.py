@@ -34,6 +34,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.microsoft",
     "portal",
     "permissions",
     "tenants",
@@ -48,6 +52,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -63,6 +68,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "portal.context_processors.signed_in",
             ],
         },
     },
@@ -101,8 +107,6 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static", Path(bulma.__file__).resolve().parent / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 
-LOGIN_URL = "admin:login"
-
 # --- Microsoft Entra / Graph -------------------------------------------------------------
 GRAPH_URL = env_str("GRAPH_URL", "https://graph.microsoft.com").rstrip("/")
 ENTRA_LOGIN_URL = env_str("ENTRA_LOGIN_URL", "https://login.microsoftonline.com").rstrip("/")
@@ -112,6 +116,51 @@ PORTAL_CLIENT_SECRET = env_str("PORTAL_CLIENT_SECRET")
 PORTAL_CLIENT_CERTIFICATE = env_str("PORTAL_CLIENT_CERTIFICATE")
 PORTAL_CLIENT_PRIVATE_KEY = env_str("PORTAL_CLIENT_PRIVATE_KEY")
 PORTAL_OPERATOR_TENANT_ID = env_str("PORTAL_OPERATOR_TENANT_ID")
+
+# --- Sign-in: Entra ID through django-allauth's microsoft provider ------------------------
+# People sign in with their Entra account only; superusers keep Django admin's password
+# login at /admin/. portal/auth.py verifies the id token and keeps tid, oid and roles.
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",  # Django admin
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "/"
+# No local accounts: allauth's sign-up, password and e-mail pages are not served, and
+# its login page only offers "Sign in with Microsoft".
+SOCIALACCOUNT_ONLY = True
+ACCOUNT_ADAPTER = "portal.auth.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "portal.auth.SocialAccountAdapter"
+ACCOUNT_EMAIL_VERIFICATION = "none"
+# Entra's e-mail claim is neither verified nor unique across tenants: users are matched by
+# their object id, never by e-mail.
+ACCOUNT_UNIQUE_EMAIL = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_STORE_TOKENS = False
+ACCOUNT_LOGOUT_ON_GET = False  # sign-out is a POST, so no link or image can sign anyone out
+SOCIALACCOUNT_PROVIDERS = {
+    "microsoft": {
+        "APPS": [
+            {
+                "client_id": PORTAL_CLIENT_ID,
+                "secret": PORTAL_CLIENT_SECRET,
+                "settings": {
+                    # Any organization's accounts may sign in; which tenants they see is
+                    # decided afterwards from tid (tenants/access.py).
+                    "tenant": "organizations",
+                    "login_url": ENTRA_LOGIN_URL,
+                    "graph_url": GRAPH_URL,
+                    # When both are set, the code is redeemed with a certificate assertion.
+                    "certificate": PORTAL_CLIENT_CERTIFICATE,
+                    "private_key": PORTAL_CLIENT_PRIVATE_KEY,
+                },
+            }
+        ],
+        "SCOPE": ["openid", "profile", "email", "User.Read"],
+        "OAUTH_PKCE_ENABLED": True,
+    }
+}
 
 # --- Celery ---------------------------------------------------------------------------------
 # The embedded broker keeps messages in files under var/, so `make run` needs no server.

@@ -1,7 +1,55 @@
+"""Fixtures for every test; `emu` runs the Entra + Graph emulator over HTTPS."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
+
+from emulator import Emulator, run_emulator
+from tenants.graph import forget_tokens
 
 
 @pytest.fixture(autouse=True)
 def _isolated_media(settings, tmp_path):
     # Tests never write into the developer's var/ (e-mails, broker files).
     settings.EMAIL_FILE_PATH = tmp_path / "outbox"
+
+
+@pytest.fixture(scope="session")
+def emulator_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("emulator")
+
+
+@pytest.fixture
+def emu(emulator_data_dir: Path, settings) -> Iterator[Emulator]:
+    """A fresh demo emulator, with the portal's settings (sync and sign-in) pointing at it."""
+    with run_emulator("demo", data_dir=emulator_data_dir) as emulator:
+        env = emulator.env()
+        settings.GRAPH_URL = env["GRAPH_URL"]
+        settings.ENTRA_LOGIN_URL = env["ENTRA_LOGIN_URL"]
+        settings.GRAPH_CA_BUNDLE = env["GRAPH_CA_BUNDLE"]
+        settings.PORTAL_CLIENT_ID = env["PORTAL_CLIENT_ID"]
+        settings.PORTAL_CLIENT_SECRET = env["PORTAL_CLIENT_SECRET"]
+        settings.PORTAL_CLIENT_CERTIFICATE = ""
+        settings.PORTAL_CLIENT_PRIVATE_KEY = ""
+        settings.PORTAL_OPERATOR_TENANT_ID = env["PORTAL_OPERATOR_TENANT_ID"]
+        settings.SOCIALACCOUNT_PROVIDERS = {
+            **settings.SOCIALACCOUNT_PROVIDERS,
+            "microsoft": {
+                **settings.SOCIALACCOUNT_PROVIDERS["microsoft"],
+                "APPS": [
+                    {
+                        "client_id": env["PORTAL_CLIENT_ID"],
+                        "secret": env["PORTAL_CLIENT_SECRET"],
+                        "settings": {
+                            "tenant": "organizations",
+                            "login_url": env["ENTRA_LOGIN_URL"],
+                            "graph_url": env["GRAPH_URL"],
+                        },
+                    }
+                ],
+            },
+        }
+        forget_tokens()
+        yield emulator
+        forget_tokens()

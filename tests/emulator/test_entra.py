@@ -259,6 +259,33 @@ def test_signing_in_redirects_back_with_a_code_that_redeems_to_an_id_token(emu, 
     token_error(reused, 400, 54005)
 
 
+@pytest.mark.parametrize(
+    "redirect",
+    [
+        "http://127.0.0.1:51234/accounts/microsoft/login/callback/",
+        "http://localhost:8001/accounts/microsoft/login/callback/",
+    ],
+)
+def test_a_loopback_redirect_uri_may_come_back_on_any_port(emu, http, redirect):
+    location = sign_in(emu, http, "alice@contoso.onmicrosoft.com", redirect_uri=redirect)
+    assert location.startswith(f"{redirect}?code=")
+
+
+@pytest.mark.parametrize(
+    "redirect",
+    [
+        "https://127.0.0.1:8000/accounts/microsoft/login/callback/",
+        "http://127.0.0.1:8000/elsewhere/",
+        "http://127.0.0.2:8000/accounts/microsoft/login/callback/",
+        "https://portal.example/accounts/microsoft/login/callback/",
+    ],
+)
+def test_an_unregistered_redirect_uri_gets_an_error_page_instead_of_a_code(emu, http, redirect):
+    response = http.get(authorize_url(emu, redirect_uri=redirect), allow_redirects=False)
+    assert response.status_code == 400
+    assert "AADSTS50011" in response.text
+
+
 def test_msal_signs_a_user_in_with_pkce_and_reads_their_roles(emu, http):
     app = msal_app(emu, http, PORTAL_SECRET, tenant="organizations")
     flow = app.initiate_auth_code_flow(

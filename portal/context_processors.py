@@ -1,0 +1,14 @@
+from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
+
+from portal.views import signed_in as summary
+
+
+def signed_in(request: HttpRequest) -> dict[str, object]:
+    """``signed_in``: the signed-in user's name, tenant, role and access notice.
+
+    Lazy, so that only pages that show it pay for the tenant lookup.
+    """
+    if not request.user.is_authenticated:
+        return {"signed_in": None}
+    return {"signed_in": SimpleLazyObject(lambda: summary(request.user))}
