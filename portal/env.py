@@ -21,7 +21,9 @@ def env_str(name: str, default: str = "") -> str:
         try:
             return Path(file_path).read_text().strip()
         except OSError as exc:
-            raise ImproperlyConfigured(f"{name}_FILE: cannot read {file_path}: {exc.strerror}") from exc
+            raise ImproperlyConfigured(
+                f"{name}_FILE: cannot read {file_path}: {exc.strerror}"
+            ) from exc
     return os.environ.get(name, default)
 
 

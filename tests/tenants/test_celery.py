@@ -15,7 +15,6 @@ from django.utils import timezone
 from portal.celery import app as celery_app
 from tenants.models import SyncRun, Tenant
 from tenants.tasks import dispatch_due_syncs
-from tests.tenants.conftest import CONTOSO
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

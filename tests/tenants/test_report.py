@@ -127,7 +127,15 @@ def test_fabrikam_reports_247connects_missing_group_read(synced):
 
 
 def test_feature_switches_move_grants_between_needed_and_unused(synced):
-    call_command("set_features", CONTOSO, ROOMS, "--enable", "smart-buildings", "--disable", "presence-alerts")
+    call_command(
+        "set_features",
+        CONTOSO,
+        ROOMS,
+        "--enable",
+        "smart-buildings",
+        "--disable",
+        "presence-alerts",
+    )
     rooms = app_entry(report(CONTOSO, "--app", ROOMS), ROOMS)
     assert grant(rooms, "Place.Read.All")["verdict"] == "needed"
     assert grant(rooms, "Calendars.ReadBasic.All")["verdict"] == "needed"
