@@ -18,14 +18,20 @@ class Command(BaseCommand):
     help = "Onboard the emulator's demo tenants and sync them once (used by `make run`)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--wait", type=float, default=60, help="seconds to wait for the emulator")
+        parser.add_argument(
+            "--wait", type=float, default=60, help="seconds to wait for the emulator"
+        )
 
     def handle(self, *args: object, wait: float, **options: object) -> None:
         self._wait_for_entra(wait)
         for tenant_id, name in DEMO_TENANTS.items():
             call_command("add_tenant", tenant_id, "--name", name, stdout=self.stdout)
             call_command("sync_tenant", tenant_id, stdout=self.stdout)
-        self.stdout.write(self.style.SUCCESS("Permission Portal demo: http://127.0.0.1:8000 (Ctrl-C stops everything)"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                "Permission Portal demo: http://127.0.0.1:8000 (Ctrl-C stops everything)"
+            )
+        )
 
     def _wait_for_entra(self, wait: float) -> None:
         """The emulator starts beside this command; its first start also makes its CA."""
@@ -37,5 +43,7 @@ class Command(BaseCommand):
                 return
             except (requests.RequestException, OSError) as exc:
                 if time.monotonic() > deadline:
-                    raise CommandError(f"the emulator did not answer at {url} within {wait:.0f}s: {exc}") from None
+                    raise CommandError(
+                        f"the emulator did not answer at {url} within {wait:.0f}s: {exc}"
+                    ) from None
                 time.sleep(0.5)
