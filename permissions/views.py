@@ -1,15 +1,26 @@
+"""The portal's pages about applications and the catalog.
+
+Everything needs a signed-in user, the catalog too: it is public knowledge, but the
+permission page shows which of the user's tenants grant each permission, and one rule
+for every page is easier to keep than a list of exceptions.
+"""
+
 import uuid
 
 from django import forms
+from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils.cache import patch_vary_headers
 from django.utils.text import slugify
+from django.views.decorators.http import require_safe
 from django_htmx.middleware import HtmxDetails
 
 from permissions import selectors
 from permissions.models import Application, Permission, PermissionKind, Resource, Tier
+from tenants.access import visible_tenants
+from tenants.selectors import HOLDERS_SHOWN_PER_TENANT, permission_holders
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -21,6 +32,8 @@ PERMISSIONS_PER_PAGE = 50
 API_CALLS_PER_PAGE = 100
 
 
+@login_required
+@require_safe
 def application_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.application_list(), APPLICATIONS_PER_PAGE).get_page(
         request.GET.get("page")
@@ -28,6 +41,8 @@ def application_list(request: HttpRequest) -> HttpResponse:
     return render(request, "permissions/application_list.html", {"page_obj": page})
 
 
+@login_required
+@require_safe
 def application_detail(request: HttpRequest, app_id: uuid.UUID) -> HttpResponse:
     application = get_object_or_404(Application, app_id=app_id)
     manifest = selectors.application_manifest(application=application)
@@ -38,6 +53,8 @@ def application_detail(request: HttpRequest, app_id: uuid.UUID) -> HttpResponse:
     )
 
 
+@login_required
+@require_safe
 def application_manifest_export(request: HttpRequest, app_id: uuid.UUID) -> HttpResponse:
     # Imported on use: permissions.manifests is written in a parallel change.
     from permissions.manifests import manifest_export
@@ -81,6 +98,8 @@ class CatalogFilterForm(forms.Form):
     )
 
 
+@login_required
+@require_safe
 def catalog(request: HtmxHttpRequest) -> HttpResponse:
     form = CatalogFilterForm(request.GET)
     # A stale or hand-edited filter is dropped (cleaned_data then holds only the valid
@@ -96,6 +115,8 @@ def catalog(request: HtmxHttpRequest) -> HttpResponse:
     return _render_page_or_fragment(request, "permissions/catalog.html", "catalog-results", context)
 
 
+@login_required
+@require_safe
 def permission_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     permission = get_object_or_404(Permission.objects.select_related("resource"), pk=pk)
     api_calls = Paginator(
@@ -104,6 +125,8 @@ def permission_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     context = {
         "permission": permission,
         "requirements": selectors.permission_requirements(permission=permission),
+        "holders": permission_holders(permission=permission, tenants=visible_tenants(request.user)),
+        "holders_shown": HOLDERS_SHOWN_PER_TENANT,
         "page_obj": api_calls,
     }
     return _render_page_or_fragment(

@@ -6,7 +6,21 @@ from pathlib import Path
 import pytest
 
 from emulator import Emulator, run_emulator
+from portal.celery import app as celery_app
 from tenants.graph import forget_tokens
+
+
+def use_broker(url: str) -> None:
+    """Points the Celery app at a broker, dropping connections made to the previous one."""
+    celery_app.conf.update(broker_url=url, broker_transport_options={})
+    celery_app.close()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _tasks_stay_in_memory():
+    # A view that queues a task must not leave messages in the developer's broker folder
+    # or CI's Redis for some worker to find later; the worker tests pick their broker.
+    use_broker("memory://")
 
 
 @pytest.fixture(autouse=True)

@@ -126,3 +126,15 @@ class GrantFactory(factory.django.DjangoModelFactory):
     first_seen_run = factory.SubFactory(
         SyncRunFactory, tenant=factory.SelfAttribute("..tenant"), status="succeeded"
     )
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    """Someone signed in through Entra: their home tenant and portal roles as the id token
+    gave them (``entra_tenant_id``, ``entra_roles``)."""
+
+    class Meta:
+        model = "portal.User"
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    entra_tenant_id = ""
+    entra_roles = factory.LazyFunction(list)

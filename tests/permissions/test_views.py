@@ -4,6 +4,10 @@ import datetime as dt
 import uuid
 
 import pytest
+from django.conf import settings
+from django.db import connection
+from django.shortcuts import resolve_url
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from permissions.models import (
@@ -16,13 +20,25 @@ from permissions.models import (
 from tests.factories import (
     ApplicationFactory,
     FeatureFactory,
+    GrantFactory,
     PermissionApiCallFactory,
     PermissionFactory,
     RequirementFactory,
     ResourceFactory,
+    ServicePrincipalFactory,
+    SyncRunFactory,
+    TenantFactory,
+    UserFactory,
 )
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _signed_in(client):
+    """Every page needs someone signed in; these pages show the same to anyone who is."""
+    client.force_login(UserFactory(username="visitor"))
+
 
 APPLICATION = PermissionKind.APPLICATION
 DELEGATED = PermissionKind.DELEGATED
@@ -56,6 +72,27 @@ def test_pages_load_htmx_from_the_portal_and_send_the_csrf_token_with_it(client)
     assert "/static/bulma/css/style.min.css" in html
     assert 'hx-headers=\'{"X-CSRFToken": "' in html
     assert 'href="#main"' in html and 'id="main"' in html
+
+
+def test_every_page_sends_signed_out_visitors_to_sign_in(client):
+    client.logout()
+    permission = PermissionFactory()
+    application = ApplicationFactory()
+    login = resolve_url(settings.LOGIN_URL)
+    for url in [
+        reverse("permissions:application-list"),
+        app_url(application),
+        reverse("permissions:application-manifest", args=[application.app_id]),
+        catalog_url(),
+        permission_url(permission),
+    ]:
+        response = client.get(url)
+        assert response.status_code == 302 and response["Location"].startswith(login), url
+
+
+def test_the_application_list_lives_under_applications(client):
+    assert reverse("permissions:application-list") == "/applications/"
+    assert client.get("/applications/").status_code == 200
 
 
 def test_the_admin_link_is_shown_to_staff_only(client, django_user_model):
@@ -145,7 +182,8 @@ def test_the_application_list_queries_do_not_grow_with_applications(
         for value in ("User.Read.All", "Group.Read.All", "Device.Read.All"):
             RequirementFactory(feature=feature, permission_value=value)
 
-    with django_assert_max_num_queries(2):
+    # The session and the signed-in user, the count, the page.
+    with django_assert_max_num_queries(4):
         client.get(reverse("permissions:application-list"))
 
 
@@ -282,8 +320,9 @@ def test_the_application_page_queries_do_not_grow_with_the_manifest(
             PermissionFactory(value=value)
             RequirementFactory(feature=feature, permission_value=value)
 
-    # The application, its features, their requirements, the catalog's permissions.
-    with django_assert_max_num_queries(4):
+    # The session and the user; the application, its features, their requirements, the
+    # catalog's permissions.
+    with django_assert_max_num_queries(6):
         response = client.get(app_url(application))
 
     assert len(response.context["manifest"].permissions) == 120
@@ -483,8 +522,9 @@ def test_the_catalog_queries_do_not_grow_with_the_page(client, django_assert_max
     PermissionFactory.create_batch(50)
     PermissionFactory.create_batch(5, resource=intune())
 
-    # Resources for the filter, the count, the page with its resources.
-    with django_assert_max_num_queries(3):
+    # The session and the user; resources for the filter, the count, the page with its
+    # resources.
+    with django_assert_max_num_queries(5):
         client.get(catalog_url())
 
 
@@ -597,3 +637,82 @@ def test_a_long_list_of_api_calls_is_paged_in_place_with_htmx(client):
 
 def test_an_unknown_permission_is_not_found(client):
     assert client.get(reverse("permissions:permission-detail", args=[999999])).status_code == 404
+
+
+# --- where a permission is granted ------------------------------------------------------
+
+
+def holder(tenant, name: str, **grant) -> None:
+    run = SyncRunFactory(tenant=tenant, status="succeeded")
+    GrantFactory(
+        client=ServicePrincipalFactory(tenant=tenant, display_name=name),
+        first_seen_run=run,
+        **grant,
+    )
+
+
+def test_the_permission_page_lists_the_applications_holding_it_in_the_users_tenants(client):
+    permission = PermissionFactory(value="Device.Read.All")
+    contoso, fabrikam = TenantFactory(name="Contoso"), TenantFactory(name="Fabrikam")
+    holder(contoso, "247connect", value="Device.Read.All")
+    # The catalog's id names the role when the sync stored no value.
+    holder(contoso, "AskCody", value="", permission_id=permission.graph_id)
+    holder(contoso, "Delegated only", value="Device.Read.All", kind=DELEGATED)
+    holder(contoso, "Gone", value="Device.Read.All", removed_in_run=SyncRunFactory(tenant=contoso))
+    holder(fabrikam, "Fabrikam app", value="Device.Read.All")
+    client.force_login(
+        UserFactory(entra_tenant_id=str(contoso.tenant_id), entra_roles=["Portal.Reader"])
+    )
+
+    response = client.get(permission_url(permission))
+
+    (entry,) = response.context["holders"]
+    assert entry.tenant == contoso and entry.total == 2
+    assert [sp.display_name for sp in entry.clients] == ["247connect", "AskCody"]
+    html = response.content.decode()
+    assert "Fabrikam" not in html
+    sp = entry.clients[0]
+    page = reverse("tenants:application", args=[contoso.tenant_id, sp.app_id])
+    assert f'<a href="{page}">247connect</a>' in html
+
+
+def test_a_widely_held_permission_names_the_first_holders_and_counts_them_all(client):
+    permission = PermissionFactory(value="User.Read.All")
+    contoso = TenantFactory(name="Contoso")
+    for n in range(27):
+        holder(contoso, f"App {n:02}", value="User.Read.All")
+    client.force_login(UserFactory(is_superuser=True))
+
+    response = client.get(permission_url(permission))
+
+    (entry,) = response.context["holders"]
+    assert entry.total == 27 and len(entry.clients) == 25
+    assert "27 applications hold it; the first 25 by name" in response.content.decode()
+
+
+def test_someone_without_a_tenant_sees_that_no_application_holds_it(client):
+    permission = PermissionFactory(value="Device.Read.All")
+    holder(TenantFactory(), "247connect", value="Device.Read.All")
+
+    html = client.get(permission_url(permission)).content.decode()
+
+    assert "No application holds it in the tenants you can see." in html
+    assert "247connect" not in html
+
+
+def test_the_permission_page_queries_do_not_grow_with_tenants_or_holders(client):
+    permission = PermissionFactory(value="User.Read.All")
+    client.force_login(UserFactory(is_superuser=True))
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            client.get(permission_url(permission))
+        return len(captured)
+
+    holder(TenantFactory(), "First", value="User.Read.All")
+    few = queries()
+    for n in range(4):
+        tenant = TenantFactory()
+        for m in range(30):
+            holder(tenant, f"App {n}-{m}", value="User.Read.All")
+    assert queries() == few

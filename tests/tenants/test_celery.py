@@ -15,6 +15,7 @@ from django.utils import timezone
 from portal.celery import app as celery_app
 from tenants.models import SyncRun, Tenant
 from tenants.tasks import dispatch_due_syncs
+from tests.conftest import use_broker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,12 +26,18 @@ WAIT_SECONDS = 60
 @pytest.fixture
 def worker(emu):
     """A worker thread with its own consumer, on the configured broker."""
-    broker = BROKER if BROKER.startswith("redis://") else "memory://"
-    celery_app.conf.update(broker_url=broker, broker_transport_options={}, task_always_eager=False)
-    with start_worker(
-        celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=30
-    ) as worker:
-        yield worker
+    redis = BROKER.startswith("redis://")
+    use_broker(BROKER if redis else "memory://")
+    if redis:  # nothing another run left behind may be consumed here
+        with celery_app.connection_for_write() as connection:
+            connection.default_channel.queue_purge(celery_app.conf.task_default_queue)
+    try:
+        with start_worker(
+            celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=30
+        ) as worker:
+            yield worker
+    finally:
+        use_broker("memory://")
 
 
 def wait_for_run(tenant: Tenant) -> SyncRun:

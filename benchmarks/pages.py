@@ -1,0 +1,374 @@
+"""The portal's heaviest pages for a large tenant, on PostgreSQL.
+
+One tenant with 2,000 applications holding 60,000 grants, written with bulk inserts (the
+sync benchmark measures how they get there), a catalog of 300 permissions with their API
+calls and tiers, and manifests for one application in ten. Then the dashboard, the tenant
+page, the busiest manifest-backed application's page and the CSV export are requested
+through Django's test client as a superuser: the time from request to response in the
+server process (no network), median of 5, and the number of SQL queries of each.
+
+Settings: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/portal_bench_pages);
+the database is created if missing and migrated, and its portal tables are emptied first.
+``large_tenant_create`` also serves the query-count tests, at a smaller size.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import statistics
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from django.test import Client
+
+    from tenants.models import Tenant
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/portal_bench_pages"
+APPLICATIONS = 2000
+GRANTS_PER_APPLICATION = 30
+REPEATS = 5
+GRAPH = "00000003-0000-0000-c000-000000000000"
+MICROSOFT_TENANT = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
+# Permission families: Bench<n>.Read.All and Bench<n>.ReadWrite.All (application) and
+# Bench<n>.Read (delegated), so the engine finds narrower permissions as on Graph.
+FAMILIES = 100
+# One application in this many has a manifest; the others' grants are all unexplained.
+MANIFEST_EVERY = 10
+FIRST_PARTY_EVERY = 7
+# User consents per application, on top of the distinct permissions it holds.
+USER_CONSENTS = 4
+BATCH = 5000
+
+
+def main() -> None:
+    # In a fresh interpreter: `python -m benchmarks` runs every benchmark in one process,
+    # and Django reads its settings from the environment only once, so the benchmarks
+    # after this one could not set theirs.
+    child = multiprocessing.get_context("spawn").Process(target=run)
+    child.start()
+    child.join()
+    if child.exitcode:
+        raise SystemExit(f"pages: the benchmark failed (exit code {child.exitcode})")
+
+
+def run() -> None:
+    database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    database_ensure(database_url)
+    django_setup(database_url)
+    started = time.perf_counter()
+    tables_clear()
+    tenant = large_tenant_create(
+        applications=APPLICATIONS, grants_per_application=GRANTS_PER_APPLICATION
+    )
+    built = time.perf_counter() - started
+    print(
+        f"pages: one tenant, {APPLICATIONS:,} applications, "
+        f"{APPLICATIONS * GRANTS_PER_APPLICATION:,} grants, built in {built:.1f} s; PostgreSQL; "
+        f"Django test client, server time median of {REPEATS}",
+        flush=True,
+    )
+    for line in measure(tenant):
+        print(line, flush=True)
+
+
+def database_ensure(url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    server = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(server, autocommit=True) as connection:
+        found = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        if found.fetchone() is None:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def django_setup(database_url: str) -> None:
+    """Settings come from the environment, so it is set before Django reads it."""
+    os.environ.update(DJANGO_SETTINGS_MODULE="portal.settings", DATABASE_URL=database_url)
+    import django
+    from django.core.management import call_command
+    from django.test.utils import setup_test_environment
+
+    django.setup()
+    # The test client's host ("testserver") is allowed, e-mails stay in memory.
+    setup_test_environment()
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def tables_clear() -> None:
+    from django.apps import apps
+    from django.db import connection
+
+    tables = [
+        connection.ops.quote_name(model._meta.db_table)
+        for label in ("tenants", "permissions")
+        for model in apps.get_app_config(label).get_models()
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+
+
+def large_tenant_create(
+    *, applications: int, grants_per_application: int, seed: int = 0, name: str = "Benchmark"
+) -> Tenant:
+    """A synced tenant whose ``applications`` clients hold ``grants_per_application`` grant
+    rows each, with the catalog and manifests they name; bulk inserts throughout."""
+    from permissions.models import Resource
+    from tenants.models import SyncRun, Tenant
+
+    rng = random.Random(seed)
+    graph, _ = Resource.objects.get_or_create(
+        app_id=GRAPH, defaults={"display_name": "Microsoft Graph"}
+    )
+    pool = _catalog_create(graph)
+    tenant = Tenant.objects.create(tenant_id=uuid.UUID(int=rng.getrandbits(128)), name=name)
+    finished = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
+    run = SyncRun.objects.create(
+        tenant=tenant,
+        status=SyncRun.Status.SUCCEEDED,
+        started_at=finished - timedelta(seconds=40),
+        finished_at=finished,
+        service_principals=applications,
+        grants_added=applications * grants_per_application,
+    )
+    Tenant.objects.filter(pk=tenant.pk).update(last_good_sync=run)
+    tenant.refresh_from_db()
+    clients = _clients_create(tenant, applications, rng)
+    held = {sp.pk: _held(pool, grants_per_application - USER_CONSENTS, rng) for sp in clients}
+    _grants_create(tenant, run, clients, held, rng)
+    _manifests_create(clients[::MANIFEST_EVERY], held, pool, rng)
+    return tenant
+
+
+# (kind, value, graph id) of every permission in the pool.
+Pooled = tuple[str, str, uuid.UUID]
+
+
+def _catalog_create(graph) -> list[Pooled]:  # noqa: ANN001 - a Resource
+    """The pool of permissions; a second tenant built in the same database shares it."""
+    from permissions.models import Permission, PermissionApiCall, Tier
+
+    tiers = [Tier.CONTROL_PLANE, Tier.MANAGEMENT_PLANE, Tier.USER_ACCESS, Tier.USER_ACCESS]
+    permissions = []
+    for n in range(FAMILIES):
+        for kind, value, level in (
+            ("application", f"Bench{n:03}.Read.All", 2),
+            ("application", f"Bench{n:03}.ReadWrite.All", 3),
+            ("delegated", f"Bench{n:03}.Read", 1),
+        ):
+            permissions.append(
+                Permission(
+                    resource=graph,
+                    kind=kind,
+                    value=value,
+                    graph_id=uuid.uuid5(uuid.NAMESPACE_URL, f"{kind}/{value}"),
+                    display_name=f"Read {value}",
+                    description=f"Allows the app to work with bench{n:03} items.",
+                    admin_consent_required=kind == "application",
+                    privilege_level=level,
+                    tier=tiers[n % len(tiers)],
+                    source=Permission.Source.STARTER,
+                )
+            )
+    Permission.objects.bulk_create(permissions, batch_size=BATCH, ignore_conflicts=True)
+    pooled = list(
+        Permission.objects.filter(resource=graph, value__startswith="Bench").order_by("pk")
+    )
+    calls = []
+    for permission in pooled:
+        family = permission.value.split(".")[0].lower()
+        scheme = (
+            PermissionApiCall.Scheme.APPLICATION
+            if permission.kind == "application"
+            else PermissionApiCall.Scheme.DELEGATED_WORK
+        )
+        paths = [("GET", f"/{family}"), ("GET", f"/{family}/{{id}}")]
+        if "ReadWrite" in permission.value:
+            paths += [("POST", f"/{family}"), ("PATCH", f"/{family}/{{id}}")]
+        calls += [
+            PermissionApiCall(permission=permission, scheme=scheme, method=method, path=path)
+            for method, path in paths
+        ]
+    PermissionApiCall.objects.bulk_create(calls, batch_size=BATCH, ignore_conflicts=True)
+    return [(p.kind, p.value, p.graph_id) for p in pooled]
+
+
+def _held(pool: list[Pooled], count: int, rng: random.Random) -> list[Pooled]:
+    """``count`` distinct permissions, at least one delegated (for the user consents)."""
+    chosen = rng.sample(pool, count)
+    if not any(kind == "delegated" for kind, _, _ in chosen):
+        chosen[-1] = rng.choice([p for p in pool if p[0] == "delegated" and p not in chosen])
+    return chosen
+
+
+def _clients_create(tenant: Tenant, applications: int, rng: random.Random) -> list:
+    from tenants.models import ServicePrincipal
+
+    return ServicePrincipal.objects.bulk_create(
+        [
+            ServicePrincipal(
+                tenant=tenant,
+                object_id=uuid.UUID(int=rng.getrandbits(128)),
+                app_id=uuid.UUID(int=rng.getrandbits(128)),
+                display_name=f"Bench app {n:04}",
+                publisher=f"Publisher {n % 40}",
+                app_owner_tenant_id=(
+                    uuid.UUID(MICROSOFT_TENANT)
+                    if n % FIRST_PARTY_EVERY == 0
+                    else uuid.UUID(int=rng.getrandbits(128))
+                ),
+            )
+            for n in range(applications)
+        ],
+        batch_size=BATCH,
+    )
+
+
+def _grants_create(tenant, run, clients, held, rng) -> None:  # noqa: ANN001
+    from tenants.models import Grant
+
+    graph_object = uuid.UUID(int=rng.getrandbits(128))
+    granted_at = datetime(2025, 1, 1, tzinfo=UTC)
+    rows = []
+    for sp in clients:
+        permissions = held[sp.pk]
+        scope = next(p for p in permissions if p[0] == "delegated")
+        # Some users consented on their own to one of the delegated scopes.
+        for n, (kind, value, graph_id) in enumerate([*permissions, *[scope] * USER_CONSENTS]):
+            user = n >= len(permissions)
+            identity = f"{sp.object_id}/{n}"
+            rows.append(
+                Grant(
+                    tenant=tenant,
+                    client=sp,
+                    resource_app_id=GRAPH,
+                    resource_object_id=graph_object,
+                    kind=kind,
+                    value=value,
+                    permission_id=graph_id if kind == "application" else None,
+                    consent="user" if user else "admin",
+                    principal_id=uuid.UUID(int=rng.getrandbits(128)) if user else None,
+                    graph_object_id=identity,
+                    identity=identity,
+                    granted_at=granted_at + timedelta(hours=n),
+                    first_seen_run=run,
+                )
+            )
+    Grant.objects.bulk_create(rows, batch_size=BATCH)
+
+
+def _manifests_create(clients, held, pool, rng) -> None:  # noqa: ANN001
+    """Three features per application: two on by default, one off; the second lists a
+    permission the client lacks (missing). Application permissions declare GET calls
+    only, so a ReadWrite grant gets its Read sibling as the narrower suggestion."""
+    from permissions.models import Application, Feature, Requirement
+
+    applications = Application.objects.bulk_create(
+        [
+            Application(
+                app_id=sp.app_id,
+                name=sp.display_name,
+                publisher=sp.publisher,
+                manifest_imported_at=datetime(2026, 1, 1, tzinfo=UTC),
+            )
+            for sp in clients
+        ]
+    )
+    features = Feature.objects.bulk_create(
+        [
+            Feature(
+                application=application,
+                key=key,
+                name=key.capitalize(),
+                description=f"The {key} of {application.name}.",
+                default_enabled=key != "extras",
+                position=position,
+            )
+            for application in applications
+            for position, key in enumerate(("core", "reports", "extras"))
+        ]
+    )
+    requirements = []
+    for sp, (core, reports, extras) in zip(
+        clients, (features[i : i + 3] for i in range(0, len(features), 3)), strict=True
+    ):
+        permissions = held[sp.pk]
+        lacking = rng.choice([p for p in pool if p not in permissions])
+        for feature, listed in (
+            (core, permissions[0:4]),
+            (reports, [*permissions[4:7], lacking]),
+            (extras, permissions[7:10]),
+        ):
+            for position, (kind, value, _) in enumerate(listed):
+                family = value.split(".")[0].lower()
+                requirements.append(
+                    Requirement(
+                        feature=feature,
+                        kind=kind,
+                        permission_value=value,
+                        reason=f"{feature.name} reads {family} items.",
+                        api_calls=[f"GET /{family}"] if kind == "application" else [],
+                        position=position,
+                    )
+                )
+    Requirement.objects.bulk_create(requirements, batch_size=BATCH)
+
+
+def measure(tenant: Tenant) -> list[str]:
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from django.urls import reverse
+
+    from tenants.models import ServicePrincipal
+
+    user, _ = get_user_model().objects.get_or_create(
+        username="bench-pages", defaults={"is_superuser": True, "is_staff": True}
+    )
+    client = Client()
+    client.force_login(user)
+    # The busiest page: a manifest-backed application (first one is), so every verdict,
+    # narrower suggestions and the missing list are worked out.
+    app = ServicePrincipal.objects.filter(tenant=tenant).order_by("display_name").first()
+    pages = [
+        ("dashboard", reverse("permissions:dashboard")),
+        ("tenant page", reverse("tenants:tenant-detail", args=[tenant.tenant_id])),
+        (
+            "tenant page, filtered",
+            reverse("tenants:tenant-detail", args=[tenant.tenant_id]) + "?verdict=unused",
+        ),
+        (
+            "application page",
+            reverse("tenants:application", args=[tenant.tenant_id, app.app_id]),
+        ),
+        ("CSV export", reverse("tenants:report-csv", args=[tenant.tenant_id])),
+    ]
+    lines = []
+    for label, url in pages:
+        milliseconds, queries, size = _timed(client, url)
+        lines.append(
+            f"pages: {label:<22} {milliseconds:8.1f} ms  {queries:3d} queries  {size / 1024:8.1f} KiB"
+        )
+    return lines
+
+
+def _timed(client: Client, url: str) -> tuple[float, int, int]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    times = []
+    for _ in range(REPEATS):
+        with CaptureQueriesContext(connection) as queries:
+            started = time.perf_counter()
+            response = client.get(url)
+            times.append((time.perf_counter() - started) * 1000)
+        if response.status_code != 200:
+            raise RuntimeError(f"{url} answered {response.status_code}")
+    return statistics.median(times), len(queries), len(response.content)

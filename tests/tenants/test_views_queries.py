@@ -1,0 +1,94 @@
+"""The heavy pages ask the database a fixed number of queries, whatever the tenant's size:
+the same for 20 applications holding 200 grants as for 200 holding 6,000, and no more
+than the bound (benchmarks/pages.py measures the benchmark size on PostgreSQL)."""
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from benchmarks.pages import large_tenant_create
+from tenants.models import Grant, ServicePrincipal, Tenant
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+SMALL = {"applications": 20, "grants_per_application": 10}
+LARGE = {"applications": 200, "grants_per_application": 30}
+
+
+def tenant_page(tenant: Tenant, sp: ServicePrincipal) -> str:
+    return reverse("tenants:tenant-detail", args=[tenant.tenant_id])
+
+
+def filtered_tenant_page(tenant: Tenant, sp: ServicePrincipal) -> str:
+    return tenant_page(tenant, sp) + "?verdict=unused&party=third&q=app"
+
+
+def application_page(tenant: Tenant, sp: ServicePrincipal) -> str:
+    return reverse("tenants:application", args=[tenant.tenant_id, sp.app_id])
+
+
+def feature_preview(tenant: Tenant, sp: ServicePrincipal) -> str:
+    url = reverse("tenants:features-preview", args=[tenant.tenant_id, sp.app_id])
+    return url + "?enabled=extras"
+
+
+def dashboard(tenant: Tenant, sp: ServicePrincipal) -> str:
+    return reverse("permissions:dashboard")
+
+
+def matrix(tenant: Tenant, sp: ServicePrincipal) -> str:
+    return reverse("tenants:matrix")
+
+
+def csv_export(tenant: Tenant, sp: ServicePrincipal) -> str:
+    return reverse("tenants:report-csv", args=[tenant.tenant_id])
+
+
+# The page, whether htmx asks for it (the preview: as a switch flips), and its bound; each
+# counts the session and the signed-in user (2) and the header's look-up of the user's
+# tenant (1).
+PAGES = [
+    (tenant_page, False, 12),
+    (filtered_tenant_page, False, 12),
+    (application_page, False, 15),
+    (feature_preview, True, 10),
+    (dashboard, False, 11),
+    (matrix, False, 12),
+    (csv_export, False, 11),
+]
+
+
+def queries(tenant: Tenant, url_of, htmx: bool) -> int:  # noqa: ANN001 - a function above
+    client = Client()
+    client.force_login(
+        UserFactory(entra_tenant_id=str(tenant.tenant_id), entra_roles=["Portal.Admin"])
+    )
+    # A manifest-backed application (benchmarks.pages gives every tenth one a manifest).
+    sp = ServicePrincipal.objects.filter(tenant=tenant).order_by("display_name").first()
+    url = url_of(tenant, sp)
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url, headers={"HX-Request": "true"} if htmx else {})
+    assert response.status_code == 200, url
+    return len(captured)
+
+
+@pytest.fixture
+def tenants() -> tuple[Tenant, Tenant]:
+    small = large_tenant_create(**SMALL, seed=1, name="Small")
+    large = large_tenant_create(**LARGE, seed=2, name="Large")
+    assert Grant.objects.filter(tenant=large).count() == 6000
+    return small, large
+
+
+@pytest.mark.parametrize(
+    ("url_of", "htmx", "bound"), PAGES, ids=[page.__name__ for page, _, _ in PAGES]
+)
+def test_the_page_asks_a_fixed_number_of_queries_whatever_the_size(tenants, url_of, htmx, bound):
+    small, large = tenants
+
+    counts = [queries(small, url_of, htmx), queries(large, url_of, htmx)]
+
+    assert counts[0] == counts[1] <= bound, counts

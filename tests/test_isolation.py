@@ -1,0 +1,254 @@
+"""Tenant isolation, on every URL the portal serves.
+
+Walks the whole URLconf (but the Django admin and allauth's accounts/ pages) and requests
+each URL, with its arguments filled from tenant A (Contoso): the tenant id, a run, an
+application, a catalog permission. A URL with an argument this test cannot fill fails
+here, so a new page is covered the day it is added.
+
+- Signed out: every URL sends the visitor to sign in.
+- Outsiders (charlie, an admin of Fabrikam; erin, of Contoso but with no portal role):
+  each of A's tenant-scoped URLs answers exactly as for a tenant that does not exist
+  (404; 405 for a method the view never accepts), and no answer of any URL shows A's data.
+  charlie gets 404 too for A's runs and applications under his own tenant's id.
+- A reader of A (bob): every GET of A's pages is 200; every POST the portal accepts is 403.
+- An admin of A (alice): those POSTs are accepted.
+"""
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from django.conf import settings
+from django.shortcuts import resolve_url
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from permissions.models import Permission
+from tenants.models import ServicePrincipal, SyncRun, Tenant
+from tests.factories import (
+    FeatureFactory,
+    GrantFactory,
+    PermissionFactory,
+    ServicePrincipalFactory,
+    SyncRunFactory,
+    TenantFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+# Not the portal's own pages: Django admin (staff only, its own rules) and allauth's
+# sign-in flow (before anyone is signed in).
+SKIPPED = ("admin/", "accounts/")
+# The URLs that change state: the only ones that accept a POST.
+WRITES = {"tenants:sync-now", "tenants:features-save"}
+# Shown only to those who may see tenant A.
+MARKERS = ("Payroll Robot 7F3A", "contoso-marker.onmicrosoft.com", "Graph marker error")
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    route: str
+    params: frozenset[str]
+
+    @property
+    def tenant_scoped(self) -> bool:
+        return "tenant_id" in self.params
+
+
+def routes() -> Iterator[Route]:
+    yield from _walk(get_resolver(), prefix="", namespace="", params=frozenset())
+
+
+def _walk(
+    resolver: URLResolver, *, prefix: str, namespace: str, params: frozenset[str]
+) -> Iterator[Route]:
+    for entry in resolver.url_patterns:
+        route = prefix + str(entry.pattern)
+        if route.startswith(SKIPPED):
+            continue
+        here = params | _params(entry)
+        if isinstance(entry, URLResolver):
+            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            yield from _walk(entry, prefix=route, namespace=inner, params=here)
+        else:
+            assert isinstance(entry, URLPattern)
+            assert entry.name, f"{route}: give it a name, so that it can be reversed and tested"
+            yield Route(f"{namespace}{entry.name}", route, here)
+
+
+def _params(entry: URLPattern | URLResolver) -> frozenset[str]:
+    converters = getattr(entry.pattern, "converters", {})
+    return frozenset(converters) | frozenset(entry.pattern.regex.groupindex)
+
+
+ROUTES = list(routes())
+
+
+@dataclass(frozen=True)
+class World:
+    contoso: Tenant
+    fabrikam: Tenant
+    run: SyncRun
+    client_app: ServicePrincipal
+    permission: Permission
+    feature_key: str
+
+    def kwargs(self, route: Route, *, tenant_id: uuid.UUID | None = None) -> dict[str, object]:
+        """``route``'s arguments from tenant A (or under another tenant's id)."""
+        known = {
+            "tenant_id": tenant_id or self.contoso.tenant_id,
+            "run_id": self.run.pk,
+            "app_id": self.client_app.app_id,
+            "pk": self.permission.pk,
+        }
+        unknown = route.params - known.keys()
+        assert not unknown, (
+            f"{route.route}: the isolation test cannot fill {sorted(unknown)}; teach "
+            "World.kwargs which of tenant A's objects to use"
+        )
+        return {name: known[name] for name in route.params}
+
+    def url(self, route: Route, **kwargs: object) -> str:
+        return reverse(route.name, kwargs=self.kwargs(route, **kwargs))
+
+
+@pytest.fixture
+def world(monkeypatch) -> World:
+    monkeypatch.setattr("tenants.tasks.sync_tenant.delay", lambda run_id: None)
+    contoso = TenantFactory(name="Contoso", default_domain="contoso-marker.onmicrosoft.com")
+    fabrikam = TenantFactory(name="Fabrikam")
+    good = SyncRunFactory(tenant=contoso, status=SyncRun.Status.SUCCEEDED)
+    Tenant.objects.filter(pk=contoso.pk).update(last_good_sync=good)
+    SyncRunFactory(tenant=contoso, status=SyncRun.Status.FAILED, error="Graph marker error")
+    # An open run: its status page polls (200), and Sync now finds it (no second run).
+    run = SyncRunFactory(tenant=contoso, status=SyncRun.Status.RUNNING)
+    feature = FeatureFactory(key="payroll-sync")
+    client_app = ServicePrincipalFactory(
+        tenant=contoso, app_id=feature.application.app_id, display_name="Payroll Robot 7F3A"
+    )
+    permission = PermissionFactory(value="Payroll.Read.All")
+    GrantFactory(client=client_app, value=permission.value, first_seen_run=good)
+    fabrikam_run = SyncRunFactory(tenant=fabrikam, status=SyncRun.Status.SUCCEEDED)
+    GrantFactory(client=ServicePrincipalFactory(tenant=fabrikam), first_seen_run=fabrikam_run)
+    contoso.refresh_from_db()
+    return World(contoso, fabrikam, run, client_app, permission, feature.key)
+
+
+def signed_in(tenant: Tenant, *roles: str) -> Client:
+    client = Client()
+    user = UserFactory(entra_tenant_id=str(tenant.tenant_id), entra_roles=list(roles))
+    client.force_login(user)
+    return client
+
+
+def post(client: Client, world: World, url: str):  # noqa: ANN201 - a test response
+    return client.post(url, {"enabled": [world.feature_key]})
+
+
+def shows_tenant_a(response) -> list[str]:  # noqa: ANN001
+    content = response.content.decode(errors="replace")
+    return [marker for marker in MARKERS if marker in content]
+
+
+by_name = pytest.mark.parametrize("route", ROUTES, ids=[route.name for route in ROUTES])
+# URLs naming one of tenant A's objects (a run, an application) besides the tenant.
+WITH_OBJECTS = [r for r in ROUTES if r.tenant_scoped and r.params != {"tenant_id"}]
+
+
+def test_the_walk_finds_the_portals_pages():
+    names = {route.name for route in ROUTES}
+    assert {
+        "permissions:dashboard",
+        "permissions:catalog",
+        "tenants:tenant-detail",
+        "tenants:application",
+        *WRITES,
+    } <= names
+    assert {"tenants:run-detail", "tenants:application"} <= {r.name for r in WITH_OBJECTS}
+    assert not any(route.route.startswith(SKIPPED) for route in ROUTES)
+
+
+@by_name
+def test_signed_out_visitors_are_sent_to_sign_in(world, route):
+    url = world.url(route)
+    login = resolve_url(settings.LOGIN_URL)
+    for response in (Client().get(url), post(Client(), world, url)):
+        assert response.status_code == 302, url
+        assert response["Location"].startswith(f"{login}?next="), url
+
+
+@by_name
+@pytest.mark.parametrize("outsider", ["charlie", "erin"])
+def test_outsiders_find_nothing_of_another_tenant(world, route, outsider):
+    client = (
+        signed_in(world.fabrikam, "Portal.Admin")
+        if outsider == "charlie"
+        else signed_in(world.contoso)
+    )
+    url = world.url(route)
+    responses = {"GET": client.get(url), "POST": post(client, world, url)}
+    for method, response in responses.items():
+        assert response.status_code < 500, (method, url)
+        assert not shows_tenant_a(response), (method, url, shows_tenant_a(response))
+    if not route.tenant_scoped:
+        return
+    nowhere = world.url(route, tenant_id=uuid.uuid4())
+    unknown = {"GET": client.get(nowhere), "POST": post(client, world, nowhere)}
+    for method, response in responses.items():
+        # Exactly as if tenant A did not exist: nothing tells them it does.
+        assert response.status_code == unknown[method].status_code, (method, url)
+        assert response.status_code in (404, 405), (method, url)
+    assert 404 in {response.status_code for response in responses.values()}, url
+
+
+@pytest.mark.parametrize("route", WITH_OBJECTS, ids=[route.name for route in WITH_OBJECTS])
+def test_an_admin_finds_nothing_of_another_tenant_under_their_own(world, route):
+    client = signed_in(world.fabrikam, "Portal.Admin")
+    url = world.url(route, tenant_id=world.fabrikam.tenant_id)
+
+    statuses = {client.get(url).status_code, post(client, world, url).status_code}
+
+    assert statuses <= {404, 405} and 404 in statuses, url
+
+
+@by_name
+def test_a_reader_reads_everything_and_changes_nothing(world, route):
+    client = signed_in(world.contoso, "Portal.Reader")
+    url = world.url(route)
+
+    read = client.get(url)
+    write = post(client, world, url)
+
+    if route.name in WRITES:
+        assert write.status_code == 403, url
+        return
+    if route.tenant_scoped:
+        assert read.status_code == 200, url
+    assert read.status_code < 400, url
+    assert_read_only(read, write, url)
+
+
+@by_name
+def test_an_admin_may_change_their_tenant(world, route):
+    client = signed_in(world.contoso, "Portal.Admin")
+    url = world.url(route)
+
+    response = post(client, world, url)
+
+    if route.name in WRITES:
+        assert response.status_code in (200, 302), url
+    else:
+        assert_read_only(client.get(url), response, url)
+
+
+def assert_read_only(read, write, url: str) -> None:  # noqa: ANN001 - test responses
+    """A read refuses a POST, or answers it exactly as the GET: WRITES are then every way
+    to change state, and a reader's 403 on each of them covers them all."""
+    if write.status_code == 405:
+        return
+    assert (write.status_code, write.get("Location")) == (read.status_code, read.get("Location")), (
+        url
+    )
