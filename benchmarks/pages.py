@@ -22,7 +22,8 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+
+from benchmarks._database import database_ensure
 
 if TYPE_CHECKING:
     from django.test import Client
@@ -75,19 +76,6 @@ def run() -> None:
     )
     for line in measure(tenant):
         print(line, flush=True)
-
-
-def database_ensure(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    server = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(server, autocommit=True) as connection:
-        found = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        if found.fetchone() is None:
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def django_setup(database_url: str) -> None:

@@ -40,10 +40,10 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import requests
 
+from benchmarks._database import database_ensure
 from benchmarks.emulator_paging import (
     TENANT,
     Running,
@@ -121,19 +121,6 @@ def main() -> None:
         django_setup(database_url, running)
         for line in run(running):
             print(line, flush=True)
-
-
-def database_ensure(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    server = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(server, autocommit=True) as connection:
-        found = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        if found.fetchone() is None:
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def django_setup(database_url: str, running: Running) -> None:
