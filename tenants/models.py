@@ -220,3 +220,146 @@ class FeatureSwitch(models.Model):
     def __str__(self) -> str:
         state = "on" if self.enabled else "off"
         return f"{self.feature} {state} in {self.tenant}"
+
+
+class RevokeRequest(models.Model):
+    """Taking one permission away from one application in one tenant, or giving it back.
+
+    For a delegated permission, one request covers the scope in every grant of its
+    consent type: the admin-consent grant, or each user's grant. What was removed is kept
+    in ``removed`` so that a restore can put it back exactly.
+    """
+
+    class Action(models.TextChoices):
+        REVOKE = "revoke", "Revoke"
+        RESTORE = "restore", "Restore"
+
+    class Status(models.TextChoices):
+        PENDING_APPROVAL = "pending_approval", "Waiting for approval"
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        # The portal may not write in this tenant: an admin removes the grant by hand and
+        # the next sync confirms it.
+        MANUAL = "manual", "Waiting for manual removal"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        DENIED = "denied", "Denied"
+        CANCELLED = "cancelled", "Cancelled"
+
+        @property
+        def colour(self) -> str:
+            return {
+                "pending_approval": "amber",
+                "queued": "grey",
+                "running": "blue",
+                "manual": "amber",
+                "succeeded": "green",
+                "failed": "red",
+                "denied": "grey",
+                "cancelled": "grey",
+            }[self.value]
+
+    OPEN_STATUSES = ("pending_approval", "queued", "running", "manual")
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="revoke_requests")
+    client = models.ForeignKey(
+        ServicePrincipal, on_delete=models.CASCADE, related_name="revoke_requests"
+    )
+    action = models.CharField(max_length=8, choices=Action.choices, default=Action.REVOKE)
+    resource_app_id = models.UUIDField()
+    kind = models.CharField(max_length=12, choices=PermissionKind.choices)
+    value = models.CharField(max_length=200)
+    consent = models.CharField(max_length=5, choices=Grant.Consent.choices)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    requested_by = models.ForeignKey(
+        "portal.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_by = models.ForeignKey(
+        "portal.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The revoke a restore undoes.
+    restores = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # What the request took away (or puts back): Graph objects as they were.
+    removed = models.JSONField(default=list, blank=True)
+    # Every Graph call made: [{"method", "path", "status", "request_id"}].
+    graph_calls = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    # Set when a later sync finds the revoked permission granted again (re-consenting
+    # to an app brings back every permission it asks for).
+    regranted_in_run = models.ForeignKey(
+        SyncRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            # A double click, or two admins at once, make one request.
+            models.UniqueConstraint(
+                fields=["tenant", "client", "resource_app_id", "kind", "value", "consent"],
+                condition=Q(status__in=["pending_approval", "queued", "running", "manual"]),
+                name="revoke_request_one_open_per_grant",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "status"], name="revoke_request_by_status")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.value} ({self.kind}) of {self.client_id} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+
+class AuditEvent(models.Model):
+    """One state change, as it happened. Append-only: the portal never edits or deletes one."""
+
+    class Action(models.TextChoices):
+        SYNC_SUCCEEDED = "sync.succeeded", "Sync succeeded"
+        SYNC_FAILED = "sync.failed", "Sync failed"
+        FEATURES_SWITCHED = "features.switched", "Features switched"
+        REVOKE_REQUESTED = "revoke.requested", "Revoke requested"
+        REVOKE_APPROVED = "revoke.approved", "Revoke approved"
+        REVOKE_DENIED = "revoke.denied", "Revoke denied"
+        REVOKE_CANCELLED = "revoke.cancelled", "Revoke cancelled"
+        REVOKE_SUCCEEDED = "revoke.succeeded", "Revoke succeeded"
+        REVOKE_FAILED = "revoke.failed", "Revoke failed"
+        REVOKE_MANUAL = "revoke.manual", "Revoke needs manual steps"
+        RESTORE_SUCCEEDED = "restore.succeeded", "Restore succeeded"
+        RESTORE_FAILED = "restore.failed", "Restore failed"
+        REGRANTED = "grant.regranted", "Revoked permission granted again"
+        ADMIN_SIGNED_IN = "admin.signed_in", "Admin signed in"
+
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"
+    )
+    actor = models.ForeignKey(
+        "portal.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Kept as text too: the user may be deleted, the record must still say who it was.
+    actor_name = models.CharField(max_length=300, blank=True)
+    action = models.CharField(max_length=30, choices=Action.choices)
+    # What it concerns, in words: "Place.Read.All (application) of Teams Rooms platform".
+    target = models.CharField(max_length=500, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["tenant", "-at"], name="audit_by_tenant")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.target}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.pk is not None:
+            raise ValueError("Audit events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise ValueError("Audit events are append-only")
