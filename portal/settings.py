@@ -116,6 +116,9 @@ PORTAL_CLIENT_SECRET = env_str("PORTAL_CLIENT_SECRET")
 PORTAL_CLIENT_CERTIFICATE = env_str("PORTAL_CLIENT_CERTIFICATE")
 PORTAL_CLIENT_PRIVATE_KEY = env_str("PORTAL_CLIENT_PRIVATE_KEY")
 PORTAL_OPERATOR_TENANT_ID = env_str("PORTAL_OPERATOR_TENANT_ID")
+# Where people reach the portal, for the links in e-mails (sent from workers, which have
+# no request to take the host from).
+PORTAL_URL = env_str("PORTAL_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # --- Sign-in: Entra ID through django-allauth's microsoft provider ------------------------
 # People sign in with their Entra account only; superusers keep Django admin's password

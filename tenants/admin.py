@@ -1,6 +1,14 @@
 from django.contrib import admin
 
-from tenants.models import FeatureSwitch, Grant, ServicePrincipal, SyncRun, Tenant
+from tenants.models import (
+    AuditEvent,
+    FeatureSwitch,
+    Grant,
+    RevokeRequest,
+    ServicePrincipal,
+    SyncRun,
+    Tenant,
+)
 
 
 @admin.register(Tenant)
@@ -78,3 +86,45 @@ class GrantAdmin(admin.ModelAdmin):
 class FeatureSwitchAdmin(admin.ModelAdmin):
     list_display = ("feature", "tenant", "enabled", "changed_at")
     list_filter = ("enabled", "tenant")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A record of what happened: readable in the admin site, never added, edited or removed."""
+
+    def has_add_permission(self, request) -> bool:  # noqa: ANN001
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+        return False
+
+
+@admin.register(RevokeRequest)
+class RevokeRequestAdmin(ReadOnlyAdmin):
+    list_display = (
+        "pk",
+        "action",
+        "value",
+        "kind",
+        "consent",
+        "client",
+        "tenant",
+        "status",
+        "requested_by",
+        "decided_by",
+        "created_at",
+        "finished_at",
+    )
+    list_filter = ("status", "action", "kind", "tenant")
+    search_fields = ("value", "client__display_name", "tenant__name")
+    list_select_related = ("client", "tenant", "requested_by", "decided_by")
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ("at", "action", "tenant", "actor_name", "target")
+    list_filter = ("action", "tenant")
+    search_fields = ("target", "actor_name")
+    list_select_related = ("tenant",)

@@ -330,6 +330,8 @@ class AuditEvent(models.Model):
         REVOKE_SUCCEEDED = "revoke.succeeded", "Revoke succeeded"
         REVOKE_FAILED = "revoke.failed", "Revoke failed"
         REVOKE_MANUAL = "revoke.manual", "Revoke needs manual steps"
+        RESTORE_REQUESTED = "restore.requested", "Restore requested"
+        RESTORE_MANUAL = "restore.manual", "Restore needs manual steps"
         RESTORE_SUCCEEDED = "restore.succeeded", "Restore succeeded"
         RESTORE_FAILED = "restore.failed", "Restore failed"
         REGRANTED = "grant.regranted", "Revoked permission granted again"

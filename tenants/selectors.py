@@ -34,6 +34,7 @@ from tenants.models import (
     MICROSOFT_TENANT_IDS,
     FeatureSwitch,
     Grant,
+    RevokeRequest,
     ServicePrincipal,
     SyncRun,
     Tenant,
@@ -622,3 +623,57 @@ def permission_holders(*, permission: Permission, tenants: QuerySet[Tenant]) -> 
         )
         entry.clients.append(sp)
     return list(by_tenant.values())
+
+
+# --- revoke requests ---------------------------------------------------------------------
+
+# A grant as revoke requests name it: resource appId, kind, value, consent type.
+RevokeSlot = tuple[str, str, str, str]
+
+
+def grant_slot(grant: GrantDetail) -> RevokeSlot:
+    key = grant.finding.permission
+    return (key.resource_app_id.lower(), key.kind, key.value.lower(), grant.consent)
+
+
+def revoke_slot(revoke: RevokeRequest) -> RevokeSlot:
+    return (str(revoke.resource_app_id), revoke.kind, revoke.value.lower(), revoke.consent)
+
+
+def latest_revoke_requests(
+    *, tenant: Tenant, client: ServicePrincipal
+) -> dict[RevokeSlot, RevokeRequest]:
+    """The newest request (revoke or restore) for each grant of ``client``: what its row
+    shows. One query; a client collects a handful of requests, not thousands."""
+    requests = (
+        RevokeRequest.objects.filter(tenant=tenant, client=client)
+        .select_related("requested_by", "decided_by", "regranted_in_run")
+        .order_by("pk")
+    )
+    return {revoke_slot(revoke): revoke for revoke in requests}
+
+
+# A restore in one of these states has not put the grant back, nor will it.
+RESTORE_GAVE_UP = ("failed", "denied", "cancelled")
+
+
+def undoable_revoke_ids(revokes: Iterable[RevokeRequest]) -> set[int]:
+    """Of ``revokes``, the succeeded ones that a restore can still undo: not granted again
+    since, and no restore under way or done. One query."""
+    candidates = {
+        revoke.pk
+        for revoke in revokes
+        if revoke.action == RevokeRequest.Action.REVOKE
+        and revoke.status == RevokeRequest.Status.SUCCEEDED
+        and revoke.regranted_in_run_id is None
+        # A revoke that recorded nothing it removed has nothing to put back.
+        and revoke.removed
+    }
+    if not candidates:
+        return set()
+    restored = (
+        RevokeRequest.objects.filter(restores_id__in=candidates)
+        .exclude(status__in=RESTORE_GAVE_UP)
+        .values_list("restores_id", flat=True)
+    )
+    return candidates - set(restored)

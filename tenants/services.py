@@ -7,7 +7,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from permissions.models import Application, Feature
-from tenants.models import FeatureSwitch, SyncRun, Tenant
+from portal.models import User
+from tenants.audit import audit_record
+from tenants.models import AuditEvent, FeatureSwitch, SyncRun, Tenant
 
 
 class TenantError(ValueError):
@@ -58,7 +60,12 @@ def application_get(app_id: str) -> Application:
 
 @transaction.atomic
 def features_set(
-    *, tenant: Tenant, application: Application, enable: list[str], disable: list[str]
+    *,
+    tenant: Tenant,
+    application: Application,
+    enable: list[str],
+    disable: list[str],
+    actor: User | None = None,
 ) -> list[FeatureSwitch]:
     """Switch features of an application on or off in a tenant, all or nothing."""
     both = sorted(set(enable) & set(disable))
@@ -77,6 +84,13 @@ def features_set(
             tenant=tenant, feature=features[key], defaults={"enabled": enabled}
         )
         switches.append(switch)
+    audit_record(
+        action=AuditEvent.Action.FEATURES_SWITCHED,
+        tenant=tenant,
+        actor=actor,
+        target=application.name,
+        details={"app_id": str(application.app_id), "enabled": enable, "disabled": disable},
+    )
     return switches
 
 

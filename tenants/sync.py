@@ -27,8 +27,10 @@ from django.utils.dateparse import parse_datetime
 
 from permissions.catalog import GraphPermission, catalog_apply_graph
 from permissions.models import PermissionKind
+from tenants.audit import audit_record
 from tenants.graph import GraphClient, GraphError
-from tenants.models import Grant, ServicePrincipal, SyncRun, Tenant
+from tenants.models import AuditEvent, Grant, ServicePrincipal, SyncRun, Tenant
+from tenants.revokes import revokes_after_sync
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +141,12 @@ def _fail(run: SyncRun, exc: Exception, client: GraphClient) -> None:
         graph_requests=client.stats.requests,
         throttled_waits=client.stats.throttled_waits,
         throttled_seconds=client.stats.throttled_seconds,
+    )
+    audit_record(
+        action=AuditEvent.Action.SYNC_FAILED,
+        tenant=run.tenant,
+        target=f"Sync {run.pk}",
+        details={"sync_run": run.pk, "error": message},
     )
 
 
@@ -368,6 +376,9 @@ def apply_snapshot(*, run: SyncRun, snapshot: Snapshot, client: GraphClient) -> 
     catalog_apply_graph(entries=snapshot.catalog)
     sp_ids = _apply_service_principals(tenant, snapshot.service_principals)
     added, removed, unchanged = _apply_grants(tenant, run, snapshot, sp_ids)
+    # In the same transaction: a manual revoke is done, or a revoked permission is back,
+    # exactly when the snapshot that shows it is saved.
+    revokes_after_sync(tenant=tenant, run=run)
     now = timezone.now()
     SyncRun.objects.filter(pk=run.pk).update(
         status=SyncRun.Status.SUCCEEDED,
@@ -389,6 +400,12 @@ def apply_snapshot(*, run: SyncRun, snapshot: Snapshot, client: GraphClient) -> 
         names["default_domain"] = snapshot.default_domain[:255]
     Tenant.objects.filter(pk=tenant.pk).update(
         last_good_sync=run, next_sync_at=now + tenant.sync_interval, **names
+    )
+    audit_record(
+        action=AuditEvent.Action.SYNC_SUCCEEDED,
+        tenant=tenant,
+        target=f"Sync {run.pk}",
+        details={"sync_run": run.pk, "added": added, "removed": removed, "unchanged": unchanged},
     )
 
 

@@ -9,19 +9,27 @@ from django.db import transaction
 from django.utils import timezone
 
 from tenants.graph import GraphError
-from tenants.models import SyncRun, Tenant
+from tenants.models import RevokeRequest, SyncRun, Tenant
+from tenants.revokes import (
+    REVOKE_SOFT_TIME_LIMIT,
+    REVOKE_TIME_LIMIT,
+    revoke_request_execute,
+    revoke_request_give_up,
+)
 from tenants.services import sync_run_queue
 from tenants.sync import sync_run_execute
 
 logger = logging.getLogger(__name__)
 
 SYNC_MAX_RETRIES = 3
+REVOKE_MAX_RETRIES = 5
 
 
 @shared_task(acks_late=True)
 def dispatch_due_syncs() -> int:
     """Queue one sync per tenant that is due; returns how many were queued."""
     fail_abandoned_runs()
+    resume_abandoned_revokes()
     now = timezone.now()
     queued = 0
     for tenant in Tenant.objects.filter(status=Tenant.Status.ACTIVE, next_sync_at__lte=now):
@@ -68,3 +76,45 @@ def fail_abandoned_runs() -> int:
         progress="",
         error="The worker running this sync stopped before it finished; the next sync starts afresh.",
     )
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    max_retries=REVOKE_MAX_RETRIES,
+    soft_time_limit=REVOKE_SOFT_TIME_LIMIT,
+    time_limit=REVOKE_TIME_LIMIT,
+)
+def execute_revoke(self, revoke_id: int) -> str:  # noqa: ANN001 - Celery's bound task
+    """Carry out one revoke or restore request; throttling and outages are retried later."""
+    try:
+        revoke = revoke_request_execute(revoke_id=revoke_id)
+    except GraphError as exc:
+        if not exc.retryable:
+            return RevokeRequest.Status.FAILED  # recorded on the request
+        if self.request.retries >= self.max_retries:
+            return revoke_request_give_up(revoke_id=revoke_id).status
+        # The request went back to QUEUED with the error; the retry claims it again.
+        raise self.retry(countdown=30 * 2**self.request.retries) from exc
+    if revoke.status == RevokeRequest.Status.SUCCEEDED:
+        # The tenant's pages show grants as the last sync saw them: sync again so they
+        # show the change (the one-open-sync rule makes a burst of revokes one sync).
+        run = sync_run_queue(tenant=revoke.tenant, trigger=SyncRun.Trigger.SCHEDULE)
+        if run is not None:
+            sync_tenant.delay_on_commit(run.pk)
+    return revoke.status
+
+
+def resume_abandoned_revokes() -> int:
+    """Queue again the requests whose worker died mid-way (acks_late redelivers the
+    message, but it may arrive while the request still looks alive); the execution
+    takes over only those running for longer than the task's hard time limit."""
+    cutoff = timezone.now() - timedelta(seconds=REVOKE_TIME_LIMIT)
+    abandoned = list(
+        RevokeRequest.objects.filter(
+            status=RevokeRequest.Status.RUNNING, started_at__lt=cutoff
+        ).values_list("pk", flat=True)
+    )
+    for revoke_id in abandoned:
+        execute_revoke.delay_on_commit(revoke_id)
+    return len(abandoned)

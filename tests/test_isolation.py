@@ -10,7 +10,8 @@ here, so a new page is covered the day it is added.
   each of A's tenant-scoped URLs answers exactly as for a tenant that does not exist
   (404; 405 for a method the view never accepts), and no answer of any URL shows A's data.
   charlie gets 404 too for A's runs and applications under his own tenant's id.
-- A reader of A (bob): every GET of A's pages is 200; every POST the portal accepts is 403.
+- A reader of A (bob): every GET of A's pages is 200; every POST the portal accepts is 403,
+  but asking for a revoke, which only makes a request that waits for an admin's approval.
 - An admin of A (alice): those POSTs are accepted.
 """
 
@@ -20,12 +21,13 @@ from dataclasses import dataclass
 
 import pytest
 from django.conf import settings
+from django.contrib.messages import get_messages
 from django.shortcuts import resolve_url
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from permissions.models import Permission
-from tenants.models import ServicePrincipal, SyncRun, Tenant
+from permissions.models import MICROSOFT_GRAPH_APP_ID, Permission
+from tenants.models import AuditEvent, RevokeRequest, ServicePrincipal, SyncRun, Tenant
 from tests.factories import (
     FeatureFactory,
     GrantFactory,
@@ -42,7 +44,22 @@ pytestmark = pytest.mark.django_db
 # sign-in flow (before anyone is signed in).
 SKIPPED = ("admin/", "accounts/")
 # The URLs that change state: the only ones that accept a POST.
-WRITES = {"tenants:sync-now", "tenants:features-save"}
+WRITES = {
+    "tenants:sync-now",
+    "tenants:features-save",
+    "tenants:revoke-create",
+    "tenants:revoke-approve",
+    "tenants:revoke-deny",
+    "tenants:revoke-cancel",
+    "tenants:revoke-undo",
+    "tenants:revoke-unused",
+    "tenants:revoke-unused-application",
+}
+# Of those, what a reader may do too: ask for a revoke, which then waits for an admin.
+READER_WRITES = {"tenants:revoke-create"}
+# The revoke request each URL acts on: Undo needs a succeeded revoke, the rest a request
+# that waits for approval (whose status page still polls: 200).
+SUCCEEDED_REVOKE_FOR = {"tenants:revoke-undo"}
 # Shown only to those who may see tenant A.
 MARKERS = ("Payroll Robot 7F3A", "contoso-marker.onmicrosoft.com", "Graph marker error")
 
@@ -95,6 +112,8 @@ class World:
     client_app: ServicePrincipal
     permission: Permission
     feature_key: str
+    pending: RevokeRequest
+    succeeded: RevokeRequest
 
     def kwargs(self, route: Route, *, tenant_id: uuid.UUID | None = None) -> dict[str, object]:
         """``route``'s arguments from tenant A (or under another tenant's id)."""
@@ -103,6 +122,9 @@ class World:
             "run_id": self.run.pk,
             "app_id": self.client_app.app_id,
             "pk": self.permission.pk,
+            "revoke_id": (
+                self.succeeded if route.name in SUCCEEDED_REVOKE_FOR else self.pending
+            ).pk,
         }
         unknown = route.params - known.keys()
         assert not unknown, (
@@ -118,6 +140,7 @@ class World:
 @pytest.fixture
 def world(monkeypatch) -> World:
     monkeypatch.setattr("tenants.tasks.sync_tenant.delay", lambda run_id: None)
+    monkeypatch.setattr("tenants.tasks.execute_revoke.delay", lambda revoke_id: None)
     contoso = TenantFactory(name="Contoso", default_domain="contoso-marker.onmicrosoft.com")
     fabrikam = TenantFactory(name="Fabrikam")
     good = SyncRunFactory(tenant=contoso, status=SyncRun.Status.SUCCEEDED)
@@ -131,10 +154,41 @@ def world(monkeypatch) -> World:
     )
     permission = PermissionFactory(value="Payroll.Read.All")
     GrantFactory(client=client_app, value=permission.value, first_seen_run=good)
+    # A reader asked to revoke another of its grants; a third one is revoked already.
+    asked = GrantFactory(client=client_app, value="Payroll.Write.All", first_seen_run=good)
+    pending = revoke_request(asked, RevokeRequest.Status.PENDING_APPROVAL)
+    gone = GrantFactory(client=client_app, value="Payroll.Delete.All", first_seen_run=good)
+    succeeded = revoke_request(gone, RevokeRequest.Status.SUCCEEDED)
+    AuditEvent.objects.create(
+        tenant=contoso, action=AuditEvent.Action.REVOKE_SUCCEEDED, target="Payroll Robot 7F3A"
+    )
     fabrikam_run = SyncRunFactory(tenant=fabrikam, status=SyncRun.Status.SUCCEEDED)
     GrantFactory(client=ServicePrincipalFactory(tenant=fabrikam), first_seen_run=fabrikam_run)
     contoso.refresh_from_db()
-    return World(contoso, fabrikam, run, client_app, permission, feature.key)
+    return World(contoso, fabrikam, run, client_app, permission, feature.key, pending, succeeded)
+
+
+def revoke_request(grant, status: str) -> RevokeRequest:  # noqa: ANN001 - a Grant
+    # What a succeeded revoke removed, so that Undo can put it back.
+    removed = [
+        {
+            "type": "appRoleAssignment",
+            "id": grant.graph_object_id,
+            "principalId": str(grant.client.object_id),
+            "resourceId": str(grant.resource_object_id),
+            "appRoleId": str(grant.permission_id),
+        }
+    ]
+    return RevokeRequest.objects.create(
+        removed=removed if status == RevokeRequest.Status.SUCCEEDED else [],
+        tenant=grant.tenant,
+        client=grant.client,
+        resource_app_id=grant.resource_app_id,
+        kind=grant.kind,
+        value=grant.value,
+        consent=grant.consent,
+        status=status,
+    )
 
 
 def signed_in(tenant: Tenant, *roles: str) -> Client:
@@ -145,7 +199,17 @@ def signed_in(tenant: Tenant, *roles: str) -> Client:
 
 
 def post(client: Client, world: World, url: str):  # noqa: ANN201 - a test response
-    return client.post(url, {"enabled": [world.feature_key]})
+    # Every write's fields at once: feature switches, and the grant a revoke names.
+    return client.post(
+        url,
+        {
+            "enabled": [world.feature_key],
+            "resource_app_id": MICROSOFT_GRAPH_APP_ID,
+            "kind": "application",
+            "value": world.permission.value,
+            "consent": "admin",
+        },
+    )
 
 
 def shows_tenant_a(response) -> list[str]:  # noqa: ANN001
@@ -222,6 +286,11 @@ def test_a_reader_reads_everything_and_changes_nothing(world, route):
     read = client.get(url)
     write = post(client, world, url)
 
+    if route.name in READER_WRITES:
+        assert write.status_code in (200, 302), url
+        asked = RevokeRequest.objects.get(value=world.permission.value)
+        assert asked.status == RevokeRequest.Status.PENDING_APPROVAL, url
+        return
     if route.name in WRITES:
         assert write.status_code == 403, url
         return
@@ -240,6 +309,9 @@ def test_an_admin_may_change_their_tenant(world, route):
 
     if route.name in WRITES:
         assert response.status_code in (200, 302), url
+        # A refused write says so in a message on the page it sends the admin back to.
+        errors = [m for m in get_messages(response.wsgi_request) if m.level_tag == "error"]
+        assert not errors, (url, [str(m) for m in errors])
     else:
         assert_read_only(client.get(url), response, url)
 

@@ -203,14 +203,6 @@ def test_the_missing_list_names_the_feature_that_needs_it(admin, connect):
     assert "Mail.ReadWrite" not in html.split('id="missing-heading"')[1]  # its feature is off
 
 
-def test_revoke_candidates_get_the_revoke_area_and_needed_grants_do_not(admin, connect):
-    html = admin.get(page_url(connect)).content.decode()
-
-    assert html.count('class="revoke-area"') == 4
-    assert html.count('type="button" disabled') == 4
-    assert "Revoke arrives in the next release." in html
-
-
 def test_an_application_without_a_manifest_holds_only_unexplained_grants(admin, contoso):
     sp = ServicePrincipalFactory(tenant=contoso, display_name="Unknown app")
     GrantFactory(client=sp, value="Files.Read.All", first_seen_run=contoso.last_good_sync)

@@ -1,0 +1,209 @@
+"""The `revoke` command (DESIGN.md contract) against the emulator."""
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from tenants.access import Role
+from tenants.models import AuditEvent, RevokeRequest, ServicePrincipal
+from tenants.revokes import revoke_request_create
+from tests.tenants.conftest import CONTOSO, FABRIKAM
+from tests.tenants.test_revokes import (
+    ASKCODY,
+    GRAPH,
+    MAIL_READ_ROLE,
+    ROOMS,
+    graph_assignments,
+    sync,
+    sync_demo,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LOOKOUT = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+
+
+@pytest.fixture
+def synced(emu, contoso, fabrikam, client_for):
+    return sync_demo(contoso, fabrikam, client_for)
+
+
+def revoke(*args: str) -> str:
+    out = io.StringIO()
+    call_command("revoke", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_without_yes_it_shows_what_would_go_and_changes_nothing(synced, emu):
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="^add --yes to revoke$"):
+        call_command(
+            "revoke",
+            CONTOSO,
+            "--app",
+            ROOMS,
+            "--permission",
+            "Mail.Read",
+            "--type",
+            "application",
+            stdout=out,
+        )
+    assert out.getvalue() == (
+        "would revoke: Mail.Read (application, admin consent) of Teams Rooms monitoring platform in Contoso\n"
+    )
+    assert RevokeRequest.objects.count() == 0
+
+
+def test_it_revokes_an_application_permission_now_and_prints_the_result(synced, emu):
+    contoso, _ = synced
+    rooms = ServicePrincipal.objects.get(tenant=contoso, app_id=ROOMS)
+
+    out = revoke(
+        CONTOSO, "--app", ROOMS, "--permission", "Mail.Read", "--type", "application", "--yes"
+    )
+
+    request = RevokeRequest.objects.get()
+    assert (
+        out.splitlines()[-1]
+        == f"revoke request {request.pk} (Mail.Read, admin consent): succeeded, 3 Graph calls"
+    )
+    assert (request.status, request.requested_by) == ("succeeded", None)
+    assert MAIL_READ_ROLE not in {
+        a["appRoleId"] for a in graph_assignments(emu, CONTOSO, str(rooms.object_id))
+    }
+    assert (
+        emu.counters()["requests"][
+            "DELETE /v1.0/servicePrincipals/{id}/appRoleAssignedTo/{assignmentId}"
+        ]
+        == 1
+    )
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.REVOKE_SUCCEEDED).count() == 1
+
+
+def test_a_delegated_permission_gets_one_request_per_consent_type(synced, emu, client_for):
+    contoso, _ = synced
+    askcody = ServicePrincipal.objects.get(tenant=contoso, app_id=ASKCODY)
+    erin = next(
+        u["id"] for u in emu.state(CONTOSO)["users"] if u["userPrincipalName"].startswith("erin@")
+    )
+    # Erin consented to User.Read herself as well; the admin grant holds it for everyone.
+    client_for(CONTOSO).request(
+        "PATCH",
+        f"/oauth2PermissionGrants/{_user_grant(emu, askcody, erin)['id']}",
+        json={"scope": "Calendars.Read User.Read"},
+    )
+    sync(contoso, client_for)
+
+    out = revoke(
+        CONTOSO, "--app", ASKCODY, "--permission", "User.Read", "--type", "delegated", "--yes"
+    )
+
+    assert "would revoke: User.Read (delegated, admin consent) of AskCody in Contoso" in out
+    assert (
+        "would revoke: User.Read (delegated, user consent of 1 users) of AskCody in Contoso" in out
+    )
+    assert sorted(RevokeRequest.objects.values_list("consent", "status")) == [
+        ("admin", "succeeded"),
+        ("user", "succeeded"),
+    ]
+    assert _user_grant(emu, askcody, erin)["scope"] == "Calendars.Read"
+
+
+def _user_grant(emu, client: ServicePrincipal, user_id: str) -> dict:
+    return next(
+        g
+        for g in emu.state(CONTOSO)["oauth2PermissionGrants"]
+        if g["clientId"] == str(client.object_id) and g.get("principalId") == user_id
+    )
+
+
+def test_where_the_portal_may_not_write_it_prints_the_manual_steps_and_fails(synced, emu):
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="not every revoke succeeded"):
+        call_command(
+            "revoke",
+            FABRIKAM,
+            "--app",
+            LOOKOUT,
+            "--permission",
+            "Directory.Read.All",
+            "--type",
+            "application",
+            "--yes",
+            stdout=out,
+        )
+    text = out.getvalue()
+    assert "manual: the portal may not revoke in this tenant. Do it by hand:" in text
+    assert "  In the Microsoft Entra admin center" in text
+    assert "/appRoleAssignedTo/" in text and "  DELETE https://" in text
+    assert RevokeRequest.objects.get().status == RevokeRequest.Status.MANUAL
+    assert (
+        emu.counters()["requests"].get(
+            "DELETE /v1.0/servicePrincipals/{id}/appRoleAssignedTo/{assignmentId}"
+        )
+        is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--app", ROOMS, "--permission", "Files.Read.All", "--type", "application"],
+            "does not hold Files.Read.All",
+        ),
+        (
+            ["--app", "not-a-guid", "--permission", "Mail.Read", "--type", "application"],
+            "is not a GUID",
+        ),
+        (
+            [
+                "--app",
+                "11111111-2222-3333-4444-555555555555",
+                "--permission",
+                "Mail.Read",
+                "--type",
+                "application",
+            ],
+            "has no service principal in Contoso",
+        ),
+        (
+            [
+                "--app",
+                ROOMS,
+                "--permission",
+                "Mail.Read",
+                "--type",
+                "application",
+                "--resource",
+                "x",
+            ],
+            "is not a GUID",
+        ),
+    ],
+)
+def test_bad_input_is_one_line(synced, args, message):
+    with pytest.raises(CommandError, match=message) as raised:
+        call_command("revoke", CONTOSO, *args, "--yes", stdout=io.StringIO())
+    assert "\n" not in str(raised.value)
+
+
+def test_it_is_the_same_service_as_the_pages(synced, emu):
+    """A request a reader opened in the portal is approved and run by the command."""
+    contoso, _ = synced
+    pending, _ = revoke_request_create(
+        tenant=contoso,
+        client=ServicePrincipal.objects.get(tenant=contoso, app_id=ROOMS),
+        resource_app_id=GRAPH,
+        kind="application",
+        value="Mail.Read",
+        consent="admin",
+        actor=None,
+        role=Role.READER,
+    )
+    revoke(CONTOSO, "--app", ROOMS, "--permission", "Mail.Read", "--type", "application", "--yes")
+    pending.refresh_from_db()
+    assert pending.status == RevokeRequest.Status.SUCCEEDED
+    assert RevokeRequest.objects.count() == 1
