@@ -9,6 +9,7 @@ from pathlib import Path
 
 import bulma
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from portal.env import env_bool, env_int, env_list, env_str
@@ -41,12 +42,18 @@ INSTALLED_APPS = [
     "portal",
     "permissions",
     "tenants",
+    "digests",
 ]
 
 MIDDLEWARE = [
+    "portal.middleware.RequestIdMiddleware",  # first: every log line of a request has its id
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "portal.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before CSRF, so that a flood of sign-in posts is counted even without a token.
+    "portal.middleware.LoginRateLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -106,6 +113,64 @@ STATIC_URL = "static/"
 # installed app it would also bring sample templates and npm-based commands).
 STATICFILES_DIRS = [BASE_DIR / "static", Path(bulma.__file__).resolve().parent / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+# Production serves collected, hashed and compressed files (collectstatic runs in the
+# image build); with DEBUG, as in the tests, files come straight from the app folders.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+# Fixed from the environment's DEBUG, not from pytest's switching DEBUG off at run time:
+# with DEBUG, WhiteNoise reads the app folders and needs no collected STATIC_ROOT.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- Security (checked by `manage.py check --deploy` in CI) --------------------------------
+# Browsers must only reach the portal over HTTPS once it is deployed; with DEBUG (make run,
+# tests) it serves plain http on loopback.
+SECURE_HSTS_SECONDS = 0 if DEBUG else env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+# Preloading commits the whole domain to HTTPS for months: the operator's choice.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+if not SECURE_HSTS_PRELOAD:
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
+SECURE_SSL_REDIRECT = not DEBUG and env_bool("SECURE_SSL_REDIRECT", True)
+# The container health check calls /healthz over plain http from inside the container.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Behind a TLS-terminating proxy: the header it sets, e.g. X-Forwarded-Proto (it must
+# overwrite a client's own, or anyone could claim https).
+_proxy_ssl_header = env_str("SECURE_PROXY_SSL_HEADER")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
+)
+# How many proxies in front of the portal append to X-Forwarded-For: the sign-in rate limit
+# then counts per client instead of per proxy.
+NUM_PROXIES = env_int("NUM_PROXIES", 0)
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_HTTPONLY = True
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+# Sign-in starts, Entra callbacks and admin password posts per client address and minute.
+LOGIN_RATE_LIMIT = env_int("LOGIN_RATE_LIMIT", 10)
+
+# One process's memory by default; set CACHE_URL (redis://...) so that every gunicorn
+# worker and container counts sign-in attempts together.
+CACHE_URL = env_str("CACHE_URL")
+if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://")):
+    raise ImproperlyConfigured(f"CACHE_URL must be a redis:// or rediss:// URL, not {CACHE_URL!r}")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 
 # --- Microsoft Entra / Graph -------------------------------------------------------------
 GRAPH_URL = env_str("GRAPH_URL", "https://graph.microsoft.com").rstrip("/")
@@ -194,15 +259,52 @@ EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+# Without a timeout, an SMTP server that stops answering holds a worker forever.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Permission Portal <portal@localhost>")
 
+# JSON lines for log collectors in production, text for people at a terminal. Every line
+# carries the request or run id, and passes through the redaction of secrets and tokens.
+LOG_FORMAT = env_str("LOG_FORMAT", "text" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is not json or text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {
+        "context": {"()": "portal.logging.ContextFilter"},
+        "redact": {"()": "portal.logging.RedactSecretsFilter"},
+    },
+    "formatters": {
+        "json": {"()": "portal.logging.JsonFormatter"},
+        "text": {
+            "format": "%(asctime)s %(levelname)s %(name)s [request=%(request_id)s "
+            "run=%(run_id)s user=%(user_id)s] %(message)s"
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["context", "redact"],
+            "formatter": LOG_FORMAT,
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-syncs": {"task": "tenants.tasks.dispatch_due_syncs", "schedule": 60.0},
+    # Digests go out in the morning (CELERY_TIMEZONE); after-sync digests and ControlPlane
+    # alerts are queued by each sync that succeeds.
+    "daily-digests": {
+        "task": "digests.tasks.send_digests",
+        "schedule": crontab(minute=0, hour=7),
+        "args": ["daily"],
+    },
+    "weekly-digests": {
+        "task": "digests.tasks.send_digests",
+        "schedule": crontab(minute=0, hour=7, day_of_week="mon"),
+        "args": ["weekly"],
+    },
 }

@@ -4,7 +4,7 @@ from allauth.socialaccount.providers.microsoft import views as microsoft_views
 from django.contrib import admin
 from django.urls import include, path
 
-from portal import auth, views
+from portal import auth, health, views
 
 # Only the parts of allauth that Entra sign-in uses: no sign-up, passwords, e-mail
 # management or account linking. The callback is ours: it verifies the id token.
@@ -25,9 +25,11 @@ accounts = [
 ]
 
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include(accounts)),
     path("access/", views.access, name="access"),
     path("tenants/", include("tenants.urls")),
+    path("", include("digests.urls")),
     path("", include("permissions.urls")),
 ]

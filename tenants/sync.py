@@ -25,6 +25,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from digests.tasks import after_sync
 from permissions.catalog import GraphPermission, catalog_apply_graph
 from permissions.models import PermissionKind
 from tenants.audit import audit_record
@@ -407,6 +408,8 @@ def apply_snapshot(*, run: SyncRun, snapshot: Snapshot, client: GraphClient) -> 
         target=f"Sync {run.pk}",
         details={"sync_run": run.pk, "added": added, "removed": removed, "unchanged": unchanged},
     )
+    # Once the snapshot is committed: ControlPlane alerts and after-sync digests.
+    after_sync.delay_on_commit(run.pk)
 
 
 def _apply_service_principals(tenant: Tenant, records: list[SpRecord]) -> dict[str, int]:

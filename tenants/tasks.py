@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from portal.logging import run_context
 from tenants.graph import GraphError
 from tenants.models import RevokeRequest, SyncRun, Tenant
 from tenants.revokes import (
@@ -47,18 +48,19 @@ def dispatch_due_syncs() -> int:
 
 @shared_task(bind=True, acks_late=True, max_retries=SYNC_MAX_RETRIES)
 def sync_tenant(self, run_id: int) -> str:  # noqa: ANN001 - Celery's bound task
-    try:
-        run = sync_run_execute(run_id=run_id)
-    except GraphError as exc:
-        if not exc.retryable or self.request.retries >= self.max_retries:
-            return "failed"
-        # The failed attempt stays in the history; a fresh run tries again later.
-        tenant = SyncRun.objects.get(pk=run_id).tenant
-        retry_run = sync_run_queue(tenant=tenant, trigger=SyncRun.Trigger.SCHEDULE)
-        if retry_run is None:
-            return "failed"
-        raise self.retry(args=(retry_run.pk,), countdown=60 * 2**self.request.retries) from exc
-    return run.status
+    with run_context(f"sync-{run_id}"):
+        try:
+            run = sync_run_execute(run_id=run_id)
+        except GraphError as exc:
+            if not exc.retryable or self.request.retries >= self.max_retries:
+                return "failed"
+            # The failed attempt stays in the history; a fresh run tries again later.
+            tenant = SyncRun.objects.get(pk=run_id).tenant
+            retry_run = sync_run_queue(tenant=tenant, trigger=SyncRun.Trigger.SCHEDULE)
+            if retry_run is None:
+                return "failed"
+            raise self.retry(args=(retry_run.pk,), countdown=60 * 2**self.request.retries) from exc
+        return run.status
 
 
 def fail_abandoned_runs() -> int:
@@ -87,22 +89,23 @@ def fail_abandoned_runs() -> int:
 )
 def execute_revoke(self, revoke_id: int) -> str:  # noqa: ANN001 - Celery's bound task
     """Carry out one revoke or restore request; throttling and outages are retried later."""
-    try:
-        revoke = revoke_request_execute(revoke_id=revoke_id)
-    except GraphError as exc:
-        if not exc.retryable:
-            return RevokeRequest.Status.FAILED  # recorded on the request
-        if self.request.retries >= self.max_retries:
-            return revoke_request_give_up(revoke_id=revoke_id).status
-        # The request went back to QUEUED with the error; the retry claims it again.
-        raise self.retry(countdown=30 * 2**self.request.retries) from exc
-    if revoke.status == RevokeRequest.Status.SUCCEEDED:
-        # The tenant's pages show grants as the last sync saw them: sync again so they
-        # show the change (the one-open-sync rule makes a burst of revokes one sync).
-        run = sync_run_queue(tenant=revoke.tenant, trigger=SyncRun.Trigger.SCHEDULE)
-        if run is not None:
-            sync_tenant.delay_on_commit(run.pk)
-    return revoke.status
+    with run_context(f"revoke-{revoke_id}"):
+        try:
+            revoke = revoke_request_execute(revoke_id=revoke_id)
+        except GraphError as exc:
+            if not exc.retryable:
+                return RevokeRequest.Status.FAILED  # recorded on the request
+            if self.request.retries >= self.max_retries:
+                return revoke_request_give_up(revoke_id=revoke_id).status
+            # The request went back to QUEUED with the error; the retry claims it again.
+            raise self.retry(countdown=30 * 2**self.request.retries) from exc
+        if revoke.status == RevokeRequest.Status.SUCCEEDED:
+            # The tenant's pages show grants as the last sync saw them: sync again so they
+            # show the change (the one-open-sync rule makes a burst of revokes one sync).
+            run = sync_run_queue(tenant=revoke.tenant, trigger=SyncRun.Trigger.SCHEDULE)
+            if run is not None:
+                sync_tenant.delay_on_commit(run.pk)
+        return revoke.status
 
 
 def resume_abandoned_revokes() -> int:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tenants import views
+from tenants import views, views_onboarding
 
 app_name = "tenants"
 
@@ -8,7 +8,11 @@ urlpatterns = [
     path("matrix/", views.matrix, name="matrix"),
     path("audit/", views.audit_all, name="audit-all"),
     path("audit.csv", views.audit_all_csv, name="audit-all-csv"),
+    path("connect/", views_onboarding.connect, name="connect"),
+    path("connect/start/", views_onboarding.connect_start, name="connect-start"),
+    path("connect/callback/", views_onboarding.connect_callback, name="connect-callback"),
     path("<uuid:tenant_id>/", views.tenant_detail, name="tenant-detail"),
+    path("<uuid:tenant_id>/health/", views_onboarding.health, name="health"),
     path("<uuid:tenant_id>/sync/", views.sync_now, name="sync-now"),
     path("<uuid:tenant_id>/report.json", views.report_json, name="report-json"),
     path("<uuid:tenant_id>/report.csv", views.report_csv_export, name="report-csv"),

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.core.cache import cache
 
 from emulator import Emulator, run_emulator
 from portal.celery import app as celery_app
@@ -21,6 +22,12 @@ def _tasks_stay_in_memory():
     # A view that queues a task must not leave messages in the developer's broker folder
     # or CI's Redis for some worker to find later; the worker tests pick their broker.
     use_broker("memory://")
+
+
+@pytest.fixture(autouse=True)
+def _no_sign_in_attempts_counted():
+    # The sign-in rate limit counts in the cache: each test starts with a fresh allowance.
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,426 @@
+"""Connecting a tenant by admin consent, and what the portal's own app may do in it.
+
+Onboarding: the portal sends an Entra administrator to the admin consent page of its own
+app; Entra gives the app a service principal in the tenant with the permissions its
+registration requires (read mode) and comes back with ``admin_consent=True`` (or an
+error). The portal then records the tenant and queues its first sync.
+
+Health: which of the portal's permissions the tenant granted (as the latest sync saw
+them), and which failures since the last good sync need someone to act.
+"""
+
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from urllib.parse import urlencode
+from uuid import UUID
+
+from django.conf import settings
+from django.core import signing
+from django.db import transaction
+from django.db.models import QuerySet
+
+from permissions.models import MICROSOFT_GRAPH_APP_ID, PermissionKind
+from portal.models import User
+from tenants.access import Role, is_operator, role_in
+from tenants.graph import GraphClient, GraphError
+from tenants.models import Grant, ServicePrincipal, SyncRun, Tenant
+from tenants.revokes import portal_can_write
+from tenants.services import TenantError, parse_guid, sync_run_queue, tenant_add
+from tenants.sync import ORGANIZATION_PATH
+from tenants.tasks import sync_tenant
+
+logger = logging.getLogger(__name__)
+
+CONSENT_SCOPE = "https://graph.microsoft.com/.default"
+STATE_SALT = "tenants.onboarding.admin-consent"
+# Long enough for an administrator to read Microsoft's consent page (or sign in first),
+# short enough that a leaked URL is soon useless.
+STATE_MAX_AGE = 30 * 60
+# A tenant as Entra's URL path takes it: a GUID or a domain name. Anything else could
+# change the path of the consent URL.
+TENANT_HINT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$")
+# How many failed runs since the last good sync the health page looks through.
+FAILED_RUNS_CONSIDERED = 20
+
+
+class ConsentError(Exception):
+    """The consent callback cannot create a tenant; the message is for the person."""
+
+
+class ConsentStateInvalid(ConsentError):
+    """The callback's ``state`` is not one this portal gave this user recently."""
+
+
+@dataclass
+class ConsentRefused(ConsentError):
+    """Entra came back with an error: what happened, and what to do about it."""
+
+    error: str
+    description: str
+    code: str
+    happened: str
+    todo: str
+
+    def __str__(self) -> str:
+        return f"{self.error}: {self.description}"
+
+
+# -- onboarding ---------------------------------------------------------------------------
+
+
+def connects_any_tenant(user: User) -> bool:
+    return user.is_superuser or is_operator(user)
+
+
+def may_connect(user: User) -> bool:
+    """Operators and superusers connect any tenant; anyone else only their own tenant,
+    while it is not onboarded, or as its Portal.Admin (to grant consent again)."""
+    if connects_any_tenant(user):
+        return True
+    if not _is_guid(user.entra_tenant_id or ""):
+        return False
+    tenant = Tenant.objects.filter(tenant_id=user.entra_tenant_id).first()
+    return tenant is None or role_in(user, tenant) == Role.ADMIN
+
+
+def connect_tenant_hint(user: User, asked: str) -> str | None:
+    """The tenant whose consent page the user is sent to: their own, unless they may
+    connect any (then what they asked for, or None for "the one you sign in to")."""
+    if connects_any_tenant(user):
+        return asked or None
+    return user.entra_tenant_id
+
+
+def tenant_hint_clean(value: str) -> str | None:
+    """A tenant id or domain fit for the consent URL, or None."""
+    value = value.strip()
+    return value if TENANT_HINT.match(value) else None
+
+
+def admin_consent_url(*, tenant_hint: str | None, redirect_uri: str, user: User) -> str:
+    """Where an administrator grants the portal's app admin consent.
+
+    ``state`` is signed and names the user, so that a callback carrying someone else's
+    state (a link an attacker had a victim follow) is refused; it also names the tenant
+    asked for, so that consent in another tenant is not taken for it.
+    """
+    state = signing.dumps(
+        {"user": user.pk, "tenant": tenant_hint or "", "nonce": secrets.token_urlsafe(8)},
+        salt=STATE_SALT,
+    )
+    query = urlencode(
+        {
+            "client_id": settings.PORTAL_CLIENT_ID,
+            "scope": CONSENT_SCOPE,
+            "redirect_uri": redirect_uri,
+            "state": state,
+        }
+    )
+    return f"{settings.ENTRA_LOGIN_URL}/{tenant_hint or 'organizations'}/v2.0/adminconsent?{query}"
+
+
+def admin_consent_state_ok(*, state: str, user: User, tenant_id: str | None) -> bool:
+    """Whether ``state`` is this portal's, recent, this user's, and for ``tenant_id``
+    (None when Entra names no tenant, as in an error: nothing is created then)."""
+    try:
+        payload = signing.loads(state, salt=STATE_SALT, max_age=STATE_MAX_AGE)
+    except signing.BadSignature:  # SignatureExpired is one
+        return False
+    if not isinstance(payload, dict) or payload.get("user") != user.pk:
+        return False
+    asked = str(payload.get("tenant", ""))
+    if tenant_id is None:
+        return True
+    # A domain or "organizations" lets the administrator choose; a tenant id does not.
+    try:
+        return UUID(asked) == UUID(tenant_id)
+    except ValueError:
+        return not _is_guid(asked)
+
+
+def _is_guid(value: str) -> bool:
+    try:
+        UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def admin_consent_complete(*, params: dict[str, str], state_ok: bool) -> Tenant:
+    """Records the tenant Entra's callback names and queues its first sync.
+
+    Raises :class:`ConsentStateInvalid` for a state that failed its check and
+    :class:`ConsentRefused` when Entra reports an error instead of consent.
+    """
+    if not state_ok:
+        raise ConsentStateInvalid(
+            "This link to the portal is not valid any more: it expired, was changed, or was "
+            "started by someone else. Start connecting the tenant again."
+        )
+    if params.get("error") or params.get("admin_consent", "").lower() != "true":
+        raise consent_refused(params)
+    try:
+        tenant, _ = tenant_add(tenant_id=params.get("tenant", ""))
+    except TenantError as exc:
+        raise ConsentError(f"Entra named no valid tenant: {exc}") from exc
+    _name_from_graph(tenant)
+    with transaction.atomic():
+        run = sync_run_queue(tenant=tenant, trigger=SyncRun.Trigger.SCHEDULE)
+        if run is not None:
+            sync_tenant.delay_on_commit(run.pk)
+    return tenant
+
+
+def _name_from_graph(tenant: Tenant) -> None:
+    """Names the tenant after its organization. Not fatal: right after consent Entra may
+    not issue tokens for the new service principal yet, and the first sync reads the
+    name and domain again."""
+    try:
+        body = GraphClient(tenant_id=str(tenant.tenant_id)).get_json(ORGANIZATION_PATH)
+    except GraphError as exc:
+        logger.warning("Tenant %s: organization not read yet: %s", tenant.tenant_id, exc)
+        return
+    organization = next(iter(body.get("value") or []), {})
+    domains = organization.get("verifiedDomains") or []
+    names = {
+        "name": (organization.get("displayName") or "")[:200],
+        "default_domain": next((d.get("name", "") for d in domains if d.get("isDefault")), "")[
+            :255
+        ],
+    }
+    # A tenant someone named keeps its name (as in a sync); one named by id gets the
+    # organization's.
+    if tenant.name != str(tenant.tenant_id):
+        del names["name"]
+    names = {field: value for field, value in names.items() if value}
+    if names:
+        Tenant.objects.filter(pk=tenant.pk).update(**names)
+        tenant.refresh_from_db(fields=list(names))
+
+
+# Entra's consent errors (the AADSTS code in error_description): what happened, and what
+# to do about it.
+CONSENT_ERRORS = {
+    "AADSTS65004": (
+        "Consent was declined: someone chose Cancel on Microsoft's consent page, so nothing "
+        "was granted.",
+        "Ask a Global Administrator (or Privileged Role Administrator) of the tenant to "
+        "connect it, and to choose Accept.",
+    ),
+    "AADSTS90094": (
+        "The account that signed in may not grant consent for the whole organization.",
+        "Ask a Global Administrator (or Privileged Role Administrator) of the tenant to "
+        "connect it, or sign in as one and try again.",
+    ),
+    "AADSTS50020": (
+        "The account that signed in does not belong to the tenant being connected.",
+        "Sign in with an administrator account of that tenant and try again.",
+    ),
+    "AADSTS90002": (
+        "Entra does not know the tenant that was asked for.",
+        "Check the tenant id or domain, then try again.",
+    ),
+    "AADSTS50105": (
+        "The account that signed in is not assigned to the Permission Portal application.",
+        "Ask a Global Administrator of the tenant to connect it.",
+    ),
+}
+_AADSTS = re.compile(r"AADSTS\d+")
+
+
+def consent_refused(params: dict[str, str]) -> ConsentRefused:
+    error = params.get("error") or "no_consent"
+    description = params.get("error_description", "")
+    found = _AADSTS.search(description)
+    code = found.group(0) if found else ""
+    if code in CONSENT_ERRORS:
+        happened, todo = CONSENT_ERRORS[code]
+    elif error == "access_denied":
+        happened, todo = CONSENT_ERRORS["AADSTS65004"]
+    else:
+        happened = "Entra did not grant consent."
+        todo = "Try again; if it fails again, give the portal's operator the error below."
+    return ConsentRefused(
+        error=error, description=description, code=code, happened=happened, todo=todo
+    )
+
+
+# -- health -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PortalPermission:
+    value: str
+    enables: str
+    granted: bool
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A failure that needs someone to act: what it is, and the fix."""
+
+    code: str
+    problem: str
+    fix: str
+    # The fix is connecting the tenant again (admin consent).
+    reconnect: bool
+    run: SyncRun
+
+
+@dataclass(frozen=True)
+class Health:
+    synced: bool
+    can_revoke: bool
+    permissions: list[PortalPermission]
+    last_sync: SyncRun | None
+    last_failed: SyncRun | None
+    problems: list[Problem]
+    # The portal's own service principal in the tenant, as the latest sync saw it.
+    portal_service_principal: ServicePrincipal | None
+
+
+# The portal's own Microsoft Graph application permissions, and what each one is for.
+PORTAL_PERMISSIONS = (
+    (
+        "Application.Read.All",
+        "Read mode: lists service principals and the application permissions they hold.",
+    ),
+    (
+        "Directory.Read.All",
+        "Read mode: reads delegated grants and the organization's name and domain.",
+    ),
+    (
+        "DelegatedPermissionGrant.Read.All",
+        "Reads delegated grants; enough instead of Directory.Read.All for them.",
+    ),
+    (
+        "AppRoleAssignment.ReadWrite.All",
+        "Revoke mode: takes application permissions away in one click.",
+    ),
+    (
+        "DelegatedPermissionGrant.ReadWrite.All",
+        "Revoke mode: takes delegated permissions away in one click.",
+    ),
+)
+
+# Entra's token errors (codes as in tenants.graph) and failed reads: the problem, the fix,
+# and whether the fix is connecting the tenant again.
+TOKEN_PROBLEMS = {
+    "AADSTS7000222": (
+        "The portal's client secret has expired.",
+        "Create a new client secret on the Permission Portal app registration, set it as "
+        "PORTAL_CLIENT_SECRET (or PORTAL_CLIENT_SECRET_FILE), restart the portal, then sync.",
+        False,
+    ),
+    "AADSTS7000215": (
+        "The portal's client secret is wrong.",
+        "Set PORTAL_CLIENT_SECRET to the secret's value (not its id) from the Permission "
+        "Portal app registration, restart the portal, then sync.",
+        False,
+    ),
+    "AADSTS700016": (
+        "The portal's app is not in this tenant: its admin consent was never given, or its "
+        "enterprise application was deleted.",
+        "Connect the tenant again: a Global Administrator grants admin consent.",
+        True,
+    ),
+    "AADSTS90002": (
+        "Entra does not know this tenant.",
+        "Check the tenant id; a tenant that was deleted can be removed from the portal.",
+        False,
+    ),
+    "AADSTS700027": (
+        "The portal's certificate is not registered on its app.",
+        "Upload the certificate in PORTAL_CLIENT_CERTIFICATE to the Permission Portal app "
+        "registration (Certificates & secrets), or set the certificate that is registered.",
+        False,
+    ),
+}
+UNKNOWN_TOKEN_ERROR = (
+    "Entra refused the portal a token for this tenant.",
+    "Look up the AADSTS code in the error at https://login.microsoftonline.com/error and "
+    "fix what it names; then sync.",
+    False,
+)
+ACCESS_DENIED = "access-denied"
+MISSING_READ = (
+    "The portal's app lacks a permission it needs to read this tenant.",
+    "Grant admin consent again: connecting the tenant again asks for the read permissions.",
+    True,
+)
+
+
+def tenant_health(tenant: Tenant) -> Health:
+    portal_sp = _portal_service_principal(tenant)
+    held = _portal_permissions_held(portal_sp)
+    failed = list(_failed_since_last_good(tenant).order_by("-pk")[:FAILED_RUNS_CONSIDERED])
+    return Health(
+        synced=tenant.last_good_sync_id is not None,
+        can_revoke=portal_can_write(tenant),
+        permissions=[
+            PortalPermission(value=value, enables=enables, granted=value in held)
+            for value, enables in PORTAL_PERMISSIONS
+        ],
+        last_sync=tenant.last_good_sync,
+        last_failed=SyncRun.objects.filter(tenant=tenant, status=SyncRun.Status.FAILED).first(),
+        problems=run_problems(failed),
+        portal_service_principal=portal_sp,
+    )
+
+
+def _portal_service_principal(tenant: Tenant) -> ServicePrincipal | None:
+    try:
+        portal_app_id = parse_guid(settings.PORTAL_CLIENT_ID, what="PORTAL_CLIENT_ID")
+    except TenantError:
+        return None
+    return ServicePrincipal.objects.filter(
+        tenant=tenant, app_id=portal_app_id, removed_at__isnull=True
+    ).first()
+
+
+def _portal_permissions_held(portal_sp: ServicePrincipal | None) -> set[str]:
+    if portal_sp is None:
+        return set()
+    return set(
+        Grant.objects.filter(
+            tenant_id=portal_sp.tenant_id,
+            removed_in_run__isnull=True,
+            client=portal_sp,
+            kind=PermissionKind.APPLICATION,
+            resource_app_id=MICROSOFT_GRAPH_APP_ID,
+        ).values_list("value", flat=True)
+    )
+
+
+def _failed_since_last_good(tenant: Tenant) -> QuerySet[SyncRun]:
+    # A failure before the last good sync has been fixed since (or passed by itself).
+    runs = SyncRun.objects.filter(tenant=tenant, status=SyncRun.Status.FAILED)
+    if tenant.last_good_sync_id is not None:
+        runs = runs.filter(pk__gt=tenant.last_good_sync_id)
+    return runs
+
+
+def run_problems(runs: list[SyncRun]) -> list[Problem]:
+    """The known problems in ``runs`` (newest first), each once, with its newest run."""
+    problems: dict[str, Problem] = {}
+    for run in runs:
+        code = _problem_code(run.error)
+        if code and code not in problems:
+            if code == ACCESS_DENIED:
+                problem, fix, reconnect = MISSING_READ
+            else:
+                problem, fix, reconnect = TOKEN_PROBLEMS.get(code, UNKNOWN_TOKEN_ERROR)
+            problems[code] = Problem(code, problem, fix, reconnect, run)
+    return list(problems.values())
+
+
+def _problem_code(error: str) -> str:
+    """The problem's key: the AADSTS code of a token error ("AADSTS" when it has none),
+    ACCESS_DENIED for a read that Graph refused, or "" for anything else (throttling,
+    an outage: they pass by themselves)."""
+    if "AADSTS" in error or "Entra refused a token" in error:
+        found = _AADSTS.search(error)
+        return found.group(0) if found else "AADSTS"
+    return ACCESS_DENIED if ": access denied (" in error else ""

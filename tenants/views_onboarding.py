@@ -1,0 +1,104 @@
+"""Connecting a tenant by admin consent, and a tenant's health page.
+
+The connect pages are not tenant-scoped: who may start is decided by
+:func:`tenants.onboarding.may_connect`, and the callback acts only on a signed state
+that this portal gave the same user. The health page goes through ``tenants.access``
+like every tenant page: readers may see it.
+"""
+
+from uuid import UUID
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_safe
+
+from tenants.access import role_in, tenant_for
+from tenants.onboarding import (
+    ConsentError,
+    ConsentRefused,
+    admin_consent_complete,
+    admin_consent_state_ok,
+    admin_consent_url,
+    connect_tenant_hint,
+    connects_any_tenant,
+    may_connect,
+    tenant_health,
+    tenant_hint_clean,
+)
+from tenants.revokes import WRITE_PERMISSIONS
+
+READ_PERMISSIONS = ("Application.Read.All", "Directory.Read.All")
+
+
+@login_required
+@require_safe
+def connect(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    context = {
+        "may_connect": may_connect(user),
+        "chooses_tenant": connects_any_tenant(user),
+        "read_permissions": READ_PERMISSIONS,
+        "write_permissions": WRITE_PERMISSIONS,
+    }
+    return render(request, "tenants/connect.html", context)
+
+
+@login_required
+@require_safe
+def connect_start(request: HttpRequest) -> HttpResponse:
+    """Sends the user to Entra's admin consent page for the portal's own app."""
+    if not may_connect(request.user):
+        messages.error(
+            request, "Your tenant is connected already; only its admins connect it again."
+        )
+        return redirect("tenants:connect")
+    asked = request.GET.get("tenant", "").strip()
+    if asked and tenant_hint_clean(asked) is None:
+        messages.error(request, f"{asked!r} is not a tenant id or domain name.")
+        return redirect("tenants:connect")
+    url = admin_consent_url(
+        tenant_hint=connect_tenant_hint(request.user, asked),
+        redirect_uri=request.build_absolute_uri(reverse("tenants:connect-callback")),
+        user=request.user,
+    )
+    return redirect(url)
+
+
+@login_required
+@require_safe
+def connect_callback(request: HttpRequest) -> HttpResponse:
+    """Where Entra sends the administrator back, with consent or an error."""
+    params = request.GET.dict()
+    state_ok = admin_consent_state_ok(
+        state=params.get("state", ""), user=request.user, tenant_id=params.get("tenant")
+    )
+    try:
+        tenant = admin_consent_complete(params=params, state_ok=state_ok)
+    except ConsentRefused as refused:
+        return render(request, "tenants/connect_failed.html", {"refused": refused})
+    except ConsentError as exc:  # a bad or foreign state, or no tenant named
+        return render(request, "tenants/connect_failed.html", {"message": str(exc)}, status=400)
+    messages.success(request, f"{tenant.name} is connected in read mode; its first sync is queued.")
+    if role_in(request.user, tenant) is None:
+        # Connected, but this user holds no portal role there yet: the access page says
+        # how to get one.
+        return redirect("access")
+    return redirect("tenants:health", tenant_id=tenant.tenant_id)
+
+
+@login_required
+@require_safe
+def health(request: HttpRequest, tenant_id: UUID) -> HttpResponse:
+    tenant, _ = tenant_for(request.user, tenant_id)
+    context = {
+        "tenant": tenant,
+        "health": tenant_health(tenant),
+        "may_connect": may_connect(request.user),
+        "write_permissions": WRITE_PERMISSIONS,
+        "graph_url": settings.GRAPH_URL,
+    }
+    return render(request, "tenants/health.html", context)

@@ -1,0 +1,86 @@
+"""The ControlPlane alert and after-sync digests, queued by each sync that succeeds."""
+
+from types import SimpleNamespace
+
+import pytest
+from django.utils import timezone
+
+from digests.models import Subscription
+from digests.services import subscription_set
+from digests.tasks import after_sync
+from tenants.models import SyncRun
+from tenants.sync import Snapshot, apply_snapshot
+from tests.digests.conftest import CONTROL_PLANE, grant
+from tests.factories import SyncRunFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_new_controlplane_grant_alerts_every_subscriber_at_once(story, eager, mailoutbox):
+    bob = UserFactory(
+        email="bob@contoso.example",
+        entra_tenant_id=str(story.tenant.tenant_id),
+        entra_roles=["Portal.Reader"],
+    )
+    subscription_set(user=bob, tenant=story.tenant, frequency="weekly", all_quiet=False)
+    erin = UserFactory(
+        email="erin@contoso.example",
+        entra_tenant_id=str(story.tenant.tenant_id),
+        entra_roles=["Portal.Reader"],
+    )
+    subscription_set(user=erin, tenant=story.tenant, frequency="off", all_quiet=False)
+
+    after_sync(story.second.pk)
+    after_sync(story.second.pk)  # a redelivered task
+
+    alerts = sorted(mailoutbox, key=lambda m: m.to)
+    assert [m.to for m in alerts] == [["alice@contoso.example"], ["bob@contoso.example"]]
+    for alert in alerts:
+        assert (
+            alert.subject
+            == f"[Permission Portal] Contoso: ControlPlane permission granted: {CONTROL_PLANE}"
+        )
+        assert f"/tenants/{story.tenant.tenant_id}/applications/{story.rooms.app_id}/" in alert.body
+        assert "Rooms monitor" in alert.alternatives[0][0]
+        assert alert.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_a_sync_without_controlplane_additions_alerts_nobody(story, eager, mailoutbox):
+    quiet = SyncRunFactory(tenant=story.tenant, status=SyncRun.Status.SUCCEEDED)
+    grant(story.rooms, "Chat.Read.All", quiet)
+
+    after_sync(quiet.pk)
+
+    assert mailoutbox == []
+
+
+def test_after_sync_subscribers_get_a_digest_of_the_sync(story, eager, mailoutbox):
+    Subscription.objects.filter(pk=story.subscription.pk).update(frequency="after_sync")
+    third = SyncRunFactory(tenant=story.tenant, status=SyncRun.Status.SUCCEEDED)
+    grant(story.rooms, "Chat.Read.All", third)
+
+    after_sync(third.pk)
+    after_sync(third.pk)
+
+    [digest] = mailoutbox
+    assert "Chat.Read.All" in digest.body
+    assert digest.subject.startswith("[Permission Portal] Contoso: 2 added")
+
+
+def test_a_sync_that_succeeds_queues_them_once_committed(
+    story, monkeypatch, django_capture_on_commit_callbacks
+):
+    queued = []
+    monkeypatch.setattr(after_sync, "delay", queued.append)
+    run = SyncRunFactory(
+        tenant=story.tenant, status=SyncRun.Status.RUNNING, started_at=timezone.now()
+    )
+    client = SimpleNamespace(
+        stats=SimpleNamespace(requests=0, throttled_waits=0, throttled_seconds=0.0)
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        apply_snapshot(run=run, snapshot=Snapshot(), client=client)
+        assert queued == []
+
+    assert queued == [run.pk]

@@ -1,0 +1,207 @@
+"""Digest content, when one is sent, and that each is sent once."""
+
+from datetime import UTC, datetime, timedelta
+from smtplib import SMTPServerDisconnected
+
+import pytest
+from django.core.mail import EmailMultiAlternatives
+from django.utils import timezone
+
+from digests.content import digest_build
+from digests.models import DigestDelivery, Subscription
+from digests.services import digest_period, digest_send, subscription_set
+from digests.tasks import send_digest, send_digests
+from tenants.models import SyncRun
+from tests.digests.conftest import CONTROL_PLANE, grant
+from tests.factories import SyncRunFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def html_of(message: EmailMultiAlternatives) -> str:
+    [(html, mimetype)] = message.alternatives
+    assert mimetype == "text/html"
+    return html
+
+
+def test_a_digest_tells_what_changed_since_the_subscription(story, settings):
+    settings.PORTAL_URL = "https://portal.example"
+
+    digest = digest_build(
+        tenant=story.tenant,
+        floor=story.subscription.starts_after_run,
+        up_to_run=story.failed.pk,
+        previous_findings=None,
+        since=story.subscription.started_at,
+    )
+
+    [app] = digest.changes
+    assert app.application == "Rooms monitor"
+    assert app.added == [f"{CONTROL_PLANE} (application)"]
+    assert app.removed == ["Group.Read.All (application)"]
+    assert (
+        app.url
+        == f"https://portal.example/tenants/{story.tenant.tenant_id}/applications/{story.rooms.app_id}/"
+    )
+    assert [item.text for item in digest.control_plane] == [f"{CONTROL_PLANE} (application)"]
+    # Device.Read.All is needed by an enabled feature: not a revoke candidate.
+    assert [(i.text, i.note) for i in digest.newly_revocable] == [
+        (f"{CONTROL_PLANE} (application)", "unexplained")
+    ]
+    assert [i.text for i in digest.newly_missing] == ["Mail.Send (application)"]
+    assert [i.text for i in digest.regranted] == ["Files.Read.All (application)"]
+    assert [i.text for i in digest.pending] == ["Sites.Read.All (application)"]
+    assert digest.new_pending == 1
+    assert [(i.text, i.note) for i in digest.failed_syncs] == [
+        (f"Sync {story.failed.pk}", "Graph said no")
+    ]
+    assert digest.subject == (
+        "Contoso: 1 added, 1 removed, 1 ControlPlane, 1 newly unused, 1 missing, "
+        "1 granted again, 1 to approve, 1 failed sync"
+    )
+
+
+def test_the_email_has_both_parts_links_and_one_click_unsubscribe(story, mailoutbox, settings):
+    settings.PORTAL_URL = "https://portal.example"
+
+    assert digest_send(subscription_id=story.subscription.pk, period="daily-1") == "sent"
+
+    [message] = mailoutbox
+    assert message.to == ["alice@contoso.example"]
+    assert message.subject.startswith("[Permission Portal] Contoso: 1 added, 1 removed")
+    app_url = f"https://portal.example/tenants/{story.tenant.tenant_id}/applications/{story.rooms.app_id}/"
+    for body in (message.body, html_of(message)):
+        assert app_url in body
+        assert CONTROL_PLANE in body
+        assert "Group.Read.All" in body
+        assert (
+            f"https://portal.example/tenants/{story.tenant.tenant_id}/runs/{story.failed.pk}/"
+            in body
+        )
+    assert "<script" not in html_of(message) and "http://" not in html_of(message)
+    unsubscribe = message.extra_headers["List-Unsubscribe"]
+    assert unsubscribe.startswith("<https://portal.example/unsubscribe/")
+    assert unsubscribe[1:-1] in message.body
+    assert message.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    delivery = DigestDelivery.objects.get()
+    assert delivery.status == DigestDelivery.Status.SENT
+    assert delivery.up_to_run == story.failed.pk
+    assert delivery.message_id == message.extra_headers["Message-ID"]
+
+
+def test_no_email_when_nothing_changed_since_the_last_one(story, mailoutbox):
+    digest_send(subscription_id=story.subscription.pk, period="daily-1")
+
+    outcome = digest_send(subscription_id=story.subscription.pk, period="daily-2")
+
+    assert outcome == "nothing to say"
+    assert len(mailoutbox) == 1
+    assert not DigestDelivery.objects.filter(period="daily-2").exists()
+
+
+def test_the_next_digest_tells_only_what_is_new(story, mailoutbox):
+    digest_send(subscription_id=story.subscription.pk, period="daily-1")
+    third = SyncRunFactory(tenant=story.tenant, status=SyncRun.Status.SUCCEEDED)
+    grant(story.rooms, "Chat.Read.All", third)
+
+    digest_send(subscription_id=story.subscription.pk, period="daily-2")
+
+    second = mailoutbox[1]
+    assert second.subject == "[Permission Portal] Contoso: 1 added, 1 newly unused"
+    assert "Chat.Read.All" in second.body
+    assert CONTROL_PLANE not in second.body.split("--")[0].replace("Contoso", "")
+    assert "Sync " + str(story.failed.pk) not in second.body
+
+
+def test_a_first_digest_starts_at_the_subscription_not_the_tenants_history(alice, story):
+    # Subscribed after everything in the story: only what comes next is news.
+    subscription_set(user=alice, tenant=story.tenant, frequency="off", all_quiet=False)
+    late = subscription_set(user=alice, tenant=story.tenant, frequency="weekly", all_quiet=False)
+
+    assert late.starts_after_run == story.failed.pk
+    assert digest_send(subscription_id=late.pk, period="weekly-1") == "sent"  # the new findings
+    assert digest_send(subscription_id=late.pk, period="weekly-2") == "nothing to say"
+
+
+@pytest.mark.parametrize("all_quiet", [True, False])
+def test_a_quiet_week_is_mailed_only_to_who_asked(story, mailoutbox, all_quiet):
+    subscription_set(
+        user=story.subscription.user, tenant=story.tenant, frequency="weekly", all_quiet=all_quiet
+    )
+    digest_send(subscription_id=story.subscription.pk, period="weekly-1")
+
+    digest_send(subscription_id=story.subscription.pk, period="weekly-2")
+
+    quiet = [m for m in mailoutbox if "all quiet" in m.subject]
+    assert len(quiet) == (1 if all_quiet else 0)
+    if all_quiet:
+        assert quiet[0].subject == "[Permission Portal] Contoso: all quiet"
+        assert "All quiet" in quiet[0].body and "All quiet" in html_of(quiet[0])
+
+
+def test_a_retried_task_sends_no_duplicate(story, mailoutbox):
+    first = send_digest(story.subscription.pk, "daily-2025-06-02")
+    again = send_digest(story.subscription.pk, "daily-2025-06-02")
+
+    assert (first, again) == ("sent", "already sent")
+    assert len(mailoutbox) == 1
+
+
+def test_a_failed_send_leaves_the_digest_to_the_retry(story, mailoutbox, monkeypatch):
+    def refuse(message: EmailMultiAlternatives) -> int:
+        raise SMTPServerDisconnected("Connection unexpectedly closed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(EmailMultiAlternatives, "send", refuse)
+        with pytest.raises(SMTPServerDisconnected):
+            digest_send(subscription_id=story.subscription.pk, period="daily-1")
+
+    assert not DigestDelivery.objects.exists()
+    assert digest_send(subscription_id=story.subscription.pk, period="daily-1") == "sent"
+    assert len(mailoutbox) == 1
+
+
+def test_a_claim_of_a_worker_that_died_is_taken_over(story, mailoutbox, settings):
+    DigestDelivery.objects.create(
+        subscription=story.subscription,
+        kind="digest",
+        period="daily-1",
+        claimed_at=timezone.now(),
+    )
+    assert digest_send(subscription_id=story.subscription.pk, period="daily-1") == "already sent"
+
+    DigestDelivery.objects.update(
+        claimed_at=timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 1)
+    )
+
+    assert digest_send(subscription_id=story.subscription.pk, period="daily-1") == "sent"
+    assert len(mailoutbox) == 1
+
+
+def test_beat_sends_the_digests_of_its_frequency(story, alice, eager, mailoutbox):
+    subscription_set(user=alice, tenant=story.tenant, frequency="daily", all_quiet=False)
+
+    assert send_digests("weekly") == 0
+    assert send_digests("daily") == 1
+    send_digests("daily")  # beat fired twice, or the task was retried
+
+    assert len(mailoutbox) == 1
+    assert DigestDelivery.objects.get().period == digest_period("daily")
+
+
+def test_no_email_to_who_unsubscribed_or_lost_their_role(story, mailoutbox):
+    alice = story.subscription.user
+    alice.entra_roles = []
+    alice.save()
+    assert digest_send(subscription_id=story.subscription.pk, period="daily-1") == "no recipient"
+    Subscription.objects.update(frequency="off")
+    alice.entra_roles = ["Portal.Reader"]
+    alice.save()
+    assert digest_send(subscription_id=story.subscription.pk, period="daily-1") == "no recipient"
+    assert mailoutbox == []
+
+
+def test_periods_are_days_and_iso_weeks():
+    monday = datetime(2025, 6, 2, 7, tzinfo=UTC)
+    assert digest_period("daily", monday) == "daily-2025-06-02"
+    assert digest_period("weekly", monday) == "weekly-2025-W23"

@@ -1,0 +1,243 @@
+"""Connecting a tenant by admin consent, against the emulator's consent page, and the
+tenant health page. nina is a Global Administrator of Northwind (not onboarded), ivan a
+user there; bob reads Contoso and Fabrikam."""
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from django.conf import settings
+from django.test import Client
+from django.urls import reverse
+
+from emulator import Emulator
+from tenants.models import SyncRun, Tenant
+from tenants.onboarding import admin_consent_state_ok, admin_consent_url, tenant_health
+from tenants.services import sync_run_queue
+from tenants.sync import sync_run_execute
+from tests.factories import SyncRunFactory, UserFactory
+from tests.tenants.conftest import CONTOSO, FABRIKAM
+
+pytestmark = pytest.mark.django_db
+
+NORTHWIND = "9f3e40bb-3dc9-471b-bf34-13d1dc7ea28b"
+# A registered redirect URI's host (emulator/scenarios/demo.yaml), on another port: like
+# Entra, the emulator ignores the port of a loopback URI.
+PORTAL_HOST = "127.0.0.1:8123"
+EXPIRED_SECRET = (
+    f"Entra refused a token for tenant {CONTOSO}: AADSTS7000222: The provided client "
+    "secret keys for app '0d3c2b1a-9f8e-4d7c-8b6a-5f4e3d2c1b0a' are expired."
+)
+
+
+@pytest.fixture
+def sent(monkeypatch) -> list[int]:
+    sent: list[int] = []
+    monkeypatch.setattr("tenants.tasks.sync_tenant.delay", lambda run_id: sent.append(run_id))
+    return sent
+
+
+def signed_in(tenant_id: str, *roles: str) -> Client:
+    client = Client(HTTP_HOST=PORTAL_HOST)
+    client.force_login(UserFactory(entra_tenant_id=tenant_id, entra_roles=list(roles)))
+    return client
+
+
+@pytest.fixture
+def nina() -> Client:
+    return signed_in(NORTHWIND)
+
+
+def user_id(emu: Emulator, tenant_id: str, upn: str) -> str:
+    return next(u["id"] for u in emu.state(tenant_id)["users"] if u["userPrincipalName"] == upn)
+
+
+def consent_at_entra(emu: Emulator, url: str, form: dict[str, str]) -> str:
+    """Shows the emulator's consent page, answers it, and returns where Entra sends the
+    browser back to (a path and query on the portal)."""
+    session = requests.Session()
+    session.verify, session.trust_env = str(emu.ca_path), False
+    page = session.get(url, timeout=10)
+    assert page.status_code == 200
+    assert "Permission Portal" in page.text
+    answer = session.post(url, data=form, allow_redirects=False, timeout=10)
+    assert answer.status_code in (302, 303)
+    back = urlsplit(answer.headers["Location"])
+    assert (
+        f"{back.scheme}://{back.netloc}{back.path}"
+        == f"http://{PORTAL_HOST}/tenants/connect/callback/"
+    )
+    return f"{back.path}?{back.query}"
+
+
+def start(client: Client, emu: Emulator) -> str:
+    response = client.get(reverse("tenants:connect-start"))
+    assert response.status_code == 302
+    return response["Location"]
+
+
+def portal_apps_in(emu: Emulator, tenant_id: str) -> list[dict[str, str]]:
+    return [
+        sp
+        for sp in emu.state(tenant_id)["servicePrincipals"]
+        if sp["appId"] == settings.PORTAL_CLIENT_ID
+    ]
+
+
+def test_the_consent_url_asks_entra_for_the_portals_own_app(emu):
+    user = UserFactory()
+
+    url = admin_consent_url(tenant_hint=None, redirect_uri="http://x/cb/", user=user)
+
+    parts = urlsplit(url)
+    query = {key: values[0] for key, values in parse_qs(parts.query).items()}
+    assert f"{parts.scheme}://{parts.netloc}" == emu.url
+    assert parts.path == "/organizations/v2.0/adminconsent"
+    assert query["client_id"] == settings.PORTAL_CLIENT_ID
+    assert query["scope"] == "https://graph.microsoft.com/.default"
+    assert query["redirect_uri"] == "http://x/cb/"
+    assert admin_consent_state_ok(state=query["state"], user=user, tenant_id=NORTHWIND)
+    assert not admin_consent_state_ok(state=query["state"], user=UserFactory(), tenant_id=None)
+
+
+def test_a_global_admin_connects_northwind(emu, nina, sent, django_capture_on_commit_callbacks):
+    url = start(nina, emu)
+    assert url.startswith(f"{emu.url}/{NORTHWIND}/v2.0/adminconsent?")
+    assert not portal_apps_in(emu, NORTHWIND)
+
+    back = consent_at_entra(
+        emu,
+        url,
+        {"decision": "accept", "user": user_id(emu, NORTHWIND, "nina@northwind.onmicrosoft.com")},
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = nina.get(back)
+
+    tenant = Tenant.objects.get(tenant_id=NORTHWIND)
+    assert (tenant.name, tenant.default_domain) == ("Northwind", "northwind.onmicrosoft.com")
+    run = SyncRun.objects.get(tenant=tenant)
+    assert run.status == SyncRun.Status.QUEUED
+    assert sent == [run.pk]
+    assert len(portal_apps_in(emu, NORTHWIND)) == 1
+    # nina holds no portal role yet: the access page tells her how to get one.
+    assert response.status_code == 302
+    assert response["Location"] == reverse("access")
+
+
+def test_a_declined_consent_says_what_to_do_and_connects_nothing(emu, nina, sent):
+    back = consent_at_entra(emu, start(nina, emu), {"decision": "decline"})
+
+    response = nina.get(back)
+
+    assert response.status_code == 200
+    assert b"Consent was declined" in response.content
+    assert b"Ask a Global Administrator" in response.content
+    assert b"AADSTS65004" in response.content
+    assert not Tenant.objects.exists()
+    assert not portal_apps_in(emu, NORTHWIND)
+    assert sent == []
+
+
+def test_a_user_who_is_not_an_admin_is_told_to_ask_one(emu, nina):
+    ivan = user_id(emu, NORTHWIND, "ivan@northwind.onmicrosoft.com")
+    back = consent_at_entra(emu, start(nina, emu), {"decision": "accept", "user": ivan})
+
+    response = nina.get(back)
+
+    assert b"may not grant consent for the whole organization" in response.content
+    assert not Tenant.objects.exists()
+
+
+@pytest.mark.parametrize("spoil", ["tampered", "expired", "another-user"])
+def test_a_bad_state_is_refused_and_connects_nothing(emu, nina, monkeypatch, spoil):
+    nina_id = user_id(emu, NORTHWIND, "nina@northwind.onmicrosoft.com")
+    back = consent_at_entra(emu, start(nina, emu), {"decision": "accept", "user": nina_id})
+    client = nina
+    if spoil == "tampered":
+        back = back.replace("state=", "state=x")
+    elif spoil == "expired":
+        monkeypatch.setattr("tenants.onboarding.STATE_MAX_AGE", -1)
+    else:
+        client = signed_in(NORTHWIND)
+
+    response = client.get(back)
+
+    assert response.status_code == 400
+    assert b"not valid any more" in response.content
+    assert not Tenant.objects.exists()
+
+
+def test_an_onboarded_tenants_reader_may_not_start(emu, contoso):
+    bob = signed_in(CONTOSO, "Portal.Reader")
+
+    response = bob.get(reverse("tenants:connect-start"))
+
+    assert response["Location"] == reverse("tenants:connect")
+
+
+def synced(tenant: Tenant) -> Tenant:
+    sync_run_execute(run_id=sync_run_queue(tenant=tenant).pk)
+    tenant.refresh_from_db()
+    return tenant
+
+
+def granted(tenant: Tenant) -> list[str]:
+    return [p.value for p in tenant_health(tenant).permissions if p.granted]
+
+
+def test_fabrikam_is_read_only(emu, fabrikam):
+    synced(fabrikam)
+
+    response = signed_in(FABRIKAM, "Portal.Reader").get(reverse("tenants:health", args=[FABRIKAM]))
+
+    assert response.status_code == 200
+    assert b"Read-only" in response.content
+    assert b"Switching on revoke mode" in response.content
+    assert granted(fabrikam) == ["Application.Read.All", "Directory.Read.All"]
+
+
+def test_contoso_is_in_revoke_mode(emu, contoso):
+    synced(contoso)
+
+    response = signed_in(CONTOSO, "Portal.Reader").get(reverse("tenants:health", args=[CONTOSO]))
+
+    assert b"Revoke mode" in response.content
+    assert b"Switching on revoke mode" not in response.content
+    assert granted(contoso) == [
+        "Application.Read.All",
+        "Directory.Read.All",
+        "AppRoleAssignment.ReadWrite.All",
+        "DelegatedPermissionGrant.ReadWrite.All",
+    ]
+
+
+def test_a_token_error_shows_its_fix(contoso):
+    SyncRunFactory(tenant=contoso, status=SyncRun.Status.FAILED, error=EXPIRED_SECRET)
+
+    response = signed_in(CONTOSO, "Portal.Reader").get(reverse("tenants:health", args=[CONTOSO]))
+
+    assert b"The portal&#x27;s client secret has expired." in response.content
+    assert b"Create a new client secret" in response.content
+
+
+def test_a_missing_read_permission_links_to_connect_again(contoso):
+    SyncRunFactory(
+        tenant=contoso,
+        status=SyncRun.Status.FAILED,
+        error="GET /v1.0/servicePrincipals: access denied (Authorization_RequestDenied). "
+        "The portal's app needs Application.Read.All (or Directory.Read.All) in tenant x.",
+    )
+
+    response = signed_in(CONTOSO, "Portal.Admin").get(reverse("tenants:health", args=[CONTOSO]))
+
+    assert b"lacks a permission it needs" in response.content
+    assert reverse("tenants:connect").encode() in response.content
+
+
+def test_a_failure_before_the_last_good_sync_is_no_problem_any_more(contoso):
+    SyncRunFactory(tenant=contoso, status=SyncRun.Status.FAILED, error=EXPIRED_SECRET)
+    good = SyncRunFactory(tenant=contoso, status=SyncRun.Status.SUCCEEDED)
+    Tenant.objects.filter(pk=contoso.pk).update(last_good_sync=good)
+    contoso.refresh_from_db()
+
+    assert tenant_health(contoso).problems == []
