@@ -336,6 +336,7 @@ class AuditEvent(models.Model):
         RESTORE_FAILED = "restore.failed", "Restore failed"
         REGRANTED = "grant.regranted", "Revoked permission granted again"
         ADMIN_SIGNED_IN = "admin.signed_in", "Admin signed in"
+        TENANT_CONNECTED = "tenant.connected", "Tenant connected by admin consent"
 
     tenant = models.ForeignKey(
         Tenant, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"

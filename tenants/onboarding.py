@@ -24,8 +24,9 @@ from django.db.models import QuerySet
 from permissions.models import MICROSOFT_GRAPH_APP_ID, PermissionKind
 from portal.models import User
 from tenants.access import Role, is_operator, role_in
+from tenants.audit import audit_record
 from tenants.graph import GraphClient, GraphError
-from tenants.models import Grant, ServicePrincipal, SyncRun, Tenant
+from tenants.models import AuditEvent, Grant, ServicePrincipal, SyncRun, Tenant
 from tenants.revokes import portal_can_write
 from tenants.services import TenantError, parse_guid, sync_run_queue, tenant_add
 from tenants.sync import ORGANIZATION_PATH
@@ -148,7 +149,9 @@ def _is_guid(value: str) -> bool:
     return True
 
 
-def admin_consent_complete(*, params: dict[str, str], state_ok: bool) -> Tenant:
+def admin_consent_complete(
+    *, params: dict[str, str], state_ok: bool, actor: User | None = None
+) -> Tenant:
     """Records the tenant Entra's callback names and queues its first sync.
 
     Raises :class:`ConsentStateInvalid` for a state that failed its check and
@@ -162,9 +165,16 @@ def admin_consent_complete(*, params: dict[str, str], state_ok: bool) -> Tenant:
     if params.get("error") or params.get("admin_consent", "").lower() != "true":
         raise consent_refused(params)
     try:
-        tenant, _ = tenant_add(tenant_id=params.get("tenant", ""))
+        tenant, created = tenant_add(tenant_id=params.get("tenant", ""))
     except TenantError as exc:
         raise ConsentError(f"Entra named no valid tenant: {exc}") from exc
+    audit_record(
+        action=AuditEvent.Action.TENANT_CONNECTED,
+        tenant=tenant,
+        actor=actor,
+        target=str(tenant.tenant_id),
+        details={"new": created},
+    )
     _name_from_graph(tenant)
     with transaction.atomic():
         run = sync_run_queue(tenant=tenant, trigger=SyncRun.Trigger.SCHEDULE)

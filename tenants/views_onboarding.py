@@ -77,7 +77,7 @@ def connect_callback(request: HttpRequest) -> HttpResponse:
         state=params.get("state", ""), user=request.user, tenant_id=params.get("tenant")
     )
     try:
-        tenant = admin_consent_complete(params=params, state_ok=state_ok)
+        tenant = admin_consent_complete(params=params, state_ok=state_ok, actor=request.user)
     except ConsentRefused as refused:
         return render(request, "tenants/connect_failed.html", {"refused": refused})
     except ConsentError as exc:  # a bad or foreign state, or no tenant named

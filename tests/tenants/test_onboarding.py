@@ -241,3 +241,15 @@ def test_a_failure_before_the_last_good_sync_is_no_problem_any_more(contoso):
     contoso.refresh_from_db()
 
     assert tenant_health(contoso).problems == []
+
+
+def test_connecting_a_tenant_is_recorded_in_the_audit_trail(emu, db):
+    from tenants.models import AuditEvent
+    from tenants.onboarding import admin_consent_complete
+
+    tenant = admin_consent_complete(
+        params={"tenant": "9f3e40bb-3dc9-471b-bf34-13d1dc7ea28b", "admin_consent": "True"},
+        state_ok=True,
+    )
+    event = AuditEvent.objects.get(action=AuditEvent.Action.TENANT_CONNECTED)
+    assert event.tenant == tenant and event.details == {"new": True}
