@@ -1,5 +1,6 @@
 """Fixtures for every test; `emu` runs the Entra + Graph emulator over HTTPS."""
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,8 +21,14 @@ def use_broker(url: str) -> None:
 @pytest.fixture(autouse=True, scope="session")
 def _tasks_stay_in_memory():
     # A view that queues a task must not leave messages in the developer's broker folder
-    # or CI's Redis for some worker to find later; the worker tests pick their broker.
+    # or CI's Redis for some worker to find later; the worker tests pick their broker
+    # (they read CELERY_BROKER_URL when collected). Celery lets that variable override
+    # any configured broker_url, so it is set aside while the tests run.
+    ci_broker = os.environ.pop("CELERY_BROKER_URL", None)
     use_broker("memory://")
+    yield
+    if ci_broker is not None:
+        os.environ["CELERY_BROKER_URL"] = ci_broker
 
 
 @pytest.fixture(autouse=True)
