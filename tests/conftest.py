@@ -16,6 +16,9 @@ def use_broker(url: str) -> None:
     """Points the Celery app at a broker, dropping connections made to the previous one."""
     celery_app.conf.update(broker_url=url, broker_transport_options={})
     celery_app.close()
+    # close() forgets the connection pool but not the producer pool built on it; a task
+    # sent afterwards would still go to the previous broker.
+    celery_app.amqp._producer_pool = None
 
 
 @pytest.fixture(autouse=True, scope="session")
