@@ -240,13 +240,7 @@ def _create(
         key, action=Action.REVOKE, status=status, requested_by=actor, **decided
     )
     if created:
-        audit_record(
-            action=AuditEvent.Action.REVOKE_REQUESTED,
-            tenant=tenant,
-            actor=actor,
-            target=_target(revoke),
-            details={"revoke_request": revoke.pk, "status": revoke.status},
-        )
+        _audit(revoke, AuditEvent.Action.REVOKE_REQUESTED, actor=actor, status=revoke.status)
         _after_decision(revoke, actor=actor, queue=queue)
     return revoke, created
 
@@ -280,13 +274,7 @@ def revoke_request_approve(*, revoke: RevokeRequest, actor: User | None) -> Revo
         )
         revoke.refresh_from_db()
         if changed:
-            audit_record(
-                action=AuditEvent.Action.REVOKE_APPROVED,
-                tenant=revoke.tenant,
-                actor=actor,
-                target=_target(revoke),
-                details={"revoke_request": revoke.pk, "status": revoke.status},
-            )
+            _audit(revoke, AuditEvent.Action.REVOKE_APPROVED, actor=actor, status=revoke.status)
             _after_decision(revoke, actor=actor, queue=True)
     return revoke
 
@@ -333,13 +321,7 @@ def _close_by_decision(
         )
         revoke.refresh_from_db()
         if changed:
-            audit_record(
-                action=audit_action,
-                tenant=revoke.tenant,
-                actor=actor,
-                target=_target(revoke),
-                details={"revoke_request": revoke.pk},
-            )
+            _audit(revoke, audit_action, actor=actor)
     return revoke
 
 
@@ -374,13 +356,7 @@ def revoke_restore(*, revoke: RevokeRequest, actor: User | None) -> RevokeReques
             decided_at=timezone.now(),
         )
         if created:
-            audit_record(
-                action=AuditEvent.Action.RESTORE_REQUESTED,
-                tenant=restore.tenant,
-                actor=actor,
-                target=_target(restore),
-                details={"revoke_request": restore.pk, "restores": revoke.pk},
-            )
+            _audit(restore, AuditEvent.Action.RESTORE_REQUESTED, actor=actor, restores=revoke.pk)
             _after_decision(restore, actor=actor, queue=True)
     return restore
 
@@ -812,15 +788,11 @@ def _finish(
         revoke.refresh_from_db()
         if not changed:
             return revoke  # someone else closed it (a cancel, or a run that took it over)
-        audit_record(
-            action=_OUTCOMES[(revoke.action, status)],
-            tenant=revoke.tenant,
-            target=_target(revoke),
-            details={
-                "revoke_request": revoke.pk,
-                "graph_calls": len(revoke.graph_calls),
-                **({"error": error} if error else {}),
-            },
+        _audit(
+            revoke,
+            _OUTCOMES[(revoke.action, status)],
+            graph_calls=len(revoke.graph_calls),
+            **({"error": error} if error else {}),
         )
     if error:
         logger.warning("Revoke request %s failed: %s", revoke.pk, error)
@@ -846,15 +818,12 @@ def _to_manual(revoke: RevokeRequest, error: str) -> RevokeRequest:
 
 
 def _audit_manual(revoke: RevokeRequest, *, actor: User | None, reason: str) -> None:
-    audit_record(
-        action=AuditEvent.Action.REVOKE_MANUAL
+    action = (
+        AuditEvent.Action.REVOKE_MANUAL
         if revoke.action == Action.REVOKE
-        else AuditEvent.Action.RESTORE_MANUAL,
-        tenant=revoke.tenant,
-        actor=actor,
-        target=_target(revoke),
-        details={"revoke_request": revoke.pk, "reason": reason, "steps": manual_steps(revoke)},
+        else AuditEvent.Action.RESTORE_MANUAL
     )
+    _audit(revoke, action, actor=actor, reason=reason, steps=manual_steps(revoke))
 
 
 # -- after a sync ------------------------------------------------------------------------
@@ -930,22 +899,12 @@ def _complete_manual(revoke: RevokeRequest, run: SyncRun) -> None:
             revoke, _grant_rows(revoke).filter(removed_in_run=run)
         )
     RevokeRequest.objects.filter(pk=revoke.pk, status=Status.MANUAL).update(**fields)
-    audit_record(
-        action=_OUTCOMES[(revoke.action, Status.SUCCEEDED)],
-        tenant=revoke.tenant,
-        target=_target(revoke),
-        details={"revoke_request": revoke.pk, "confirmed_by_sync": run.pk},
-    )
+    _audit(revoke, _OUTCOMES[(revoke.action, Status.SUCCEEDED)], confirmed_by_sync=run.pk)
 
 
 def _mark_regranted(revoke: RevokeRequest, run: SyncRun) -> None:
     RevokeRequest.objects.filter(pk=revoke.pk).update(regranted_in_run=run)
-    audit_record(
-        action=AuditEvent.Action.REGRANTED,
-        tenant=revoke.tenant,
-        target=_target(revoke),
-        details={"revoke_request": revoke.pk, "sync_run": run.pk},
-    )
+    _audit(revoke, AuditEvent.Action.REGRANTED, sync_run=run.pk)
 
 
 def _entries_from_rows(revoke: RevokeRequest, rows: QuerySet[Grant]) -> list[dict[str, Any]]:
@@ -1019,6 +978,19 @@ def _named(kind: str, value: str) -> Q:
         except ValueError:
             pass  # a name, not an id
     return named
+
+
+def _audit(
+    revoke: RevokeRequest, action: str, *, actor: User | None = None, **details: Any
+) -> None:
+    """One audit event about a request, named and numbered the same way every time."""
+    audit_record(
+        action=action,
+        tenant=revoke.tenant,
+        actor=actor,
+        target=_target(revoke),
+        details={"revoke_request": revoke.pk, **details},
+    )
 
 
 def _target(revoke: RevokeRequest) -> str:
