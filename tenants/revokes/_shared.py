@@ -17,7 +17,7 @@ Status = RevokeRequest.Status
 Action = RevokeRequest.Action
 
 # The audit event of a request that ended, by its action and final status.
-OUTCOMES = {
+OUTCOMES: dict[tuple[str, str], str] = {
     (Action.REVOKE, Status.SUCCEEDED): AuditEvent.Action.REVOKE_SUCCEEDED,
     (Action.REVOKE, Status.FAILED): AuditEvent.Action.REVOKE_FAILED,
     (Action.RESTORE, Status.SUCCEEDED): AuditEvent.Action.RESTORE_SUCCEEDED,

@@ -356,12 +356,10 @@ def _finish(
         revoke.refresh_from_db()
         if not changed:
             return revoke  # someone else closed it (a cancel, or a run that took it over)
-        audit(
-            revoke,
-            OUTCOMES[(revoke.action, status)],
-            graph_calls=len(revoke.graph_calls),
-            **({"error": error} if error else {}),
-        )
+        details: dict[str, Any] = {"graph_calls": len(revoke.graph_calls)}
+        if error:
+            details["error"] = error
+        audit(revoke, OUTCOMES[(revoke.action, status)], **details)
     if error:
         logger.warning("Revoke request %s failed: %s", revoke.pk, error)
     return revoke
