@@ -58,6 +58,10 @@ class SyncRun(models.Model):
         MANUAL = "manual", "Sync now"
         COMMAND = "command", "Command"
 
+    # A run in one of these has not ended; a tenant has at most one (the constraint below,
+    # whose frozen list a test compares with this).
+    OPEN_STATUSES = (Status.QUEUED, Status.RUNNING)
+
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="sync_runs")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.SCHEDULE)
@@ -91,7 +95,7 @@ class SyncRun(models.Model):
 
     @property
     def is_open(self) -> bool:
-        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+        return self.status in self.OPEN_STATUSES
 
     @property
     def duration(self) -> timedelta | None:
@@ -199,10 +203,6 @@ class Grant(models.Model):
     def __str__(self) -> str:
         return f"{self.value or self.permission_id} ({self.kind}) for {self.client_id}"
 
-    @property
-    def is_current(self) -> bool:
-        return self.removed_in_run_id is None
-
 
 class FeatureSwitch(models.Model):
     """A tenant's choice for one feature; without a row, the manifest's default holds."""
@@ -259,7 +259,9 @@ class RevokeRequest(models.Model):
                 "cancelled": "grey",
             }[self.value]
 
-    OPEN_STATUSES = ("pending_approval", "queued", "running", "manual")
+    # A request in one of these has not ended; a grant has at most one (the constraint
+    # below, whose frozen list a test compares with this).
+    OPEN_STATUSES = (Status.PENDING_APPROVAL, Status.QUEUED, Status.RUNNING, Status.MANUAL)
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="revoke_requests")
     client = models.ForeignKey(

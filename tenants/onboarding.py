@@ -18,7 +18,6 @@ from uuid import UUID
 
 from django.conf import settings
 from django.core import signing
-from django.db import transaction
 from django.db.models import QuerySet
 
 from permissions.models import MICROSOFT_GRAPH_APP_ID, PermissionKind
@@ -28,9 +27,8 @@ from tenants.audit import audit_record
 from tenants.graph import GraphClient, GraphError
 from tenants.models import AuditEvent, Grant, ServicePrincipal, SyncRun, Tenant
 from tenants.revokes import portal_can_write
-from tenants.services import TenantError, parse_guid, sync_run_queue, tenant_add
+from tenants.services import TenantError, parse_guid, sync_run_request, tenant_add
 from tenants.sync import ORGANIZATION_PATH
-from tenants.tasks import sync_tenant
 
 logger = logging.getLogger(__name__)
 
@@ -176,10 +174,7 @@ def admin_consent_complete(
         details={"new": created},
     )
     _name_from_graph(tenant)
-    with transaction.atomic():
-        run = sync_run_queue(tenant=tenant, trigger=SyncRun.Trigger.SCHEDULE)
-        if run is not None:
-            sync_tenant.delay_on_commit(run.pk)
+    sync_run_request(tenant=tenant, trigger=SyncRun.Trigger.SCHEDULE)
     return tenant
 
 

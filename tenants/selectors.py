@@ -40,6 +40,7 @@ from tenants.models import (
     Tenant,
 )
 from tenants.report import application_needs, enabled_features
+from tenants.slots import GrantSlot
 
 
 def grants_at(run: SyncRun) -> QuerySet[Grant]:
@@ -367,8 +368,9 @@ class GrantDetail:
         return self.finding.verdict.value
 
     @property
-    def is_revoke_candidate(self) -> bool:
-        return self.finding.verdict in (Verdict.UNUSED, Verdict.UNEXPLAINED)
+    def slot(self) -> GrantSlot:
+        """The grant as revoke requests name it."""
+        return GrantSlot.of(self.finding.permission, self.consent)
 
 
 @dataclass(frozen=True)
@@ -627,22 +629,10 @@ def permission_holders(*, permission: Permission, tenants: QuerySet[Tenant]) -> 
 
 # --- revoke requests ---------------------------------------------------------------------
 
-# A grant as revoke requests name it: resource appId, kind, value, consent type.
-RevokeSlot = tuple[str, str, str, str]
-
-
-def grant_slot(grant: GrantDetail) -> RevokeSlot:
-    key = grant.finding.permission
-    return (key.resource_app_id.lower(), key.kind, key.value.lower(), grant.consent)
-
-
-def revoke_slot(revoke: RevokeRequest) -> RevokeSlot:
-    return (str(revoke.resource_app_id), revoke.kind, revoke.value.lower(), revoke.consent)
-
 
 def latest_revoke_requests(
     *, tenant: Tenant, client: ServicePrincipal
-) -> dict[RevokeSlot, RevokeRequest]:
+) -> dict[GrantSlot, RevokeRequest]:
     """The newest request (revoke or restore) for each grant of ``client``: what its row
     shows. One query; a client collects a handful of requests, not thousands."""
     requests = (
@@ -650,7 +640,7 @@ def latest_revoke_requests(
         .select_related("requested_by", "decided_by", "regranted_in_run")
         .order_by("pk")
     )
-    return {revoke_slot(revoke): revoke for revoke in requests}
+    return {GrantSlot.from_request(revoke): revoke for revoke in requests}
 
 
 # A restore in one of these states has not put the grant back, nor will it.

@@ -3,6 +3,7 @@
 from datetime import timedelta
 from uuid import UUID
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -10,6 +11,7 @@ from permissions.models import Application, Feature
 from portal.models import User
 from tenants.audit import audit_record
 from tenants.models import AuditEvent, FeatureSwitch, SyncRun, Tenant
+from tenants.tasks import sync_tenant as sync_tenant_task
 
 
 class TenantError(ValueError):
@@ -97,7 +99,9 @@ def features_set(
 def sync_run_queue(*, tenant: Tenant, trigger: str = SyncRun.Trigger.SCHEDULE) -> SyncRun | None:
     """Queue a sync unless one is already queued or running (the database decides).
 
-    Returns the new run, or None when the tenant already has an open one.
+    Returns the new run, or None when the tenant already has an open one. Nothing runs
+    it: :func:`sync_run_request` also sends it to a worker; the ``sync_tenant`` command
+    runs it in its own process.
     """
     try:
         with transaction.atomic():
@@ -106,7 +110,55 @@ def sync_run_queue(*, tenant: Tenant, trigger: str = SyncRun.Trigger.SCHEDULE) -
         return None
 
 
+def sync_run_request(*, tenant: Tenant, trigger: str) -> SyncRun | None:
+    """Queue a sync and send it to a worker once the transaction commits.
+
+    Returns the new run, or None when the tenant already has an open one (then nothing
+    is sent: that run is the sync asked for).
+    """
+    run = sync_run_queue(tenant=tenant, trigger=trigger)
+    if run is not None:
+        sync_tenant_task.delay_on_commit(run.pk)
+    return run
+
+
+def sync_run_again(*, run_id: int) -> SyncRun | None:
+    """A fresh run of the same tenant and trigger, for the task's retry to send; None when
+    another run is open meanwhile. The failed attempt stays in the history."""
+    failed = SyncRun.objects.select_related("tenant").get(pk=run_id)
+    return sync_run_queue(tenant=failed.tenant, trigger=failed.trigger)
+
+
+def sync_runs_queue_due() -> int:
+    """Queue one sync per active tenant that is due; returns how many were queued."""
+    now = timezone.now()
+    queued = 0
+    for tenant in Tenant.objects.filter(status=Tenant.Status.ACTIVE, next_sync_at__lte=now):
+        with transaction.atomic():
+            run = sync_run_request(tenant=tenant, trigger=SyncRun.Trigger.SCHEDULE)
+            if run is None:
+                continue  # one is queued or running already
+            # Due again one interval from now, whatever this run's fate: a tenant that
+            # keeps failing is not hammered every minute.
+            Tenant.objects.filter(pk=tenant.pk).update(next_sync_at=now + tenant.sync_interval)
+            queued += 1
+    return queued
+
+
+def sync_runs_fail_abandoned() -> int:
+    """Close runs whose worker died: nothing else would ever end them.
+
+    A run still open after twice the hard time limit cannot be alive (the limit would
+    have killed it); its tenant could otherwise never sync again.
+    """
+    cutoff = timezone.now() - timedelta(seconds=2 * settings.CELERY_TASK_TIME_LIMIT)
+    return SyncRun.objects.filter(status__in=SyncRun.OPEN_STATUSES, queued_at__lt=cutoff).update(
+        status=SyncRun.Status.FAILED,
+        finished_at=timezone.now(),
+        progress="",
+        error="The worker running this sync stopped before it finished; the next sync starts afresh.",
+    )
+
+
 def open_run(tenant: Tenant) -> SyncRun | None:
-    return SyncRun.objects.filter(
-        tenant=tenant, status__in=[SyncRun.Status.QUEUED, SyncRun.Status.RUNNING]
-    ).first()
+    return SyncRun.objects.filter(tenant=tenant, status__in=SyncRun.OPEN_STATUSES).first()

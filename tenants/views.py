@@ -54,8 +54,8 @@ from tenants.revokes import (
     revoke_request_deny,
     revoke_restore,
 )
-from tenants.services import features_set, sync_run_queue
-from tenants.tasks import sync_tenant
+from tenants.services import features_set, sync_run_request
+from tenants.slots import GrantSlot
 
 TENANTS_PER_PAGE = 24
 APPLICATIONS_PER_PAGE = 50
@@ -159,12 +159,10 @@ def tenant_detail(request: HtmxHttpRequest, tenant_id: UUID) -> HttpResponse:
 @require_POST
 def sync_now(request: HtmxHttpRequest, tenant_id: UUID) -> HttpResponse:
     tenant, role = tenant_for(request.user, tenant_id, write=True)
-    run = sync_run_queue(tenant=tenant, trigger=SyncRun.Trigger.MANUAL)
+    run = sync_run_request(tenant=tenant, trigger=SyncRun.Trigger.MANUAL)
     if run is None:
         # The database keeps one open run per tenant: show that one rather than a second.
         messages.info(request, "A sync of this tenant is already under way; here is its progress.")
-    else:
-        sync_tenant.delay_on_commit(run.pk)
     if request.htmx and not request.htmx.boosted:
         # An open run is always the tenant's newest, so the latest run is the one to show.
         context = _sync_context(tenant, tenant.sync_runs.first(), role)
@@ -328,7 +326,7 @@ def _application_page(
     preview: selectors.FeaturesPreview | None,
 ) -> HttpResponse:
     latest = selectors.latest_revoke_requests(tenant=tenant, client=sp)
-    shown = [latest.pop(selectors.grant_slot(grant), None) for grant in detail.grants]
+    shown = [latest.pop(grant.slot, None) for grant in detail.grants]
     # What is left names grants the client no longer holds: revoked ones, mostly, which
     # keep their Undo here.
     gone = sorted(latest.values(), key=lambda revoke: revoke.value.lower())
@@ -380,10 +378,9 @@ class GrantSlotForm(forms.Form):
     # A needed grant goes only once someone has seen which features it breaks.
     confirm = forms.BooleanField(required=False)
 
-    @property
-    def slot(self) -> selectors.RevokeSlot:
+    def slot(self) -> GrantSlot:
         data = self.cleaned_data
-        return (str(data["resource_app_id"]), data["kind"], data["value"].lower(), data["consent"])
+        return GrantSlot(str(data["resource_app_id"]), data["kind"], data["value"], data["consent"])
 
 
 @dataclass(frozen=True)
@@ -425,22 +422,14 @@ def revoke_create(request: HtmxHttpRequest, tenant_id: UUID, app_id: UUID) -> Ht
     if not form.is_valid():
         return HttpResponseBadRequest("Name the grant: resource, kind, value and consent")
     detail = selectors.application_in_tenant(tenant=tenant, service_principal=sp)
-    grant = next((g for g in detail.grants if selectors.grant_slot(g) == form.slot), None)
+    grant = next((g for g in detail.grants if g.slot == form.slot()), None)
     if grant is None:
         return _revoke_refused(request, tenant, sp, "The application does not hold this now.")
     if grant.finding.verdict == Verdict.NEEDED and not form.cleaned_data["confirm"]:
         return _revoke_confirm(request, tenant, role, sp, grant)
-    data = form.cleaned_data
     try:
         revoke, created = revoke_request_create(
-            tenant=tenant,
-            client=sp,
-            resource_app_id=data["resource_app_id"],
-            kind=data["kind"],
-            value=data["value"],
-            consent=data["consent"],
-            actor=request.user,
-            role=role,
+            tenant=tenant, client=sp, slot=form.slot(), actor=request.user, role=role
         )
     except ValueError as exc:
         return _revoke_refused(request, tenant, sp, str(exc))

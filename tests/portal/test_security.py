@@ -264,7 +264,7 @@ def test_a_sync_tasks_log_lines_carry_its_run_id(log_lines, monkeypatch):
         logging.getLogger("tenants.sync").info("reading service principals")
         return SimpleNamespace(status="succeeded")
 
-    monkeypatch.setattr("tenants.tasks.sync_run_execute", sync)
+    monkeypatch.setattr("tenants.sync.sync_run_execute", sync)
 
     sync_tenant.apply(args=(41,))
 

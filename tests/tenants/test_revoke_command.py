@@ -9,6 +9,7 @@ from django.core.management.base import CommandError
 from tenants.access import Role
 from tenants.models import AuditEvent, RevokeRequest, ServicePrincipal
 from tenants.revokes import revoke_request_create
+from tenants.slots import GrantSlot
 from tests.tenants.conftest import CONTOSO, FABRIKAM
 from tests.tenants.test_revokes import (
     ASKCODY,
@@ -196,10 +197,7 @@ def test_it_is_the_same_service_as_the_pages(synced, emu):
     pending, _ = revoke_request_create(
         tenant=contoso,
         client=ServicePrincipal.objects.get(tenant=contoso, app_id=ROOMS),
-        resource_app_id=GRAPH,
-        kind="application",
-        value="Mail.Read",
-        consent="admin",
+        slot=GrantSlot(GRAPH, "application", "Mail.Read", "admin"),
         actor=None,
         role=Role.READER,
     )

@@ -20,7 +20,6 @@ from tenants.graph import GraphClient, GraphError, new_session
 from tenants.models import AuditEvent, Grant, RevokeRequest, ServicePrincipal, SyncRun
 from tenants.report import tenant_report
 from tenants.revokes import (
-    REVOKE_TIME_LIMIT,
     manual_steps,
     portal_can_write,
     revoke_bulk_candidates,
@@ -30,11 +29,13 @@ from tenants.revokes import (
     revoke_request_create,
     revoke_request_deny,
     revoke_request_execute,
+    revoke_requests_resume_abandoned,
     revoke_restore,
 )
 from tenants.services import sync_run_queue
+from tenants.slots import GrantSlot
 from tenants.sync import sync_run_execute
-from tenants.tasks import REVOKE_MAX_RETRIES, execute_revoke, resume_abandoned_revokes
+from tenants.tasks import REVOKE_MAX_RETRIES, REVOKE_TIME_LIMIT, execute_revoke
 from tests.tenants.conftest import CONTOSO, FABRIKAM
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -141,10 +142,7 @@ def request_revoke(
     return revoke_request_create(
         tenant=tenant,
         client=sp(tenant, app_id),
-        resource_app_id=GRAPH,
-        kind=kind,
-        value=value,
-        consent=consent,
+        slot=GrantSlot(GRAPH, kind, value, consent),
         actor=actor,
         role=role,
     )
@@ -653,10 +651,7 @@ def test_twenty_simultaneous_clicks_make_one_request_and_one_delete(synced, alic
             revoke, created = revoke_request_create(
                 tenant=contoso,
                 client=rooms,
-                resource_app_id=GRAPH,
-                kind="application",
-                value="Mail.Read",
-                consent="admin",
+                slot=GrantSlot(GRAPH, "application", "Mail.Read", "admin"),
                 actor=alice,
                 role=Role.ADMIN,
             )
@@ -743,7 +738,7 @@ def test_bulk_lists_every_unused_and_unexplained_grant_but_the_portals_own(synce
     candidates = revoke_bulk_candidates(tenant=contoso)
 
     assert {
-        (str(c.client.app_id), c.value, c.kind, c.consent) for c in candidates
+        (str(c.client.app_id), c.slot.value, c.slot.kind, c.slot.consent) for c in candidates
     } == report_candidates
     assert (
         "3c1a9d6e-5b2f-4e8a-9c7d-1f0e2b3a4c5d",
@@ -753,7 +748,9 @@ def test_bulk_lists_every_unused_and_unexplained_grant_but_the_portals_own(synce
     ) in report_candidates
     assert all(str(c.client.app_id) != PORTAL_APP for c in candidates)
     legacy = revoke_bulk_candidates(tenant=contoso, client=sp(contoso, LEGACY))
-    assert [(c.value, c.verdict) for c in legacy] == [("Directory.ReadWrite.All", "unexplained")]
+    assert [(c.slot.value, c.verdict) for c in legacy] == [
+        ("Directory.ReadWrite.All", "unexplained")
+    ]
 
 
 def test_bulk_creates_one_request_per_candidate_once(synced, alice, graph_for, emu):
@@ -767,7 +764,7 @@ def test_bulk_creates_one_request_per_candidate_once(synced, alice, graph_for, e
 
     assert [r.pk for r in revokes] == [r.pk for r in again]
     assert [(r.value, r.kind, r.consent, r.status) for r in revokes] == [
-        (c.value, c.kind, c.consent, "queued") for c in candidates
+        (c.slot.value, c.slot.kind, c.slot.consent, "queued") for c in candidates
     ]
     for revoke in revokes:
         assert (
@@ -844,7 +841,7 @@ def test_a_delegated_scope_consented_again_in_place_is_a_regrant(synced, graph_f
 @pytest.fixture
 def patient_graph(monkeypatch, sleep):
     """The task's own GraphClient, with waits recorded instead of spent."""
-    monkeypatch.setattr("tenants.revokes.GraphClient", partial(GraphClient, sleep=sleep))
+    monkeypatch.setattr("tenants.revokes.execution.GraphClient", partial(GraphClient, sleep=sleep))
 
 
 def test_the_task_runs_the_request_and_queues_a_sync_that_shows_the_change(synced, patient_graph):
@@ -883,5 +880,5 @@ def test_requests_abandoned_by_a_dead_worker_are_queued_again(synced, monkeypatc
     RevokeRequest.objects.filter(pk=stuck.pk).update(status="running", started_at=long_ago)
     RevokeRequest.objects.filter(pk=alive.pk).update(status="running", started_at=timezone.now())
 
-    assert resume_abandoned_revokes() == 1
+    assert revoke_requests_resume_abandoned() == 1
     assert queued == [stuck.pk]

@@ -3,11 +3,20 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import transaction
 from django.utils import timezone
 
+from tenants.graph import GraphError
 from tenants.models import FeatureSwitch, SyncRun, Tenant
-from tenants.services import features_set, sync_run_queue, tenant_add
-from tenants.tasks import dispatch_due_syncs, fail_abandoned_runs
+from tenants.services import (
+    features_set,
+    sync_run_again,
+    sync_run_queue,
+    sync_run_request,
+    sync_runs_fail_abandoned,
+    tenant_add,
+)
+from tenants.tasks import dispatch_due_syncs, sync_tenant
 from tests.factories import FeatureFactory, SyncRunFactory, TenantFactory
 
 pytestmark = pytest.mark.django_db
@@ -103,6 +112,77 @@ def test_a_tenant_never_has_two_open_syncs():
     assert sync_run_queue(tenant=tenant) is not None
 
 
+@pytest.fixture
+def sent(monkeypatch) -> list[int]:
+    """The run ids the sync task was sent for."""
+    sent: list[int] = []
+    monkeypatch.setattr("tenants.services.sync_tenant_task.delay", sent.append)
+    return sent
+
+
+def test_a_requested_sync_is_one_open_run_sent_once_on_commit(
+    sent, django_capture_on_commit_callbacks
+):
+    tenant = TenantFactory()
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        run = sync_run_request(tenant=tenant, trigger=SyncRun.Trigger.MANUAL)
+        assert sent == []  # not before the transaction commits
+        assert sync_run_request(tenant=tenant, trigger=SyncRun.Trigger.MANUAL) is None
+    assert run is not None
+    assert (run.status, run.trigger) == (SyncRun.Status.QUEUED, SyncRun.Trigger.MANUAL)
+    assert len(callbacks) == 1
+    assert sent == [run.pk]
+    assert list(SyncRun.objects.filter(tenant=tenant)) == [run]
+
+
+def test_a_sync_requested_in_a_transaction_that_rolls_back_is_never_sent(
+    sent, django_capture_on_commit_callbacks
+):
+    tenant = TenantFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        with pytest.raises(RuntimeError), transaction.atomic():
+            sync_run_request(tenant=tenant, trigger=SyncRun.Trigger.MANUAL)
+            raise RuntimeError("the view failed after asking")
+    assert sent == []
+    assert not SyncRun.objects.filter(tenant=tenant).exists()
+
+
+def test_a_sync_run_again_keeps_the_failed_runs_tenant_and_trigger():
+    failed = SyncRunFactory(status=SyncRun.Status.FAILED, trigger=SyncRun.Trigger.MANUAL)
+    again = sync_run_again(run_id=failed.pk)
+    assert again is not None and again.pk != failed.pk
+    assert (again.tenant, again.trigger, again.status) == (
+        failed.tenant,
+        SyncRun.Trigger.MANUAL,
+        SyncRun.Status.QUEUED,
+    )
+    # Another run opened meanwhile is the retry.
+    assert sync_run_again(run_id=failed.pk) is None
+
+
+def test_a_retried_sync_keeps_its_trigger(monkeypatch):
+    first = SyncRunFactory(trigger=SyncRun.Trigger.MANUAL)
+    executed: list[int] = []
+
+    def throttled_once(*, run_id: int) -> SyncRun:
+        executed.append(run_id)
+        if len(executed) == 1:
+            SyncRun.objects.filter(pk=run_id).update(status=SyncRun.Status.FAILED)
+            raise GraphError("throttled", retryable=True, status=429)
+        SyncRun.objects.filter(pk=run_id).update(status=SyncRun.Status.SUCCEEDED)
+        return SyncRun.objects.get(pk=run_id)
+
+    monkeypatch.setattr("tenants.sync.sync_run_execute", throttled_once)
+
+    # Eagerly, Celery runs the retry at once instead of after its countdown.
+    assert sync_tenant.apply(args=(first.pk,)).get() == SyncRun.Status.SUCCEEDED
+
+    assert executed[0] == first.pk
+    retry = SyncRun.objects.get(pk=executed[1])
+    assert retry.pk != first.pk
+    assert (retry.tenant, retry.trigger) == (first.tenant, SyncRun.Trigger.MANUAL)
+
+
 def test_the_dispatcher_queues_due_tenants_once(django_capture_on_commit_callbacks, monkeypatch):
     sent = []
     monkeypatch.setattr("tenants.tasks.sync_tenant.delay", lambda run_id: sent.append(run_id))
@@ -122,7 +202,7 @@ def test_runs_abandoned_by_a_dead_worker_are_closed(settings):
     stale = SyncRunFactory(status=SyncRun.Status.RUNNING)
     SyncRun.objects.filter(pk=stale.pk).update(queued_at=timezone.now() - timedelta(minutes=5))
     fresh = SyncRunFactory(status=SyncRun.Status.QUEUED)
-    assert fail_abandoned_runs() == 1
+    assert sync_runs_fail_abandoned() == 1
     stale.refresh_from_db()
     fresh.refresh_from_db()
     assert stale.status == SyncRun.Status.FAILED and "stopped before it finished" in stale.error

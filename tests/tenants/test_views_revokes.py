@@ -448,7 +448,9 @@ def test_bulk_lists_exactly_the_candidates_then_creates_one_request_each(
     )
 
     for address, client in ((tenant_url, None), (app_url, rooms)):
-        expected = [c.value for c in revoke_bulk_candidates(tenant=rooms.tenant, client=client)]
+        expected = [
+            c.slot.value for c in revoke_bulk_candidates(tenant=rooms.tenant, client=client)
+        ]
         assert bulk_rows(admin.get(address)) == expected
     assert sorted(bulk_rows(admin.get(app_url))) == ["Place.Read.All", "Sites.Read.All"]
 

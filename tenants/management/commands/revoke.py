@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Count, Q
 
 from permissions.models import MICROSOFT_GRAPH_APP_ID, PermissionKind
+from permissions.verdicts import PermissionKey
 from tenants.access import Role
 from tenants.graph import GraphError
 from tenants.models import Grant, RevokeRequest, ServicePrincipal, Tenant
@@ -13,6 +14,7 @@ from tenants.revokes import (
     revoke_request_execute,
 )
 from tenants.services import TenantError, parse_guid, tenant_get
+from tenants.slots import GrantSlot
 from tenants.tasks import execute_revoke
 
 Status = RevokeRequest.Status
@@ -56,13 +58,8 @@ class Command(BaseCommand):
             resource_app_id = str(parse_guid(resource, what="resource id"))
         except TenantError as exc:
             raise CommandError(str(exc)) from exc
-        grants = revoke_grants(
-            tenant=tenant,
-            client=client,
-            resource_app_id=resource_app_id,
-            kind=type,
-            value=permission,
-        )
+        named = PermissionKey(resource_app_id, type, permission)
+        grants = revoke_grants(tenant=tenant, client=client, permission=named)
         consents = list(
             grants.values("consent")
             .annotate(users=Count("principal_id", distinct=True, filter=Q(consent="user")))
@@ -77,31 +74,14 @@ class Command(BaseCommand):
         if not yes:
             raise CommandError("add --yes to revoke")
         results = [
-            self._revoke(tenant, client, resource_app_id, type, permission, row["consent"])
-            for row in consents
+            self._revoke(tenant, client, GrantSlot.of(named, row["consent"])) for row in consents
         ]
         if any(revoke.status != Status.SUCCEEDED for revoke in results):
             raise CommandError("not every revoke succeeded (see above)")
 
-    def _revoke(
-        self,
-        tenant: Tenant,
-        client: ServicePrincipal,
-        resource_app_id: str,
-        kind: str,
-        value: str,
-        consent: str,
-    ) -> RevokeRequest:
+    def _revoke(self, tenant: Tenant, client: ServicePrincipal, slot: GrantSlot) -> RevokeRequest:
         revoke, _created = revoke_request_create(
-            tenant=tenant,
-            client=client,
-            resource_app_id=resource_app_id,
-            kind=kind,
-            value=value,
-            consent=consent,
-            actor=None,
-            role=Role.ADMIN,
-            queue=False,
+            tenant=tenant, client=client, slot=slot, actor=None, role=Role.ADMIN, queue=False
         )
         if revoke.status == Status.PENDING_APPROVAL:
             # A reader asked for this already; running the command is the admin's approval.

@@ -1,0 +1,59 @@
+"""Revoke requests: taking one permission away from one application, and giving it back.
+
+A request names a grant as (tenant, client, :class:`~tenants.slots.GrantSlot`). An
+admin's click queues it; a reader's waits for an admin's approval. The Celery task
+(``tenants.tasks.execute_revoke``) carries it out in Graph. Where the portal may not
+write (its app lacks AppRoleAssignment.ReadWrite.All and
+DelegatedPermissionGrant.ReadWrite.All), a request goes to MANUAL with the steps for an
+admin; the sync that no longer finds the grant completes it. That hook also marks revoked
+permissions that come back (re-consent) as re-granted.
+
+The modules, each importing only those above it:
+
+- ``_shared``: the grant rows a request names, Graph's spellings, the audit events
+- ``manual``: what the portal may do in a tenant, and the steps for an admin where not
+- ``decisions``: creating requests, approving, denying, cancelling, undoing
+- ``bulk``: every grant that nothing needs, one request each
+- ``execution``: carrying a request out in Graph, the dead-worker sweep, the resync
+- ``after_sync``: what a sync tells the requests
+"""
+
+from tenants.revokes.after_sync import revokes_after_sync
+from tenants.revokes.bulk import GrantCandidate, revoke_bulk_candidates, revoke_bulk_create
+from tenants.revokes.decisions import (
+    revoke_grants,
+    revoke_request_approve,
+    revoke_request_cancel,
+    revoke_request_create,
+    revoke_request_deny,
+    revoke_restore,
+)
+from tenants.revokes.execution import (
+    revoke_request_execute,
+    revoke_request_give_up,
+    revoke_request_resync,
+    revoke_requests_resume_abandoned,
+)
+from tenants.revokes.manual import WRITE_PERMISSIONS, manual_steps, portal_can_write
+from tenants.slots import GrantSlot
+
+__all__ = [
+    "WRITE_PERMISSIONS",
+    "GrantCandidate",
+    "GrantSlot",
+    "manual_steps",
+    "portal_can_write",
+    "revoke_bulk_candidates",
+    "revoke_bulk_create",
+    "revoke_grants",
+    "revoke_request_approve",
+    "revoke_request_cancel",
+    "revoke_request_create",
+    "revoke_request_deny",
+    "revoke_request_execute",
+    "revoke_request_give_up",
+    "revoke_request_resync",
+    "revoke_requests_resume_abandoned",
+    "revoke_restore",
+    "revokes_after_sync",
+]

@@ -1,0 +1,103 @@
+"""What the revoke modules share: the grant rows a request names, Graph's spelling of
+consent types and delegated grants, and the request's audit events."""
+
+from collections.abc import Iterable
+from typing import Any
+from uuid import UUID
+
+from django.db.models import Q, QuerySet
+
+from permissions.models import PermissionKind
+from portal.models import User
+from tenants.audit import audit_record
+from tenants.models import AuditEvent, Grant, RevokeRequest, ServicePrincipal, Tenant
+from tenants.slots import GrantSlot
+
+Status = RevokeRequest.Status
+Action = RevokeRequest.Action
+
+# The audit event of a request that ended, by its action and final status.
+OUTCOMES: dict[tuple[str, str], str] = {
+    (Action.REVOKE, Status.SUCCEEDED): AuditEvent.Action.REVOKE_SUCCEEDED,
+    (Action.REVOKE, Status.FAILED): AuditEvent.Action.REVOKE_FAILED,
+    (Action.RESTORE, Status.SUCCEEDED): AuditEvent.Action.RESTORE_SUCCEEDED,
+    (Action.RESTORE, Status.FAILED): AuditEvent.Action.RESTORE_FAILED,
+}
+
+
+def grant_rows(revoke: RevokeRequest) -> QuerySet[Grant]:
+    return grant_rows_for(
+        tenant=revoke.tenant_id, client=revoke.client_id, slot=GrantSlot.from_request(revoke)
+    )
+
+
+def grant_rows_for(
+    *, tenant: Tenant | int, client: ServicePrincipal | int, slot: GrantSlot
+) -> QuerySet[Grant]:
+    """Every grant row, current or past, of the permission a request names."""
+    return Grant.objects.filter(
+        named(slot.kind, slot.value),
+        tenant=tenant,
+        client=client,
+        resource_app_id=slot.resource_app_id,
+        kind=slot.kind,
+        consent=slot.consent,
+    )
+
+
+def named(kind: str, value: str) -> Q:
+    """The grant rows of a permission value (exactly as the request spells it)."""
+    rows = Q(value=value)
+    if kind == PermissionKind.APPLICATION:
+        try:
+            # An app role the resource does not publish is named by its id, as in the report.
+            rows |= Q(value="", permission_id=UUID(value))
+        except ValueError:
+            pass  # a name, not an id
+    return rows
+
+
+def restore_targets(revoke: RevokeRequest) -> list[dict[str, Any]]:
+    """What a restore puts back: the Graph objects its revoke removed."""
+    return list(revoke.restores.removed) if revoke.restores else []
+
+
+def without(scopes: Iterable[str], value: str) -> list[str]:
+    # Scopes are case-insensitive in Entra; every other scope stays exactly as it was.
+    return [scope for scope in scopes if scope.lower() != value.lower()]
+
+
+def consent_type(consent: str) -> str:
+    """Graph's consentType of a grant row's consent."""
+    return "Principal" if consent == Grant.Consent.USER else "AllPrincipals"
+
+
+def new_grant_body(entry: dict[str, Any], value: str) -> dict[str, Any]:
+    """The body that creates a delegated grant again, holding only ``value``."""
+    body = {
+        "clientId": entry["clientId"],
+        "consentType": entry["consentType"],
+        "resourceId": entry["resourceId"],
+        "scope": value,
+    }
+    if entry["consentType"] == "Principal":
+        body["principalId"] = entry["principalId"]
+    return body
+
+
+def audit(revoke: RevokeRequest, action: str, *, actor: User | None = None, **details: Any) -> None:
+    """One audit event about a request, named and numbered the same way every time."""
+    audit_record(
+        action=action,
+        tenant=revoke.tenant,
+        actor=actor,
+        target=target(revoke),
+        details={"revoke_request": revoke.pk, **details},
+    )
+
+
+def target(revoke: RevokeRequest) -> str:
+    """A request in words: "Restore Mail.Read (application) of Teams Rooms"."""
+    consent = ", user consents" if revoke.consent == Grant.Consent.USER else ""
+    verb = "Restore " if revoke.action == Action.RESTORE else ""
+    return f"{verb}{revoke.value} ({revoke.kind}{consent}) of {revoke.client.display_name}"

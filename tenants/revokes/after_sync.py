@@ -1,0 +1,116 @@
+"""What a sync tells the revoke requests, in the sync's transaction.
+
+A MANUAL request is complete once the new snapshot no longer shows its grant (or, for a
+restore, shows it again); a revoke that succeeded is marked re-granted when the grant
+comes back (re-consenting to an app brings back every permission it asks for).
+"""
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from permissions.models import PermissionKind
+from tenants.models import AuditEvent, Grant, RevokeRequest, SyncRun, Tenant
+from tenants.revokes._shared import OUTCOMES, Action, Status, audit, consent_type, grant_rows
+from tenants.slots import GrantSlot
+
+# A grant of one client, as the re-grant check compares them.
+_ClientSlot = tuple[int, GrantSlot]
+
+
+def revokes_after_sync(*, tenant: Tenant, run: SyncRun) -> None:
+    """In the sync's transaction: complete manual requests the new snapshot confirms, and
+    mark revoked permissions that are granted again."""
+    manual = list(
+        RevokeRequest.objects.filter(tenant=tenant, status=Status.MANUAL).select_related(
+            "client", "restores"
+        )
+    )
+    succeeded = list(_unrestored_revokes(tenant, run).select_related("client"))
+    if not manual and not succeeded:
+        return
+    current = _current_slots(tenant, [*manual, *succeeded])
+    for revoke in manual:
+        done = (_slot_of(revoke) in current) == (revoke.action == Action.RESTORE)
+        if done:
+            _complete_manual(revoke, run)
+    for revoke in succeeded:
+        if _slot_of(revoke) in current:
+            _mark_regranted(revoke, run)
+
+
+def _unrestored_revokes(tenant: Tenant, run: SyncRun) -> QuerySet[RevokeRequest]:
+    """Revokes that succeeded before this run began reading, were not undone, and are not
+    yet known to be re-granted: if this run sees their permission, it came back."""
+    undoing = RevokeRequest.objects.filter(
+        tenant=tenant,
+        action=Action.RESTORE,
+        status__in=[Status.SUCCEEDED, *RevokeRequest.OPEN_STATUSES],
+    ).values("restores_id")
+    return RevokeRequest.objects.filter(
+        tenant=tenant,
+        action=Action.REVOKE,
+        status=Status.SUCCEEDED,
+        regranted_in_run__isnull=True,
+        finished_at__lt=run.started_at,
+    ).exclude(pk__in=undoing)
+
+
+def _current_slots(tenant: Tenant, revokes: list[RevokeRequest]) -> set[_ClientSlot]:
+    """The grants the tenant's clients named in ``revokes`` hold now."""
+    rows = Grant.objects.filter(
+        tenant=tenant,
+        removed_in_run__isnull=True,
+        client_id__in={r.client_id for r in revokes},
+    ).only("client", "resource_app_id", "kind", "value", "permission_id", "consent")
+    return {(row.client_id, GrantSlot.from_grant(row)) for row in rows}
+
+
+def _slot_of(revoke: RevokeRequest) -> _ClientSlot:
+    return (revoke.client_id, GrantSlot.from_request(revoke))
+
+
+def _complete_manual(revoke: RevokeRequest, run: SyncRun) -> None:
+    fields: dict[str, Any] = {"status": Status.SUCCEEDED, "finished_at": timezone.now()}
+    if revoke.action == Action.REVOKE and not revoke.removed:
+        # What the admin removed by hand, as the grant rows knew it, so it can be undone.
+        fields["removed"] = _entries_from_rows(
+            revoke, grant_rows(revoke).filter(removed_in_run=run)
+        )
+    RevokeRequest.objects.filter(pk=revoke.pk, status=Status.MANUAL).update(**fields)
+    audit(revoke, OUTCOMES[(revoke.action, Status.SUCCEEDED)], confirmed_by_sync=run.pk)
+
+
+def _mark_regranted(revoke: RevokeRequest, run: SyncRun) -> None:
+    RevokeRequest.objects.filter(pk=revoke.pk).update(regranted_in_run=run)
+    audit(revoke, AuditEvent.Action.REGRANTED, sync_run=run.pk)
+
+
+def _entries_from_rows(revoke: RevokeRequest, rows: QuerySet[Grant]) -> list[dict[str, Any]]:
+    """The Graph objects the grant rows were, as ``removed`` records them."""
+    rows = rows.order_by("pk")
+    client_id = str(revoke.client.object_id)
+    if revoke.kind == PermissionKind.APPLICATION:
+        return [
+            {
+                "type": "appRoleAssignment",
+                "id": row.graph_object_id,
+                "principalId": client_id,
+                "resourceId": str(row.resource_object_id),
+                "appRoleId": str(row.permission_id),
+            }
+            for row in rows
+        ]
+    return [
+        {
+            "type": "oauth2PermissionGrant",
+            "id": row.graph_object_id,
+            "clientId": client_id,
+            "consentType": consent_type(row.consent),
+            "principalId": str(row.principal_id) if row.principal_id else None,
+            "resourceId": str(row.resource_object_id),
+            "scope": row.value,
+        }
+        for row in rows
+    ]

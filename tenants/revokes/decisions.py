@@ -1,0 +1,261 @@
+"""Revoke requests and the decisions on them.
+
+An admin's click queues a request (or sends it to MANUAL where the portal may not write);
+a reader's waits for an admin's approval and is mailed to the tenant's admins. An admin
+approves or denies; the requester or an admin cancels one that has not started; a revoke
+that succeeded can be undone by a RESTORE request.
+"""
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.urls import reverse
+from django.utils import timezone
+
+from permissions.verdicts import PermissionKey
+from portal.models import User
+from tenants.access import PORTAL_ADMIN, Role, role_in
+from tenants.models import AuditEvent, Grant, RevokeRequest, ServicePrincipal, Tenant
+from tenants.revokes._shared import Action, Status, audit, grant_rows_for, named, target
+from tenants.revokes.manual import audit_manual, portal_can_write
+from tenants.slots import GrantSlot
+from tenants.tasks import execute_revoke as execute_revoke_task
+
+logger = logging.getLogger(__name__)
+
+
+def revoke_grants(
+    *, tenant: Tenant, client: ServicePrincipal, permission: PermissionKey
+) -> QuerySet[Grant]:
+    """The current grant rows of a permission, all consent types: what a revoke would take."""
+    return Grant.objects.filter(
+        named(permission.kind, permission.value),
+        tenant=tenant,
+        client=client,
+        resource_app_id=permission.resource_app_id,
+        kind=permission.kind,
+        removed_in_run__isnull=True,
+    )
+
+
+def revoke_request_create(
+    *,
+    tenant: Tenant,
+    client: ServicePrincipal,
+    slot: GrantSlot,
+    actor: User | None,
+    role: Role,
+    queue: bool = True,
+) -> tuple[RevokeRequest, bool]:
+    """Ask for a grant to be revoked: queued (or MANUAL) for an admin, waiting for
+    approval for a reader, whose request is mailed to the tenant's admins.
+
+    An open request for the same grant wins: it is returned with False. ``queue=False``
+    leaves a queued request for the caller to execute (the ``revoke`` command).
+    """
+    # One transaction: a request whose e-mail could not be sent is not left waiting for
+    # admins who were never told.
+    with transaction.atomic():
+        revoke, created = request_create(
+            tenant=tenant, client=client, slot=slot, actor=actor, role=role, queue=queue
+        )
+        if created and revoke.status == Status.PENDING_APPROVAL:
+            notify_admins(tenant, [revoke])
+    return revoke, created
+
+
+def request_create(
+    *,
+    tenant: Tenant,
+    client: ServicePrincipal,
+    slot: GrantSlot,
+    actor: User | None,
+    role: Role,
+    queue: bool,
+) -> tuple[RevokeRequest, bool]:
+    """:func:`revoke_request_create` without the admins' e-mail, which a bulk request
+    sends once for all its requests."""
+    if (
+        not grant_rows_for(tenant=tenant, client=client, slot=slot)
+        .filter(removed_in_run__isnull=True)
+        .exists()
+    ):
+        raise ValueError(f"{client.display_name} does not hold {slot} in {tenant.name}")
+    if role == Role.ADMIN:
+        status = Status.QUEUED if portal_can_write(tenant) else Status.MANUAL
+        decided = {"decided_by": actor, "decided_at": timezone.now()}
+    else:
+        status, decided = Status.PENDING_APPROVAL, {}
+    revoke, created = _insert_or_open(
+        tenant, client, slot, action=Action.REVOKE, status=status, requested_by=actor, **decided
+    )
+    if created:
+        audit(revoke, AuditEvent.Action.REVOKE_REQUESTED, actor=actor, status=revoke.status)
+        _after_decision(revoke, actor=actor, queue=queue)
+    return revoke, created
+
+
+def _insert_or_open(
+    tenant: Tenant, client: ServicePrincipal, slot: GrantSlot, **fields: Any
+) -> tuple[RevokeRequest, bool]:
+    """Insert a request, or return the open one for the same grant: the one-open-per-grant
+    constraint decides, so two clicks at the same moment cannot both insert."""
+    key = {"tenant": tenant, "client": client, **slot.fields()}
+    for _attempt in range(3):
+        try:
+            with transaction.atomic():
+                return RevokeRequest.objects.create(**key, **fields), True
+        except IntegrityError:
+            existing = (
+                RevokeRequest.objects.filter(**key, status__in=RevokeRequest.OPEN_STATUSES)
+                .select_related("tenant", "client")
+                .first()
+            )
+            if existing is not None:
+                return existing, False
+            # The open request closed between our insert and this read: insert again.
+    raise IntegrityError("revoke request: the open request for this grant kept changing")
+
+
+def revoke_request_approve(*, revoke: RevokeRequest, actor: User | None) -> RevokeRequest:
+    """An admin approves a reader's request: it is queued (or MANUAL), once."""
+    _require_admin(actor, revoke.tenant)
+    status = Status.QUEUED if portal_can_write(revoke.tenant) else Status.MANUAL
+    with transaction.atomic():
+        changed = RevokeRequest.objects.filter(pk=revoke.pk, status=Status.PENDING_APPROVAL).update(
+            status=status, decided_by=actor, decided_at=timezone.now()
+        )
+        revoke.refresh_from_db()
+        if changed:
+            audit(revoke, AuditEvent.Action.REVOKE_APPROVED, actor=actor, status=revoke.status)
+            _after_decision(revoke, actor=actor, queue=True)
+    return revoke
+
+
+def revoke_request_deny(*, revoke: RevokeRequest, actor: User | None) -> RevokeRequest:
+    _require_admin(actor, revoke.tenant)
+    now = timezone.now()
+    return _close_by_decision(
+        revoke,
+        actor=actor,
+        from_statuses=[Status.PENDING_APPROVAL],
+        status=Status.DENIED,
+        audit_action=AuditEvent.Action.REVOKE_DENIED,
+        fields={"decided_by": actor, "decided_at": now, "finished_at": now},
+    )
+
+
+def revoke_request_cancel(*, revoke: RevokeRequest, actor: User | None) -> RevokeRequest:
+    """The requester or an admin withdraws a request that has not started."""
+    if actor is not None and revoke.requested_by_id != actor.pk:
+        _require_admin(actor, revoke.tenant)
+    return _close_by_decision(
+        revoke,
+        actor=actor,
+        from_statuses=[Status.PENDING_APPROVAL, Status.QUEUED, Status.MANUAL],
+        status=Status.CANCELLED,
+        audit_action=AuditEvent.Action.REVOKE_CANCELLED,
+        fields={"finished_at": timezone.now()},
+    )
+
+
+def _close_by_decision(
+    revoke: RevokeRequest,
+    *,
+    actor: User | None,
+    from_statuses: list[str],
+    status: str,
+    audit_action: str,
+    fields: dict[str, Any],
+) -> RevokeRequest:
+    with transaction.atomic():
+        changed = RevokeRequest.objects.filter(pk=revoke.pk, status__in=from_statuses).update(
+            status=status, **fields
+        )
+        revoke.refresh_from_db()
+        if changed:
+            audit(revoke, audit_action, actor=actor)
+    return revoke
+
+
+def revoke_restore(*, revoke: RevokeRequest, actor: User | None) -> RevokeRequest:
+    """Undo a revoke that succeeded: a new RESTORE request that puts back what it removed."""
+    _require_admin(actor, revoke.tenant)
+    if revoke.action != Action.REVOKE or revoke.status != Status.SUCCEEDED:
+        raise ValueError(
+            f"only a revoke that succeeded can be undone (this one is {revoke.status})"
+        )
+    if RevokeRequest.objects.filter(restores=revoke, status=Status.SUCCEEDED).exists():
+        raise ValueError(f"{revoke.value} of {revoke.client.display_name} is already restored")
+    if not revoke.removed:
+        raise ValueError("the revoke recorded nothing it removed, so there is nothing to restore")
+    status = Status.QUEUED if portal_can_write(revoke.tenant) else Status.MANUAL
+    with transaction.atomic():
+        restore, created = _insert_or_open(
+            revoke.tenant,
+            revoke.client,
+            GrantSlot.from_request(revoke),
+            action=Action.RESTORE,
+            restores=revoke,
+            status=status,
+            requested_by=actor,
+            decided_by=actor,
+            decided_at=timezone.now(),
+        )
+        if created:
+            audit(restore, AuditEvent.Action.RESTORE_REQUESTED, actor=actor, restores=revoke.pk)
+            _after_decision(restore, actor=actor, queue=True)
+    return restore
+
+
+def _after_decision(revoke: RevokeRequest, *, actor: User | None, queue: bool) -> None:
+    if revoke.status == Status.QUEUED and queue:
+        execute_revoke_task.delay_on_commit(revoke.pk)
+    elif revoke.status == Status.MANUAL:
+        audit_manual(revoke, actor=actor, reason="the portal may not write in this tenant")
+
+
+def _require_admin(actor: User | None, tenant: Tenant) -> None:
+    # None is the command line, run by whoever operates the portal.
+    if actor is not None and role_in(actor, tenant) != Role.ADMIN:
+        raise PermissionDenied("Only the tenant's admins can decide on revokes")
+
+
+def notify_admins(tenant: Tenant, revokes: list[RevokeRequest]) -> None:
+    """Mail the tenant's portal admins that readers ask for revokes, with the pages."""
+    recipients = [
+        user.email
+        for user in User.objects.filter(
+            entra_tenant_id__iexact=str(tenant.tenant_id), is_active=True
+        ).exclude(email="")
+        # Roles are a JSON list; filtered here because SQLite cannot query inside one.
+        if PORTAL_ADMIN in (user.entra_roles or [])
+    ]
+    if not recipients:
+        # Nobody to mail: the request still waits on the tenant's page for an admin.
+        logger.info("No portal admin of %s has an e-mail address to notify", tenant.tenant_id)
+        return
+    requester = revokes[0].requested_by
+    who = (requester.get_full_name() or requester.get_username()) if requester else "A reader"
+    if len(revokes) == 1:
+        subject = f"Revoke request in {tenant.name}: {revokes[0].value} of {revokes[0].client.display_name}"
+    else:
+        subject = f"{len(revokes)} revoke requests in {tenant.name}"
+    lines = [f"{who} asks to revoke these permissions in {tenant.name}:", ""]
+    for revoke in revokes:
+        lines += [f"- {target(revoke)}", f"  {_application_url(revoke)}"]
+    lines += ["", "Approve or deny each request on the application's page."]
+    send_mail(subject, "\n".join(lines), None, recipients)
+
+
+def _application_url(revoke: RevokeRequest) -> str:
+    path = reverse(
+        "tenants:application",
+        kwargs={"tenant_id": revoke.tenant.tenant_id, "app_id": revoke.client.app_id},
+    )
+    return f"{settings.PORTAL_URL}{path}"

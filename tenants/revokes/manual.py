@@ -1,0 +1,130 @@
+"""What the portal may do in a tenant, and what an admin does by hand where it may not.
+
+Where the portal's app lacks the write rights, a request goes to MANUAL with the steps
+below: the Entra admin center path, then the exact Graph calls. The sync that confirms
+the change completes the request (:mod:`tenants.revokes.after_sync`).
+"""
+
+import json
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.db import transaction
+
+from permissions.models import MICROSOFT_GRAPH_APP_ID, PermissionKind
+from portal.models import User
+from tenants.models import AuditEvent, Grant, RevokeRequest, Tenant
+from tenants.revokes._shared import (
+    Action,
+    Status,
+    audit,
+    grant_rows,
+    new_grant_body,
+    restore_targets,
+    without,
+)
+
+WRITE_PERMISSIONS = ("AppRoleAssignment.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All")
+ENTRA_ADMIN_CENTER = "https://entra.microsoft.com"
+
+
+def portal_can_write(tenant: Tenant) -> bool:
+    """Whether the latest good sync saw the portal's own app holding both write rights."""
+    try:
+        portal_app_id = UUID(settings.PORTAL_CLIENT_ID)
+    except ValueError:
+        return False
+    if tenant.last_good_sync_id is None:
+        return False
+    held = Grant.objects.filter(
+        tenant=tenant,
+        removed_in_run__isnull=True,
+        client__app_id=portal_app_id,
+        kind=PermissionKind.APPLICATION,
+        resource_app_id=MICROSOFT_GRAPH_APP_ID,
+        value__in=WRITE_PERMISSIONS,
+    ).values_list("value", flat=True)
+    return set(held) == set(WRITE_PERMISSIONS)
+
+
+def manual_steps(revoke: RevokeRequest) -> list[str]:
+    """What an admin does by hand: the Entra admin center path, then the Graph calls."""
+    client = revoke.client
+    consent_tab = "User consent" if revoke.consent == Grant.Consent.USER else "Admin consent"
+    verb = "Revoke permission" if revoke.action == Action.REVOKE else "Grant admin consent"
+    steps = [
+        f"In the Microsoft Entra admin center ({ENTRA_ADMIN_CENTER}) go to Identity > "
+        f"Applications > Enterprise applications > All applications > {client.display_name} "
+        f"(application ID {client.app_id}) > Security > Permissions > {consent_tab}, "
+        f"find {revoke.value} ({revoke.get_kind_display()}) and choose {verb}.",
+        "Or make these Microsoft Graph calls as an admin:",
+    ]
+    steps += _manual_calls(revoke)
+    steps.append("The portal confirms the change at the tenant's next sync.")
+    return steps
+
+
+def to_manual(revoke: RevokeRequest, error: str) -> RevokeRequest:
+    """A running request the portal turned out not to be allowed to carry out."""
+    with transaction.atomic():
+        RevokeRequest.objects.filter(pk=revoke.pk, status=Status.RUNNING).update(
+            status=Status.MANUAL, error=error
+        )
+        revoke.refresh_from_db()
+        audit_manual(revoke, actor=None, reason=error)
+    return revoke
+
+
+def audit_manual(revoke: RevokeRequest, *, actor: User | None, reason: str) -> None:
+    action = (
+        AuditEvent.Action.REVOKE_MANUAL
+        if revoke.action == Action.REVOKE
+        else AuditEvent.Action.RESTORE_MANUAL
+    )
+    audit(revoke, action, actor=actor, reason=reason, steps=manual_steps(revoke))
+
+
+def _manual_calls(revoke: RevokeRequest) -> list[str]:
+    base = f"{settings.GRAPH_URL}/v1.0"
+    if revoke.action == Action.RESTORE:
+        return [_restore_call(base, entry, revoke.value) for entry in restore_targets(revoke)]
+    rows = list(grant_rows(revoke).filter(removed_in_run__isnull=True).order_by("pk"))
+    if revoke.kind == PermissionKind.APPLICATION:
+        return [
+            f"DELETE {base}/servicePrincipals/{row.resource_object_id}/appRoleAssignedTo/{row.graph_object_id}"
+            for row in rows
+        ]
+    scopes = _scopes_by_grant(revoke.tenant_id, {row.graph_object_id for row in rows})
+    calls = []
+    for row in rows:
+        remaining = without(scopes.get(row.graph_object_id, []), revoke.value)
+        url = f"{base}/oauth2PermissionGrants/{row.graph_object_id}"
+        if remaining:
+            body = json.dumps({"scope": " ".join(remaining)})
+            calls.append(f"PATCH {url} with the body {body}")
+        else:
+            calls.append(f"DELETE {url}")
+    return calls
+
+
+def _restore_call(base: str, entry: dict[str, Any], value: str) -> str:
+    if entry["type"] == "appRoleAssignment":
+        body = {key: entry[key] for key in ("principalId", "resourceId", "appRoleId")}
+        return f"POST {base}/servicePrincipals/{entry['resourceId']}/appRoleAssignedTo with the body {json.dumps(body)}"
+    return (
+        f"PATCH {base}/oauth2PermissionGrants/{entry['id']} adding {value} to its scope, or if "
+        f"that grant is gone, POST {base}/oauth2PermissionGrants with the body "
+        f"{json.dumps(new_grant_body(entry, value))}"
+    )
+
+
+def _scopes_by_grant(tenant_id: int, grant_ids: set[str]) -> dict[str, list[str]]:
+    """Each delegated grant's scopes as the last sync saw them, in Graph's order."""
+    scopes: dict[str, list[str]] = {}
+    rows = Grant.objects.filter(
+        tenant_id=tenant_id, graph_object_id__in=grant_ids, removed_in_run__isnull=True
+    ).order_by("pk")
+    for grant_id, value in rows.values_list("graph_object_id", "value"):
+        scopes.setdefault(grant_id, []).append(value)
+    return scopes
