@@ -185,14 +185,15 @@ def digest_send(*, subscription_id: int, period: str) -> str:
         .first()
     )
     floor = max(subscription.starts_after_run, previous.up_to_run if previous else 0)
+    since = subscription.started_at
+    if previous is not None and previous.sent_at is not None:
+        since = max(since, previous.sent_at)
     digest = digest_build(
         tenant=subscription.tenant,
         floor=floor,
         up_to_run=max(floor, newest_finished_run(subscription.tenant)),
         previous_findings=previous.findings if previous else None,
-        since=max(subscription.started_at, previous.sent_at)
-        if previous
-        else subscription.started_at,
+        since=since,
     )
     all_quiet = subscription.frequency == Frequency.WEEKLY and subscription.all_quiet
     if digest.is_empty and not all_quiet:

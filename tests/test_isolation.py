@@ -44,7 +44,7 @@ pytestmark = pytest.mark.django_db
 # Not the portal's own pages: Django admin (staff only, its own rules), allauth's
 # sign-in flow (before anyone is signed in) and the health check (public by design, shows
 # no tenant's data: tests/portal/test_security.py).
-SKIPPED = ("admin/", "accounts/", "healthz")
+SKIPPED: tuple[str, ...] = ("admin/", "accounts/", "healthz")
 # The outbox is staff only, as Django admin; the unsubscribe link is opened signed out from
 # an e-mail, its signature the credential (both: tests/digests/test_views.py).
 SKIPPED += ("outbox/", "unsubscribe/")
@@ -144,7 +144,7 @@ class World:
         )
         return {name: known[name] for name in route.params}
 
-    def url(self, route: Route, **kwargs: object) -> str:
+    def url(self, route: Route, **kwargs: uuid.UUID | None) -> str:
         return reverse(route.name, kwargs=self.kwargs(route, **kwargs))
 
 

@@ -1,6 +1,7 @@
 """The ControlPlane alert and after-sync digests, queued by each sync that succeeds."""
 
 from types import SimpleNamespace
+from typing import cast
 
 import pytest
 from django.utils import timezone
@@ -8,6 +9,7 @@ from django.utils import timezone
 from digests.models import Subscription
 from digests.services import subscription_set
 from digests.tasks import after_sync
+from tenants.graph import GraphClient
 from tenants.models import SyncRun
 from tenants.sync import Snapshot, apply_snapshot
 from tests.digests.conftest import CONTROL_PLANE, grant
@@ -70,7 +72,7 @@ def test_after_sync_subscribers_get_a_digest_of_the_sync(story, eager, mailoutbo
 def test_a_sync_that_succeeds_queues_them_once_committed(
     story, monkeypatch, django_capture_on_commit_callbacks
 ):
-    queued = []
+    queued: list[int] = []
     monkeypatch.setattr(after_sync, "delay", queued.append)
     run = SyncRunFactory(
         tenant=story.tenant, status=SyncRun.Status.RUNNING, started_at=timezone.now()
@@ -80,7 +82,7 @@ def test_a_sync_that_succeeds_queues_them_once_committed(
     )
 
     with django_capture_on_commit_callbacks(execute=True):
-        apply_snapshot(run=run, snapshot=Snapshot(), client=client)
+        apply_snapshot(run=run, snapshot=Snapshot(), client=cast(GraphClient, client))
         assert queued == []
 
     assert queued == [run.pk]

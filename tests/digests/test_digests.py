@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 def html_of(message: EmailMultiAlternatives) -> str:
     [(html, mimetype)] = message.alternatives
-    assert mimetype == "text/html"
+    assert mimetype == "text/html" and isinstance(html, str)
     return html
 
 
