@@ -47,7 +47,7 @@ def dispatch_due_syncs() -> int:
 
 
 @shared_task(bind=True, acks_late=True, max_retries=SYNC_MAX_RETRIES)
-def sync_tenant(self, run_id: int) -> str:  # noqa: ANN001 - Celery's bound task
+def sync_tenant(self, run_id: int) -> str:
     with run_context(f"sync-{run_id}"):
         try:
             run = sync_run_execute(run_id=run_id)
@@ -87,7 +87,7 @@ def fail_abandoned_runs() -> int:
     soft_time_limit=REVOKE_SOFT_TIME_LIMIT,
     time_limit=REVOKE_TIME_LIMIT,
 )
-def execute_revoke(self, revoke_id: int) -> str:  # noqa: ANN001 - Celery's bound task
+def execute_revoke(self, revoke_id: int) -> str:
     """Carry out one revoke or restore request; throttling and outages are retried later."""
     with run_context(f"revoke-{revoke_id}"):
         try:

@@ -6,12 +6,13 @@ from django.urls import reverse
 
 from digests.models import Subscription
 from digests.services import digest_send, unsubscribe_token
+from portal.models import User
 from tests.factories import TenantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def signed_in(user) -> Client:  # noqa: ANN001 - a User
+def signed_in(user: User) -> Client:
     client = Client()
     client.force_login(user)
     return client

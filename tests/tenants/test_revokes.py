@@ -661,7 +661,7 @@ def test_twenty_simultaneous_clicks_make_one_request_and_one_delete(synced, alic
                 role=Role.ADMIN,
             )
             results.append((revoke.pk, created))
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+        except BaseException as exc:  # reported by the assertion below
             errors.append(exc)
         finally:
             connection.close()
