@@ -13,8 +13,8 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from digests.models import Subscription
-from digests.outbox import outbox_enabled, outbox_message, outbox_messages
+from digests.models import DigestDelivery, Subscription
+from digests.outbox import failed_deliveries, outbox_enabled, outbox_message, outbox_messages
 from digests.services import subscription_for_token, subscription_set, subscription_unsubscribe
 from portal.http import AuthenticatedHttpRequest
 from tenants.access import tenant_for, visible_tenants
@@ -86,7 +86,12 @@ def outbox(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "digests/outbox.html",
-        {"enabled": outbox_enabled(), "outbox_messages": outbox_messages()},
+        {
+            "enabled": outbox_enabled(),
+            "outbox_messages": outbox_messages(),
+            "failed": failed_deliveries(),
+            "max_attempts": DigestDelivery.MAX_ATTEMPTS,
+        },
     )
 
 
