@@ -28,6 +28,7 @@ from benchmarks._database import database_ensure
 if TYPE_CHECKING:
     from django.test import Client
 
+    from permissions.models import Resource
     from tenants.models import Tenant
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/portal_bench_pages"
@@ -140,7 +141,7 @@ def large_tenant_create(
 Pooled = tuple[str, str, uuid.UUID]
 
 
-def _catalog_create(graph) -> list[Pooled]:  # noqa: ANN001 - a Resource
+def _catalog_create(graph: Resource) -> list[Pooled]:
     """The pool of permissions; a second tenant built in the same database shares it."""
     from permissions.models import Permission, PermissionApiCall, Tier
 
@@ -220,7 +221,7 @@ def _clients_create(tenant: Tenant, applications: int, rng: random.Random) -> li
     )
 
 
-def _grants_create(tenant, run, clients, held, rng) -> None:  # noqa: ANN001
+def _grants_create(tenant, run, clients, held, rng) -> None:
     from tenants.models import Grant
 
     graph_object = uuid.UUID(int=rng.getrandbits(128))
@@ -253,7 +254,7 @@ def _grants_create(tenant, run, clients, held, rng) -> None:  # noqa: ANN001
     Grant.objects.bulk_create(rows, batch_size=BATCH)
 
 
-def _manifests_create(clients, held, pool, rng) -> None:  # noqa: ANN001
+def _manifests_create(clients, held, pool, rng) -> None:
     """Three features per application: two on by default, one off; the second lists a
     permission the client lacks (missing). Application permissions declare GET calls
     only, so a ReadWrite grant gets its Read sibling as the narrower suggestion."""

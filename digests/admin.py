@@ -11,6 +11,6 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
 @admin.register(DigestDelivery)
 class DigestDeliveryAdmin(admin.ModelAdmin):
-    list_display = ("subscription", "kind", "period", "status", "up_to_run", "sent_at")
+    list_display = ("subscription", "kind", "period", "status", "attempts", "up_to_run", "sent_at")
     list_filter = ("kind", "status")
     readonly_fields = [field.name for field in DigestDelivery._meta.fields]

@@ -2,7 +2,8 @@
 
 A delivery row is claimed before its e-mail is sent and marked sent afterwards; its
 unique (subscription, kind, period) makes a retried or duplicated task find the row and
-send nothing.
+send nothing. A send that fails keeps its row, marked failed with the error (as NetBox
+keeps its jobs), and the next attempt claims that row again, up to ``MAX_ATTEMPTS``.
 """
 
 from django.conf import settings
@@ -50,6 +51,10 @@ class DigestDelivery(models.Model):
     class Status(models.TextChoices):
         SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    # Sends started for one e-mail, the first included: the task's retries stop there.
+    MAX_ATTEMPTS = 6
 
     subscription = models.ForeignKey(
         Subscription, on_delete=models.CASCADE, related_name="deliveries"
@@ -63,15 +68,28 @@ class DigestDelivery(models.Model):
     # The unused, unexplained and missing permissions at that point, so that the next
     # digest can say which are new.
     findings = models.JSONField(default=list, blank=True)
+    # When the current (or last) attempt began, and how many have begun, this one included.
     claimed_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=1)
     sent_at = models.DateTimeField(null=True, blank=True)
     message_id = models.CharField(max_length=300, blank=True)
+    # The last failed attempt's exception, "SMTPServerDisconnected: ...", secrets redacted;
+    # cleared when the e-mail goes out.
+    error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-claimed_at"]
         constraints = [
             models.UniqueConstraint(
                 fields=["subscription", "kind", "period"], name="digest_delivery_once"
+            ),
+        ]
+        indexes = [
+            # The outbox lists the failed ones, a few among all e-mails ever sent.
+            models.Index(
+                fields=["-claimed_at"],
+                condition=models.Q(status="failed"),
+                name="digest_delivery_failed",
             ),
         ]
 

@@ -1,4 +1,5 @@
-"""The e-mails Django's file-based backend kept in EMAIL_FILE_PATH (`make run`'s outbox).
+"""The Outbox page's data: the e-mails that failed to go out (rows, whatever the backend),
+and those Django's file-based backend kept in EMAIL_FILE_PATH (`make run`'s outbox).
 
 The backend appends each message to a ``<timestamp>-<id>.log`` file, followed by a line
 of 79 dashes; one connection writes one file, so a file may hold several messages.
@@ -14,6 +15,9 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from django.conf import settings
+from django.db.models import QuerySet
+
+from digests.models import DigestDelivery
 
 SEPARATOR = b"\n" + b"-" * 79 + b"\n"
 # "<file name without .log>_<position in the file>": also what stops a key from naming
@@ -51,6 +55,18 @@ class OutboxMessage:
         """The message's ``text/<subtype>`` body, decoded; None when it has none."""
         body = self.message.get_body(preferencelist=(subtype,))
         return body.get_content() if body is not None else None
+
+
+# The outbox is not an archive: the newest failures are the ones to act on.
+FAILED_SHOWN = 100
+
+
+def failed_deliveries() -> QuerySet[DigestDelivery]:
+    """The e-mails whose last attempt failed, newest first, with whom they were for."""
+    failed = DigestDelivery.objects.filter(status=DigestDelivery.Status.FAILED)
+    return failed.select_related("subscription__user", "subscription__tenant").order_by(
+        "-claimed_at"
+    )[:FAILED_SHOWN]
 
 
 def outbox_enabled() -> bool:

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -22,6 +23,7 @@ from digests.content import (
     portal_url,
 )
 from digests.models import DigestDelivery, Subscription
+from portal.logging import redact
 from portal.models import User
 from tenants.access import role_in
 from tenants.models import SyncRun, Tenant
@@ -88,10 +90,12 @@ def _recipient(subscription: Subscription) -> str | None:
 
 
 def _claim(subscription: Subscription, kind: str, period: str) -> DigestDelivery | None:
-    """The delivery row to send, now ours; None when it is sent or another worker sends it.
+    """The delivery row to send, now ours; None when it is sent, another worker sends it,
+    or it failed ``MAX_ATTEMPTS`` times.
 
-    A claim older than the task's hard time limit belongs to a worker that died before
-    it finished: it is taken over (the e-mail may then go out twice, never zero times).
+    A failed row is claimed again by the next attempt (the task's retry). A claim older
+    than the task's hard time limit belongs to a worker that died before it finished: it
+    is taken over (the e-mail may then go out twice, never zero times).
     """
     now = timezone.now()
     try:
@@ -102,29 +106,54 @@ def _claim(subscription: Subscription, kind: str, period: str) -> DigestDelivery
     except IntegrityError:
         stale = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
         rows = DigestDelivery.objects.filter(
+            Q(status=DigestDelivery.Status.FAILED)
+            | Q(status=DigestDelivery.Status.SENDING, claimed_at__lt=stale),
             subscription=subscription,
             kind=kind,
             period=period,
-            status=DigestDelivery.Status.SENDING,
-            claimed_at__lt=stale,
+            attempts__lt=DigestDelivery.MAX_ATTEMPTS,
         )
-        if rows.update(claimed_at=now):
+        claimed = rows.update(
+            status=DigestDelivery.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
+        )
+        if claimed:
             return DigestDelivery.objects.get(subscription=subscription, kind=kind, period=period)
         return None
 
 
+def _unclaimed(subscription: Subscription, kind: str, period: str) -> str:
+    """Why ``_claim`` gave no row, said as the task's result."""
+    failed = DigestDelivery.objects.filter(
+        subscription=subscription, kind=kind, period=period, status=DigestDelivery.Status.FAILED
+    )
+    return "failed too often" if failed.exists() else "already sent"
+
+
 def _send_claimed(delivery: DigestDelivery, build: Callable[[str], EmailMultiAlternatives]) -> None:
     """Send ``build(message_id)`` for a claimed delivery and mark it sent. On failure the
-    claim is released, so that the task's retry can send it."""
+    row is marked failed with the error, and the exception goes on to the task, whose
+    retry claims the row again."""
     message_id = make_msgid(domain=urlsplit(settings.PORTAL_URL).hostname or "localhost")
     try:
         build(message_id).send()
-    except Exception:
-        delivery.delete()
+    except Exception as exc:
+        DigestDelivery.objects.filter(pk=delivery.pk).update(
+            status=DigestDelivery.Status.FAILED, error=_delivery_error(exc)
+        )
         raise
     DigestDelivery.objects.filter(pk=delivery.pk).update(
-        status=DigestDelivery.Status.SENT, sent_at=timezone.now(), message_id=message_id
+        status=DigestDelivery.Status.SENT, sent_at=timezone.now(), message_id=message_id, error=""
     )
+
+
+# Enough for a mail server's reply; the rest of a long traceback text is noise here.
+ERROR_MAX_LENGTH = 1000
+
+
+def _delivery_error(exc: BaseException) -> str:
+    """What the outbox shows of a failed send: the exception's class and message, without
+    credentials (a mail server may echo what it was sent)."""
+    return redact(f"{exc.__class__.__name__}: {exc}")[:ERROR_MAX_LENGTH]
 
 
 def _message(
@@ -185,21 +214,22 @@ def digest_send(*, subscription_id: int, period: str) -> str:
         .first()
     )
     floor = max(subscription.starts_after_run, previous.up_to_run if previous else 0)
+    since = subscription.started_at
+    if previous is not None and previous.sent_at is not None:
+        since = max(since, previous.sent_at)
     digest = digest_build(
         tenant=subscription.tenant,
         floor=floor,
         up_to_run=max(floor, newest_finished_run(subscription.tenant)),
         previous_findings=previous.findings if previous else None,
-        since=max(subscription.started_at, previous.sent_at)
-        if previous
-        else subscription.started_at,
+        since=since,
     )
     all_quiet = subscription.frequency == Frequency.WEEKLY and subscription.all_quiet
     if digest.is_empty and not all_quiet:
         return "nothing to say"
     delivery = _claim(subscription, kind, period)
     if delivery is None:
-        return "already sent"
+        return _unclaimed(subscription, kind, period)
     DigestDelivery.objects.filter(pk=delivery.pk).update(
         up_to_run=digest.up_to_run, findings=digest.findings
     )
@@ -236,9 +266,10 @@ def alert_send(*, subscription_id: int, run_id: int) -> str:
     items = controlplane_additions(run)
     if not items:
         return "nothing to say"
-    delivery = _claim(subscription, DigestDelivery.Kind.ALERT, f"sync-{run.pk}")
+    kind, period = DigestDelivery.Kind.ALERT, f"sync-{run.pk}"
+    delivery = _claim(subscription, kind, period)
     if delivery is None:
-        return "already sent"
+        return _unclaimed(subscription, kind, period)
     tenant = subscription.tenant
     what = items[0].text.split(" (")[0] if len(items) == 1 else f"{len(items)} permissions"
     _send_claimed(

@@ -6,7 +6,7 @@ e-mail; its retry sends nothing that went out already (digests.services claims e
 
 from celery import shared_task
 
-from digests.models import Subscription
+from digests.models import DigestDelivery, Subscription
 from digests.services import (
     alert_send,
     controlplane_additions,
@@ -15,7 +15,8 @@ from digests.services import (
 )
 from tenants.models import SyncRun
 
-EMAIL_MAX_RETRIES = 5
+# The first send and its retries: each claims the e-mail's row again (digests.services).
+EMAIL_MAX_RETRIES = DigestDelivery.MAX_ATTEMPTS - 1
 Frequency = Subscription.Frequency
 
 

@@ -13,9 +13,10 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from digests.models import Subscription
-from digests.outbox import outbox_enabled, outbox_message, outbox_messages
+from digests.models import DigestDelivery, Subscription
+from digests.outbox import failed_deliveries, outbox_enabled, outbox_message, outbox_messages
 from digests.services import subscription_for_token, subscription_set, subscription_unsubscribe
+from portal.http import AuthenticatedHttpRequest
 from tenants.access import tenant_for, visible_tenants
 
 # An e-mail's HTML is shown as the mail client would: no scripts, no requests anywhere
@@ -33,7 +34,7 @@ class SubscriptionForm(forms.Form):
 
 @login_required
 @require_safe
-def subscriptions(request: HttpRequest) -> HttpResponse:
+def subscriptions(request: AuthenticatedHttpRequest) -> HttpResponse:
     tenants = list(visible_tenants(request.user))
     chosen = {
         subscription.tenant_id: subscription
@@ -49,7 +50,7 @@ def subscriptions(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def subscription_save(request: HttpRequest, tenant_id: UUID) -> HttpResponse:
+def subscription_save(request: AuthenticatedHttpRequest, tenant_id: UUID) -> HttpResponse:
     # Anyone who sees the tenant may choose their own e-mails about it; readers too.
     tenant, _role = tenant_for(request.user, tenant_id)
     form = SubscriptionForm(request.POST)
@@ -85,7 +86,12 @@ def outbox(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "digests/outbox.html",
-        {"enabled": outbox_enabled(), "outbox_messages": outbox_messages()},
+        {
+            "enabled": outbox_enabled(),
+            "outbox_messages": outbox_messages(),
+            "failed": failed_deliveries(),
+            "max_attempts": DigestDelivery.MAX_ATTEMPTS,
+        },
     )
 
 

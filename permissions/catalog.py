@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import yaml
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from permissions.models import (
@@ -286,7 +286,7 @@ def _load_yaml(location: str) -> object:
 _TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", bool: "true or false"}
 
 
-def _expect(value: object, kind: type, where: str) -> Any:
+def _expect(value: object, kind: type[T], where: str) -> T:
     # bool is an int in Python; a JSON true is never a privilege level.
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise _Malformed(f"{where} is not {_TYPE_NAMES.get(kind, 'a number')}")
@@ -317,10 +317,11 @@ def _guid(text: str, where: str) -> uuid.UUID:
         raise _Malformed(f"{where} is not a GUID") from None
 
 
-def _fits(text: str, model: type, field_name: str, where: str) -> str:
+def _fits(text: str, model: type[models.Model], field_name: str, where: str) -> str:
     # SQLite would store an over-long value silently and PostgreSQL fail mid-import.
-    limit = model._meta.get_field(field_name).max_length
-    if len(text) > limit:
+    column = model._meta.get_field(field_name)
+    limit = column.max_length if isinstance(column, models.Field) else None
+    if limit is not None and len(text) > limit:
         raise _Malformed(f"{where} is longer than {limit} characters")
     return text
 
@@ -586,7 +587,8 @@ class _Plan:
 
     def match(self, item: _Described) -> Permission | None:
         by_value = self.by_value.get((item.kind, item.value))
-        by_id = self.by_id.get((item.kind, item.fields.get("graph_id")))
+        graph_id = item.fields.get("graph_id")
+        by_id = self.by_id.get((item.kind, graph_id)) if graph_id else None
         # Renaming the id's row onto a name another row holds would break uniqueness:
         # then the row holding the name is the match.
         row = by_id if by_id is not None and by_value in (None, by_id) else by_value
@@ -629,7 +631,8 @@ class _Plan:
         for row in [*self.rows, *self.new]:
             if row.kind != tiers.kind:
                 continue
-            tier = tiers.by_id.get(row.graph_id) or tiers.by_value.get(row.value, "")
+            by_id = tiers.by_id.get(row.graph_id) if row.graph_id else None
+            tier = by_id or tiers.by_value.get(row.value, "")
             if row.pk is None:
                 row.tier = tier
             else:

@@ -408,7 +408,8 @@ class _Reader:
 
 def _max(model: type[models.Model], field: str) -> int | None:
     """The column's length limit, so that a long value fails here and not in the database."""
-    return model._meta.get_field(field).max_length
+    column = model._meta.get_field(field)
+    return column.max_length if isinstance(column, models.Field) else None
 
 
 # --- import ----------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from permissions.verdicts import CallIndex, PermissionKey, PermissionScope, norm
 GRAPH_APP_ID = uuid.UUID(MICROSOFT_GRAPH_APP_ID)
 
 # Most sensitive first; a permission the catalog does not know sorts last.
-TIER_RANK = {
+TIER_RANK: dict[str, int] = {
     Tier.CONTROL_PLANE: 0,
     Tier.MANAGEMENT_PLANE: 1,
     Tier.USER_ACCESS: 2,
@@ -245,7 +245,7 @@ def permission_api_calls(*, permission: Permission) -> QuerySet[PermissionApiCal
 
 
 # Which of Microsoft's consent schemes describes each kind of grant in an organisation.
-SCHEME_OF_KIND = {
+SCHEME_OF_KIND: dict[str, str] = {
     PermissionKind.APPLICATION: PermissionApiCall.Scheme.APPLICATION,
     PermissionKind.DELEGATED: PermissionApiCall.Scheme.DELEGATED_WORK,
 }

@@ -179,7 +179,9 @@ def _is_narrower(
         and candidate.permission.resource_app_id.lower()
         == granted.permission.resource_app_id.lower()
     )
-    if not same_family or candidate.privilege_level is None or not needed <= candidate.calls:
+    if not same_family or not needed <= candidate.calls:
+        return False
+    if candidate.privilege_level is None or granted.privilege_level is None:
         return False
     if candidate.privilege_level > granted.privilege_level:
         return False

@@ -219,7 +219,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         # The portal's session: GRAPH_CA_BUNDLE (the emulator's CA, a proxy's), no proxy
         # or CA bundle from the environment.
         session = new_session()
-        session.request = functools.partial(
+        session.request = functools.partial(  # type: ignore[method-assign]
             session.request, timeout=socialaccount_settings.REQUESTS_TIMEOUT
         )
         return session

@@ -1,6 +1,7 @@
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
+from portal.models import User
 from portal.views import signed_in as summary
 
 
@@ -9,6 +10,7 @@ def signed_in(request: HttpRequest) -> dict[str, object]:
 
     Lazy, so that only pages that show it pay for the tenant lookup.
     """
-    if not request.user.is_authenticated:
+    user = request.user
+    if not isinstance(user, User):
         return {"signed_in": None}
-    return {"signed_in": SimpleLazyObject(lambda: summary(request.user))}
+    return {"signed_in": SimpleLazyObject(lambda: summary(user))}

@@ -54,7 +54,7 @@ def broker_ok() -> bool:
     try:
         with celery_app.connection_for_write(connect_timeout=BROKER_TIMEOUT) as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, timeout=BROKER_TIMEOUT)
-    except Exception:  # noqa: BLE001 - any transport's failure means "unavailable"
+    except Exception:  # any transport's failure means "unavailable"
         logger.warning("Health check: the broker is unavailable", exc_info=True)
         return False
     return True

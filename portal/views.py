@@ -5,6 +5,7 @@ from enum import StrEnum
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
@@ -35,9 +36,9 @@ def home_tenant(user: User) -> Tenant | None:
     return Tenant.objects.filter(tenant_id=user.entra_tenant_id).first()
 
 
-def access_notice(user: User) -> AccessNotice | None:
+def access_notice(user: User | AnonymousUser) -> AccessNotice | None:
     """Why an Entra user sees no tenant yet, or None when they see one (or all)."""
-    if not user.is_authenticated:
+    if not isinstance(user, User):
         return None
     return _notice(user, home_tenant(user))
 

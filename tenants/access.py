@@ -29,7 +29,7 @@ class Role(StrEnum):
     READER = "reader"
 
 
-def is_operator(user) -> bool:  # noqa: ANN001 - a User or AnonymousUser
+def is_operator(user) -> bool:  # a User or AnonymousUser
     operator_tenant = (settings.PORTAL_OPERATOR_TENANT_ID or "").lower()
     return bool(
         user.is_authenticated
@@ -39,7 +39,7 @@ def is_operator(user) -> bool:  # noqa: ANN001 - a User or AnonymousUser
     )
 
 
-def role_in(user, tenant: Tenant) -> Role | None:  # noqa: ANN001
+def role_in(user, tenant: Tenant) -> Role | None:
     if not user.is_authenticated or not user.is_active:
         return None
     if user.is_superuser:
@@ -53,7 +53,7 @@ def role_in(user, tenant: Tenant) -> Role | None:  # noqa: ANN001
     return None
 
 
-def visible_tenants(user) -> QuerySet[Tenant]:  # noqa: ANN001
+def visible_tenants(user) -> QuerySet[Tenant]:
     tenants = Tenant.objects.all()
     if user.is_authenticated and (user.is_superuser or is_operator(user)):
         return tenants
@@ -67,7 +67,7 @@ def visible_tenants(user) -> QuerySet[Tenant]:  # noqa: ANN001
         return tenants.none()
 
 
-def tenant_for(user, tenant_id: UUID, *, write: bool = False) -> tuple[Tenant, Role]:  # noqa: ANN001
+def tenant_for(user, tenant_id: UUID, *, write: bool = False) -> tuple[Tenant, Role]:
     """The tenant if ``user`` may see it (else 404), and may change it when ``write`` (else 403)."""
     tenant = Tenant.objects.select_related("last_good_sync").filter(tenant_id=tenant_id).first()
     role = role_in(user, tenant) if tenant else None

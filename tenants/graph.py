@@ -321,7 +321,7 @@ def _header_seconds(headers: dict[str, str] | Any, attempt: int) -> float:
 
 def _backoff(attempt: int) -> float:
     # Exponential with jitter, so that many workers do not retry in step.
-    return min(2 ** (attempt - 1), 30) * (0.5 + random.random() / 2)  # noqa: S311 - not crypto
+    return min(2 ** (attempt - 1), 30) * (0.5 + random.random() / 2)  # jitter, not cryptography
 
 
 def _short(url: str) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 
 from permissions.models import (
     Application,
@@ -75,7 +75,7 @@ def tenant_report(*, tenant: Tenant, app_id: UUID | None = None) -> dict[str, An
     }
 
 
-def _grant_groups(grants) -> dict[int, list[GrantGroup]]:  # noqa: ANN001 - a Grant queryset
+def _grant_groups(grants: QuerySet[Grant]) -> dict[int, list[GrantGroup]]:
     rows = (
         grants.values("client_id", "resource_app_id", "kind", "value", "permission_id", "consent")
         .annotate(users=Count("principal_id", distinct=True, filter=Q(consent=Grant.Consent.USER)))

@@ -32,7 +32,7 @@ def dispatch_due_syncs() -> int:
 
 
 @shared_task(bind=True, acks_late=True, max_retries=SYNC_MAX_RETRIES)
-def sync_tenant(self, run_id: int) -> str:  # noqa: ANN001 - Celery's bound task
+def sync_tenant(self, run_id: int) -> str:
     from tenants.services import sync_run_again
     from tenants.sync import sync_run_execute
 
@@ -57,7 +57,7 @@ def sync_tenant(self, run_id: int) -> str:  # noqa: ANN001 - Celery's bound task
     soft_time_limit=REVOKE_SOFT_TIME_LIMIT,
     time_limit=REVOKE_TIME_LIMIT,
 )
-def execute_revoke(self, revoke_id: int) -> str:  # noqa: ANN001 - Celery's bound task
+def execute_revoke(self, revoke_id: int) -> str:
     """Carry out one revoke or restore request; throttling and outages are retried later."""
     from tenants.revokes import (
         revoke_request_execute,

@@ -1,6 +1,7 @@
 """factory_boy factories shared by all tests."""
 
 import uuid
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import factory
 
@@ -14,9 +15,24 @@ from permissions.models import (
     Requirement,
     Resource,
 )
+from portal.models import User
+from tenants.models import Grant, ServicePrincipal, SyncRun, Tenant
+
+T = TypeVar("T")
 
 
-class ResourceFactory(factory.django.DjangoModelFactory):
+class ModelFactory(factory.django.DjangoModelFactory[T]):
+    """A factory that type checkers know makes a ``T``: ``TenantFactory()`` is a Tenant."""
+
+    class Meta:
+        abstract = True
+
+    if TYPE_CHECKING:
+        # factory_boy's metaclass makes calling the class create a model instance.
+        def __new__(cls, *args: Any, **kwargs: Any) -> T: ...  # type: ignore[misc]
+
+
+class ResourceFactory(ModelFactory[Resource]):
     class Meta:
         model = Resource
         django_get_or_create = ("app_id",)
@@ -25,7 +41,7 @@ class ResourceFactory(factory.django.DjangoModelFactory):
     display_name = "Microsoft Graph"
 
 
-class PermissionFactory(factory.django.DjangoModelFactory):
+class PermissionFactory(ModelFactory[Permission]):
     class Meta:
         model = Permission
 
@@ -40,7 +56,7 @@ class PermissionFactory(factory.django.DjangoModelFactory):
     source = Permission.Source.STARTER
 
 
-class PermissionApiCallFactory(factory.django.DjangoModelFactory):
+class PermissionApiCallFactory(ModelFactory[PermissionApiCall]):
     class Meta:
         model = PermissionApiCall
 
@@ -50,7 +66,7 @@ class PermissionApiCallFactory(factory.django.DjangoModelFactory):
     path = "/examples"
 
 
-class ApplicationFactory(factory.django.DjangoModelFactory):
+class ApplicationFactory(ModelFactory[Application]):
     class Meta:
         model = Application
 
@@ -59,7 +75,7 @@ class ApplicationFactory(factory.django.DjangoModelFactory):
     publisher = "Example vendor"
 
 
-class FeatureFactory(factory.django.DjangoModelFactory):
+class FeatureFactory(ModelFactory[Feature]):
     class Meta:
         model = Feature
 
@@ -69,7 +85,7 @@ class FeatureFactory(factory.django.DjangoModelFactory):
     description = "Does something useful."
 
 
-class RequirementFactory(factory.django.DjangoModelFactory):
+class RequirementFactory(ModelFactory[Requirement]):
     class Meta:
         model = Requirement
 
@@ -81,7 +97,7 @@ class RequirementFactory(factory.django.DjangoModelFactory):
     api_calls = factory.LazyFunction(lambda: ["GET /devices"])
 
 
-class TenantFactory(factory.django.DjangoModelFactory):
+class TenantFactory(ModelFactory[Tenant]):
     class Meta:
         model = "tenants.Tenant"
 
@@ -89,14 +105,14 @@ class TenantFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Tenant {n}")
 
 
-class SyncRunFactory(factory.django.DjangoModelFactory):
+class SyncRunFactory(ModelFactory[SyncRun]):
     class Meta:
         model = "tenants.SyncRun"
 
     tenant = factory.SubFactory(TenantFactory)
 
 
-class ServicePrincipalFactory(factory.django.DjangoModelFactory):
+class ServicePrincipalFactory(ModelFactory[ServicePrincipal]):
     class Meta:
         model = "tenants.ServicePrincipal"
 
@@ -106,7 +122,7 @@ class ServicePrincipalFactory(factory.django.DjangoModelFactory):
     display_name = factory.Sequence(lambda n: f"Client app {n}")
 
 
-class GrantFactory(factory.django.DjangoModelFactory):
+class GrantFactory(ModelFactory[Grant]):
     """An application permission (appRoleAssignment) on Microsoft Graph, first seen by a
     succeeded run of the client's tenant unless told otherwise."""
 
@@ -128,7 +144,7 @@ class GrantFactory(factory.django.DjangoModelFactory):
     )
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(ModelFactory[User]):
     """Someone signed in through Entra: their home tenant and portal roles as the id token
     gave them (``entra_tenant_id``, ``entra_roles``)."""
 

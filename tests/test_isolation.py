@@ -28,7 +28,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from digests.models import Subscription
 from permissions.models import MICROSOFT_GRAPH_APP_ID, Permission
-from tenants.models import AuditEvent, RevokeRequest, ServicePrincipal, SyncRun, Tenant
+from tenants.models import AuditEvent, Grant, RevokeRequest, ServicePrincipal, SyncRun, Tenant
 from tests.factories import (
     FeatureFactory,
     GrantFactory,
@@ -44,7 +44,7 @@ pytestmark = pytest.mark.django_db
 # Not the portal's own pages: Django admin (staff only, its own rules), allauth's
 # sign-in flow (before anyone is signed in) and the health check (public by design, shows
 # no tenant's data: tests/portal/test_security.py).
-SKIPPED = ("admin/", "accounts/", "healthz")
+SKIPPED: tuple[str, ...] = ("admin/", "accounts/", "healthz")
 # The outbox is staff only, as Django admin; the unsubscribe link is opened signed out from
 # an e-mail, its signature the credential (both: tests/digests/test_views.py).
 SKIPPED += ("outbox/", "unsubscribe/")
@@ -144,7 +144,7 @@ class World:
         )
         return {name: known[name] for name in route.params}
 
-    def url(self, route: Route, **kwargs: object) -> str:
+    def url(self, route: Route, **kwargs: uuid.UUID | None) -> str:
         return reverse(route.name, kwargs=self.kwargs(route, **kwargs))
 
 
@@ -179,7 +179,7 @@ def world(monkeypatch) -> World:
     return World(contoso, fabrikam, run, client_app, permission, feature.key, pending, succeeded)
 
 
-def revoke_request(grant, status: str) -> RevokeRequest:  # noqa: ANN001 - a Grant
+def revoke_request(grant: Grant, status: str) -> RevokeRequest:
     # What a succeeded revoke removed, so that Undo can put it back.
     removed = [
         {
@@ -209,7 +209,7 @@ def signed_in(tenant: Tenant, *roles: str) -> Client:
     return client
 
 
-def post(client: Client, world: World, url: str):  # noqa: ANN201 - a test response
+def post(client: Client, world: World, url: str):  # a test response
     # Every write's fields at once: feature switches, and the grant a revoke names.
     return client.post(
         url,
@@ -224,7 +224,7 @@ def post(client: Client, world: World, url: str):  # noqa: ANN201 - a test respo
     )
 
 
-def shows_tenant_a(response) -> list[str]:  # noqa: ANN001
+def shows_tenant_a(response) -> list[str]:
     content = response.content.decode(errors="replace")
     return [marker for marker in MARKERS if marker in content]
 
@@ -335,7 +335,7 @@ def test_an_admin_may_change_their_tenant(world, route):
         assert_read_only(client.get(url), response, url)
 
 
-def assert_read_only(read, write, url: str) -> None:  # noqa: ANN001 - test responses
+def assert_read_only(read, write, url: str) -> None:  # read, write: test responses
     """A read refuses a POST, or answers it exactly as the GET: WRITES are then every way
     to change state, and a reader's 403 on each of them covers them all."""
     if write.status_code == 405:

@@ -7,6 +7,7 @@ in the live server's thread, against the emulator's Graph.
 
 import pytest
 from django.core import mail
+from playwright.sync_api import Locator, Page
 
 from tenants.models import Grant, RevokeRequest
 from tenants.tasks import execute_revoke, sync_tenant
@@ -26,7 +27,7 @@ def tasks_run_at_once(monkeypatch) -> None:
     monkeypatch.setattr(sync_tenant, "delay", lambda run_id: sync_tenant.apply((run_id,)))
 
 
-def grant_article(page, value: str):  # noqa: ANN201 - a Playwright locator
+def grant_article(page: Page, value: str) -> Locator:
     return page.locator("article.grant", has=page.get_by_role("heading", name=value, exact=True))
 
 

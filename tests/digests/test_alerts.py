@@ -1,13 +1,17 @@
 """The ControlPlane alert and after-sync digests, queued by each sync that succeeds."""
 
+from smtplib import SMTPRecipientsRefused
 from types import SimpleNamespace
+from typing import cast
 
 import pytest
+from django.core.mail import EmailMultiAlternatives
 from django.utils import timezone
 
-from digests.models import Subscription
-from digests.services import subscription_set
+from digests.models import DigestDelivery, Subscription
+from digests.services import alert_send, subscription_set
 from digests.tasks import after_sync
+from tenants.graph import GraphClient
 from tenants.models import SyncRun
 from tenants.sync import Snapshot, apply_snapshot
 from tests.digests.conftest import CONTROL_PLANE, grant
@@ -45,6 +49,28 @@ def test_a_new_controlplane_grant_alerts_every_subscriber_at_once(story, eager, 
         assert alert.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 
+def test_a_refused_alert_is_kept_as_failed_and_sent_by_the_retry(story, mailoutbox, monkeypatch):
+    def refuse(message: EmailMultiAlternatives, fail_silently: bool = False) -> int:
+        raise SMTPRecipientsRefused({"alice@contoso.example": (450, b"mailbox busy")})
+
+    with monkeypatch.context() as patch:
+        patch.setattr(EmailMultiAlternatives, "send", refuse)
+        with pytest.raises(SMTPRecipientsRefused):
+            alert_send(subscription_id=story.subscription.pk, run_id=story.second.pk)
+
+    failed = DigestDelivery.objects.get(kind=DigestDelivery.Kind.ALERT)
+    assert (failed.status, failed.attempts) == ("failed", 1)
+    assert failed.error.startswith("SMTPRecipientsRefused: ") and "mailbox busy" in failed.error
+
+    assert alert_send(subscription_id=story.subscription.pk, run_id=story.second.pk) == "sent"
+    assert alert_send(subscription_id=story.subscription.pk, run_id=story.second.pk) == (
+        "already sent"
+    )
+    sent = DigestDelivery.objects.get(kind=DigestDelivery.Kind.ALERT)
+    assert (sent.pk, sent.status, sent.attempts) == (failed.pk, "sent", 2)
+    assert len(mailoutbox) == 1
+
+
 def test_a_sync_without_controlplane_additions_alerts_nobody(story, eager, mailoutbox):
     quiet = SyncRunFactory(tenant=story.tenant, status=SyncRun.Status.SUCCEEDED)
     grant(story.rooms, "Chat.Read.All", quiet)
@@ -70,7 +96,7 @@ def test_after_sync_subscribers_get_a_digest_of_the_sync(story, eager, mailoutbo
 def test_a_sync_that_succeeds_queues_them_once_committed(
     story, monkeypatch, django_capture_on_commit_callbacks
 ):
-    queued = []
+    queued: list[int] = []
     monkeypatch.setattr(after_sync, "delay", queued.append)
     run = SyncRunFactory(
         tenant=story.tenant, status=SyncRun.Status.RUNNING, started_at=timezone.now()
@@ -80,7 +106,7 @@ def test_a_sync_that_succeeds_queues_them_once_committed(
     )
 
     with django_capture_on_commit_callbacks(execute=True):
-        apply_snapshot(run=run, snapshot=Snapshot(), client=client)
+        apply_snapshot(run=run, snapshot=Snapshot(), client=cast(GraphClient, client))
         assert queued == []
 
     assert queued == [run.pk]

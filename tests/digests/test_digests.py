@@ -1,7 +1,7 @@
 """Digest content, when one is sent, and that each is sent once."""
 
 from datetime import UTC, datetime, timedelta
-from smtplib import SMTPServerDisconnected
+from smtplib import SMTPAuthenticationError, SMTPServerDisconnected
 
 import pytest
 from django.core.mail import EmailMultiAlternatives
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 def html_of(message: EmailMultiAlternatives) -> str:
     [(html, mimetype)] = message.alternatives
-    assert mimetype == "text/html"
+    assert mimetype == "text/html" and isinstance(html, str)
     return html
 
 
@@ -147,18 +147,93 @@ def test_a_retried_task_sends_no_duplicate(story, mailoutbox):
     assert len(mailoutbox) == 1
 
 
-def test_a_failed_send_leaves_the_digest_to_the_retry(story, mailoutbox, monkeypatch):
-    def refuse(message: EmailMultiAlternatives) -> int:
-        raise SMTPServerDisconnected("Connection unexpectedly closed")
+def refuse(message: EmailMultiAlternatives, fail_silently: bool = False) -> int:
+    """EmailMessage.send as it fails when the mail server hangs up."""
+    raise SMTPServerDisconnected("Connection unexpectedly closed")
 
+
+def test_a_failed_send_keeps_its_row_with_the_error_and_the_retry_sends_it(
+    story, mailoutbox, monkeypatch
+):
     with monkeypatch.context() as patch:
         patch.setattr(EmailMultiAlternatives, "send", refuse)
         with pytest.raises(SMTPServerDisconnected):
             digest_send(subscription_id=story.subscription.pk, period="daily-1")
 
-    assert not DigestDelivery.objects.exists()
+    failed = DigestDelivery.objects.get()
+    assert (failed.status, failed.attempts, failed.error) == (
+        DigestDelivery.Status.FAILED,
+        1,
+        "SMTPServerDisconnected: Connection unexpectedly closed",
+    )
+    assert failed.sent_at is None and mailoutbox == []
+
     assert digest_send(subscription_id=story.subscription.pk, period="daily-1") == "sent"
+
+    sent = DigestDelivery.objects.get()
+    assert (sent.pk, sent.status, sent.attempts, sent.error) == (
+        failed.pk,
+        DigestDelivery.Status.SENT,
+        2,
+        "",
+    )
+    assert sent.sent_at is not None and sent.message_id
     assert len(mailoutbox) == 1
+    # Sent is final: a duplicated or late task sends nothing again.
+    assert digest_send(subscription_id=story.subscription.pk, period="daily-1") == "already sent"
+    assert len(mailoutbox) == 1
+
+
+def test_the_tasks_retries_claim_the_failed_row_until_the_email_goes_out(
+    story, mailoutbox, monkeypatch
+):
+    send = EmailMultiAlternatives.send
+    tries: list[EmailMultiAlternatives] = []
+
+    def flaky(message: EmailMultiAlternatives, fail_silently: bool = False) -> int:
+        tries.append(message)
+        if len(tries) < 3:
+            refuse(message)
+        return send(message, fail_silently)
+
+    monkeypatch.setattr(EmailMultiAlternatives, "send", flaky)
+
+    # apply() runs the task and its retries at once, without their backoff.
+    assert send_digest.apply((story.subscription.pk, "daily-1")).get() == "sent"
+
+    delivery = DigestDelivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.error) == ("sent", 3, "")
+    assert len(tries) == 3 and len(mailoutbox) == 1
+
+
+def test_an_email_that_keeps_failing_is_given_up_after_its_attempts(story, mailoutbox, monkeypatch):
+    with monkeypatch.context() as patch:
+        patch.setattr(EmailMultiAlternatives, "send", refuse)
+        result = send_digest.apply((story.subscription.pk, "daily-1"))
+
+    assert isinstance(result.result, SMTPServerDisconnected)
+    delivery = DigestDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("failed", DigestDelivery.MAX_ATTEMPTS)
+    # Even a later task does not try it again.
+    result = digest_send(subscription_id=story.subscription.pk, period="daily-1")
+    assert result == "failed too often"
+    assert mailoutbox == []
+    assert DigestDelivery.objects.get().attempts == DigestDelivery.MAX_ATTEMPTS
+
+
+def test_the_error_kept_says_what_failed_without_secrets(story, settings, monkeypatch):
+    settings.EMAIL_HOST_PASSWORD = "correct-horse-battery-staple"
+
+    def refuse_login(message: EmailMultiAlternatives, fail_silently: bool = False) -> int:
+        raise SMTPAuthenticationError(535, b"5.7.8 correct-horse-battery-staple: not accepted")
+
+    monkeypatch.setattr(EmailMultiAlternatives, "send", refuse_login)
+    with pytest.raises(SMTPAuthenticationError):
+        digest_send(subscription_id=story.subscription.pk, period="daily-1")
+
+    error = DigestDelivery.objects.get().error
+    assert error.startswith("SMTPAuthenticationError: (535, ")
+    assert "not accepted" in error and "correct-horse" not in error
 
 
 def test_a_claim_of_a_worker_that_died_is_taken_over(story, mailoutbox, settings):

@@ -7,6 +7,7 @@ from email import message_from_bytes, policy
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Sink
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from digests.services import digest_send
 
@@ -19,7 +20,7 @@ class Keep(Sink):
     def __init__(self) -> None:
         self.received: list[tuple[list[str], bytes]] = []
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.received.append((list(envelope.rcpt_tos), envelope.original_content))
         return "250 OK"
 

@@ -1,17 +1,21 @@
 """The subscriptions page, the signed unsubscribe link, and the staff's outbox."""
 
+from smtplib import SMTPServerDisconnected
+
 import pytest
+from django.core.mail import EmailMultiAlternatives
 from django.test import Client
 from django.urls import reverse
 
-from digests.models import Subscription
+from digests.models import DigestDelivery, Subscription
 from digests.services import digest_send, unsubscribe_token
+from portal.models import User
 from tests.factories import TenantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def signed_in(user) -> Client:  # noqa: ANN001 - a User
+def signed_in(user: User) -> Client:
     client = Client()
     client.force_login(user)
     return client
@@ -132,3 +136,22 @@ def test_staff_read_kept_emails_in_the_outbox(kept):
         staff.get(reverse("digests:outbox-message", args=["20250101-000000-1_9"])).status_code
         == 404
     )
+
+
+def test_staff_see_failed_emails_with_their_error_in_the_outbox(story, monkeypatch):
+    def refuse(message: EmailMultiAlternatives, fail_silently: bool = False) -> int:
+        raise SMTPServerDisconnected("Connection unexpectedly closed")
+
+    monkeypatch.setattr(EmailMultiAlternatives, "send", refuse)
+    with pytest.raises(SMTPServerDisconnected):
+        digest_send(subscription_id=story.subscription.pk, period="daily-1")
+    staff = signed_in(UserFactory(is_staff=True))
+
+    # Whatever the backend: the failure is a row, not a kept file.
+    response = staff.get(reverse("digests:outbox"))
+
+    [failed] = response.context["failed"]
+    assert (failed.status, failed.attempts) == (DigestDelivery.Status.FAILED, 1)
+    page = response.content.decode()
+    assert "SMTPServerDisconnected: Connection unexpectedly closed" in page
+    assert "alice@contoso.example" in page and "daily-1" in page and "Contoso" in page

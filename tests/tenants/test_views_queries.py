@@ -2,6 +2,8 @@
 the same for 20 applications holding 200 grants as for 200 holding 6,000, and no more
 than the bound (benchmarks/pages.py measures the benchmark size on PostgreSQL)."""
 
+from collections.abc import Callable
+
 import pytest
 from django.db import connection
 from django.test import Client
@@ -62,7 +64,7 @@ PAGES = [
 ]
 
 
-def queries(tenant: Tenant, url_of, htmx: bool) -> int:  # noqa: ANN001 - a function above
+def queries(tenant: Tenant, url_of: Callable[[Tenant, ServicePrincipal], str], htmx: bool) -> int:
     client = Client()
     client.force_login(
         UserFactory(entra_tenant_id=str(tenant.tenant_id), entra_roles=["Portal.Admin"])

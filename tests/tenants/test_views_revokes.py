@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import re
 import uuid
+from typing import Any
 
 import pytest
 from django.core import mail
@@ -14,6 +15,7 @@ from django.test import Client
 from django.urls import reverse
 
 from permissions.models import MICROSOFT_GRAPH_APP_ID
+from portal.models import User
 from tenants.models import AuditEvent, RevokeRequest, ServicePrincipal, SyncRun, Tenant
 from tenants.revokes import WRITE_PERMISSIONS, revoke_bulk_candidates
 from tests.factories import (
@@ -60,7 +62,7 @@ def queued(monkeypatch) -> list[int]:
     return sent
 
 
-def signed_in(user) -> Client:  # noqa: ANN001 - a User
+def signed_in(user: User) -> Client:
     client = Client()
     client.force_login(user)
     return client
@@ -137,7 +139,7 @@ def grant_fields(value: str, **extra: str) -> dict[str, str]:
     }
 
 
-def make_request(sp: ServicePrincipal, value: str, status: str, **fields) -> RevokeRequest:  # noqa: ANN003
+def make_request(sp: ServicePrincipal, value: str, status: str, **fields: Any) -> RevokeRequest:
     return RevokeRequest.objects.create(
         tenant=sp.tenant,
         client=sp,
@@ -162,7 +164,7 @@ def removed_entry(sp: ServicePrincipal) -> list[dict[str, str]]:
     ]
 
 
-def text(response) -> str:  # noqa: ANN001
+def text(response) -> str:
     return re.sub(r"\s+", " ", response.content.decode())
 
 
