@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from portal.models import User
-from tenants.access import PORTAL_ADMIN, PORTAL_READER, is_operator
+from tenants.access import PORTAL_ADMIN, PORTAL_READER, home_tenant, is_operator
 from tenants.models import Tenant
 
 
@@ -26,13 +26,6 @@ class SignedIn:
     tenant: str
     role: str
     notice: AccessNotice | None
-
-
-def home_tenant(user: User) -> Tenant | None:
-    """The onboarded tenant the user signed in from (their token's tid), if any."""
-    if not user.entra_tenant_id:
-        return None
-    return Tenant.objects.filter(tenant_id=user.entra_tenant_id).first()
 
 
 def access_notice(user: User) -> AccessNotice | None:

@@ -23,7 +23,7 @@ from django.db.models import QuerySet
 
 from permissions.models import MICROSOFT_GRAPH_APP_ID, PermissionKind
 from portal.models import User
-from tenants.access import Role, is_operator, role_in
+from tenants.access import Role, home_tenant, is_operator, role_in
 from tenants.audit import audit_record
 from tenants.graph import GraphClient, GraphError
 from tenants.models import AuditEvent, Grant, ServicePrincipal, SyncRun, Tenant
@@ -82,7 +82,7 @@ def may_connect(user: User) -> bool:
         return True
     if not _is_guid(user.entra_tenant_id or ""):
         return False
-    tenant = Tenant.objects.filter(tenant_id=user.entra_tenant_id).first()
+    tenant = home_tenant(user)
     return tenant is None or role_in(user, tenant) == Role.ADMIN
 
 

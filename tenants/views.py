@@ -352,11 +352,7 @@ def _application_page(
 
 
 def _service_principal(tenant: Tenant, app_id: UUID) -> ServicePrincipal:
-    sp = (
-        ServicePrincipal.objects.filter(tenant=tenant, app_id=app_id, removed_at__isnull=True)
-        .order_by("pk")
-        .first()
-    )
+    sp = selectors.current_service_principal(tenant=tenant, app_id=app_id)
     if sp is None:
         raise Http404("No such application in this tenant")
     return sp
