@@ -21,15 +21,19 @@ from django.core import signing
 from django.db import transaction
 from django.db.models import QuerySet
 
-from permissions.models import MICROSOFT_GRAPH_APP_ID, PermissionKind
 from portal.models import User
 from tenants.access import Role, home_tenant, is_operator, role_in
 from tenants.audit import audit_record
 from tenants.entra_errors import Advice, consent_advice, first_code, token_advice
 from tenants.graph import GraphClient, GraphError, organization_read
-from tenants.models import AuditEvent, Grant, ServicePrincipal, SyncRun, Tenant
-from tenants.revokes import portal_can_write
-from tenants.services import TenantError, parse_guid, sync_run_queue, tenant_add, tenant_names
+from tenants.models import AuditEvent, ServicePrincipal, SyncRun, Tenant
+from tenants.portal_app import (
+    OWN_PERMISSIONS,
+    portal_can_write,
+    portal_permissions_held,
+    portal_service_principal,
+)
+from tenants.services import TenantError, sync_run_queue, tenant_add, tenant_names
 from tenants.tasks import sync_tenant
 
 logger = logging.getLogger(__name__)
@@ -246,30 +250,6 @@ class Health:
     portal_service_principal: ServicePrincipal | None
 
 
-# The portal's own Microsoft Graph application permissions, and what each one is for.
-PORTAL_PERMISSIONS = (
-    (
-        "Application.Read.All",
-        "Read mode: lists service principals and the application permissions they hold.",
-    ),
-    (
-        "Directory.Read.All",
-        "Read mode: reads delegated grants and the organization's name and domain.",
-    ),
-    (
-        "DelegatedPermissionGrant.Read.All",
-        "Reads delegated grants; enough instead of Directory.Read.All for them.",
-    ),
-    (
-        "AppRoleAssignment.ReadWrite.All",
-        "Revoke mode: takes application permissions away in one click.",
-    ),
-    (
-        "DelegatedPermissionGrant.ReadWrite.All",
-        "Revoke mode: takes delegated permissions away in one click.",
-    ),
-)
-
 ACCESS_DENIED = "access-denied"
 MISSING_READ = Advice(
     "The portal's app lacks a permission it needs to read this tenant.",
@@ -279,44 +259,19 @@ MISSING_READ = Advice(
 
 
 def tenant_health(tenant: Tenant) -> Health:
-    portal_sp = _portal_service_principal(tenant)
-    held = _portal_permissions_held(portal_sp)
+    held = portal_permissions_held(tenant)
     failed = list(_failed_since_last_good(tenant).order_by("-pk")[:FAILED_RUNS_CONSIDERED])
     return Health(
         synced=tenant.last_good_sync_id is not None,
         can_revoke=portal_can_write(tenant),
         permissions=[
-            PortalPermission(value=value, enables=enables, granted=value in held)
-            for value, enables in PORTAL_PERMISSIONS
+            PortalPermission(value=p.value, enables=p.enables, granted=p.value in held)
+            for p in OWN_PERMISSIONS
         ],
         last_sync=tenant.last_good_sync,
         last_failed=SyncRun.objects.filter(tenant=tenant, status=SyncRun.Status.FAILED).first(),
         problems=run_problems(failed),
-        portal_service_principal=portal_sp,
-    )
-
-
-def _portal_service_principal(tenant: Tenant) -> ServicePrincipal | None:
-    try:
-        portal_app_id = parse_guid(settings.PORTAL_CLIENT_ID, what="PORTAL_CLIENT_ID")
-    except TenantError:
-        return None
-    return ServicePrincipal.objects.filter(
-        tenant=tenant, app_id=portal_app_id, removed_at__isnull=True
-    ).first()
-
-
-def _portal_permissions_held(portal_sp: ServicePrincipal | None) -> set[str]:
-    if portal_sp is None:
-        return set()
-    return set(
-        Grant.objects.filter(
-            tenant_id=portal_sp.tenant_id,
-            removed_in_run__isnull=True,
-            client=portal_sp,
-            kind=PermissionKind.APPLICATION,
-            resource_app_id=MICROSOFT_GRAPH_APP_ID,
-        ).values_list("value", flat=True)
+        portal_service_principal=portal_service_principal(tenant),
     )
 
 

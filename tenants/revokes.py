@@ -33,20 +33,18 @@ from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from permissions.models import MICROSOFT_GRAPH_APP_ID, PermissionKind
+from permissions.models import PermissionKind
 from permissions.verdicts import Verdict
 from portal.models import User
 from tenants.access import PORTAL_ADMIN, Role, role_in
 from tenants.audit import audit_record
 from tenants.graph import GraphClient, GraphError
 from tenants.models import AuditEvent, Grant, RevokeRequest, ServicePrincipal, SyncRun, Tenant
+from tenants.portal_app import READ_NEEDS, WRITE_NEEDS, portal_can_write
 from tenants.report import tenant_report
 
 logger = logging.getLogger(__name__)
 
-WRITE_PERMISSIONS = ("AppRoleAssignment.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All")
-WRITE_NEEDS = " and ".join(WRITE_PERMISSIONS)
-READ_NEEDS = "Application.Read.All (or Directory.Read.All)"
 # The task's limits. A request RUNNING for longer than the hard limit has lost its worker
 # (the limit would have killed it), so another run may take it over.
 REVOKE_SOFT_TIME_LIMIT = 10 * 60
@@ -70,25 +68,6 @@ class GrantCandidate:
 
 
 # -- what the portal may do --------------------------------------------------------------
-
-
-def portal_can_write(tenant: Tenant) -> bool:
-    """Whether the latest good sync saw the portal's own app holding both write rights."""
-    try:
-        portal_app_id = UUID(settings.PORTAL_CLIENT_ID)
-    except ValueError:
-        return False
-    if tenant.last_good_sync_id is None:
-        return False
-    held = Grant.objects.filter(
-        tenant=tenant,
-        removed_in_run__isnull=True,
-        client__app_id=portal_app_id,
-        kind=PermissionKind.APPLICATION,
-        resource_app_id=MICROSOFT_GRAPH_APP_ID,
-        value__in=WRITE_PERMISSIONS,
-    ).values_list("value", flat=True)
-    return set(held) == set(WRITE_PERMISSIONS)
 
 
 def manual_steps(revoke: RevokeRequest) -> list[str]:

@@ -31,6 +31,7 @@ from permissions.models import PermissionKind
 from tenants.audit import audit_record
 from tenants.graph import GraphClient, GraphError, Organization, organization_read
 from tenants.models import AuditEvent, Grant, ServicePrincipal, SyncRun, Tenant
+from tenants.portal_app import DELEGATED_READ_NEEDS, READ_NEEDS
 from tenants.revokes import revokes_after_sync
 from tenants.services import tenant_names
 
@@ -43,8 +44,6 @@ SP_FIELDS = (
 CATALOG_FIELDS = "id,appId,displayName,appRoles,oauth2PermissionScopes"
 ASSIGNMENT_FIELDS = "id,appRoleId,principalId,principalType,resourceId,createdDateTime"
 DELEGATED_FIELDS = "id,clientId,consentType,principalId,resourceId,scope"
-READ_NEEDS = "Application.Read.All (or Directory.Read.All)"
-DELEGATED_NEEDS = "DelegatedPermissionGrant.Read.All (or Directory.Read.All)"
 BULK_BATCH = 2000
 
 
@@ -252,7 +251,7 @@ def _read_delegated(
     records: list[GrantRecord] = []
     resources: set[str] = set()
     for page in client.pages(
-        f"/oauth2PermissionGrants?$select={DELEGATED_FIELDS}&$top=999", needs=DELEGATED_NEEDS
+        f"/oauth2PermissionGrants?$select={DELEGATED_FIELDS}&$top=999", needs=DELEGATED_READ_NEEDS
     ):
         for grant in page:
             resources.add(grant["resourceId"])
