@@ -34,13 +34,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from permissions.models import PermissionKind
-from permissions.verdicts import Verdict
 from portal.models import User
 from tenants.access import PORTAL_ADMIN, Role, role_in
 from tenants.audit import audit_record
 from tenants.graph import GraphClient, GraphError
 from tenants.models import AuditEvent, Grant, RevokeRequest, ServicePrincipal, SyncRun, Tenant
-from tenants.portal_app import READ_NEEDS, WRITE_NEEDS, portal_can_write
+from tenants.portal_app import READ_NEEDS, WRITE_NEEDS, is_portal_app, portal_can_write
 from tenants.report import tenant_report
 
 logger = logging.getLogger(__name__)
@@ -403,28 +402,26 @@ def revoke_bulk_candidates(
     every sync."""
     report = tenant_report(tenant=tenant, app_id=client.app_id if client else None)
     clients = {
-        str(sp.object_id): sp
+        sp.object_id: sp
         for sp in ServicePrincipal.objects.filter(
             tenant=tenant,
-            object_id__in=[app["service_principal_id"] for app in report["applications"]],
+            object_id__in=[app.service_principal_id for app in report.applications],
         )
     }
-    portal_app_id = settings.PORTAL_CLIENT_ID.lower()
-    revocable = {Verdict.UNUSED.value, Verdict.UNEXPLAINED.value}
     return [
         GrantCandidate(
-            client=clients[app["service_principal_id"]],
-            resource_app_id=grant["resource_app_id"],
-            kind=grant["type"],
-            value=grant["permission"],
-            consent=grant["consent"],
-            verdict=grant["verdict"],
+            client=clients[app.service_principal_id],
+            resource_app_id=grant.resource_app_id,
+            kind=grant.kind,
+            value=grant.permission,
+            consent=grant.consent,
+            verdict=grant.verdict.value,
         )
-        for app in report["applications"]
-        if app["app_id"] != portal_app_id
-        and (client is None or app["service_principal_id"] == str(client.object_id))
-        for grant in app["grants"]
-        if grant["verdict"] in revocable
+        for app in report.applications
+        if not is_portal_app(app.app_id)
+        and (client is None or app.service_principal_id == client.object_id)
+        for grant in app.grants
+        if grant.is_revoke_candidate
     ]
 
 

@@ -217,7 +217,7 @@ def run_detail(request: HtmxHttpRequest, tenant_id: UUID, run_id: int) -> HttpRe
 @require_safe
 def report_json(request: HtmxHttpRequest, tenant_id: UUID) -> HttpResponse:
     tenant, _ = tenant_for(request.user, tenant_id)
-    report = json.dumps(tenant_report(tenant=tenant), indent=2)
+    report = json.dumps(tenant_report(tenant=tenant).as_json(), indent=2)
     return _attachment(report, "application/json", _report_filename(tenant, "json"))
 
 
