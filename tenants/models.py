@@ -199,10 +199,6 @@ class Grant(models.Model):
     def __str__(self) -> str:
         return f"{self.value or self.permission_id} ({self.kind}) for {self.client_id}"
 
-    @property
-    def is_current(self) -> bool:
-        return self.removed_in_run_id is None
-
 
 class FeatureSwitch(models.Model):
     """A tenant's choice for one feature; without a row, the manifest's default holds."""

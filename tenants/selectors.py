@@ -377,10 +377,6 @@ class GrantDetail:
     def verdict(self) -> str:
         return self.finding.verdict.value
 
-    @property
-    def is_revoke_candidate(self) -> bool:
-        return self.finding.verdict in (Verdict.UNUSED, Verdict.UNEXPLAINED)
-
 
 @dataclass(frozen=True)
 class MissingDetail:
