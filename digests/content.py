@@ -17,15 +17,13 @@ from django.db.models import Max, QuerySet
 from django.urls import reverse
 
 from permissions.models import Permission, Tier
-from permissions.verdicts import Verdict
 from tenants.models import Grant, RevokeRequest, SyncRun, Tenant
-from tenants.report import tenant_report
+from tenants.report import GrantReport, MissingReport, tenant_report
 from tenants.selectors import grants_at, run_diff
 
 # A first digest of a large tenant could list thousands of grants: each application shows
 # this many per list, then a count and the link to its page.
 ITEMS_PER_APPLICATION = 20
-REVOKE_CANDIDATES = (Verdict.UNUSED.value, Verdict.UNEXPLAINED.value)
 
 
 def portal_url(name: str, *args: object) -> str:
@@ -242,31 +240,31 @@ def control_plane_items(tenant: Tenant, added: QuerySet[Grant]) -> list[Item]:
 def _findings(tenant: Tenant) -> dict[str, Item]:
     """The tenant's revoke candidates and missing permissions now, by a stable key."""
     findings: dict[str, Item] = {}
-    for app in tenant_report(tenant=tenant)["applications"]:
-        url = _application_url(tenant, app["app_id"])
-        for grant in app["grants"]:
-            if grant["verdict"] in REVOKE_CANDIDATES:
-                key = _finding_key(app["app_id"], grant, grant["verdict"])
+    for app in tenant_report(tenant=tenant).applications:
+        url = _application_url(tenant, app.app_id)
+        for grant in app.grants:
+            if grant.is_revoke_candidate:
+                key = _finding_key(app.app_id, grant, grant.verdict.value)
                 findings[key] = Item(
-                    app["display_name"],
-                    _label(grant["type"], grant["permission"], grant["consent"]),
+                    app.display_name,
+                    _label(grant.kind, grant.permission, grant.consent),
                     url,
-                    note=grant["verdict"],
+                    note=grant.verdict.value,
                 )
-        for missing in app["missing"]:
-            key = _finding_key(app["app_id"], missing, "missing")
+        for missing in app.missing:
+            key = _finding_key(app.app_id, missing, "missing")
             findings[key] = Item(
-                app["display_name"],
-                f"{missing['permission']} ({missing['type']})",
+                app.display_name,
+                f"{missing.permission} ({missing.kind})",
                 url,
-                note="needed by " + ", ".join(missing["features"]),
+                note="needed by " + ", ".join(missing.features),
             )
     return findings
 
 
-def _finding_key(app_id: str, entry: dict, verdict: str) -> str:
-    permission = entry["permission"].lower()
-    return f"{app_id}|{entry['resource_app_id']}|{entry['type']}|{permission}|{verdict}"
+def _finding_key(app_id: UUID, entry: GrantReport | MissingReport, verdict: str) -> str:
+    permission = entry.permission.lower()
+    return f"{app_id}|{entry.resource_app_id}|{entry.kind}|{permission}|{verdict}"
 
 
 def _regranted(tenant: Tenant, floor: int, up_to_run: int) -> list[Item]:

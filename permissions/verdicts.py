@@ -88,9 +88,6 @@ class Evaluation:
     grants: tuple[GrantFinding, ...]
     missing: tuple[MissingFinding, ...]
 
-    def by_verdict(self, verdict: Verdict) -> list[GrantFinding]:
-        return [finding for finding in self.grants if finding.verdict == verdict]
-
 
 def normalize_api_call(call: str) -> tuple[str, str]:
     """``"GET /Groups/{group-id}/members?$top=5"`` -> ``("GET", "/groups/{}/members")``.

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_safe
 from django_htmx.middleware import HtmxDetails
 
 from permissions import selectors
+from permissions.manifests import manifest_export
 from permissions.models import Application, Permission, PermissionKind, Resource, Tier
 from tenants.access import visible_tenants
 from tenants.selectors import HOLDERS_SHOWN_PER_TENANT, permission_holders
@@ -56,9 +57,6 @@ def application_detail(request: HttpRequest, app_id: uuid.UUID) -> HttpResponse:
 @login_required
 @require_safe
 def application_manifest_export(request: HttpRequest, app_id: uuid.UUID) -> HttpResponse:
-    # Imported on use: permissions.manifests is written in a parallel change.
-    from permissions.manifests import manifest_export
-
     application = get_object_or_404(Application, app_id=app_id)
     response = HttpResponse(
         manifest_export(application=application), content_type="application/yaml; charset=utf-8"

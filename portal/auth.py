@@ -38,10 +38,10 @@ from django.urls import reverse
 
 from portal.models import User
 from portal.views import access_notice
-from tenants.access import PORTAL_ADMIN
+from tenants.access import PORTAL_ADMIN, home_tenant
 from tenants.audit import audit_record
 from tenants.graph import new_session
-from tenants.models import AuditEvent, Tenant
+from tenants.models import AuditEvent
 
 logger = logging.getLogger(__name__)
 
@@ -259,14 +259,6 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         logger.warning("Entra sign-in failed (%s): %s", error, exception)
 
 
-def _home_tenant(user: User) -> Tenant | None:
-    """The onboarded tenant the user signed in from, if any."""
-    try:
-        return Tenant.objects.filter(tenant_id=uuid.UUID(user.entra_tenant_id)).first()
-    except ValueError:  # no Entra tenant (a local superuser)
-        return None
-
-
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         return False  # no local accounts: people sign in with Entra
@@ -282,7 +274,7 @@ class AccountAdapter(DefaultAccountAdapter):
             )
             audit_record(
                 action=AuditEvent.Action.ADMIN_SIGNED_IN,
-                tenant=_home_tenant(user),
+                tenant=home_tenant(user),
                 actor=user,
                 target=user.username,
                 details={"object_id": user.entra_object_id, "tenant_id": user.entra_tenant_id},

@@ -5,12 +5,11 @@ from enum import StrEnum
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from portal.models import User
-from tenants.access import PORTAL_ADMIN, PORTAL_READER, is_operator
+from tenants.access import PORTAL_ADMIN, PORTAL_READER, home_tenant, is_operator
 from tenants.models import Tenant
 
 
@@ -29,14 +28,7 @@ class SignedIn:
     notice: AccessNotice | None
 
 
-def home_tenant(user: User) -> Tenant | None:
-    """The onboarded tenant the user signed in from (their token's tid), if any."""
-    if not user.entra_tenant_id:
-        return None
-    return Tenant.objects.filter(tenant_id=user.entra_tenant_id).first()
-
-
-def access_notice(user: User | AnonymousUser) -> AccessNotice | None:
+def access_notice(user: User) -> AccessNotice | None:
     """Why an Entra user sees no tenant yet, or None when they see one (or all)."""
     if not isinstance(user, User):
         return None

@@ -29,12 +29,31 @@ class Role(StrEnum):
     READER = "reader"
 
 
+def _guid(value: str | None) -> UUID | None:
+    try:
+        return UUID(value or "")
+    except ValueError:
+        return None
+
+
+def home_tenant_id(user) -> UUID | None:  # a User or AnonymousUser
+    """The id of the tenant the user signed in from (their token's ``tid``); None for
+    anyone who did not sign in with Entra (a local superuser, an anonymous visitor)."""
+    return _guid(getattr(user, "entra_tenant_id", None))
+
+
+def home_tenant(user) -> Tenant | None:
+    """The onboarded tenant the user signed in from, if any."""
+    tenant_id = home_tenant_id(user)
+    return Tenant.objects.filter(tenant_id=tenant_id).first() if tenant_id else None
+
+
 def is_operator(user) -> bool:  # a User or AnonymousUser
-    operator_tenant = (settings.PORTAL_OPERATOR_TENANT_ID or "").lower()
+    operator_tenant = _guid(settings.PORTAL_OPERATOR_TENANT_ID)
     return bool(
         user.is_authenticated
         and operator_tenant
-        and user.entra_tenant_id.lower() == operator_tenant
+        and home_tenant_id(user) == operator_tenant
         and PORTAL_OPERATOR in user.entra_roles
     )
 
@@ -45,7 +64,7 @@ def role_in(user, tenant: Tenant) -> Role | None:
     if user.is_superuser:
         return Role.ADMIN
     roles = set(user.entra_roles or [])
-    home = user.entra_tenant_id.lower() == str(tenant.tenant_id)
+    home = home_tenant_id(user) == tenant.tenant_id
     if (home or is_operator(user)) and PORTAL_ADMIN in roles:
         return Role.ADMIN
     if (home and PORTAL_READER in roles) or is_operator(user):
@@ -61,10 +80,8 @@ def visible_tenants(user) -> QuerySet[Tenant]:
         {PORTAL_ADMIN, PORTAL_READER} & set(user.entra_roles or [])
     ):
         return tenants.none()
-    try:
-        return tenants.filter(tenant_id=UUID(user.entra_tenant_id))
-    except ValueError:
-        return tenants.none()
+    home = home_tenant_id(user)
+    return tenants.filter(tenant_id=home) if home else tenants.none()
 
 
 def tenant_for(user, tenant_id: UUID, *, write: bool = False) -> tuple[Tenant, Role]:

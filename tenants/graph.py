@@ -20,6 +20,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from django.conf import settings
 
+from tenants.entra_errors import token_fix
+
 logger = logging.getLogger(__name__)
 
 # Graph's appId names it in every cloud (its URL differs per national cloud and points
@@ -303,6 +305,29 @@ class GraphClient:
         return results
 
 
+ORGANIZATION_PATH = "/organization?$select=id,displayName,verifiedDomains"
+
+
+@dataclass(frozen=True)
+class Organization:
+    """A tenant's organization as Graph names it ("" for what Graph leaves out)."""
+
+    name: str = ""
+    default_domain: str = ""
+
+
+def organization_read(client: GraphClient) -> Organization:
+    """The tenant's display name and default verified domain. Needs Directory.Read.All (or
+    Organization.Read.All); raises :class:`GraphError` like every call."""
+    organizations = client.get_json(ORGANIZATION_PATH).get("value") or []
+    organization = organizations[0] if organizations else {}
+    domains = organization.get("verifiedDomains") or []
+    return Organization(
+        name=organization.get("displayName") or "",
+        default_domain=next((d.get("name") or "" for d in domains if d.get("isDefault")), ""),
+    )
+
+
 def retry_after_seconds(response: requests.Response, attempt: int) -> float:
     return _header_seconds(response.headers, attempt)
 
@@ -373,22 +398,9 @@ def _error_from_body(
     )
 
 
-# Entra's error codes that an admin can act on, and what to do about each.
-_TOKEN_FIXES = {
-    "AADSTS7000222": "the portal's client secret has expired: create a new secret and set PORTAL_CLIENT_SECRET",
-    "AADSTS7000215": "the client secret is wrong: check PORTAL_CLIENT_SECRET",
-    "AADSTS700016": "the portal's app is not known in this tenant: onboard it by admin consent",
-    "AADSTS90002": "the tenant does not exist: check the tenant id",
-    "AADSTS700027": "the certificate is not registered on the app: upload it in Entra",
-}
-
-
 def _token_error(tenant_id: str, result: dict[str, Any]) -> GraphError:
     description = str(result.get("error_description", ""))
-    codes = [f"AADSTS{code}" for code in result.get("error_codes", [])]
-    fix = next(
-        (hint for code, hint in _TOKEN_FIXES.items() if code in codes or code in description), ""
-    )
+    fix = token_fix(codes=result.get("error_codes", []), description=description)
     first_line = (
         description.splitlines()[0] if description else result.get("error", "unknown error")
     )

@@ -20,15 +20,19 @@ from django.conf import settings
 from django.core import signing
 from django.db.models import QuerySet
 
-from permissions.models import MICROSOFT_GRAPH_APP_ID, PermissionKind
 from portal.models import User
-from tenants.access import Role, is_operator, role_in
+from tenants.access import Role, home_tenant, is_operator, role_in
 from tenants.audit import audit_record
-from tenants.graph import GraphClient, GraphError
-from tenants.models import AuditEvent, Grant, ServicePrincipal, SyncRun, Tenant
-from tenants.revokes import portal_can_write
-from tenants.services import TenantError, parse_guid, sync_run_request, tenant_add
-from tenants.sync import ORGANIZATION_PATH
+from tenants.entra_errors import Advice, consent_advice, first_code, token_advice
+from tenants.graph import GraphClient, GraphError, organization_read
+from tenants.models import AuditEvent, ServicePrincipal, SyncRun, Tenant
+from tenants.portal_app import (
+    OWN_PERMISSIONS,
+    portal_can_write,
+    portal_permissions_held,
+    portal_service_principal,
+)
+from tenants.services import TenantError, sync_run_request, tenant_add, tenant_names
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +84,7 @@ def may_connect(user: User) -> bool:
         return True
     if not _is_guid(user.entra_tenant_id or ""):
         return False
-    tenant = Tenant.objects.filter(tenant_id=user.entra_tenant_id).first()
+    tenant = home_tenant(user)
     return tenant is None or role_in(user, tenant) == Role.ADMIN
 
 
@@ -183,72 +187,27 @@ def _name_from_graph(tenant: Tenant) -> None:
     not issue tokens for the new service principal yet, and the first sync reads the
     name and domain again."""
     try:
-        body = GraphClient(tenant_id=str(tenant.tenant_id)).get_json(ORGANIZATION_PATH)
+        organization = organization_read(GraphClient(tenant_id=str(tenant.tenant_id)))
     except GraphError as exc:
         logger.warning("Tenant %s: organization not read yet: %s", tenant.tenant_id, exc)
         return
-    organization = next(iter(body.get("value") or []), {})
-    domains = organization.get("verifiedDomains") or []
-    names = {
-        "name": (organization.get("displayName") or "")[:200],
-        "default_domain": next((d.get("name", "") for d in domains if d.get("isDefault")), "")[
-            :255
-        ],
-    }
-    # A tenant someone named keeps its name (as in a sync); one named by id gets the
-    # organization's.
-    if tenant.name != str(tenant.tenant_id):
-        del names["name"]
-    names = {field: value for field, value in names.items() if value}
+    names = tenant_names(tenant=tenant, organization=organization)
     if names:
         Tenant.objects.filter(pk=tenant.pk).update(**names)
         tenant.refresh_from_db(fields=list(names))
 
 
-# Entra's consent errors (the AADSTS code in error_description): what happened, and what
-# to do about it.
-CONSENT_ERRORS = {
-    "AADSTS65004": (
-        "Consent was declined: someone chose Cancel on Microsoft's consent page, so nothing "
-        "was granted.",
-        "Ask a Global Administrator (or Privileged Role Administrator) of the tenant to "
-        "connect it, and to choose Accept.",
-    ),
-    "AADSTS90094": (
-        "The account that signed in may not grant consent for the whole organization.",
-        "Ask a Global Administrator (or Privileged Role Administrator) of the tenant to "
-        "connect it, or sign in as one and try again.",
-    ),
-    "AADSTS50020": (
-        "The account that signed in does not belong to the tenant being connected.",
-        "Sign in with an administrator account of that tenant and try again.",
-    ),
-    "AADSTS90002": (
-        "Entra does not know the tenant that was asked for.",
-        "Check the tenant id or domain, then try again.",
-    ),
-    "AADSTS50105": (
-        "The account that signed in is not assigned to the Permission Portal application.",
-        "Ask a Global Administrator of the tenant to connect it.",
-    ),
-}
-_AADSTS = re.compile(r"AADSTS\d+")
-
-
 def consent_refused(params: dict[str, str]) -> ConsentRefused:
     error = params.get("error") or "no_consent"
     description = params.get("error_description", "")
-    found = _AADSTS.search(description)
-    code = found.group(0) if found else ""
-    if code in CONSENT_ERRORS:
-        happened, todo = CONSENT_ERRORS[code]
-    elif error == "access_denied":
-        happened, todo = CONSENT_ERRORS["AADSTS65004"]
-    else:
-        happened = "Entra did not grant consent."
-        todo = "Try again; if it fails again, give the portal's operator the error below."
+    code = first_code(description)
+    advice = consent_advice(code=code, error=error)
     return ConsentRefused(
-        error=error, description=description, code=code, happened=happened, todo=todo
+        error=error,
+        description=description,
+        code=code,
+        happened=advice.problem,
+        todo=advice.fix,
     )
 
 
@@ -286,116 +245,28 @@ class Health:
     portal_service_principal: ServicePrincipal | None
 
 
-# The portal's own Microsoft Graph application permissions, and what each one is for.
-PORTAL_PERMISSIONS = (
-    (
-        "Application.Read.All",
-        "Read mode: lists service principals and the application permissions they hold.",
-    ),
-    (
-        "Directory.Read.All",
-        "Read mode: reads delegated grants and the organization's name and domain.",
-    ),
-    (
-        "DelegatedPermissionGrant.Read.All",
-        "Reads delegated grants; enough instead of Directory.Read.All for them.",
-    ),
-    (
-        "AppRoleAssignment.ReadWrite.All",
-        "Revoke mode: takes application permissions away in one click.",
-    ),
-    (
-        "DelegatedPermissionGrant.ReadWrite.All",
-        "Revoke mode: takes delegated permissions away in one click.",
-    ),
-)
-
-# Entra's token errors (codes as in tenants.graph) and failed reads: the problem, the fix,
-# and whether the fix is connecting the tenant again.
-TOKEN_PROBLEMS = {
-    "AADSTS7000222": (
-        "The portal's client secret has expired.",
-        "Create a new client secret on the Permission Portal app registration, set it as "
-        "PORTAL_CLIENT_SECRET (or PORTAL_CLIENT_SECRET_FILE), restart the portal, then sync.",
-        False,
-    ),
-    "AADSTS7000215": (
-        "The portal's client secret is wrong.",
-        "Set PORTAL_CLIENT_SECRET to the secret's value (not its id) from the Permission "
-        "Portal app registration, restart the portal, then sync.",
-        False,
-    ),
-    "AADSTS700016": (
-        "The portal's app is not in this tenant: its admin consent was never given, or its "
-        "enterprise application was deleted.",
-        "Connect the tenant again: a Global Administrator grants admin consent.",
-        True,
-    ),
-    "AADSTS90002": (
-        "Entra does not know this tenant.",
-        "Check the tenant id; a tenant that was deleted can be removed from the portal.",
-        False,
-    ),
-    "AADSTS700027": (
-        "The portal's certificate is not registered on its app.",
-        "Upload the certificate in PORTAL_CLIENT_CERTIFICATE to the Permission Portal app "
-        "registration (Certificates & secrets), or set the certificate that is registered.",
-        False,
-    ),
-}
-UNKNOWN_TOKEN_ERROR = (
-    "Entra refused the portal a token for this tenant.",
-    "Look up the AADSTS code in the error at https://login.microsoftonline.com/error and "
-    "fix what it names; then sync.",
-    False,
-)
 ACCESS_DENIED = "access-denied"
-MISSING_READ = (
+MISSING_READ = Advice(
     "The portal's app lacks a permission it needs to read this tenant.",
     "Grant admin consent again: connecting the tenant again asks for the read permissions.",
-    True,
+    reconnect=True,
 )
 
 
 def tenant_health(tenant: Tenant) -> Health:
-    portal_sp = _portal_service_principal(tenant)
-    held = _portal_permissions_held(portal_sp)
+    held = portal_permissions_held(tenant)
     failed = list(_failed_since_last_good(tenant).order_by("-pk")[:FAILED_RUNS_CONSIDERED])
     return Health(
         synced=tenant.last_good_sync_id is not None,
         can_revoke=portal_can_write(tenant),
         permissions=[
-            PortalPermission(value=value, enables=enables, granted=value in held)
-            for value, enables in PORTAL_PERMISSIONS
+            PortalPermission(value=p.value, enables=p.enables, granted=p.value in held)
+            for p in OWN_PERMISSIONS
         ],
         last_sync=tenant.last_good_sync,
         last_failed=SyncRun.objects.filter(tenant=tenant, status=SyncRun.Status.FAILED).first(),
         problems=run_problems(failed),
-        portal_service_principal=portal_sp,
-    )
-
-
-def _portal_service_principal(tenant: Tenant) -> ServicePrincipal | None:
-    try:
-        portal_app_id = parse_guid(settings.PORTAL_CLIENT_ID, what="PORTAL_CLIENT_ID")
-    except TenantError:
-        return None
-    return ServicePrincipal.objects.filter(
-        tenant=tenant, app_id=portal_app_id, removed_at__isnull=True
-    ).first()
-
-
-def _portal_permissions_held(portal_sp: ServicePrincipal | None) -> set[str]:
-    if portal_sp is None:
-        return set()
-    return set(
-        Grant.objects.filter(
-            tenant_id=portal_sp.tenant_id,
-            removed_in_run__isnull=True,
-            client=portal_sp,
-            kind=PermissionKind.APPLICATION,
-            resource_app_id=MICROSOFT_GRAPH_APP_ID,
-        ).values_list("value", flat=True)
+        portal_service_principal=portal_service_principal(tenant),
     )
 
 
@@ -413,11 +284,8 @@ def run_problems(runs: list[SyncRun]) -> list[Problem]:
     for run in runs:
         code = _problem_code(run.error)
         if code and code not in problems:
-            if code == ACCESS_DENIED:
-                problem, fix, reconnect = MISSING_READ
-            else:
-                problem, fix, reconnect = TOKEN_PROBLEMS.get(code, UNKNOWN_TOKEN_ERROR)
-            problems[code] = Problem(code, problem, fix, reconnect, run)
+            advice = MISSING_READ if code == ACCESS_DENIED else token_advice(code)
+            problems[code] = Problem(code, advice.problem, advice.fix, advice.reconnect, run)
     return list(problems.values())
 
 
@@ -426,6 +294,5 @@ def _problem_code(error: str) -> str:
     ACCESS_DENIED for a read that Graph refused, or "" for anything else (throttling,
     an outage: they pass by themselves)."""
     if "AADSTS" in error or "Entra refused a token" in error:
-        found = _AADSTS.search(error)
-        return found.group(0) if found else "AADSTS"
+        return first_code(error) or "AADSTS"
     return ACCESS_DENIED if ": access denied (" in error else ""

@@ -2,6 +2,8 @@
 
 Reads only. The verdicts come from permissions.verdicts; this module gathers what the
 engine needs from the database in a fixed number of queries, whatever the tenant's size.
+The report is typed data (:class:`TenantReport`); its ``as_json()`` is the contract's JSON,
+which the ``report`` command and the JSON export print; :func:`report_csv` writes its CSV.
 """
 
 import csv
@@ -9,6 +11,7 @@ import io
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -24,6 +27,7 @@ from permissions.verdicts import (
     Evaluation,
     Need,
     PermissionKey,
+    Verdict,
     evaluate,
 )
 from tenants.models import FeatureSwitch, Grant, ServicePrincipal, Tenant
@@ -45,6 +49,95 @@ CSV_COLUMNS = [
 
 
 @dataclass(frozen=True)
+class GrantReport:
+    """One permission an application holds, with one consent type, and its verdict."""
+
+    permission: str
+    kind: str
+    resource_app_id: str
+    consent: str
+    # Users who consented (user consent only).
+    users: int
+    verdict: Verdict
+    # needed: the enabled features that list it; unused: the disabled ones; else empty.
+    features: tuple[str, ...]
+    # A less privileged permission that allows every API call the features declare.
+    narrower: str | None
+    tier: str | None
+
+    @property
+    def is_revoke_candidate(self) -> bool:
+        """Nothing needs it: what a bulk revoke takes and a digest lists."""
+        return self.verdict in (Verdict.UNUSED, Verdict.UNEXPLAINED)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "permission": self.permission,
+            "type": self.kind,
+            "resource_app_id": self.resource_app_id,
+            "consent": self.consent,
+            "users": self.users,
+            "verdict": self.verdict.value,
+            "features": list(self.features),
+            "narrower": self.narrower,
+            "tier": self.tier,
+        }
+
+
+@dataclass(frozen=True)
+class MissingReport:
+    """A permission that enabled features list and the tenant has not granted."""
+
+    permission: str
+    kind: str
+    resource_app_id: str
+    features: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "permission": self.permission,
+            "type": self.kind,
+            "resource_app_id": self.resource_app_id,
+            "features": list(self.features),
+        }
+
+
+@dataclass(frozen=True)
+class ApplicationReport:
+    app_id: UUID
+    display_name: str
+    # The object id of the application's service principal in the tenant.
+    service_principal_id: UUID
+    grants: tuple[GrantReport, ...]
+    missing: tuple[MissingReport, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "app_id": str(self.app_id),
+            "display_name": self.display_name,
+            "service_principal_id": str(self.service_principal_id),
+            "grants": [grant.as_json() for grant in self.grants],
+            "missing": [missing.as_json() for missing in self.missing],
+        }
+
+
+@dataclass(frozen=True)
+class TenantReport:
+    tenant_id: UUID
+    # When the sync the report reflects finished; None before the first good sync.
+    synced_at: datetime | None
+    applications: tuple[ApplicationReport, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        """The report as DESIGN.md's contract has it."""
+        return {
+            "tenant_id": str(self.tenant_id),
+            "synced_at": self.synced_at.isoformat() if self.synced_at else None,
+            "applications": [application.as_json() for application in self.applications],
+        }
+
+
+@dataclass(frozen=True)
 class GrantGroup:
     """The grants of one permission to one application, by consent type."""
 
@@ -53,7 +146,7 @@ class GrantGroup:
     users: int
 
 
-def tenant_report(*, tenant: Tenant, app_id: UUID | None = None) -> dict[str, Any]:
+def tenant_report(*, tenant: Tenant, app_id: UUID | None = None) -> TenantReport:
     grants = Grant.objects.filter(tenant=tenant, removed_in_run__isnull=True)
     if app_id is not None:
         grants = grants.filter(client__app_id=app_id)
@@ -66,13 +159,13 @@ def tenant_report(*, tenant: Tenant, app_id: UUID | None = None) -> dict[str, An
         key for client_groups in groups.values() for key in {g.key for g in client_groups}
     )
     last = tenant.last_good_sync
-    return {
-        "tenant_id": str(tenant.tenant_id),
-        "synced_at": last.finished_at.isoformat() if last and last.finished_at else None,
-        "applications": [
-            _application_entry(sp, groups[sp.pk], evaluations[sp.pk], tiers) for sp in clients
-        ],
-    }
+    return TenantReport(
+        tenant_id=tenant.tenant_id,
+        synced_at=last.finished_at if last else None,
+        applications=tuple(
+            _application_report(sp, groups[sp.pk], evaluations[sp.pk], tiers) for sp in clients
+        ),
+    )
 
 
 def _grant_groups(grants: QuerySet[Grant]) -> dict[int, list[GrantGroup]]:
@@ -166,76 +259,77 @@ def _tiers(keys: Iterable[PermissionKey]) -> dict[PermissionKey, str]:
     }
 
 
-def _application_entry(
+def _application_report(
     sp: ServicePrincipal,
     groups: list[GrantGroup],
     evaluation: Evaluation,
     tiers: dict[PermissionKey, str],
-) -> dict[str, Any]:
+) -> ApplicationReport:
     findings = {finding.permission: finding for finding in evaluation.grants}
-    return {
-        "app_id": str(sp.app_id),
-        "display_name": sp.display_name,
-        "service_principal_id": str(sp.object_id),
-        "grants": [
-            {
-                "permission": group.key.value,
-                "type": group.key.kind,
-                "resource_app_id": group.key.resource_app_id,
-                "consent": group.consent,
-                "users": group.users,
-                "verdict": findings[group.key].verdict.value,
-                "features": list(findings[group.key].features),
-                "narrower": findings[group.key].narrower.value
-                if findings[group.key].narrower
-                else None,
-                "tier": tiers.get(group.key),
-            }
+    return ApplicationReport(
+        app_id=sp.app_id,
+        display_name=sp.display_name,
+        service_principal_id=sp.object_id,
+        grants=tuple(
+            GrantReport(
+                permission=group.key.value,
+                kind=group.key.kind,
+                resource_app_id=group.key.resource_app_id,
+                consent=group.consent,
+                users=group.users,
+                verdict=findings[group.key].verdict,
+                features=findings[group.key].features,
+                narrower=_value(findings[group.key].narrower),
+                tier=tiers.get(group.key),
+            )
             for group in groups
-        ],
-        "missing": [
-            {
-                "permission": missing.permission.value,
-                "type": missing.permission.kind,
-                "resource_app_id": missing.permission.resource_app_id,
-                "features": list(missing.features),
-            }
+        ),
+        missing=tuple(
+            MissingReport(
+                permission=missing.permission.value,
+                kind=missing.permission.kind,
+                resource_app_id=missing.permission.resource_app_id,
+                features=missing.features,
+            )
             for missing in evaluation.missing
-        ],
-    }
+        ),
+    )
 
 
-def report_csv(report: dict[str, Any]) -> str:
+def _value(key: PermissionKey | None) -> str | None:
+    return key.value if key else None
+
+
+def report_csv(report: TenantReport) -> str:
     """One row per grant; missing permissions are rows with verdict ``missing``."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    for app in report["applications"]:
+    for app in report.applications:
         base = {
-            "app_id": app["app_id"],
-            "display_name": app["display_name"],
-            "service_principal_id": app["service_principal_id"],
+            "app_id": str(app.app_id),
+            "display_name": app.display_name,
+            "service_principal_id": str(app.service_principal_id),
         }
-        for grant in app["grants"]:
+        for grant in app.grants:
             writer.writerow(
                 {
                     **base,
-                    **grant,
-                    "type": grant["type"],
-                    "features": " ".join(grant["features"]),
-                    "narrower": grant["narrower"] or "",
-                    "tier": grant["tier"] or "",
+                    **grant.as_json(),
+                    "features": " ".join(grant.features),
+                    "narrower": grant.narrower or "",
+                    "tier": grant.tier or "",
                 }
             )
-        for missing in app["missing"]:
+        for missing in app.missing:
             writer.writerow(
                 {
                     **base,
-                    **missing,
+                    **missing.as_json(),
                     "consent": "",
                     "users": "",
                     "verdict": "missing",
-                    "features": " ".join(missing["features"]),
+                    "features": " ".join(missing.features),
                     "narrower": "",
                     "tier": "",
                 }

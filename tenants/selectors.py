@@ -347,6 +347,17 @@ def matrix_rows(tenants: Sequence[Tenant], applications: Iterable[dict]) -> list
 # --- one application in a tenant -----------------------------------------------------
 
 
+def current_service_principal(*, tenant: Tenant, app_id: UUID) -> ServicePrincipal | None:
+    """The application's service principal in the tenant as the latest sync saw it; one
+    that a sync found gone (deleted in Entra) is not current. Entra gives an application
+    one per tenant; the order only keeps the answer stable should the rows say otherwise."""
+    return (
+        ServicePrincipal.objects.filter(tenant=tenant, app_id=app_id, removed_at__isnull=True)
+        .order_by("pk")
+        .first()
+    )
+
+
 @dataclass(frozen=True)
 class GrantDetail:
     """One grant entry (a permission, by consent type) with everything that explains it."""

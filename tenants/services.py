@@ -10,6 +10,7 @@ from django.utils import timezone
 from permissions.models import Application, Feature
 from portal.models import User
 from tenants.audit import audit_record
+from tenants.graph import Organization
 from tenants.models import AuditEvent, FeatureSwitch, SyncRun, Tenant
 from tenants.tasks import sync_tenant as sync_tenant_task
 
@@ -40,6 +41,17 @@ def tenant_add(
         tenant.name = name
         tenant.save(update_fields=["name"])
     return tenant, created
+
+
+def tenant_names(*, tenant: Tenant, organization: Organization) -> dict[str, str]:
+    """The fields of ``tenant`` to update from its organization: the default domain, and
+    the name of a tenant known by its id alone (one that someone named keeps its name)."""
+    names = {}
+    if organization.name and tenant.name == str(tenant.tenant_id):
+        names["name"] = organization.name[:200]
+    if organization.default_domain:
+        names["default_domain"] = organization.default_domain[:255]
+    return names
 
 
 def tenant_get(tenant_id: str) -> Tenant:

@@ -29,9 +29,11 @@ from digests.tasks import after_sync
 from permissions.catalog import GraphPermission, catalog_apply_graph
 from permissions.models import PermissionKind
 from tenants.audit import audit_record
-from tenants.graph import GraphClient, GraphError
+from tenants.graph import GraphClient, GraphError, Organization, organization_read
 from tenants.models import AuditEvent, Grant, ServicePrincipal, SyncRun, Tenant
+from tenants.portal_app import DELEGATED_READ_NEEDS, READ_NEEDS
 from tenants.revokes import revokes_after_sync
+from tenants.services import tenant_names
 
 logger = logging.getLogger(__name__)
 
@@ -41,10 +43,7 @@ SP_FIELDS = (
 )
 CATALOG_FIELDS = "id,appId,displayName,appRoles,oauth2PermissionScopes"
 ASSIGNMENT_FIELDS = "id,appRoleId,principalId,principalType,resourceId,createdDateTime"
-ORGANIZATION_PATH = "/organization?$select=id,displayName,verifiedDomains"
 DELEGATED_FIELDS = "id,clientId,consentType,principalId,resourceId,scope"
-READ_NEEDS = "Application.Read.All (or Directory.Read.All)"
-DELEGATED_NEEDS = "DelegatedPermissionGrant.Read.All (or Directory.Read.All)"
 BULK_BATCH = 2000
 
 
@@ -81,8 +80,7 @@ class GrantRecord(NamedTuple):
 @dataclass
 class Snapshot:
     # The organization's display name and default domain, for the tenant's record.
-    organization_name: str = ""
-    default_domain: str = ""
+    organization: Organization = field(default_factory=Organization)
     service_principals: list[SpRecord] = field(default_factory=list)
     grants: list[GrantRecord] = field(default_factory=list)
     catalog: list[GraphPermission] = field(default_factory=list)
@@ -157,7 +155,7 @@ def _fail(run: SyncRun, exc: Exception, client: GraphClient) -> None:
 def read_snapshot(*, client: GraphClient, progress: Any = lambda text: None) -> Snapshot:
     snapshot = Snapshot()
     progress("Reading the organization")
-    snapshot.organization_name, snapshot.default_domain = _read_organization(client)
+    snapshot.organization = _read_organization(client)
     progress("Reading service principals")
     raw_sps = [
         sp
@@ -205,21 +203,15 @@ def read_snapshot(*, client: GraphClient, progress: Any = lambda text: None) -> 
     return snapshot
 
 
-def _read_organization(client: GraphClient) -> tuple[str, str]:
+def _read_organization(client: GraphClient) -> Organization:
     """The tenant's name and default domain; optional, since a portal app granted only
     what the grants need (no Directory.Read.All) may not read the organization."""
     try:
-        organizations = client.get_json(ORGANIZATION_PATH).get("value", [])
+        return organization_read(client)
     except GraphError as exc:
         if exc.status != 403:
             raise
-        return "", ""
-    if not organizations:
-        return "", ""
-    organization = organizations[0]
-    domains = organization.get("verifiedDomains") or []
-    default = next((d.get("name", "") for d in domains if d.get("isDefault")), "")
-    return organization.get("displayName") or "", default
+        return Organization()
 
 
 def _read_assignments(client: GraphClient, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -259,7 +251,7 @@ def _read_delegated(
     records: list[GrantRecord] = []
     resources: set[str] = set()
     for page in client.pages(
-        f"/oauth2PermissionGrants?$select={DELEGATED_FIELDS}&$top=999", needs=DELEGATED_NEEDS
+        f"/oauth2PermissionGrants?$select={DELEGATED_FIELDS}&$top=999", needs=DELEGATED_READ_NEEDS
     ):
         for grant in page:
             resources.add(grant["resourceId"])
@@ -393,14 +385,10 @@ def apply_snapshot(*, run: SyncRun, snapshot: Snapshot, client: GraphClient) -> 
         grants_removed=removed,
         grants_unchanged=unchanged,
     )
-    names = {}
-    # A tenant onboarded by id alone is named after its organization once Graph says it.
-    if snapshot.organization_name and tenant.name == str(tenant.tenant_id):
-        names["name"] = snapshot.organization_name[:200]
-    if snapshot.default_domain:
-        names["default_domain"] = snapshot.default_domain[:255]
     Tenant.objects.filter(pk=tenant.pk).update(
-        last_good_sync=run, next_sync_at=now + tenant.sync_interval, **names
+        last_good_sync=run,
+        next_sync_at=now + tenant.sync_interval,
+        **tenant_names(tenant=tenant, organization=snapshot.organization),
     )
     audit_record(
         action=AuditEvent.Action.SYNC_SUCCEEDED,

@@ -215,7 +215,7 @@ def run_detail(request: HtmxHttpRequest, tenant_id: UUID, run_id: int) -> HttpRe
 @require_safe
 def report_json(request: HtmxHttpRequest, tenant_id: UUID) -> HttpResponse:
     tenant, _ = tenant_for(request.user, tenant_id)
-    report = json.dumps(tenant_report(tenant=tenant), indent=2)
+    report = json.dumps(tenant_report(tenant=tenant).as_json(), indent=2)
     return _attachment(report, "application/json", _report_filename(tenant, "json"))
 
 
@@ -350,11 +350,7 @@ def _application_page(
 
 
 def _service_principal(tenant: Tenant, app_id: UUID) -> ServicePrincipal:
-    sp = (
-        ServicePrincipal.objects.filter(tenant=tenant, app_id=app_id, removed_at__isnull=True)
-        .order_by("pk")
-        .first()
-    )
+    sp = selectors.current_service_principal(tenant=tenant, app_id=app_id)
     if sp is None:
         raise Http404("No such application in this tenant")
     return sp

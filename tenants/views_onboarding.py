@@ -29,9 +29,6 @@ from tenants.onboarding import (
     tenant_health,
     tenant_hint_clean,
 )
-from tenants.revokes import WRITE_PERMISSIONS
-
-READ_PERMISSIONS = ("Application.Read.All", "Directory.Read.All")
 
 
 @login_required
@@ -41,8 +38,6 @@ def connect(request: HttpRequest) -> HttpResponse:
     context = {
         "may_connect": may_connect(user),
         "chooses_tenant": connects_any_tenant(user),
-        "read_permissions": READ_PERMISSIONS,
-        "write_permissions": WRITE_PERMISSIONS,
     }
     return render(request, "tenants/connect.html", context)
 
@@ -98,7 +93,6 @@ def health(request: HttpRequest, tenant_id: UUID) -> HttpResponse:
         "tenant": tenant,
         "health": tenant_health(tenant),
         "may_connect": may_connect(request.user),
-        "write_permissions": WRITE_PERMISSIONS,
         "graph_url": settings.GRAPH_URL,
     }
     return render(request, "tenants/health.html", context)

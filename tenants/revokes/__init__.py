@@ -18,6 +18,7 @@ The modules, each importing only those above it:
 - ``after_sync``: what a sync tells the requests
 """
 
+from tenants.portal_app import WRITE_PERMISSIONS, portal_can_write
 from tenants.revokes.after_sync import revokes_after_sync
 from tenants.revokes.bulk import GrantCandidate, revoke_bulk_candidates, revoke_bulk_create
 from tenants.revokes.decisions import (
@@ -34,7 +35,7 @@ from tenants.revokes.execution import (
     revoke_request_resync,
     revoke_requests_resume_abandoned,
 )
-from tenants.revokes.manual import WRITE_PERMISSIONS, manual_steps, portal_can_write
+from tenants.revokes.manual import manual_steps
 from tenants.slots import GrantSlot
 
 __all__ = [

@@ -2,13 +2,12 @@
 
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import transaction
 
-from permissions.verdicts import Verdict
 from portal.models import User
 from tenants.access import Role
 from tenants.models import RevokeRequest, ServicePrincipal, Tenant
+from tenants.portal_app import is_portal_app
 from tenants.report import tenant_report
 from tenants.revokes._shared import Status
 from tenants.revokes.decisions import notify_admins, request_create
@@ -33,30 +32,28 @@ def revoke_bulk_candidates(
     every sync."""
     report = tenant_report(tenant=tenant, app_id=client.app_id if client else None)
     clients = {
-        str(sp.object_id): sp
+        sp.object_id: sp
         for sp in ServicePrincipal.objects.filter(
             tenant=tenant,
-            object_id__in=[app["service_principal_id"] for app in report["applications"]],
+            object_id__in=[app.service_principal_id for app in report.applications],
         )
     }
-    portal_app_id = settings.PORTAL_CLIENT_ID.lower()
-    revocable = {Verdict.UNUSED.value, Verdict.UNEXPLAINED.value}
     return [
         GrantCandidate(
-            client=clients[app["service_principal_id"]],
+            client=clients[app.service_principal_id],
             slot=GrantSlot(
-                resource_app_id=grant["resource_app_id"],
-                kind=grant["type"],
-                value=grant["permission"],
-                consent=grant["consent"],
+                resource_app_id=grant.resource_app_id,
+                kind=grant.kind,
+                value=grant.permission,
+                consent=grant.consent,
             ),
-            verdict=grant["verdict"],
+            verdict=grant.verdict.value,
         )
-        for app in report["applications"]
-        if app["app_id"] != portal_app_id
-        and (client is None or app["service_principal_id"] == str(client.object_id))
-        for grant in app["grants"]
-        if grant["verdict"] in revocable
+        for app in report.applications
+        if not is_portal_app(app.app_id)
+        and (client is None or app.service_principal_id == client.object_id)
+        for grant in app.grants
+        if grant.is_revoke_candidate
     ]
 
 

@@ -21,8 +21,9 @@ from permissions.verdicts import PermissionKey
 from portal.models import User
 from tenants.access import PORTAL_ADMIN, Role, role_in
 from tenants.models import AuditEvent, Grant, RevokeRequest, ServicePrincipal, Tenant
+from tenants.portal_app import portal_can_write
 from tenants.revokes._shared import Action, Status, audit, grant_rows_for, named, target
-from tenants.revokes.manual import audit_manual, portal_can_write
+from tenants.revokes.manual import audit_manual
 from tenants.slots import GrantSlot
 from tenants.tasks import execute_revoke as execute_revoke_task
 

@@ -24,6 +24,7 @@ from django.utils import timezone
 from permissions.models import PermissionKind
 from tenants.graph import GraphClient, GraphError
 from tenants.models import RevokeRequest, SyncRun
+from tenants.portal_app import READ_NEEDS, WRITE_NEEDS
 from tenants.revokes._shared import (
     OUTCOMES,
     Action,
@@ -35,15 +36,12 @@ from tenants.revokes._shared import (
     restore_targets,
     without,
 )
-from tenants.revokes.manual import WRITE_PERMISSIONS, to_manual
+from tenants.revokes.manual import to_manual
 from tenants.services import sync_run_request
 from tenants.tasks import REVOKE_TIME_LIMIT
 from tenants.tasks import execute_revoke as execute_revoke_task
 
 logger = logging.getLogger(__name__)
-
-WRITE_NEEDS = " and ".join(WRITE_PERMISSIONS)
-READ_NEEDS = "Application.Read.All (or Directory.Read.All)"
 
 
 class _NotYetGone(GraphError):

@@ -7,14 +7,13 @@ the change completes the request (:mod:`tenants.revokes.after_sync`).
 
 import json
 from typing import Any
-from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
 
-from permissions.models import MICROSOFT_GRAPH_APP_ID, PermissionKind
+from permissions.models import PermissionKind
 from portal.models import User
-from tenants.models import AuditEvent, Grant, RevokeRequest, Tenant
+from tenants.models import AuditEvent, Grant, RevokeRequest
 from tenants.revokes._shared import (
     Action,
     Status,
@@ -25,27 +24,7 @@ from tenants.revokes._shared import (
     without,
 )
 
-WRITE_PERMISSIONS = ("AppRoleAssignment.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All")
 ENTRA_ADMIN_CENTER = "https://entra.microsoft.com"
-
-
-def portal_can_write(tenant: Tenant) -> bool:
-    """Whether the latest good sync saw the portal's own app holding both write rights."""
-    try:
-        portal_app_id = UUID(settings.PORTAL_CLIENT_ID)
-    except ValueError:
-        return False
-    if tenant.last_good_sync_id is None:
-        return False
-    held = Grant.objects.filter(
-        tenant=tenant,
-        removed_in_run__isnull=True,
-        client__app_id=portal_app_id,
-        kind=PermissionKind.APPLICATION,
-        resource_app_id=MICROSOFT_GRAPH_APP_ID,
-        value__in=WRITE_PERMISSIONS,
-    ).values_list("value", flat=True)
-    return set(held) == set(WRITE_PERMISSIONS)
 
 
 def manual_steps(revoke: RevokeRequest) -> list[str]:

@@ -4,7 +4,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from portal.models import User
-from tenants.access import Role, role_in, tenant_for, visible_tenants
+from tenants.access import Role, home_tenant, role_in, tenant_for, visible_tenants
 from tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db
@@ -65,3 +65,17 @@ def test_anonymous_users_see_no_tenant():
     contoso = TenantFactory()
     assert role_in(AnonymousUser(), contoso) is None
     assert not visible_tenants(AnonymousUser()).exists()
+
+
+def test_the_home_tenant_is_the_onboarded_tenant_a_user_signed_in_from():
+    contoso = TenantFactory()
+    assert home_tenant(user("alice", contoso.tenant_id)) == contoso
+    # Entra's tid is a GUID in any case; the portal stores it lower case.
+    assert home_tenant(user("bob", str(contoso.tenant_id).upper())) == contoso
+    assert home_tenant(user("erin", "9f3e40bb-3dc9-471b-bf34-13d1dc7ea28b")) is None
+
+
+def test_a_local_account_or_a_visitor_has_no_home_tenant():
+    assert home_tenant(user("root", "")) is None
+    assert home_tenant(user("odd", "contoso.onmicrosoft.com")) is None
+    assert home_tenant(AnonymousUser()) is None

@@ -97,6 +97,22 @@ def test_the_demo_reports_follow_the_contract(synced):
         assert_contract(report(tenant_id))
 
 
+def test_the_report_keys_come_in_the_contracts_order(synced):
+    data = report(CONTOSO)
+    assert list(data) == ["tenant_id", "synced_at", "applications"]
+    apps = data["applications"]
+    assert {tuple(app) for app in apps} == {
+        ("app_id", "display_name", "service_principal_id", "grants", "missing")
+    }
+    assert {tuple(g) for app in apps for g in app["grants"]} == {
+        ("permission", "type", "resource_app_id", "consent", "users")
+        + ("verdict", "features", "narrower", "tier")
+    }
+    assert {tuple(m) for app in report(FABRIKAM)["applications"] for m in app["missing"]} == {
+        ("permission", "type", "resource_app_id", "features")
+    }
+
+
 def test_contoso_shows_unexplained_and_needed_grants_with_their_features(synced):
     data = report(CONTOSO)
     rooms = app_entry(data, ROOMS)

@@ -728,11 +728,11 @@ def test_a_request_whose_worker_died_after_the_delete_is_resumed_and_ends_right(
 def test_bulk_lists_every_unused_and_unexplained_grant_but_the_portals_own(synced):
     contoso, _ = synced
     report_candidates = {
-        (app["app_id"], grant["permission"], grant["type"], grant["consent"])
-        for app in tenant_report(tenant=contoso)["applications"]
-        if app["app_id"] != PORTAL_APP
-        for grant in app["grants"]
-        if grant["verdict"] in ("unused", "unexplained")
+        (str(app.app_id), grant.permission, grant.kind, grant.consent)
+        for app in tenant_report(tenant=contoso).applications
+        if str(app.app_id) != PORTAL_APP
+        for grant in app.grants
+        if grant.verdict in ("unused", "unexplained")
     }
 
     candidates = revoke_bulk_candidates(tenant=contoso)

@@ -6,7 +6,7 @@ from django.core.management.base import CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from tenants.graph import GraphError
+from tenants.graph import GraphError, Organization, organization_read
 from tenants.models import FeatureSwitch, SyncRun, Tenant
 from tenants.services import (
     features_set,
@@ -15,6 +15,7 @@ from tenants.services import (
     sync_run_request,
     sync_runs_fail_abandoned,
     tenant_add,
+    tenant_names,
 )
 from tenants.tasks import dispatch_due_syncs, sync_tenant
 from tests.factories import FeatureFactory, SyncRunFactory, TenantFactory
@@ -207,3 +208,46 @@ def test_runs_abandoned_by_a_dead_worker_are_closed(settings):
     fresh.refresh_from_db()
     assert stale.status == SyncRun.Status.FAILED and "stopped before it finished" in stale.error
     assert fresh.status == SyncRun.Status.QUEUED
+
+
+def test_a_tenant_known_by_its_id_alone_takes_its_organizations_name_and_domain():
+    tenant = Tenant(tenant_id=TENANT_ID, name=TENANT_ID)
+    organization = Organization(name="Contoso" * 40, default_domain="contoso.com")
+    assert tenant_names(tenant=tenant, organization=organization) == {
+        "name": ("Contoso" * 40)[:200],
+        "default_domain": "contoso.com",
+    }
+
+
+def test_a_tenant_someone_named_keeps_its_name_and_an_unknown_organization_changes_nothing():
+    tenant = Tenant(tenant_id=TENANT_ID, name="Contoso (production)")
+    named = tenant_names(tenant=tenant, organization=Organization("Contoso", "contoso.com"))
+    assert named == {"default_domain": "contoso.com"}
+    assert tenant_names(tenant=tenant, organization=Organization()) == {}
+
+
+class OneOrganization:
+    """A Graph client that answers ``GET /organization`` with ``body``."""
+
+    def __init__(self, body: dict) -> None:
+        self.body = body
+
+    def get_json(self, path: str) -> dict:
+        assert path.startswith("/organization?$select=")
+        return self.body
+
+
+def test_the_organization_read_takes_the_default_verified_domain():
+    body = {
+        "value": [
+            {
+                "displayName": "Contoso",
+                "verifiedDomains": [
+                    {"name": "contoso.onmicrosoft.com", "isDefault": False},
+                    {"name": "contoso.com", "isDefault": True},
+                ],
+            }
+        ]
+    }
+    assert organization_read(OneOrganization(body)) == Organization("Contoso", "contoso.com")
+    assert organization_read(OneOrganization({"value": []})) == Organization()

@@ -8,6 +8,7 @@ from emulator.generator import generate
 from permissions.models import Permission
 from tenants.graph import GraphError
 from tenants.models import Grant, ServicePrincipal, SyncRun
+from tenants.portal_app import APPLICATION_READ, DIRECTORY_READ
 from tenants.selectors import grants_at, run_diff
 from tenants.services import sync_run_queue, tenant_add
 from tenants.sync import sync_run_execute
@@ -206,8 +207,8 @@ def test_a_portal_without_application_read_all_fails_with_the_missing_permission
     # Take the portal's read rights away, as a cautious admin might.
     for assignment in emu.state(CONTOSO)["appRoleAssignments"]:
         if assignment["principalId"] == portal["id"] and assignment["appRoleId"] in {
-            "9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30",
-            "7ab1d382-f21e-4acd-a863-ba3e13f7da61",
+            APPLICATION_READ.graph_id,
+            DIRECTORY_READ.graph_id,
         }:
             client.request(
                 "DELETE", f"/servicePrincipals/{graph['id']}/appRoleAssignedTo/{assignment['id']}"

@@ -351,7 +351,7 @@ def test_a_reader_exports_the_report_as_json_exactly_as_the_report_command(reade
     assert response["Content-Disposition"] == (
         f'attachment; filename="permissions-{contoso.tenant_id}-2026-03-14.json"'
     )
-    assert json.loads(response.content) == tenant_report(tenant=contoso)
+    assert json.loads(response.content) == tenant_report(tenant=contoso).as_json()
     (app,) = json.loads(response.content)["applications"]
     assert {g["verdict"] for g in app["grants"]} == {"needed", "unused", "unexplained"}
 
@@ -466,11 +466,11 @@ def test_the_tenant_pages_counts_agree_with_the_report(admin, contoso):
 
     items = admin.get(tenant_url(contoso)).context["page_obj"]
 
-    report = tenant_report(tenant=contoso)["applications"]
-    assert [g["consent"] for g in report[1]["grants"]] == ["admin", "user"]
-    assert [i.service_principal.display_name for i in items] == [a["display_name"] for a in report]
+    report = tenant_report(tenant=contoso).applications
+    assert [g.consent for g in report[1].grants] == ["admin", "user"]
+    assert [i.service_principal.display_name for i in items] == [a.display_name for a in report]
     for item, app in zip(items, report, strict=True):
-        verdicts = [g["verdict"] for g in app["grants"]] + ["missing"] * len(app["missing"])
+        verdicts = [g.verdict.value for g in app.grants] + ["missing"] * len(app.missing)
         assert [(v, verdicts.count(v)) for v, _ in item.counts.by_verdict] == (
             item.counts.by_verdict
         )

@@ -17,7 +17,8 @@ from django.urls import reverse
 from permissions.models import MICROSOFT_GRAPH_APP_ID
 from portal.models import User
 from tenants.models import AuditEvent, RevokeRequest, ServicePrincipal, SyncRun, Tenant
-from tenants.revokes import WRITE_PERMISSIONS, revoke_bulk_candidates
+from tenants.portal_app import WRITE_PERMISSIONS
+from tenants.revokes import revoke_bulk_candidates
 from tests.factories import (
     ApplicationFactory,
     FeatureFactory,

@@ -28,6 +28,6 @@ class Command(BaseCommand):
             )
         report = tenant_report(tenant=tenant, app_id=app_id)
         if format == "json":
-            self.stdout.write(json.dumps(report, indent=2))
+            self.stdout.write(json.dumps(report.as_json(), indent=2))
         else:
             self.stdout.write(report_csv(report), ending="")

@@ -1,3 +1,5 @@
+from uuid import UUID
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Count, Q
 
@@ -13,6 +15,7 @@ from tenants.revokes import (
     revoke_request_create,
     revoke_request_execute,
 )
+from tenants.selectors import current_service_principal
 from tenants.services import TenantError, parse_guid, tenant_get
 from tenants.slots import GrantSlot
 from tenants.tasks import execute_revoke
@@ -112,10 +115,8 @@ class Command(BaseCommand):
             self.stdout.write(f"{line}: {revoke.error}")
 
 
-def _client(tenant: Tenant, app_id: object) -> ServicePrincipal:
-    client = ServicePrincipal.objects.filter(
-        tenant=tenant, app_id=app_id, removed_at__isnull=True
-    ).first()
+def _client(tenant: Tenant, app_id: UUID) -> ServicePrincipal:
+    client = current_service_principal(tenant=tenant, app_id=app_id)
     if client is None:
         raise TenantError(f"application {app_id} has no service principal in {tenant.name}")
     return client

@@ -1,0 +1,141 @@
+"""The report as typed data: ``as_json()`` is DESIGN.md's JSON, key for key and in the
+same order, and the CSV is written from the same data."""
+
+import csv
+import io
+import json
+import uuid
+from datetime import UTC, datetime
+
+from permissions.verdicts import Verdict
+from tenants.report import (
+    ApplicationReport,
+    GrantReport,
+    MissingReport,
+    TenantReport,
+    report_csv,
+)
+
+GRAPH = "00000003-0000-0000-c000-000000000000"
+TENANT = uuid.UUID("11111111-2222-4333-8444-555555555555")
+APP = uuid.UUID("8708fc71-9f71-4ad5-8445-a0746692feeb")
+SP = uuid.UUID("6f4e2a1b-8c3d-4e5f-a6b7-c8d9e0f1a2b3")
+
+REPORT = TenantReport(
+    tenant_id=TENANT,
+    synced_at=datetime(2026, 11, 30, 8, 0, tzinfo=UTC),
+    applications=(
+        ApplicationReport(
+            app_id=APP,
+            display_name="247connect",
+            service_principal_id=SP,
+            grants=(
+                GrantReport(
+                    permission="Group.Read.All",
+                    kind="application",
+                    resource_app_id=GRAPH,
+                    consent="admin",
+                    users=0,
+                    verdict=Verdict.NEEDED,
+                    features=("device-assignment",),
+                    narrower="Group.ReadBasic.All",
+                    tier="UserAccess",
+                ),
+                GrantReport(
+                    permission="Calendars.Read",
+                    kind="delegated",
+                    resource_app_id=GRAPH,
+                    consent="user",
+                    users=3,
+                    verdict=Verdict.UNEXPLAINED,
+                    features=(),
+                    narrower=None,
+                    tier=None,
+                ),
+            ),
+            missing=(
+                MissingReport(
+                    permission="Device.Read.All",
+                    kind="application",
+                    resource_app_id=GRAPH,
+                    features=("device-assignment",),
+                ),
+            ),
+        ),
+    ),
+)
+
+# DESIGN.md's contract, spelled out: the report command and the export print exactly this.
+CONTRACT = """{
+  "tenant_id": "11111111-2222-4333-8444-555555555555",
+  "synced_at": "2026-11-30T08:00:00+00:00",
+  "applications": [
+    {
+      "app_id": "8708fc71-9f71-4ad5-8445-a0746692feeb",
+      "display_name": "247connect",
+      "service_principal_id": "6f4e2a1b-8c3d-4e5f-a6b7-c8d9e0f1a2b3",
+      "grants": [
+        {
+          "permission": "Group.Read.All",
+          "type": "application",
+          "resource_app_id": "00000003-0000-0000-c000-000000000000",
+          "consent": "admin",
+          "users": 0,
+          "verdict": "needed",
+          "features": [
+            "device-assignment"
+          ],
+          "narrower": "Group.ReadBasic.All",
+          "tier": "UserAccess"
+        },
+        {
+          "permission": "Calendars.Read",
+          "type": "delegated",
+          "resource_app_id": "00000003-0000-0000-c000-000000000000",
+          "consent": "user",
+          "users": 3,
+          "verdict": "unexplained",
+          "features": [],
+          "narrower": null,
+          "tier": null
+        }
+      ],
+      "missing": [
+        {
+          "permission": "Device.Read.All",
+          "type": "application",
+          "resource_app_id": "00000003-0000-0000-c000-000000000000",
+          "features": [
+            "device-assignment"
+          ]
+        }
+      ]
+    }
+  ]
+}"""
+
+
+def test_as_json_is_the_contracts_json_key_for_key_and_in_order():
+    assert json.dumps(REPORT.as_json(), indent=2) == CONTRACT
+
+
+def test_a_tenant_never_synced_reports_no_sync_time():
+    empty = TenantReport(tenant_id=TENANT, synced_at=None, applications=())
+    assert empty.as_json() == {"tenant_id": str(TENANT), "synced_at": None, "applications": []}
+
+
+def test_unused_and_unexplained_grants_are_the_revoke_candidates():
+    needed, unexplained = REPORT.applications[0].grants
+    assert not needed.is_revoke_candidate and unexplained.is_revoke_candidate
+
+
+def test_the_csv_has_a_row_per_grant_then_per_missing_permission():
+    rows = list(csv.DictReader(io.StringIO(report_csv(REPORT))))
+    assert [(r["permission"], r["verdict"], r["features"]) for r in rows] == [
+        ("Group.Read.All", "needed", "device-assignment"),
+        ("Calendars.Read", "unexplained", ""),
+        ("Device.Read.All", "missing", "device-assignment"),
+    ]
+    assert rows[0]["narrower"] == "Group.ReadBasic.All" and rows[1]["narrower"] == ""
+    assert rows[1]["users"] == "3" and rows[2]["users"] == rows[2]["consent"] == ""
+    assert {r["app_id"] for r in rows} == {str(APP)}
