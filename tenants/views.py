@@ -22,7 +22,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Page, Paginator
+from django.core.paginator import Paginator
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
@@ -192,8 +192,7 @@ def run_status(request: HtmxHttpRequest, tenant_id: UUID, run_id: int) -> HttpRe
 def run_list(request: HtmxHttpRequest, tenant_id: UUID) -> HttpResponse:
     tenant, _ = tenant_for(request.user, tenant_id)
     page = Paginator(tenant.sync_runs.all(), RUNS_PER_PAGE).get_page(request.GET.get("page"))
-    context = {"tenant": tenant, "page_obj": page, "rows": _with_status(page)}
-    return render(request, "tenants/run_list.html", context)
+    return render(request, "tenants/run_list.html", {"tenant": tenant, "page_obj": page})
 
 
 @login_required
@@ -391,8 +390,6 @@ class RevokeRow:
     """A revoke request as the pages show it."""
 
     revoke: RevokeRequest
-    # The status as a choice, whose colour names the badge.
-    status: RevokeRequest.Status
     undoable: bool
     manual_steps: list[str]
 
@@ -402,7 +399,6 @@ def _revoke_rows(revokes: Sequence[RevokeRequest]) -> list[RevokeRow]:
     return [
         RevokeRow(
             revoke=revoke,
-            status=RevokeRequest.Status(revoke.status),
             undoable=revoke.pk in undoable,
             manual_steps=(
                 manual_steps(revoke) if revoke.status == RevokeRequest.Status.MANUAL else []
@@ -726,21 +722,10 @@ def _audit_rows(events: QuerySet[AuditEvent]) -> str:
 # --- helpers -----------------------------------------------------------------------------
 
 
-def _status(value: str | None) -> SyncRun.Status | None:
-    # A status read from the database is a plain string; the choice carries the colour.
-    return SyncRun.Status(value) if value else None
-
-
-def _with_status(runs: Page) -> list[tuple[SyncRun, SyncRun.Status | None]]:
-    return [(run, _status(run.status)) for run in runs]
-
-
 def _sync_context(tenant: Tenant, run: SyncRun | None, role: Role) -> dict[str, Any]:
-    status = _status(run.status if run else None)
     return {
         "tenant": tenant,
         "run": run,
-        "status": status,
         "now": timezone.now(),
         "can_change": role == Role.ADMIN,
     }
