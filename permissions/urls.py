@@ -1,7 +1,7 @@
 from django.urls import path
 
 from permissions import views
-from tenants.views import dashboard
+from tenants.views.dashboard import dashboard
 
 app_name = "permissions"
 

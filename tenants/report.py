@@ -4,8 +4,6 @@ Reads only. The verdicts come from permissions.verdicts; this module gathers wha
 engine needs from the database in a fixed number of queries, whatever the tenant's size.
 """
 
-import csv
-import io
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,21 +25,6 @@ from permissions.verdicts import (
     evaluate,
 )
 from tenants.models import FeatureSwitch, Grant, ServicePrincipal, Tenant
-
-CSV_COLUMNS = [
-    "app_id",
-    "display_name",
-    "service_principal_id",
-    "permission",
-    "type",
-    "resource_app_id",
-    "consent",
-    "users",
-    "verdict",
-    "features",
-    "narrower",
-    "tier",
-]
 
 
 @dataclass(frozen=True)
@@ -203,41 +186,3 @@ def _application_entry(
             for missing in evaluation.missing
         ],
     }
-
-
-def report_csv(report: dict[str, Any]) -> str:
-    """One row per grant; missing permissions are rows with verdict ``missing``."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for app in report["applications"]:
-        base = {
-            "app_id": app["app_id"],
-            "display_name": app["display_name"],
-            "service_principal_id": app["service_principal_id"],
-        }
-        for grant in app["grants"]:
-            writer.writerow(
-                {
-                    **base,
-                    **grant,
-                    "type": grant["type"],
-                    "features": " ".join(grant["features"]),
-                    "narrower": grant["narrower"] or "",
-                    "tier": grant["tier"] or "",
-                }
-            )
-        for missing in app["missing"]:
-            writer.writerow(
-                {
-                    **base,
-                    **missing,
-                    "consent": "",
-                    "users": "",
-                    "verdict": "missing",
-                    "features": " ".join(missing["features"]),
-                    "narrower": "",
-                    "tier": "",
-                }
-            )
-    return out.getvalue()

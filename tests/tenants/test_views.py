@@ -17,8 +17,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from permissions.models import PermissionKind, Tier
+from tenants.exports import report_csv
 from tenants.models import MICROSOFT_TENANT_IDS, Grant, SyncRun, Tenant
-from tenants.report import report_csv, tenant_report
+from tenants.report import tenant_report
 from tests.factories import (
     ApplicationFactory,
     FeatureFactory,
