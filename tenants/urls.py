@@ -1,10 +1,10 @@
-from django.urls import path
+from django.urls import include, path
 
 from tenants.views import application, audit, dashboard, onboarding, revokes, runs, tenant
 
 app_name = "tenants"
 
-urlpatterns = [
+tenant_pages = [
     path("matrix/", dashboard.matrix, name="matrix"),
     path("audit/", audit.audit_all, name="audit-all"),
     path("audit.csv", audit.audit_all_csv, name="audit-all-csv"),
@@ -65,4 +65,10 @@ urlpatterns = [
         revokes.revoke_unused,
         name="revoke-unused-application",
     ),
+]
+
+# Mounted at the root: the portal's home page is the dashboard of the user's tenants.
+urlpatterns = [
+    path("", dashboard.dashboard, name="dashboard"),
+    path("tenants/", include(tenant_pages)),
 ]

@@ -115,7 +115,7 @@ def succeeded_run(tenant: Tenant, **numbers: object) -> SyncRun:
 
 
 def dashboard_url() -> str:
-    return reverse("permissions:dashboard")
+    return reverse("tenants:dashboard")
 
 
 def tenant_url(tenant: Tenant) -> str:
