@@ -6,10 +6,11 @@ operator; erin has no portal role (fixtures and helpers: conftest.py, helpers.py
 import uuid
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
 from permissions.models import PermissionKind
-from tenants.models import Grant, SyncRun
+from tenants.models import Grant, RevokeRequest, SyncRun
 from tests.factories import (
     GrantFactory,
     ServicePrincipalFactory,
@@ -28,6 +29,17 @@ from tests.tenants.views.helpers import (
 )
 
 pytestmark = pytest.mark.django_db
+
+
+# --- status badges ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", [SyncRun, RevokeRequest])
+def test_every_status_has_a_badge_colour_the_style_sheet_knows(model):
+    style = (settings.BASE_DIR / "static" / "portal.css").read_text()
+    for status in model.Status:
+        colour = model(status=status).status_colour
+        assert f".tag.run-{colour} {{" in style, (model.__name__, status)
 
 
 # --- finding a run -----------------------------------------------------------------------

@@ -277,6 +277,24 @@ def test_htmx_asking_for_the_tenant_page_gets_only_the_applications(admin, conto
     assert "<html" not in html and "sync-panel" not in html and "<form" not in html
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"HTTP_HX_REQUEST": "true", "HTTP_HX_BOOSTED": "true"},
+        {"HTTP_HX_REQUEST": "true", "HTTP_HX_HISTORY_RESTORE_REQUEST": "true"},
+    ],
+    ids=["boosted", "history-restore"],
+)
+def test_a_boosted_link_or_a_history_restore_gets_the_whole_tenant_page(admin, contoso, headers):
+    succeeded_run(contoso)
+
+    response = admin.get(tenant_url(contoso), {"q": "x"}, **headers)
+
+    html = response.content.decode()
+    assert "<html" in html and "sync-panel" in html
+    assert "HX-Request" in response["Vary"]
+
+
 def test_the_applications_reload_themselves_when_a_watched_sync_ends(admin, contoso):
     succeeded_run(contoso)
 
@@ -332,6 +350,14 @@ def test_sync_now_with_htmx_returns_only_the_sync_panel(
     assert '<span class="tag run-status run-grey">Queued</span>' in html
     assert f'hx-get="{status_url(run)}" hx-trigger="every 2s"' in html
     assert "<html" not in html and 'id="applications"' not in html
+
+
+def test_sync_now_says_it_answers_htmx_and_browsers_differently(admin, contoso, sent):
+    page = admin.post(sync_url(contoso))
+    fragment = admin.post(sync_url(contoso), **HTMX)
+
+    assert page.status_code == 302 and fragment.status_code == 200
+    assert "HX-Request" in page["Vary"] and "HX-Request" in fragment["Vary"]
 
 
 def test_sync_now_refuses_get(admin, contoso):
