@@ -327,7 +327,7 @@ def measure(tenant: Tenant) -> list[str]:
     # narrower suggestions and the missing list are worked out.
     app = ServicePrincipal.objects.filter(tenant=tenant).order_by("display_name").first()
     pages = [
-        ("dashboard", reverse("permissions:dashboard")),
+        ("dashboard", reverse("tenants:dashboard")),
         ("tenant page", reverse("tenants:tenant-detail", args=[tenant.tenant_id])),
         (
             "tenant page, filtered",

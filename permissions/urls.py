@@ -1,13 +1,10 @@
 from django.urls import path
 
 from permissions import views
-from tenants.views import dashboard
 
 app_name = "permissions"
 
 urlpatterns = [
-    # The portal's home page; here because this URLconf is the one mounted at the root.
-    path("", dashboard, name="dashboard"),
     path("applications/", views.application_list, name="application-list"),
     path("applications/<uuid:app_id>/", views.application_detail, name="application-detail"),
     path(

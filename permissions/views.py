@@ -10,23 +10,18 @@ import uuid
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.utils.cache import patch_vary_headers
 from django.utils.text import slugify
 from django.views.decorators.http import require_safe
-from django_htmx.middleware import HtmxDetails
 
 from permissions import selectors
 from permissions.manifests import manifest_export
 from permissions.models import Application, Permission, PermissionKind, Resource, Tier
+from portal.htmx import render_page_or_fragment
+from portal.http import AuthenticatedHttpRequest
 from tenants.access import visible_tenants
 from tenants.selectors import HOLDERS_SHOWN_PER_TENANT, permission_holders
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails  # set by django_htmx's middleware
-
 
 APPLICATIONS_PER_PAGE = 25
 PERMISSIONS_PER_PAGE = 50
@@ -35,7 +30,7 @@ API_CALLS_PER_PAGE = 100
 
 @login_required
 @require_safe
-def application_list(request: HttpRequest) -> HttpResponse:
+def application_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     page = Paginator(selectors.application_list(), APPLICATIONS_PER_PAGE).get_page(
         request.GET.get("page")
     )
@@ -44,7 +39,7 @@ def application_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_safe
-def application_detail(request: HttpRequest, app_id: uuid.UUID) -> HttpResponse:
+def application_detail(request: AuthenticatedHttpRequest, app_id: uuid.UUID) -> HttpResponse:
     application = get_object_or_404(Application, app_id=app_id)
     manifest = selectors.application_manifest(application=application)
     return render(
@@ -56,7 +51,9 @@ def application_detail(request: HttpRequest, app_id: uuid.UUID) -> HttpResponse:
 
 @login_required
 @require_safe
-def application_manifest_export(request: HttpRequest, app_id: uuid.UUID) -> HttpResponse:
+def application_manifest_export(
+    request: AuthenticatedHttpRequest, app_id: uuid.UUID
+) -> HttpResponse:
     application = get_object_or_404(Application, app_id=app_id)
     response = HttpResponse(
         manifest_export(application=application), content_type="application/yaml; charset=utf-8"
@@ -98,7 +95,7 @@ class CatalogFilterForm(forms.Form):
 
 @login_required
 @require_safe
-def catalog(request: HtmxHttpRequest) -> HttpResponse:
+def catalog(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = CatalogFilterForm(request.GET)
     # A stale or hand-edited filter is dropped (cleaned_data then holds only the valid
     # fields) rather than turning the whole search into an error page.
@@ -110,12 +107,12 @@ def catalog(request: HtmxHttpRequest) -> HttpResponse:
         "page_obj": page,
         "catalog_is_empty": not page.paginator.count and not Permission.objects.exists(),
     }
-    return _render_page_or_fragment(request, "permissions/catalog.html", "catalog-results", context)
+    return render_page_or_fragment(request, "permissions/catalog.html", "catalog-results", context)
 
 
 @login_required
 @require_safe
-def permission_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def permission_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     permission = get_object_or_404(Permission.objects.select_related("resource"), pk=pk)
     api_calls = Paginator(
         selectors.permission_api_calls(permission=permission), API_CALLS_PER_PAGE
@@ -127,22 +124,6 @@ def permission_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "holders_shown": HOLDERS_SHOWN_PER_TENANT,
         "page_obj": api_calls,
     }
-    return _render_page_or_fragment(
+    return render_page_or_fragment(
         request, "permissions/permission_detail.html", "api-calls", context
     )
-
-
-def _render_page_or_fragment(
-    request: HtmxHttpRequest, template: str, fragment: str, context: dict[str, object]
-) -> HttpResponse:
-    """The whole page, or only `fragment` when htmx swaps it into the page in place.
-
-    htmx restoring history it has no copy of asks for the URL again: that needs the page.
-    """
-    htmx = request.htmx
-    wants_fragment = htmx and not htmx.boosted and not htmx.history_restore_request
-    name = f"{template}#{fragment}" if wants_fragment else template
-    response = render(request, name, context)
-    # The same URL answers with a page or a fragment: caches must keep them apart.
-    patch_vary_headers(response, ("HX-Request",))
-    return response

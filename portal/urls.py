@@ -29,7 +29,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include(accounts)),
     path("access/", views.access, name="access"),
-    path("tenants/", include("tenants.urls")),
+    path("", include("tenants.urls")),
     path("", include("digests.urls")),
     path("", include("permissions.urls")),
 ]

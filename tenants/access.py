@@ -7,17 +7,23 @@ the portal app role Entra gave them there: ``Portal.Admin`` may change things,
 things where they also hold ``Portal.Admin``. Superusers (Django admin) may do anything.
 
 Outsiders get 404, so a tenant's existence is not disclosed; readers get 403 on writes.
+Every object a view names by id is found through one helper here (``tenant_for``,
+``run_for``, ``revoke_request_for``, ``service_principal_for``), which looks for it only
+inside a tenant the user may see.
 """
 
 from enum import StrEnum
 from uuid import UUID
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
-from tenants.models import Tenant
+from portal.models import User
+from tenants.models import RevokeRequest, ServicePrincipal, SyncRun, Tenant
+from tenants.selectors import current_service_principal
 
 PORTAL_ADMIN = "Portal.Admin"
 PORTAL_READER = "Portal.Reader"
@@ -48,7 +54,7 @@ def home_tenant(user) -> Tenant | None:
     return Tenant.objects.filter(tenant_id=tenant_id).first() if tenant_id else None
 
 
-def is_operator(user) -> bool:  # a User or AnonymousUser
+def is_operator(user: User | AnonymousUser) -> bool:
     operator_tenant = _guid(settings.PORTAL_OPERATOR_TENANT_ID)
     return bool(
         user.is_authenticated
@@ -58,7 +64,7 @@ def is_operator(user) -> bool:  # a User or AnonymousUser
     )
 
 
-def role_in(user, tenant: Tenant) -> Role | None:
+def role_in(user: User, tenant: Tenant) -> Role | None:
     if not user.is_authenticated or not user.is_active:
         return None
     if user.is_superuser:
@@ -72,7 +78,7 @@ def role_in(user, tenant: Tenant) -> Role | None:
     return None
 
 
-def visible_tenants(user) -> QuerySet[Tenant]:
+def visible_tenants(user: User) -> QuerySet[Tenant]:
     tenants = Tenant.objects.all()
     if user.is_authenticated and (user.is_superuser or is_operator(user)):
         return tenants
@@ -84,7 +90,7 @@ def visible_tenants(user) -> QuerySet[Tenant]:
     return tenants.filter(tenant_id=home) if home else tenants.none()
 
 
-def tenant_for(user, tenant_id: UUID, *, write: bool = False) -> tuple[Tenant, Role]:
+def tenant_for(user: User, tenant_id: UUID, *, write: bool = False) -> tuple[Tenant, Role]:
     """The tenant if ``user`` may see it (else 404), and may change it when ``write`` (else 403)."""
     tenant = Tenant.objects.select_related("last_good_sync").filter(tenant_id=tenant_id).first()
     role = role_in(user, tenant) if tenant else None
@@ -93,3 +99,44 @@ def tenant_for(user, tenant_id: UUID, *, write: bool = False) -> tuple[Tenant, R
     if write and role != Role.ADMIN:
         raise PermissionDenied("Only the tenant's admins can change this")
     return tenant, role
+
+
+# Each helper below finds its object through the tenant's related manager, so the object's
+# ``tenant`` is the one tenant_for checked, without another query.
+
+
+def run_for(
+    user: User, tenant_id: UUID, run_id: int, *, write: bool = False
+) -> tuple[SyncRun, Role]:
+    """A sync run of a tenant the user may see (else 404), as :func:`tenant_for`."""
+    tenant, role = tenant_for(user, tenant_id, write=write)
+    run = tenant.sync_runs.filter(pk=run_id).first()
+    if run is None:
+        raise Http404("No such sync run in this tenant")
+    return run, role
+
+
+def revoke_request_for(
+    user: User, tenant_id: UUID, revoke_id: int, *, write: bool = False
+) -> tuple[RevokeRequest, Role]:
+    """A revoke request of a tenant the user may see (else 404), as :func:`tenant_for`;
+    with the people and the run its block names."""
+    tenant, role = tenant_for(user, tenant_id, write=write)
+    related = ("client", "requested_by", "decided_by", "regranted_in_run")
+    revoke = tenant.revoke_requests.select_related(*related).filter(pk=revoke_id).first()
+    if revoke is None:
+        raise Http404("No such revoke request in this tenant")
+    return revoke, role
+
+
+def service_principal_for(
+    user: User, tenant_id: UUID, app_id: UUID, *, write: bool = False
+) -> tuple[ServicePrincipal, Role]:
+    """The application's current service principal in a tenant the user may see (else
+    404), as :func:`tenant_for`. One that a sync found removed is gone from the tenant."""
+    tenant, role = tenant_for(user, tenant_id, write=write)
+    sp = current_service_principal(tenant=tenant, app_id=app_id)
+    if sp is None:
+        raise Http404("No such application in this tenant")
+    sp.tenant = tenant  # the checked one: no second query for it
+    return sp, role

@@ -98,6 +98,11 @@ class SyncRun(models.Model):
         return self.status in self.OPEN_STATUSES
 
     @property
+    def status_colour(self) -> str:
+        """The colour of the run's status badge (its ``run-<colour>`` class)."""
+        return self.Status(self.status).colour
+
+    @property
     def duration(self) -> timedelta | None:
         if self.started_at and self.finished_at:
             return self.finished_at - self.started_at
@@ -316,6 +321,11 @@ class RevokeRequest(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES
+
+    @property
+    def status_colour(self) -> str:
+        """The colour of the request's status badge (its ``run-<colour>`` class)."""
+        return self.Status(self.status).colour
 
 
 class AuditEvent(models.Model):

@@ -3,11 +3,9 @@
 Reads only. The verdicts come from permissions.verdicts; this module gathers what the
 engine needs from the database in a fixed number of queries, whatever the tenant's size.
 The report is typed data (:class:`TenantReport`); its ``as_json()`` is the contract's JSON,
-which the ``report`` command and the JSON export print; :func:`report_csv` writes its CSV.
+which the ``report`` command and the JSON export print; ``tenants.exports`` writes its CSV.
 """
 
-import csv
-import io
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,21 +29,6 @@ from permissions.verdicts import (
     evaluate,
 )
 from tenants.models import FeatureSwitch, Grant, ServicePrincipal, Tenant
-
-CSV_COLUMNS = [
-    "app_id",
-    "display_name",
-    "service_principal_id",
-    "permission",
-    "type",
-    "resource_app_id",
-    "consent",
-    "users",
-    "verdict",
-    "features",
-    "narrower",
-    "tier",
-]
 
 
 @dataclass(frozen=True)
@@ -298,40 +281,3 @@ def _application_report(
 
 def _value(key: PermissionKey | None) -> str | None:
     return key.value if key else None
-
-
-def report_csv(report: TenantReport) -> str:
-    """One row per grant; missing permissions are rows with verdict ``missing``."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for app in report.applications:
-        base = {
-            "app_id": str(app.app_id),
-            "display_name": app.display_name,
-            "service_principal_id": str(app.service_principal_id),
-        }
-        for grant in app.grants:
-            writer.writerow(
-                {
-                    **base,
-                    **grant.as_json(),
-                    "features": " ".join(grant.features),
-                    "narrower": grant.narrower or "",
-                    "tier": grant.tier or "",
-                }
-            )
-        for missing in app.missing:
-            writer.writerow(
-                {
-                    **base,
-                    **missing.as_json(),
-                    "consent": "",
-                    "users": "",
-                    "verdict": "missing",
-                    "features": " ".join(missing.features),
-                    "narrower": "",
-                    "tier": "",
-                }
-            )
-    return out.getvalue()

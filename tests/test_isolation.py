@@ -237,7 +237,7 @@ WITH_OBJECTS = [r for r in ROUTES if r.tenant_scoped and r.params != {"tenant_id
 def test_the_walk_finds_the_portals_pages():
     names = {route.name for route in ROUTES}
     assert {
-        "permissions:dashboard",
+        "tenants:dashboard",
         "permissions:catalog",
         "tenants:tenant-detail",
         "tenants:application",

@@ -124,7 +124,7 @@ def test_an_htmx_post_without_the_csrf_token_is_refused(admin_client):
 
 def test_htmx_posts_carry_the_token_from_the_pages_body(admin_client):
     client, url = admin_client
-    page = client.get(reverse("permissions:dashboard")).content.decode()
+    page = client.get(reverse("tenants:dashboard")).content.decode()
     headers = json.loads(re.search(r"<body hx-headers='([^']+)'", page).group(1))
 
     response = client.post(url, HTTP_HX_REQUEST="true", HTTP_X_CSRFTOKEN=headers["X-CSRFToken"])

@@ -8,12 +8,12 @@ import uuid
 from datetime import UTC, datetime
 
 from permissions.verdicts import Verdict
+from tenants.exports import report_csv
 from tenants.report import (
     ApplicationReport,
     GrantReport,
     MissingReport,
     TenantReport,
-    report_csv,
 )
 
 GRAPH = "00000003-0000-0000-c000-000000000000"

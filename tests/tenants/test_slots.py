@@ -7,9 +7,9 @@ import pytest
 
 from permissions.models import MICROSOFT_GRAPH_APP_ID
 from permissions.verdicts import PermissionKey
+from tenants.forms import GrantSlotForm
 from tenants.models import RevokeRequest
 from tenants.slots import GrantSlot
-from tenants.views import GrantSlotForm
 from tests.factories import GrantFactory
 
 GRAPH = MICROSOFT_GRAPH_APP_ID

@@ -2,7 +2,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from tenants.report import report_csv, tenant_report
+from tenants.exports import report_csv
+from tenants.report import tenant_report
 from tenants.services import TenantError, parse_guid, tenant_get
 
 

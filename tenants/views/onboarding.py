@@ -11,11 +11,12 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 
+from portal.http import AuthenticatedHttpRequest
 from tenants.access import role_in, tenant_for
 from tenants.onboarding import (
     ConsentError,
@@ -33,7 +34,7 @@ from tenants.onboarding import (
 
 @login_required
 @require_safe
-def connect(request: HttpRequest) -> HttpResponse:
+def connect(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
     context = {
         "may_connect": may_connect(user),
@@ -44,7 +45,7 @@ def connect(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_safe
-def connect_start(request: HttpRequest) -> HttpResponse:
+def connect_start(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Sends the user to Entra's admin consent page for the portal's own app."""
     if not may_connect(request.user):
         messages.error(
@@ -65,7 +66,7 @@ def connect_start(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_safe
-def connect_callback(request: HttpRequest) -> HttpResponse:
+def connect_callback(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Where Entra sends the administrator back, with consent or an error."""
     params = request.GET.dict()
     state_ok = admin_consent_state_ok(
@@ -87,7 +88,7 @@ def connect_callback(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_safe
-def health(request: HttpRequest, tenant_id: UUID) -> HttpResponse:
+def health(request: AuthenticatedHttpRequest, tenant_id: UUID) -> HttpResponse:
     tenant, _ = tenant_for(request.user, tenant_id)
     context = {
         "tenant": tenant,

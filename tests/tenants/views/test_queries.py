@@ -38,7 +38,7 @@ def feature_preview(tenant: Tenant, sp: ServicePrincipal) -> str:
 
 
 def dashboard(tenant: Tenant, sp: ServicePrincipal) -> str:
-    return reverse("permissions:dashboard")
+    return reverse("tenants:dashboard")
 
 
 def matrix(tenant: Tenant, sp: ServicePrincipal) -> str:

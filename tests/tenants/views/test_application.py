@@ -297,6 +297,12 @@ def test_without_javascript_a_reader_previews_on_the_whole_page(reader, connect)
     assert 'value="device-assignment" id="switch-device-assignment" aria-describedby' in html
 
 
+def test_the_preview_says_it_answers_htmx_and_browsers_differently(reader, connect):
+    for headers in ({}, HTMX):
+        response = reader.get(preview_url(connect), {"enabled": ["mail"]}, **headers)
+        assert response.status_code == 200 and "HX-Request" in response["Vary"]
+
+
 def test_without_javascript_an_admins_preview_button_saves_nothing(admin, connect):
     response = admin.post(save_url(connect), {"enabled": ["mail"], "action": "preview"})
 

@@ -1,0 +1,16 @@
+"""Tenant pages, one module per part of the portal:
+
+- ``dashboard``: the home page and the operators' applications x tenants matrix;
+- ``tenant``: a tenant's applications and sync panel, "Sync now", the report exports;
+- ``runs``: the sync panel's polled status, the sync history, what one sync changed;
+- ``application``: one application in a tenant, its verdicts and feature switches;
+- ``revokes``: revoking a grant, the requests' approvals and undo, bulk revokes;
+- ``audit``: the audit trail and its CSV;
+- ``onboarding``: connecting a tenant by admin consent, a tenant's health.
+
+Every view asks ``tenants.access`` who may see and change what: outsiders get 404,
+readers get 403 on anything that changes state. Reads answer GET (and HEAD) only; only the
+views that change state take a POST, so a reader's POST is refused, with one exception:
+readers may *ask* for a revoke (which waits for an admin's approval), and cancel their own
+request. A page that htmx may ask for a part of answers through ``portal.htmx``.
+"""

@@ -1,0 +1,127 @@
+"""One application in a tenant: its grants with their verdicts, its revoke requests, and
+the feature switches that decide which grants are needed (previewed before saving)."""
+
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse, HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST, require_safe
+
+from permissions.models import Feature
+from portal.htmx import vary_on_htmx, wants_fragment
+from portal.http import AuthenticatedHttpRequest
+from tenants import selectors
+from tenants.access import Role, service_principal_for
+from tenants.forms import FeatureSwitchForm
+from tenants.models import ServicePrincipal
+from tenants.revokes import portal_can_write
+from tenants.services import features_set
+from tenants.views.revokes import revoke_rows
+
+
+@login_required
+@require_safe
+def application_detail(
+    request: AuthenticatedHttpRequest, tenant_id: UUID, app_id: UUID
+) -> HttpResponse:
+    sp, role = service_principal_for(request.user, tenant_id, app_id)
+    detail = selectors.application_in_tenant(tenant=sp.tenant, service_principal=sp)
+    checked = {state.feature.key for state in detail.features if state.enabled}
+    return _application_page(request, role, sp, detail, checked=checked, preview=None)
+
+
+@login_required
+@require_safe
+@vary_on_htmx
+def features_preview(
+    request: AuthenticatedHttpRequest, tenant_id: UUID, app_id: UUID
+) -> HttpResponse:
+    """What the proposed switches would change, before anyone saves them. It changes
+    nothing, so readers may ask too. htmx gets the list alone, a browser the page."""
+    sp, role = service_principal_for(request.user, tenant_id, app_id)
+    form = FeatureSwitchForm(request.GET, features=_features(sp))
+    if not form.is_valid():
+        return HttpResponseBadRequest("Unknown feature")
+    proposed = set(form.cleaned_data["enabled"])
+    if wants_fragment(request):
+        preview = selectors.features_preview(
+            tenant=sp.tenant, service_principal=sp, enabled=proposed
+        )
+        context = {"tenant": sp.tenant, "service_principal": sp, "preview": preview}
+        return render(request, "tenants/application_detail.html#feature-preview", context)
+    return _preview_page(request, role, sp, proposed)
+
+
+@login_required
+@require_POST
+def features_save(request: AuthenticatedHttpRequest, tenant_id: UUID, app_id: UUID) -> HttpResponse:
+    """Save the switches; or, from a browser without JavaScript, preview them ("Preview"
+    submits the admin's form here, so its CSRF token never lands in a URL)."""
+    sp, role = service_principal_for(request.user, tenant_id, app_id, write=True)
+    features = _features(sp)
+    if not features:
+        return HttpResponseBadRequest("This application has no features to switch")
+    form = FeatureSwitchForm(request.POST, features=features)
+    if not form.is_valid():
+        return HttpResponseBadRequest("Unknown feature")
+    enable = form.cleaned_data["enabled"]
+    if request.POST.get("action") == "preview":
+        return _preview_page(request, role, sp, set(enable))
+    features_set(
+        tenant=sp.tenant,
+        application=features[0].application,
+        enable=enable,
+        disable=[feature.key for feature in features if feature.key not in enable],
+    )
+    messages.success(request, "Feature switches saved; the verdicts below follow them.")
+    return redirect("tenants:application", tenant_id=sp.tenant.tenant_id, app_id=sp.app_id)
+
+
+def _preview_page(
+    request: AuthenticatedHttpRequest, role: Role, sp: ServicePrincipal, proposed: set[str]
+) -> HttpResponse:
+    """The application page with the proposed switches ticked and what they would change."""
+    preview = selectors.features_preview(tenant=sp.tenant, service_principal=sp, enabled=proposed)
+    detail = selectors.application_in_tenant(tenant=sp.tenant, service_principal=sp)
+    return _application_page(request, role, sp, detail, checked=proposed, preview=preview)
+
+
+def _application_page(
+    request: AuthenticatedHttpRequest,
+    role: Role,
+    sp: ServicePrincipal,
+    detail: selectors.ApplicationInTenant,
+    *,
+    checked: set[str],
+    preview: selectors.FeaturesPreview | None,
+) -> HttpResponse:
+    tenant = sp.tenant
+    latest = selectors.latest_revoke_requests(tenant=tenant, client=sp)
+    shown = [latest.pop(grant.slot, None) for grant in detail.grants]
+    # What is left names grants the client no longer holds: revoked ones, mostly, which
+    # keep their Undo here.
+    gone = sorted(latest.values(), key=lambda revoke: revoke.value.lower())
+    rows = revoke_rows([revoke for revoke in shown if revoke] + gone)
+    by_pk = {row.revoke.pk: row for row in rows}
+    context = {
+        "tenant": tenant,
+        "can_change": role == Role.ADMIN,
+        "portal_can_write": portal_can_write(tenant),
+        "service_principal": sp,
+        "detail": detail,
+        "grant_rows": [
+            (grant, by_pk[revoke.pk] if revoke else None)
+            for grant, revoke in zip(detail.grants, shown, strict=True)
+        ],
+        "revoked_rows": [by_pk[revoke.pk] for revoke in gone],
+        "checked": checked,
+        "preview": preview,
+    }
+    return render(request, "tenants/application_detail.html", context)
+
+
+def _features(sp: ServicePrincipal) -> list[Feature]:
+    features = Feature.objects.filter(application__app_id=sp.app_id).select_related("application")
+    return list(features.order_by("position", "pk"))

@@ -1,0 +1,77 @@
+"""The audit trail, of one tenant or of every tenant the user sees, as a page and as CSV."""
+
+from datetime import date, datetime, time
+from uuid import UUID
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import HttpResponse
+from django.utils import timezone
+from django.views.decorators.http import require_safe
+
+from portal.htmx import render_page_or_fragment
+from portal.http import AuthenticatedHttpRequest
+from tenants import exports
+from tenants.access import tenant_for, visible_tenants
+from tenants.audit import audit_events
+from tenants.forms import AuditFilterForm
+from tenants.models import AuditEvent, Tenant
+
+AUDIT_EVENTS_PER_PAGE = 50
+
+
+@login_required
+@require_safe
+def audit_list(request: AuthenticatedHttpRequest, tenant_id: UUID) -> HttpResponse:
+    tenant, _ = tenant_for(request.user, tenant_id)
+    return _audit_page(request, tenant)
+
+
+@login_required
+@require_safe
+def audit_all(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Every tenant the user sees, in one trail: for operators."""
+    return _audit_page(request, None)
+
+
+@login_required
+@require_safe
+def audit_csv(request: AuthenticatedHttpRequest, tenant_id: UUID) -> HttpResponse:
+    tenant, _ = tenant_for(request.user, tenant_id)
+    _, events = _filtered_events(request, tenant)
+    filename = f"audit-{tenant.tenant_id}-{timezone.now():%Y-%m-%d}.csv"
+    csv = exports.audit_csv(events)
+    return exports.attachment(csv, content_type="text/csv; charset=utf-8", filename=filename)
+
+
+@login_required
+@require_safe
+def audit_all_csv(request: AuthenticatedHttpRequest) -> HttpResponse:
+    _, events = _filtered_events(request, None)
+    filename = f"audit-{timezone.now():%Y-%m-%d}.csv"
+    csv = exports.audit_csv(events)
+    return exports.attachment(csv, content_type="text/csv; charset=utf-8", filename=filename)
+
+
+def _audit_page(request: AuthenticatedHttpRequest, tenant: Tenant | None) -> HttpResponse:
+    form, events = _filtered_events(request, tenant)
+    page = Paginator(events, AUDIT_EVENTS_PER_PAGE).get_page(request.GET.get("page"))
+    context = {"tenant": tenant, "form": form, "page_obj": page}
+    return render_page_or_fragment(request, "tenants/audit.html", "audit-results", context)
+
+
+def _filtered_events(
+    request: AuthenticatedHttpRequest, tenant: Tenant | None
+) -> tuple[AuditFilterForm, QuerySet[AuditEvent]]:
+    form = AuditFilterForm(request.GET)
+    # A stale or hand-edited filter is dropped rather than turning the page into an error.
+    form.is_valid()
+    day: date | None = form.cleaned_data.get("since")
+    since = timezone.make_aware(datetime.combine(day, time.min)) if day else None
+    events = audit_events(
+        tenant=tenant, action=form.cleaned_data.get("action") or None, since=since
+    )
+    if tenant is None and not request.user.is_superuser:
+        events = events.filter(tenant__in=visible_tenants(request.user))
+    return form, events.select_related("tenant")

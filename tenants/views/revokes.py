@@ -1,0 +1,292 @@
+"""Revoking grants: one grant (or asking the admins to), a request's approval, denial,
+cancelling and undo, a tenant's revoke requests, and revoking everything unused at once.
+
+The revoke logic is ``tenants.revokes``'; these views name the grant, ask it, and show
+the request it leaves: in place (htmx), or on the page the button was on.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpResponse, HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django_htmx.http import HTMX_STOP_POLLING
+
+from permissions.verdicts import Verdict
+from portal.htmx import render_page_or_fragment, vary_on_htmx, wants_fragment
+from portal.http import AuthenticatedHttpRequest
+from tenants import selectors
+from tenants.access import Role, revoke_request_for, service_principal_for, tenant_for
+from tenants.forms import GrantSlotForm
+from tenants.models import RevokeRequest, ServicePrincipal, Tenant
+from tenants.revokes import (
+    manual_steps,
+    portal_can_write,
+    revoke_bulk_candidates,
+    revoke_bulk_create,
+    revoke_request_approve,
+    revoke_request_cancel,
+    revoke_request_create,
+    revoke_request_deny,
+    revoke_restore,
+)
+
+REVOKES_PER_PAGE = 25
+
+
+@dataclass(frozen=True)
+class RevokeRow:
+    """A revoke request as the pages show it."""
+
+    revoke: RevokeRequest
+    undoable: bool
+    manual_steps: list[str]
+
+
+def revoke_rows(revokes: Sequence[RevokeRequest]) -> list[RevokeRow]:
+    undoable = selectors.undoable_revoke_ids(revokes)
+    return [
+        RevokeRow(
+            revoke=revoke,
+            undoable=revoke.pk in undoable,
+            manual_steps=(
+                manual_steps(revoke) if revoke.status == RevokeRequest.Status.MANUAL else []
+            ),
+        )
+        for revoke in revokes
+    ]
+
+
+# --- revoking one grant ------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+@vary_on_htmx
+def revoke_create(request: AuthenticatedHttpRequest, tenant_id: UUID, app_id: UUID) -> HttpResponse:
+    """Revoke one grant (admins) or ask the admins to (readers, who may post only this).
+
+    A needed grant first answers with a confirmation naming the features that would break.
+    """
+    sp, role = service_principal_for(request.user, tenant_id, app_id)
+    tenant = sp.tenant
+    form = GrantSlotForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest("Name the grant: resource, kind, value and consent")
+    detail = selectors.application_in_tenant(tenant=tenant, service_principal=sp)
+    grant = next((g for g in detail.grants if g.slot == form.slot()), None)
+    if grant is None:
+        return _revoke_refused(request, tenant, sp, "The application does not hold this now.")
+    if grant.finding.verdict == Verdict.NEEDED and not form.cleaned_data["confirm"]:
+        return _revoke_confirm(request, tenant, role, sp, grant)
+    try:
+        revoke, created = revoke_request_create(
+            tenant=tenant, client=sp, slot=form.slot(), actor=request.user, role=role
+        )
+    except ValueError as exc:
+        return _revoke_refused(request, tenant, sp, str(exc))
+    if wants_fragment(request):
+        return _revoke_block(request, tenant, role, revoke)
+    if not created:
+        messages.info(request, f"A request to revoke {revoke.value} is already open.")
+    elif revoke.status == RevokeRequest.Status.PENDING_APPROVAL:
+        messages.success(request, f"Asked the admins to revoke {revoke.value}.")
+    else:
+        messages.success(request, f"Revoking {revoke.value}: {revoke.get_status_display()}.")
+    return redirect("tenants:application", tenant_id=tenant.tenant_id, app_id=sp.app_id)
+
+
+def _revoke_confirm(
+    request: AuthenticatedHttpRequest,
+    tenant: Tenant,
+    role: Role,
+    sp: ServicePrincipal,
+    grant: selectors.GrantDetail,
+) -> HttpResponse:
+    breaks = [
+        requirement
+        for requirement in grant.requirements
+        if requirement.feature.key in grant.finding.features
+    ]
+    context = {
+        "tenant": tenant,
+        "can_change": role == Role.ADMIN,
+        "service_principal": sp,
+        "grant": grant,
+        "breaks": breaks,
+    }
+    return render_page_or_fragment(
+        request, "tenants/revoke_confirm.html", "revoke-confirm", context
+    )
+
+
+def _revoke_refused(
+    request: AuthenticatedHttpRequest, tenant: Tenant, sp: ServicePrincipal, reason: str
+) -> HttpResponse:
+    """Said where the button was (htmx) or at the top of the page it came from."""
+    if wants_fragment(request):
+        return render(request, "tenants/revoke_parts.html#revoke-refused", {"reason": reason})
+    messages.error(request, reason)
+    return redirect("tenants:application", tenant_id=tenant.tenant_id, app_id=sp.app_id)
+
+
+# --- one request: its status, approving, denying, cancelling, undoing ---------------------
+
+
+@login_required
+@require_safe
+def revoke_status(
+    request: AuthenticatedHttpRequest, tenant_id: UUID, revoke_id: int
+) -> HttpResponse:
+    """One request's status, polled while it is open; 286 once it has ended stops that."""
+    revoke, role = revoke_request_for(request.user, tenant_id, revoke_id)
+    response = _revoke_block(request, revoke.tenant, role, revoke)
+    if not revoke.is_open:
+        response.status_code = HTMX_STOP_POLLING
+    return response
+
+
+@login_required
+@require_POST
+@vary_on_htmx
+def revoke_approve(
+    request: AuthenticatedHttpRequest, tenant_id: UUID, revoke_id: int
+) -> HttpResponse:
+    revoke, role = revoke_request_for(request.user, tenant_id, revoke_id, write=True)
+    return _revoke_decided(request, role, revoke, revoke_request_approve, "Approved")
+
+
+@login_required
+@require_POST
+@vary_on_htmx
+def revoke_deny(request: AuthenticatedHttpRequest, tenant_id: UUID, revoke_id: int) -> HttpResponse:
+    revoke, role = revoke_request_for(request.user, tenant_id, revoke_id, write=True)
+    return _revoke_decided(request, role, revoke, revoke_request_deny, "Denied")
+
+
+@login_required
+@require_POST
+@vary_on_htmx
+def revoke_cancel(
+    request: AuthenticatedHttpRequest, tenant_id: UUID, revoke_id: int
+) -> HttpResponse:
+    """Admins may cancel any waiting request; a reader only the one they asked for."""
+    revoke, role = revoke_request_for(request.user, tenant_id, revoke_id)
+    if role != Role.ADMIN and revoke.requested_by_id != request.user.pk:
+        raise PermissionDenied("Only the tenant's admins and the requester can cancel this")
+    return _revoke_decided(request, role, revoke, revoke_request_cancel, "Cancelled")
+
+
+@login_required
+@require_POST
+@vary_on_htmx
+def revoke_undo(request: AuthenticatedHttpRequest, tenant_id: UUID, revoke_id: int) -> HttpResponse:
+    """Give back what a succeeded revoke took: a restore request, queued at once."""
+    revoke, role = revoke_request_for(request.user, tenant_id, revoke_id, write=True)
+    return _revoke_decided(request, role, revoke, revoke_restore, "Restoring")
+
+
+def _revoke_decided(
+    request: AuthenticatedHttpRequest,
+    role: Role,
+    revoke: RevokeRequest,
+    decide: Callable[..., RevokeRequest],
+    done: str,
+) -> HttpResponse:
+    """Run ``decide``; show the request it leaves (a restore makes a new one) in place of
+    the old one (htmx), or go back to the page the button was on."""
+    tenant = revoke.tenant
+    try:
+        shown = decide(revoke=revoke, actor=request.user)
+    except ValueError as exc:
+        if wants_fragment(request):
+            context = {"reason": str(exc)}
+            return render(request, "tenants/revoke_parts.html#revoke-refused", context)
+        messages.error(request, str(exc))
+        return redirect(_back(request, tenant))
+    if wants_fragment(request):
+        return _revoke_block(request, tenant, role, shown)
+    messages.success(request, f"{done}: {revoke.get_action_display().lower()} of {revoke.value}.")
+    return redirect(_back(request, tenant))
+
+
+def _back(request: AuthenticatedHttpRequest, tenant: Tenant) -> str:
+    """The page a button was on (its form's ``next``), else the tenant's revoke requests."""
+    back = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(back, {request.get_host()}, require_https=False):
+        return back
+    return reverse("tenants:revoke-list", kwargs={"tenant_id": tenant.tenant_id})
+
+
+def _revoke_block(
+    request: AuthenticatedHttpRequest, tenant: Tenant, role: Role, revoke: RevokeRequest
+) -> HttpResponse:
+    context = {
+        "tenant": tenant,
+        "can_change": role == Role.ADMIN,
+        "row": revoke_rows([revoke])[0],
+    }
+    return render(request, "tenants/revoke_parts.html#revoke-request", context)
+
+
+# --- a tenant's revoke requests, bulk revokes ---------------------------------------------
+
+
+@login_required
+@require_safe
+def revoke_list(request: AuthenticatedHttpRequest, tenant_id: UUID) -> HttpResponse:
+    """Requests waiting for approval first, then every other one, newest first."""
+    tenant, role = tenant_for(request.user, tenant_id)
+    requests = tenant.revoke_requests.select_related(
+        "client", "requested_by", "decided_by", "regranted_in_run"
+    )
+    waiting = RevokeRequest.Status.PENDING_APPROVAL
+    history = Paginator(requests.exclude(status=waiting), REVOKES_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    context = {
+        "tenant": tenant,
+        "can_change": role == Role.ADMIN,
+        "pending": revoke_rows(list(requests.filter(status=waiting).order_by("pk"))),
+        "page_obj": history,
+        "history": revoke_rows(list(history)),
+    }
+    return render_page_or_fragment(request, "tenants/revoke_list.html", "revoke-history", context)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def revoke_unused(
+    request: AuthenticatedHttpRequest, tenant_id: UUID, app_id: UUID | None = None
+) -> HttpResponse:
+    """Everything unused or unexplained, of one application or of the whole tenant: listed
+    exactly (GET), then revoked by an admin, one request per grant (POST)."""
+    write = request.method == "POST"
+    sp: ServicePrincipal | None = None
+    if app_id:
+        sp, role = service_principal_for(request.user, tenant_id, app_id, write=write)
+        tenant = sp.tenant
+    else:
+        tenant, role = tenant_for(request.user, tenant_id, write=write)
+    if write:
+        created = revoke_bulk_create(tenant=tenant, actor=request.user, role=role, client=sp)
+        messages.success(
+            request, f"{len(created)} revoke request{'s' if len(created) != 1 else ''} created."
+        )
+        return redirect("tenants:revoke-list", tenant_id=tenant.tenant_id)
+    context = {
+        "tenant": tenant,
+        "can_change": role == Role.ADMIN,
+        "service_principal": sp,
+        "candidates": revoke_bulk_candidates(tenant=tenant, client=sp),
+        "portal_can_write": portal_can_write(tenant),
+    }
+    return render(request, "tenants/revoke_unused.html", context)
