@@ -32,6 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     make.add_argument("--delegated-grants", type=int, required=True)
     make.add_argument("--users", type=int, required=True)
     make.add_argument("--seed", type=int, default=0)
+    make.add_argument(
+        "--realistic",
+        action="store_true",
+        help="managed identities, Microsoft apps, disabled and odd principals, an SSO app",
+    )
+    make.add_argument("--sso-assignments", type=int, help="with --realistic (default 2000)")
+    make.add_argument("--groups", type=int, help="with --realistic (default 50)")
     make.add_argument("--out", type=Path, help="default: standard output")
 
     args = parser.parse_args(argv)
@@ -70,6 +77,9 @@ def _generate(args: argparse.Namespace) -> int:
             delegated_grants=args.delegated_grants,
             users=args.users,
             seed=args.seed,
+            realistic=args.realistic,
+            sso_assignments=args.sso_assignments,
+            groups=args.groups,
         )
     except ValueError as exc:
         key, problem = exc.args

@@ -1,11 +1,15 @@
-"""The emulator as one request handler: routing, request counters, faults, errors."""
+"""The emulator as one request handler: routing, request counters, faults, throttling,
+errors."""
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import deque
 from pathlib import Path
 
 from emulator import scenario as scenarios
+from emulator.behaviour import Behaviour, Throttling, retry_after_text
 from emulator.control import ControlApi
 from emulator.entra import EntraApi
 from emulator.faults import Counters, Effect, Faults
@@ -29,6 +33,7 @@ class App:
         self.faults = Faults()
         self.faults.set(list(scenario.faults))
         self.counters = Counters()
+        self.budget = Budget()
         self._router = Router()
         for method, template, handler in EntraApi(self).routes():
             self._router.add(method, template, handler)
@@ -39,10 +44,18 @@ class App:
             self._control.add(method, template, handler)
 
     def load(self, scenario: scenarios.Scenario) -> None:
-        """Replaces the directory, faults and counters with a scenario's."""
+        """Replaces the directory, faults, behaviour and counters with a scenario's."""
         self.state.load(scenario)
         self.faults.set(list(scenario.faults))
         self.counters.reset()
+        self.budget.reset()
+
+    def set_behaviour(self, switches: dict, *, merge: bool) -> Behaviour:
+        """Changes the switches (ValueError names a bad one); `merge` keeps the others."""
+        with self.state.lock:
+            base = self.state.behaviour if merge else None
+            self.state.behaviour = Behaviour.from_dict(switches, base)
+            return self.state.behaviour
 
     def handle(self, request: Request) -> Response:
         if request.path.startswith(CONTROL_PREFIX):
@@ -60,7 +73,10 @@ class App:
 
     def _dispatch(self, request: Request, *, can_drop: bool) -> Response:
         route, params, exists = self._router.match(request.method, request.path)
-        self.counters.add(f"{request.method} {route.template if route else '(no route)'}")
+        self.counters.add(
+            f"{request.method} {route.template if route else '(no route)'}",
+            f"{request.method} {request.path}",
+        )
         effect = self.faults.decide(request.method, request.path, can_drop=can_drop)
         if effect is not None:
             if effect.delay_ms:
@@ -88,10 +104,67 @@ class App:
                 )
             return error_response(request, error)
         request.params = params
+        usage = None
+        throttling = self.state.behaviour.throttling
+        if throttling.active and graph and not request.path.lower().endswith("/$batch"):
+            usage, wait = self.budget.spend(self._budget_key(request), throttling, self.state)
+            if throttling.enforce and usage > 1:
+                return _throttled(request, usage, wait, throttling.fractional_retry_after)
         try:
-            return route.handler(request)
+            response = route.handler(request)
         except GraphError as error:
-            return error_response(request, error)
+            response = error_response(request, error)
+        if usage is not None and usage > throttling.report_above:
+            # Sent only above 0.8 of the limit, from 0.8 to 1.8 (throttling-limits.md).
+            response.headers.append(("x-ms-throttle-limit-percentage", _share(usage)))
+        return response
+
+    def _budget_key(self, request: Request) -> str:
+        """Graph keeps the budget per app and tenant: the token's, when it has one."""
+        _, _, token = request.header("authorization").partition(" ")
+        claims = self.tokens.peek(token.strip()) if token.strip() else None
+        if claims is None:
+            return "(anonymous)"
+        return f"{claims.get('tid')}/{claims.get('appid') or claims.get('azp')}"
+
+
+class Budget:
+    """Requests per app and tenant within the last window, on the emulator's clock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._spent: dict[str, deque[float]] = {}
+
+    def spend(self, key: str, throttling: Throttling, state: State) -> tuple[float, float]:
+        """Counts a request; returns the share of the limit now used, and the seconds
+        until one more would fit again."""
+        now = state.clock.now()
+        with self._lock:
+            spent = self._spent.setdefault(key, deque())
+            spent.append(now)  # throttled requests count too, as on Graph
+            while spent and spent[0] <= now - throttling.window_seconds:
+                spent.popleft()
+            usage = len(spent) / throttling.limit
+            over = len(spent) - throttling.limit
+            wait = spent[over] + throttling.window_seconds - now if over > 0 else 0.0
+        return usage, wait
+
+    def reset(self) -> None:
+        with self._lock:
+            self._spent.clear()
+
+
+def _share(usage: float) -> str:
+    return f"{min(max(usage, 0.8), 1.8):.1f}"
+
+
+def _throttled(request: Request, usage: float, wait: float, fractional: bool) -> Response:
+    headers = [
+        ("Retry-After", retry_after_text(wait, fractional)),
+        ("x-ms-throttle-limit-percentage", _share(usage)),
+    ]
+    error = GraphError(429, "TooManyRequests", "Too many requests.")
+    return error_response(request, error, headers)
 
 
 def _fault_response(request: Request, effect: Effect) -> Response:

@@ -200,7 +200,9 @@ class EntraApi:
                     f"not found in the tenant named {tenant.name}.",
                 )
             client_sp = _client_sp(tenant, client.app)
-            roles = tenant.role_values(client_sp.id, resource.id)
+            # Tokens issued just after a consent or a role grant may lack the new roles
+            # (microsoft-graph-docs#10907, #4765): with token_role_lag, they do.
+            roles = tenant.role_values(client_sp.id, resource.id, self.state.roles_as_of())
         audience = _audience(resource)
         claims = {
             "aud": audience,
@@ -267,7 +269,8 @@ class EntraApi:
         with self.state.lock:
             user = tenant.user(code.user_id).data
             client_sp = tenant.sp_by_app_id.get(app.app_id)
-            roles = tenant.role_values(user["id"], client_sp.id) if client_sp else []
+            as_of = self.state.roles_as_of()
+            roles = tenant.role_values(user["id"], client_sp.id, as_of) if client_sp else []
             graph = tenant.sp_by_app_id.get(GRAPH_APP_ID)
             catalog = {p["value"] for p in graph.data["oauth2PermissionScopes"]} if graph else set()
         # Like Entra, the access token is for Graph and carries the Graph scopes asked for;

@@ -21,7 +21,7 @@ _MAX_DELAY_MS = 60_000  # the emulator stays bounded even when a test asks for a
 @dataclass
 class Effect:
     status: int | None = None
-    retry_after: int | None = None
+    retry_after: float | None = None
     delay_ms: int = 0
     drop: bool = False
     expire_tokens: bool = False
@@ -32,7 +32,7 @@ class FaultRule:
     path: str = ""
     method: str | None = None
     status: int | None = None
-    retry_after: int | None = None
+    retry_after: float | None = None  # seconds; 1.5 is sent as "1.5", as Graph has done
     delay_ms: int = 0
     drop: bool = False
     expire_tokens: bool = False
@@ -60,7 +60,7 @@ class FaultRule:
         _check(data, "path", str)
         _check(data, "method", str)
         _check(data, "status", int, 400, 599)
-        _check(data, "retry_after", int, 0, 3600)
+        _check(data, "retry_after", (int, float), 0, 3600)
         _check(data, "delay_ms", int, 0, _MAX_DELAY_MS)
         _check(data, "drop", bool)
         _check(data, "expire_tokens", bool)
@@ -156,20 +156,40 @@ class Faults:
 
 
 class Counters:
-    """Requests received, per "METHOD /path/{template}", counted before any fault."""
+    """Requests received, counted before any fault: per "METHOD /path/{template}" and per
+    "METHOD /the/path/as/requested" (to count what touched one object)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
+        self._paths: Counter[str] = Counter()
 
-    def add(self, key: str) -> None:
+    def add(self, key: str, path: str | None = None) -> None:
         with self._lock:
             self._counts[key] += 1
+            if path is not None:
+                self._paths[path] += 1
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"total": sum(self._counts.values()), "requests": dict(self._counts)}
+            return {
+                "total": sum(self._counts.values()),
+                "requests": dict(self._counts),
+                "paths": dict(self._paths),
+            }
+
+    def matching(self, pattern: str, method: str | None = None) -> int:
+        """Requests whose path matches a regular expression (searched, ignoring case)."""
+        found = re.compile(pattern, re.IGNORECASE)
+        with self._lock:
+            return sum(
+                count
+                for key, count in self._paths.items()
+                if (method is None or key.split(" ", 1)[0] == method.upper())
+                and found.search(key.split(" ", 1)[1])
+            )
 
     def reset(self) -> None:
         with self._lock:
             self._counts.clear()
+            self._paths.clear()

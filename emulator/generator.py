@@ -4,6 +4,12 @@ The result is scenario data (the YAML format's dict), so a generated tenant load
 and fails exactly like a hand-written one. It reuses the demo's Graph catalog and portal
 app, adding synthetic app roles when the requested assignments need more distinct roles
 per service principal than Graph's real catalog in the demo has.
+
+`realistic=True` makes the tenant look like real ones: some clients are managed
+identities, Microsoft's own apps or disabled, a few have fields the portal does not
+expect (no name, control characters, a very long name, odd tags, unknown keys), and one
+more service principal is a SAML SSO app whose user-only role is assigned to
+`sso_assignments` users and groups (thousands: an app the portal must never page).
 """
 
 from __future__ import annotations
@@ -21,6 +27,10 @@ import yaml
 _DEMO = Path(__file__).parent / "scenarios" / "demo.yaml"
 _USER_SCOPES = ("openid", "profile", "email", "offline_access", "User.Read", "Calendars.Read")
 _COUNTS = ("service_principals", "app_role_assignments", "delegated_grants", "users")
+_EXTRA = ("sso_assignments", "groups")
+MICROSOFT_TENANT_ID = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
+_SSO_ROLE = "b9632174-c057-4f7e-951b-be3adc52bfe6"  # msiam_access, as SAML apps have it
+_REALISTIC_SSO_ASSIGNMENTS, _REALISTIC_GROUPS = 2000, 50
 
 
 def expand_block(block: Any) -> dict[str, Any]:
@@ -28,13 +38,17 @@ def expand_block(block: Any) -> dict[str, Any]:
     if not isinstance(block, Mapping):
         raise ValueError("", "expected a mapping of counts")
     for key in block:
-        if key not in (*_COUNTS, "seed"):
+        if key not in (*_COUNTS, *_EXTRA, "seed", "realistic"):
             raise ValueError(key, "unknown key")
-    for key in (*_COUNTS, "seed"):
+    for key in (*_COUNTS, *_EXTRA, "seed"):
         value = block.get(key, 0)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ValueError(key, "expected a whole number, 0 or more")
-    return generate(**{key: block.get(key, 0) for key in (*_COUNTS, "seed")})
+    if not isinstance(block.get("realistic", False), bool):
+        raise ValueError("realistic", "expected true or false")
+    counts = {key: block.get(key, 0) for key in (*_COUNTS, "seed")}
+    extra = {key: block[key] for key in _EXTRA if key in block}
+    return generate(**counts, realistic=block.get("realistic", False), **extra)
 
 
 def generate(
@@ -44,29 +58,44 @@ def generate(
     delegated_grants: int,
     users: int,
     seed: int = 0,
+    realistic: bool = False,
+    sso_assignments: int | None = None,
+    groups: int | None = None,
 ) -> dict[str, Any]:
     """A one-tenant scenario with exactly these many service principals, application
     permission grants (app role assignments to service principals), delegated grants
-    and users. The portal's app and its own grants are part of the counts."""
+    and users. The portal's app and its own grants are part of the counts; so is the
+    SSO app of a realistic tenant (its user and group assignments are not)."""
+    if realistic:
+        sso_assignments = _REALISTIC_SSO_ASSIGNMENTS if sso_assignments is None else sso_assignments
+        groups = _REALISTIC_GROUPS if groups is None else groups
+    sso_assignments, groups = sso_assignments or 0, groups or 0
+    if sso_assignments and not realistic:
+        raise ValueError("sso_assignments", "needs realistic (the SSO app comes with it)")
     demo = yaml.load(_DEMO.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     rng = random.Random(seed)
 
     def guid() -> str:
         return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
-    resources = copy.deepcopy(demo["resources"])
+    # The resources every demo tenant has (not those only in some, such as SharePoint).
+    resources = [r for r in copy.deepcopy(demo["resources"]) if "tenants" not in r]
     graph = resources[0]
     portal = demo["applications"][0]
     contoso_portal = demo["tenants"][0]["apps"][0]
     portal_roles = len(contoso_portal["grants"][0]["permissions"])
 
-    clients = service_principals - len(resources) - 1
+    sso_apps = 1 if realistic else 0
+    clients = service_principals - len(resources) - 1 - sso_apps
     if clients < 0:
+        fixed = len(resources) + 1 + sso_apps
         raise ValueError(
-            "service_principals", f"must be at least {len(resources) + 1} (resources and portal)"
+            "service_principals", f"must be at least {fixed} (resources, portal, SSO app)"
         )
     if users < 1:
         raise ValueError("users", "must be at least 1 (the portal's admin)")
+    if sso_assignments > users + groups:
+        raise ValueError("sso_assignments", f"at most {users + groups} (users and groups)")
     assignments = app_role_assignments - portal_roles
     if assignments < 0 or (assignments and not clients):
         raise ValueError(
@@ -100,7 +129,11 @@ def generate(
     registrations: list[dict[str, Any]] = [portal]
     for index in range(clients):
         app_id = guid()
-        registrations.append({"app_id": app_id, "name": f"Synthetic app {index:05d}"})
+        registration: dict[str, Any] = {"app_id": app_id, "name": f"Synthetic app {index:05d}"}
+        app: dict[str, Any] = {"app_id": app_id}
+        if realistic:
+            _make_realistic(index, registration, app, rng)
+        registrations.append(registration)
         grants = []
         count = _share(assignments, clients, index)
         if count:
@@ -125,7 +158,40 @@ def generate(
                     "permissions": _scopes(rng),
                 }
             )
-        apps.append({"app_id": app_id, "grants": grants})
+        apps.append({**app, "grants": grants})
+
+    tenant: dict[str, Any] = {
+        "id": guid(),
+        "name": f"Generated tenant {seed}",
+        "domain": domain,
+        "users": people,
+        "apps": apps,
+    }
+    if realistic:
+        sso_id = guid()
+        registrations.append(
+            {
+                "app_id": sso_id,
+                "name": "Synthetic SAML app",
+                "app_roles": [
+                    {"value": None, "id": _SSO_ROLE, "description": "msiam_access"},
+                    {"value": "User", "id": guid(), "description": "User"},
+                ],
+            }
+        )
+        group_names = [f"Group {n:04d}" for n in range(1, groups + 1)]
+        to_groups = group_names[: min(groups, sso_assignments)]
+        to_users = [p["upn"] for p in people[: sso_assignments - len(to_groups)]]
+        apps.append(
+            {
+                "app_id": sso_id,
+                "tags": ["WindowsAzureActiveDirectoryCustomSingleSignOnApplication"],
+                "extra": {"preferredSingleSignOnMode": "saml"},
+                "assignments": [{"role": _SSO_ROLE, "users": to_users, "groups": to_groups}],
+            }
+        )
+        if groups:
+            tenant["synthetic"] = {"groups": groups}
 
     return {
         "scenario": 1,
@@ -133,16 +199,34 @@ def generate(
         "portal": {"app_id": portal["app_id"]},
         "resources": resources,
         "applications": registrations,
-        "tenants": [
-            {
-                "id": guid(),
-                "name": f"Generated tenant {seed}",
-                "domain": domain,
-                "users": people,
-                "apps": apps,
-            }
-        ],
+        "tenants": [tenant],
     }
+
+
+def _make_realistic(
+    index: int, registration: dict[str, Any], app: dict[str, Any], rng: random.Random
+) -> None:
+    """Some clients as real tenants have them; the others stay plain synthetic apps."""
+    if index % 20 == 1:
+        registration["name"] = f"mi-synthetic-{index:05d}"
+        app["type"] = "ManagedIdentity"
+        app["extra"] = {"appOwnerOrganizationId": None, "signInAudience": "AzureADMyOrg"}
+    elif index % 25 == 2:
+        registration.update(
+            name=f"Microsoft Service {index:05d}",
+            publisher="Microsoft Services",
+            owner_tenant_id=MICROSOFT_TENANT_ID,
+        )
+    elif index % 30 == 3:
+        app["account_enabled"] = False
+    elif index == 4:
+        app["display_name"] = None
+        app["extra"] = {"someFutureProperty": {"nested": [1, None]}, "appDisplayName": None}
+    elif index == 5:
+        registration["name"] = f"Synthetic\x00app\t{index}\n\x07\u202e"
+    elif index == 6:
+        registration["name"] = "Synthetic app with a very long name " + "x" * 400
+        app["tags"] = ["", "HideApp", "t" * 300, f"tag-{rng.randrange(10**6)}"]
 
 
 def _share(total: int, parts: int, index: int) -> int:

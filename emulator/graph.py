@@ -3,6 +3,9 @@
 Collections page in creation order. `@odata.nextLink` carries an opaque `$skiptoken`
 naming the last object served, bound to the path and `$filter` it was issued for, so
 every object is served exactly once even while others are added or deleted.
+
+Where Graph is imperfect the switches in `behaviour.py` make this imperfect too:
+lagging reads, an incomplete grant listing, principals that vanish, strict filters.
 """
 
 from __future__ import annotations
@@ -17,14 +20,18 @@ import struct
 import uuid
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
+from emulator import delta
 from emulator.scenario import GRAPH_APP_ID
 from emulator.state import (
+    ALL_FIELDS,
     ASSIGNMENT_FIELDS,
     GRANT_FIELDS,
+    GRANT_LOG,
+    SP_LOG,
     SP_TEMPLATE,
     USER_DEFAULT_FIELDS,
     USER_TEMPLATE,
@@ -68,6 +75,11 @@ READ_GRANTS = frozenset(
     }
 )
 WRITE_ASSIGNMENTS = frozenset({"AppRoleAssignment.ReadWrite.All", "Application.ReadWrite.All"})
+WRITE_APPS = frozenset({"Application.ReadWrite.All"})
+# oauth2permissiongrant-delta.md lists no DelegatedPermissionGrant.Read.All.
+DELTA_GRANTS = frozenset(
+    {"Directory.Read.All", "Directory.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All"}
+)
 WRITE_GRANTS = frozenset({"DelegatedPermissionGrant.ReadWrite.All", "Directory.ReadWrite.All"})
 READ_USERS = frozenset(
     {"User.ReadBasic.All", "User.Read.All", "User.ReadWrite.All", "Directory.Read.All"}
@@ -91,12 +103,15 @@ class Kind:
     fields: tuple[str, ...]
     default: tuple[str, ...]  # what Graph returns without $select
     filterable: frozenset[str]
+    # Graph's own rules, with `strict_filters`: property -> (Edm type, operators).
+    strict: dict[str, tuple[str, frozenset[str]]] | None = None
+    guids: frozenset[str] = frozenset()  # Edm.Guid properties: unquoted in $filter
 
 
 SERVICE_PRINCIPAL = Kind(
     "servicePrincipal",
     tuple(SP_TEMPLATE),
-    tuple(SP_TEMPLATE),
+    ALL_FIELDS,  # every field the object has, including ones Graph added later
     frozenset(
         {
             "id",
@@ -118,7 +133,15 @@ ASSIGNMENT = Kind(
     "appRoleAssignment",
     ASSIGNMENT_FIELDS,
     ASSIGNMENT_FIELDS,
-    frozenset({"principalId", "resourceId", "appRoleId", "principalType"}),
+    frozenset({"principalId", "resourceId", "appRoleId", "principalType", "principalDisplayName"}),
+    # approleassignment.md: only resourceId (eq) and principalDisplayName (eq, startswith)
+    # support $filter; principalType gives "Invalid filter clause principalType:
+    # System.String" (microsoft-graph-docs#12338), Guid ones ": System.Guid" (-contrib#8934).
+    strict={
+        "resourceId": ("Guid", frozenset({"eq"})),
+        "principalDisplayName": ("String", frozenset({"eq", "startswith"})),
+    },
+    guids=frozenset({"principalId", "resourceId", "appRoleId"}),
 )
 GRANT = Kind(
     "oAuth2PermissionGrant",
@@ -152,6 +175,16 @@ class Query:
     top: int
     after: int
     binding: int  # ties a skip token to the path and $filter it was issued for
+    count: bool = False  # $count=true
+
+
+@dataclass(frozen=True)
+class Lagged:
+    """How a collection read meets replication lag: which kind of object, and which of
+    the old versions belong in this collection."""
+
+    kind: str  # "grants" | "assignments"
+    belongs: Callable[[Entity], bool]
 
 
 class GraphApi:
@@ -163,7 +196,11 @@ class GraphApi:
     def routes(self) -> list[tuple[str, str, Callable[[Request], Response]]]:
         routes: list[tuple[str, str, Callable[[Request], Response]]] = [
             ("GET", "/v1.0/servicePrincipals", self.list_service_principals),
+            ("GET", "/v1.0/servicePrincipals/$count", self.count_service_principals),
+            ("GET", "/v1.0/servicePrincipals/delta", self.delta_service_principals),
             ("GET", "/v1.0/oauth2PermissionGrants", self.list_grants),
+            ("GET", "/v1.0/oauth2PermissionGrants/$count", self.count_grants),
+            ("GET", "/v1.0/oauth2PermissionGrants/delta", self.delta_grants),
             ("POST", "/v1.0/oauth2PermissionGrants", self.create_grant),
             ("GET", "/v1.0/oauth2PermissionGrants/{grantId}", self.get_grant),
             ("PATCH", "/v1.0/oauth2PermissionGrants/{grantId}", self.update_grant),
@@ -178,8 +215,14 @@ class GraphApi:
         for sp in ("/v1.0/servicePrincipals/{id}", "/v1.0/servicePrincipals(appId='{appId}')"):
             routes += [
                 ("GET", sp, self.get_service_principal),
+                ("PATCH", sp, self.update_service_principal),
+                ("DELETE", sp, self.delete_service_principal),
                 ("GET", f"{sp}/appRoleAssignments", self.list_assignments),
+                ("GET", f"{sp}/appRoleAssignments/$count", self.count_assignments),
+                ("GET", f"{sp}/oauth2PermissionGrants", self.list_client_grants),
+                ("GET", f"{sp}/oauth2PermissionGrants/$count", self.count_client_grants),
                 ("GET", f"{sp}/appRoleAssignedTo", self.list_assigned_to),
+                ("GET", f"{sp}/appRoleAssignedTo/$count", self.count_assigned_to),
                 ("POST", f"{sp}/appRoleAssignedTo", self.create_assignment),
                 ("GET", f"{sp}/appRoleAssignedTo/{{assignmentId}}", self.get_assignment),
                 ("DELETE", f"{sp}/appRoleAssignedTo/{{assignmentId}}", self.delete_assignment),
@@ -191,9 +234,16 @@ class GraphApi:
     def list_service_principals(self, request: Request) -> Response:
         caller = self._caller(request)
         caller.require(READ_APPS)
+        tenant = caller.tenant
         return self._page(
-            request, caller.tenant.service_principals, SERVICE_PRINCIPAL, "servicePrincipals"
+            request, tenant, tenant.service_principals, SERVICE_PRINCIPAL, "servicePrincipals"
         )
+
+    def count_service_principals(self, request: Request) -> Response:
+        caller = self._caller(request)
+        caller.require(READ_APPS)
+        tenant = caller.tenant
+        return self._count(request, tenant, tenant.service_principals, SERVICE_PRINCIPAL)
 
     def get_service_principal(self, request: Request) -> Response:
         caller = self._caller(request)
@@ -203,34 +253,59 @@ class GraphApi:
             part = self._sp(caller.tenant, request).json(query.fields)
         return _entity(request, _context("servicePrincipals", query) + "/$entity", part)
 
-    def list_assignments(self, request: Request) -> Response:
+    def update_service_principal(self, request: Request) -> Response:
         caller = self._caller(request)
-        caller.require(READ_APPS)
+        caller.require(WRITE_APPS)
         with self.state.lock:
             sp = self._sp(caller.tenant, request)
-            collection = caller.tenant.assignments_by(sp.id)
-        name = f"servicePrincipals('{sp.id}')/appRoleAssignments"
-        return self._page(request, collection, ASSIGNMENT, name)
+            self.state.update_service_principal(caller.tenant, sp.id, _body(request))
+        return _no_content(request)
+
+    def delete_service_principal(self, request: Request) -> Response:
+        caller = self._caller(request)
+        caller.require(WRITE_APPS)
+        with self.state.lock:
+            sp = self._sp(caller.tenant, request)
+            self.state.delete_service_principal(caller.tenant, sp.id)
+        return _no_content(request)
+
+    def list_assignments(self, request: Request) -> Response:
+        return self._assignments(request, "appRoleAssignments", "principalId", count=False)
+
+    def count_assignments(self, request: Request) -> Response:
+        return self._assignments(request, "appRoleAssignments", "principalId", count=True)
 
     def list_assigned_to(self, request: Request) -> Response:
+        return self._assignments(request, "appRoleAssignedTo", "resourceId", count=False)
+
+    def count_assigned_to(self, request: Request) -> Response:
+        return self._assignments(request, "appRoleAssignedTo", "resourceId", count=True)
+
+    def _assignments(self, request: Request, relation: str, side: str, *, count: bool) -> Response:
         caller = self._caller(request)
         caller.require(READ_APPS)
+        tenant = caller.tenant
         with self.state.lock:
-            sp = self._sp(caller.tenant, request)
-            collection = caller.tenant.assignments_to(sp.id)
-        return self._page(
-            request, collection, ASSIGNMENT, f"servicePrincipals('{sp.id}')/appRoleAssignedTo"
-        )
+            sp = self._sp(tenant, request)
+            by = tenant.assignments_by if side == "principalId" else tenant.assignments_to
+            collection = by(sp.id)
+        lagged = Lagged("assignments", lambda e: e.data[side] == sp.id)
+        if count:
+            return self._count(request, tenant, collection, ASSIGNMENT, lagged=lagged)
+        name = f"servicePrincipals('{sp.id}')/{relation}"
+        return self._page(request, tenant, collection, ASSIGNMENT, name, lagged=lagged)
 
     def get_assignment(self, request: Request) -> Response:
         caller = self._caller(request)
         caller.require(READ_APPS)
         query = _query(request, ASSIGNMENT, collection=False)
+        assignment_id = request.params["assignmentId"]
         with self.state.lock:
             sp = self._sp(caller.tenant, request)
-            found = caller.tenant.assignments_to(sp.id).get(request.params["assignmentId"])
-            if found is None:
-                raise not_found(request.params["assignmentId"])
+            current = caller.tenant.assignments_to(sp.id).get(assignment_id)
+            found = caller.tenant.visible("assignments", assignment_id, current, self._now())
+            if found is None or found.data["resourceId"] != sp.id:
+                raise not_found(assignment_id)
             part = found.json(query.fields)
         name = f"servicePrincipals('{sp.id}')/appRoleAssignedTo"
         return _entity(request, _context(name, query) + "/$entity", part)
@@ -258,16 +333,56 @@ class GraphApi:
     def list_grants(self, request: Request) -> Response:
         caller = self._caller(request)
         caller.require(READ_GRANTS)
-        return self._page(request, caller.tenant.grants, GRANT, "oauth2PermissionGrants")
+        tenant = caller.tenant
+        incomplete = self.state.behaviour.incomplete_grants
+        omit = None
+        if incomplete.active:
+            # Without the advanced query parameters the listing has been seen to leave
+            # grants out (msgraph-sdk-powershell#2469, microsoft-graph-docs#17247).
+            def omit(e: Entity) -> bool:
+                app_id = self.state.client_app_id(tenant, e.data["clientId"])
+                return incomplete.omits(e.data, app_id)
+
+        lagged = Lagged("grants", _anything)
+        name = "oauth2PermissionGrants"
+        return self._page(request, tenant, tenant.grants, GRANT, name, lagged=lagged, omit=omit)
+
+    def count_grants(self, request: Request) -> Response:
+        caller = self._caller(request)
+        caller.require(READ_GRANTS)
+        tenant = caller.tenant
+        lagged = Lagged("grants", _anything)
+        return self._count(request, tenant, tenant.grants, GRANT, lagged=lagged)
+
+    def list_client_grants(self, request: Request) -> Response:
+        return self._client_grants(request, count=False)
+
+    def count_client_grants(self, request: Request) -> Response:
+        return self._client_grants(request, count=True)
+
+    def _client_grants(self, request: Request, *, count: bool) -> Response:
+        caller = self._caller(request)
+        caller.require(READ_GRANTS)
+        tenant = caller.tenant
+        with self.state.lock:
+            sp = self._sp(tenant, request)
+            collection = tenant.grants_of(sp.id)
+        lagged = Lagged("grants", lambda e: e.data["clientId"] == sp.id)
+        if count:
+            return self._count(request, tenant, collection, GRANT, lagged=lagged)
+        name = f"servicePrincipals('{sp.id}')/oauth2PermissionGrants"
+        return self._page(request, tenant, collection, GRANT, name, lagged=lagged)
 
     def get_grant(self, request: Request) -> Response:
         caller = self._caller(request)
         caller.require(READ_GRANTS)
         query = _query(request, GRANT, collection=False)
+        grant_id = request.params["grantId"]
         with self.state.lock:
-            found = caller.tenant.grants.get(request.params["grantId"])
+            current = caller.tenant.grants.get(grant_id)
+            found = caller.tenant.visible("grants", grant_id, current, self._now())
             if found is None:
-                raise not_found(request.params["grantId"])
+                raise not_found(grant_id)
             part = found.json(query.fields)
         return _entity(request, _context("oauth2PermissionGrants", query) + "/$entity", part)
 
@@ -290,6 +405,157 @@ class GraphApi:
         caller.require(WRITE_GRANTS)
         self.state.delete_grant(caller.tenant, request.params["grantId"])
         return _no_content(request)
+
+    # -- delta queries ----------------------------------------------------------------
+
+    def delta_service_principals(self, request: Request) -> Response:
+        caller = self._caller(request)
+        caller.require(READ_APPS)  # serviceprincipal-delta.md
+        return self._delta(request, caller.tenant, SP_LOG)
+
+    def delta_grants(self, request: Request) -> Response:
+        caller = self._caller(request)
+        caller.require(DELTA_GRANTS)  # oauth2permissiongrant-delta.md: it is in v1.0
+        return self._delta(request, caller.tenant, GRANT_LOG)
+
+    def _delta(self, request: Request, tenant: TenantState, which: str) -> Response:
+        """A round of change tracking: the first pages the collection as it is and ends
+        with a deltaLink; a deltaLink pages what changed since (delta-query-overview.md)."""
+        kind = SERVICE_PRINCIPAL if which == SP_LOG else GRANT
+        options = {name.lower(): value for name, value in request.query.items()}
+        for name in options:
+            if name.startswith("$") and name not in _DELTA_OPTIONS:
+                raise GraphError(
+                    400,
+                    "Request_UnsupportedQuery",
+                    f"The query option '{name}' is not supported with delta by this emulator.",
+                )
+        now = self._now()
+        with self.state.lock:
+            log = tenant.log[which]
+            token = options.get("$skiptoken") or options.get("$deltatoken")
+            if token == "latest" and "$deltatoken" in options:  # "sync from now"
+                state = self._delta_start(options, kind, which, _visible_end(log, 0, now), now)
+                return self._delta_page(request, which, [], replace(state, sync=False), done=True)
+            if token is None:
+                state = self._delta_start(options, kind, which, _visible_end(log, 0, now), now)
+            else:
+                state = self._delta_state(token, which, now)
+                if options.get("$select", "").strip():  # Entra objects take a new $select
+                    state = replace(state, fields=_select(options["$select"], kind))
+            fields = state.fields or ALL_FIELDS
+            if fields != ALL_FIELDS and "id" not in fields:
+                fields = ("id", *fields)  # "The id property is always returned."
+            wanted = set(state.ids) if state.ids else None
+            if state.sync:
+                collection = tenant.service_principals if which == SP_LOG else tenant.grants
+                overlay = self._delta_overlay(tenant, which, now)
+                match = (lambda e: e.id in wanted) if wanted else None
+                found, more = collection.page(state.after, state.top, match, overlay)
+                parts = [e.json(fields) for e in found]
+                if more:
+                    state = replace(state, after=found[-1].seq)
+                else:
+                    state = replace(state, sync=False, after=0, issued=now)
+                return self._delta_page(request, which, parts, state, done=not more)
+            end = state.end if state.end is not None else _visible_end(log, state.start, now)
+            ids = list(dict.fromkeys(object_id for _, object_id in log[state.start : end]))
+            if wanted:
+                ids = [i for i in ids if i in wanted]
+            chosen = ids[state.after : state.after + state.top]
+            overlay = self._delta_overlay(tenant, which, now) or {}
+            parts = [self._delta_item(tenant, which, i, fields, overlay) for i in chosen]
+            if state.after + state.top < len(ids):
+                state = replace(state, after=state.after + state.top, end=end)
+                return self._delta_page(request, which, parts, state, done=False)
+            state = replace(state, after=0, start=end, end=None, issued=now)
+            return self._delta_page(request, which, parts, state, done=True)
+
+    def _delta_start(
+        self, options: dict[str, str], kind: Kind, which: str, start: int, now: float
+    ) -> delta.DeltaState:
+        fields = _select(options["$select"], kind) if options.get("$select", "").strip() else None
+        top = _top(options) if "$top" in options else _DEFAULT_PAGE
+        return delta.DeltaState(
+            collection=which,
+            sync=True,
+            after=0,
+            start=start,
+            end=None,
+            issued=now,
+            generation=self.state.delta_generation,
+            fields=fields,
+            ids=_delta_ids(options.get("$filter", "")),
+            top=top,
+        )
+
+    def _delta_state(self, token: str, which: str, now: float) -> delta.DeltaState:
+        state = delta.decode(token)
+        max_age = self.state.behaviour.delta_token_max_age
+        if (
+            state is None
+            or state.collection != which
+            or state.generation != self.state.delta_generation
+            or now - state.issued > max_age
+        ):
+            # 410 Gone with syncStateNotFound: "The delta token is expired and data must
+            # be synchronized again" (Graph errors.md; microsoft-graph-docs#2350).
+            raise GraphError(
+                410,
+                "syncStateNotFound",
+                "The sync state generation is not found. The delta token is expired and "
+                "data must be synchronized again.",
+            )
+        return state
+
+    def _delta_overlay(
+        self, tenant: TenantState, which: str, now: float
+    ) -> dict[str, Entity | None] | None:
+        if which != GRANT_LOG:
+            return None
+        return tenant.overlay("grants", now, by_id=False, belongs=_anything)
+
+    def _delta_item(
+        self,
+        tenant: TenantState,
+        which: str,
+        object_id: str,
+        fields: tuple[str, ...],
+        overlay: dict[str, Entity | None],
+    ) -> bytes:
+        if which == SP_LOG:
+            found = tenant.service_principals.get(object_id)
+            reason = "changed"  # a deleted service principal can be restored
+        else:
+            found = tenant.grants.get(object_id)
+            if object_id in overlay:
+                found = overlay[object_id]
+            reason = "deleted"  # a deleted grant is gone for good
+        if found is None:  # delta-query-overview.md: "@removed": {"reason": ...}
+            return dumps({"id": object_id, "@removed": {"reason": reason}})
+        return found.json(fields)
+
+    def _delta_page(
+        self,
+        request: Request,
+        which: str,
+        parts: list[bytes],
+        state: delta.DeltaState,
+        *,
+        done: bool,
+    ) -> Response:
+        link_name, option = ("deltaLink", "$deltatoken") if done else ("nextLink", "$skiptoken")
+        link = f"{request.base_url}/v1.0/{which}/delta?{option}={delta.encode(state)}"
+        body = (
+            b'{"@odata.context":'
+            + dumps(_metadata(request, which))
+            + f',"@odata.{link_name}":'.encode()
+            + dumps(link)
+            + b',"value":['
+            + b",".join(parts)
+            + b"]}"
+        )
+        return _graph_response(request, 200, body)
 
     # -- organization and users -----------------------------------------------------
 
@@ -325,7 +591,7 @@ class GraphApi:
     def list_users(self, request: Request) -> Response:
         caller = self._caller(request)
         caller.require(READ_USERS)
-        return self._page(request, caller.tenant.users, USER, "users")
+        return self._page(request, caller.tenant, caller.tenant.users, USER, "users")
 
     def get_user(self, request: Request) -> Response:
         caller = self._caller(request)
@@ -387,27 +653,89 @@ class GraphApi:
 
     def _sp(self, tenant: TenantState, request: Request) -> Entity:
         if "appId" in request.params:
-            return tenant.sp_by_app(request.params["appId"])
-        return tenant.sp(request.params["id"].lower())
+            found = tenant.sp_by_app(request.params["appId"])
+        else:
+            found = tenant.sp(request.params["id"].lower())
+        if self.state.is_vanished(found):  # listed a moment ago, gone now
+            raise not_found(request.params.get("id") or request.params["appId"])
+        return found
 
-    def _page(self, request: Request, collection: Collection, kind: Kind, name: str) -> Response:
-        query = _query(request, kind, collection=True)
+    def _now(self) -> float:
+        return self.state.clock.now()
+
+    def _page(
+        self,
+        request: Request,
+        tenant: TenantState,
+        collection: Collection,
+        kind: Kind,
+        name: str,
+        *,
+        lagged: Lagged | None = None,
+        omit: Callable[[Entity], bool] | None = None,
+    ) -> Response:
+        behaviour = self.state.behaviour
+        query = _query(request, kind, collection=True, strict=behaviour.strict_filters)
+        advanced = _advanced(request)
+        if query.count and not advanced and behaviour.count_without_header == "error":
+            # What the advanced-queries doc shows for a count without its header. By
+            # default, as the same doc says, the option is silently ignored instead.
+            raise GraphError(400, "Request_BadRequest", "$count is not currently supported.")
+        counted = query.count and advanced
+        match = query.match
+        if omit is not None and not counted:  # advanced queries see every grant
+            match = _both(match, lambda e: not omit(e))
         with self.state.lock:
-            found, more = collection.page(query.after, query.top, query.match)
+            overlay = self._overlay(tenant, lagged)
+            found, more = collection.page(query.after, query.top, match, overlay)
             parts = [entity.json(query.fields) for entity in found]
+            total = collection.count(match, overlay) if counted else None
         body = b'{"@odata.context":' + dumps(_metadata(request, _context(name, query)))
+        if total is not None:
+            body += b',"@odata.count":' + str(total).encode()
         if more:
             token = _skiptoken(found[-1].seq, query.binding)
             body += b',"@odata.nextLink":' + dumps(_next_link(request, token))
         body += b',"value":[' + b",".join(parts) + b"]}"
         return _graph_response(request, 200, body)
 
+    def _count(
+        self,
+        request: Request,
+        tenant: TenantState,
+        collection: Collection,
+        kind: Kind,
+        *,
+        lagged: Lagged | None = None,
+    ) -> Response:
+        """`.../$count`: only as an advanced query."""
+        if not _advanced(request):
+            # What Graph answers today (seen in azurekid/ScEntra#13, 2025).
+            raise GraphError(
+                400,
+                "Request_UnsupportedQuery",
+                "Raw count (/$count) is not supported because the 'ConsistencyLevel:eventual' "
+                "header is missing. Refer to https://aka.ms/graph-docs/advanced-queries for "
+                "more information",
+            )
+        query = _query(request, kind, collection=True, strict=self.state.behaviour.strict_filters)
+        with self.state.lock:
+            total = collection.count(query.match, self._overlay(tenant, lagged))
+        return Response(200, str(total).encode(), _ids(request), content_type="text/plain")
+
+    def _overlay(
+        self, tenant: TenantState, lagged: Lagged | None
+    ) -> dict[str, Entity | None] | None:
+        if lagged is None:
+            return None
+        return tenant.overlay(lagged.kind, self._now(), by_id=False, belongs=lagged.belongs)
+
 
 # -- OData query options ------------------------------------------------------------
 
 
-def _query(request: Request, kind: Kind, *, collection: bool) -> Query:
-    allowed = {"$select", "$filter", "$top", "$skiptoken"} if collection else {"$select"}
+def _query(request: Request, kind: Kind, *, collection: bool, strict: bool = False) -> Query:
+    allowed = {"$select", "$filter", "$top", "$skiptoken", "$count"} if collection else {"$select"}
     for name in request.query:
         if name.startswith("$") and name.lower() not in allowed:
             raise GraphError(
@@ -418,49 +746,111 @@ def _query(request: Request, kind: Kind, *, collection: bool) -> Query:
     options = {name.lower(): value for name, value in request.query.items()}
     fields, selected = kind.default, False
     if options.get("$select", "").strip():
-        by_lower = {field.lower(): field for field in kind.fields}
-        chosen: list[str] = []
-        for raw in options["$select"].split(","):
-            field = by_lower.get(raw.strip().lower())
-            if field is None:
-                raise GraphError(
-                    400,
-                    "BadRequest",
-                    f"Could not find a property named '{raw.strip()}' on type "
-                    f"'microsoft.graph.{kind.name}'.",
-                )
-            if field not in chosen:
-                chosen.append(field)
-        fields, selected = tuple(chosen), True
-    top = _DEFAULT_PAGE
-    if "$top" in options:
-        try:
-            top = int(options["$top"])
-        except ValueError:
+        fields, selected = _select(options["$select"], kind), True
+    top = _top(options) if "$top" in options else _DEFAULT_PAGE
+    count = options.get("$count", "false").strip().lower()
+    if count not in ("true", "false"):
+        raise GraphError(
+            400, "BadRequest", f"Invalid value '{options['$count']}' for query option '$count'."
+        )
+    filter_text = options.get("$filter", "").strip()
+    match = _parse_filter(filter_text, kind, strict=strict) if filter_text else None
+    binding = zlib.crc32(f"{request.path.lower()}|{filter_text}".encode())
+    after = _read_skiptoken(options["$skiptoken"], binding) if "$skiptoken" in options else 0
+    return Query(fields, selected, match, top, after, binding, count == "true")
+
+
+def _select(text: str, kind: Kind) -> tuple[str, ...]:
+    by_lower = {field.lower(): field for field in kind.fields}
+    chosen: list[str] = []
+    for raw in text.split(","):
+        field = by_lower.get(raw.strip().lower())
+        if field is None:
             raise GraphError(
-                400, "BadRequest", f"Invalid value '{options['$top']}' for query option '$top'."
-            ) from None
-        if not 1 <= top <= _MAX_PAGE:
+                400,
+                "BadRequest",
+                f"Could not find a property named '{raw.strip()}' on type "
+                f"'microsoft.graph.{kind.name}'.",
+            )
+        if field not in chosen:
+            chosen.append(field)
+    return tuple(chosen)
+
+
+def _top(options: dict[str, str]) -> int:
+    try:
+        top = int(options["$top"])
+    except ValueError:
+        raise GraphError(
+            400, "BadRequest", f"Invalid value '{options['$top']}' for query option '$top'."
+        ) from None
+    if not 1 <= top <= _MAX_PAGE:
+        raise GraphError(
+            400,
+            "Request_UnsupportedQuery",
+            f"Invalid page size specified: '{top}'. Must be between 1 and 999 inclusive.",
+        )
+    return top
+
+
+def _advanced(request: Request) -> bool:
+    """An advanced query (aad-advanced-queries.md): `ConsistencyLevel: eventual`."""
+    return request.header("consistencylevel").strip().lower() == "eventual"
+
+
+def _both(
+    first: Callable[[Entity], bool] | None, second: Callable[[Entity], bool]
+) -> Callable[[Entity], bool]:
+    if first is None:
+        return second
+    return lambda entity: first(entity) and second(entity)
+
+
+def _anything(entity: Entity) -> bool:
+    return True
+
+
+_DELTA_OPTIONS = frozenset({"$select", "$filter", "$top", "$skiptoken", "$deltatoken"})
+_DELTA_ID = re.compile(r"\s*id\s+eq\s+'([^']+)'\s*", re.IGNORECASE)
+
+
+def _delta_ids(text: str) -> tuple[str, ...] | None:
+    """Delta's only filter: `id eq '{value}' or id eq '{value}'` (serviceprincipal-delta.md)."""
+    if not text.strip():
+        return None
+    ids = []
+    for clause in re.split(r"\s+or\s+", text.strip(), flags=re.IGNORECASE):
+        found = _DELTA_ID.fullmatch(clause)
+        if found is None:
             raise GraphError(
                 400,
                 "Request_UnsupportedQuery",
-                f"Invalid page size specified: '{top}'. Must be between 1 and 999 inclusive.",
+                "Delta queries support only a $filter on id: id eq '{value}' or id eq '{value}'.",
             )
-    filter_text = options.get("$filter", "").strip()
-    match = _parse_filter(filter_text, kind) if filter_text else None
-    binding = zlib.crc32(f"{request.path.lower()}|{filter_text}".encode())
-    after = _read_skiptoken(options["$skiptoken"], binding) if "$skiptoken" in options else 0
-    return Query(fields, selected, match, top, after, binding)
+        ids.append(found.group(1).lower())
+    return tuple(ids)
+
+
+def _visible_end(log: list[tuple[float, str]], start: int, now: float) -> int:
+    """The end of the change log as replicas have it: entries up to the first not yet
+    visible (lag is the same for every write, so later ones are not visible either)."""
+    end = min(start, len(log))
+    while end < len(log) and log[end][0] <= now:
+        end += 1
+    return end
 
 
 _FILTER_TOKEN = re.compile(
-    r"\s*(?:(?P<string>'(?:[^']|'')*')|(?P<number>-?\d+(?:\.\d+)?)|(?P<word>[A-Za-z_][\w.]*)"
+    r"\s*(?:(?P<string>'(?:[^']|'')*')"
+    r"|(?P<guid>[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\b)"
+    r"|(?P<number>-?\d+(?:\.\d+)?)|(?P<word>[A-Za-z_][\w.]*)"
     r"|(?P<punct>[(),]))"
 )
 
 
-def _parse_filter(text: str, kind: Kind) -> Callable[[Entity], bool]:
-    """`$filter` with `eq`, `in (...)`, `startswith(prop, '...')` joined by `and`."""
+def _parse_filter(text: str, kind: Kind, *, strict: bool = False) -> Callable[[Entity], bool]:
+    """`$filter` with `eq`, `in (...)`, `startswith(prop, '...')` joined by `and`. With
+    `strict`, only what Graph itself accepts on the kind (Kind.strict)."""
     tokens: list[tuple[str, Any]] = []
     position = 0
     while position < len(text):
@@ -473,7 +863,9 @@ def _parse_filter(text: str, kind: Kind) -> Callable[[Entity], bool]:
         group = found.lastgroup
         raw = found.group(group)
         if group == "string":
-            tokens.append(("value", raw[1:-1].replace("''", "'")))
+            tokens.append(("string", raw[1:-1].replace("''", "'")))
+        elif group == "guid":
+            tokens.append(("guid", raw.lower()))
         elif group == "number":
             tokens.append(("value", float(raw) if "." in raw else int(raw)))
         elif group == "word" and raw in ("true", "false", "null"):
@@ -489,40 +881,69 @@ def _parse_filter(text: str, kind: Kind) -> Callable[[Entity], bool]:
             raise _filter_error(f"expected {expected or expected_kind}, found '{value}'")
         return value
 
-    def prop(name: str) -> str:
-        for field in kind.filterable:
+    def literal(field: str) -> Any:
+        if not tokens:
+            raise _filter_error("the clause ends too early")
+        token_kind, value = tokens.pop(0)
+        if token_kind not in ("string", "guid", "value"):
+            raise _filter_error(f"expected a value, found '{value}'")
+        if strict and field in kind.guids and token_kind != "guid":
+            # Edm.Guid values go unquoted (microsoft-graph-docs#10665, -contrib#4133).
+            raise GraphError(400, "BadRequest", "Invalid filter clause")
+        return value
+
+    def prop(name: str, operator: str) -> str:
+        for field in kind.filterable if not strict or kind.strict is None else kind.fields:
             if field.lower() == name.lower():
-                return field
-        raise GraphError(
-            400,
-            "Request_UnsupportedQuery",
-            f"Unsupported or invalid query filter clause specified for property '{name}' of "
-            f"resource '{kind.name[0].upper()}{kind.name[1:]}'.",
-        )
+                break
+        else:
+            raise GraphError(
+                400,
+                "Request_UnsupportedQuery",
+                f"Unsupported or invalid query filter clause specified for property '{name}' "
+                f"of resource '{kind.name[0].upper()}{kind.name[1:]}'.",
+            )
+        if strict and kind.strict is not None:
+            rule = kind.strict.get(field)
+            if rule is None:
+                edm = "Guid" if field in kind.guids else "String"
+                raise GraphError(
+                    400, "Request_BadRequest", f"Invalid filter clause {field}: System.{edm}"
+                )
+            if operator not in rule[1]:
+                raise GraphError(
+                    400,
+                    "Request_UnsupportedQuery",
+                    f"Unsupported property filter clause operator '{operator}'.",
+                )
+        return field
 
     clauses: list[Callable[[Entity], bool]] = []
     while True:
         first = take("word")
         if first.lower() == "startswith":
             take("punct", "(")
-            field = prop(take("word"))
+            field = prop(take("word"), "startswith")
             take("punct", ",")
-            prefix = str(take("value")).casefold()
+            prefix = str(literal(field)).casefold()
             take("punct", ")")
             clauses.append(
                 lambda e, f=field, p=prefix: str(e.data[f] or "").casefold().startswith(p)
             )
         else:
-            field = prop(first)
-            operator = take("word").lower()
+            if not tokens or tokens[0][0] != "word":
+                raise _filter_error("expected an operator")
+            operator = tokens[0][1].lower()
+            field = prop(first, operator)
+            tokens.pop(0)
             if operator == "eq":
-                values = [take("value")]
+                values = [literal(field)]
             elif operator == "in":
                 take("punct", "(")
-                values = [take("value")]
+                values = [literal(field)]
                 while tokens and tokens[0] == ("punct", ","):
                     tokens.pop(0)
-                    values.append(take("value"))
+                    values.append(literal(field))
                 take("punct", ")")
             else:
                 raise _filter_error(f"the operator '{operator}' is not supported")

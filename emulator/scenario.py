@@ -19,6 +19,7 @@ import yaml
 from cryptography import x509
 
 from emulator import pki
+from emulator.behaviour import Behaviour
 from emulator.faults import FaultRule
 from emulator.generator import expand_block
 
@@ -29,6 +30,9 @@ _ID_NAMESPACE = uuid.UUID("5b0c7f2e-4a51-4c3e-9d8a-6e2f1b7c0a93")
 _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _DEFAULT_CREATED = dt.datetime(2024, 3, 1, 9, 0, tzinfo=dt.UTC)
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# What Graph's servicePrincipalType takes (serviceprincipal resource type).
+SP_TYPES = ("Application", "ManagedIdentity", "Legacy", "SocialIdp")
+MEMBER_TYPES = ("User", "Application")
 
 
 class ScenarioError(ValueError):
@@ -38,9 +42,10 @@ class ScenarioError(ValueError):
 @dataclass(frozen=True)
 class Permission:
     id: str
-    value: str
+    value: str | None  # None only for an app's roles (e.g. a SAML app's msiam_access)
     description: str
     admin_consent: bool = True  # scopes only: whether a user may consent for themselves
+    member_types: tuple[str, ...] = ()  # app roles' allowedMemberTypes; () = the default
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class Resource:
     identifier_uris: tuple[str, ...]
     app_roles: tuple[Permission, ...]
     scopes: tuple[Permission, ...]
+    tenants: tuple[str, ...] = ()  # the tenants it is in; () = every tenant
 
 
 @dataclass(frozen=True)
@@ -83,8 +89,9 @@ class Application:
     secrets: tuple[Secret, ...]
     certificates: tuple[Certificate, ...]
     redirect_uris: tuple[str, ...]
-    app_roles: tuple[Permission, ...]  # roles the app defines for its users
+    app_roles: tuple[Permission, ...]  # roles the app defines (for users, or for apps)
     requires: tuple[Grant, ...]  # what admin consent grants
+    scopes: tuple[Permission, ...] = ()  # delegated permissions the app exposes (an API)
 
 
 @dataclass(frozen=True)
@@ -98,10 +105,28 @@ class User:
 
 
 @dataclass(frozen=True)
+class Group:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Members:
+    """Users and groups assigned one of the app's own roles (as for an SSO app)."""
+
+    role_id: str
+    users: tuple[str, ...]  # user object ids
+    groups: tuple[str, ...]  # group object ids
+
+
+@dataclass(frozen=True)
 class TenantApp:
     app_id: str
     sp_id: str
     grants: tuple[Grant, ...]
+    members: tuple[Members, ...] = ()
+    # The service principal's own fields, where they differ from the defaults.
+    properties: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +136,7 @@ class Tenant:
     domain: str
     users: tuple[User, ...]
     apps: tuple[TenantApp, ...]
+    groups: tuple[Group, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -124,6 +150,7 @@ class Scenario:
     token_lifetime: int
     faults: tuple[Mapping[str, Any], ...]
     created: dt.datetime
+    behaviour: Behaviour = Behaviour()
 
 
 def object_id(*parts: str) -> str:
@@ -209,7 +236,7 @@ class _Parser:
     # -- sections --------------------------------------------------------------------
 
     def scenario(self, data: Any) -> Scenario:
-        top = {"name", "description", "portal", "settings", "faults"}
+        top = {"name", "description", "portal", "settings", "faults", "behaviour"}
         sections = {"resources", "applications", "tenants"}
         data = self.mapping(data, "", {"scenario"}, top | sections | {"generate"})
         if data["scenario"] != 1:
@@ -272,6 +299,11 @@ class _Parser:
             except ValueError as exc:
                 self.fail(f"faults[{index}]", str(exc))
 
+        try:
+            behaviour = Behaviour.from_dict(data.get("behaviour", {}))
+        except ValueError as exc:
+            self.fail("behaviour", str(exc))
+
         return Scenario(
             name=str(data.get("name") or self.label),
             resources=self.resources,
@@ -282,6 +314,7 @@ class _Parser:
             token_lifetime=lifetime,
             faults=tuple(faults),
             created=created,
+            behaviour=behaviour,
         )
 
     def moment(self, value: Any, where: str) -> dt.datetime:
@@ -296,28 +329,39 @@ class _Parser:
             return dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC)
         self.fail(where, "expected a date")
 
-    def permission(self, item: Any, where: str, *, scope: bool) -> Permission:
-        optional = {"admin_consent"} if scope else set()
+    def permission(
+        self, item: Any, where: str, *, scope: bool, null_value: bool = False
+    ) -> Permission:
+        optional = {"admin_consent"} if scope else {"allowed_member_types"}
         item = self.mapping(item, where, {"value", "id", "description"}, optional)
+        member_types = self.texts(item, "allowed_member_types", where)
+        for index, member_type in enumerate(member_types):
+            if member_type not in MEMBER_TYPES:
+                self.fail(f"{where}.allowed_member_types[{index}]", "expected User or Application")
+        value = item["value"]
         return Permission(
             id=self.guid(item["id"], f"{where}.id"),
-            value=self.text(item["value"], f"{where}.value"),
+            value=None if value is None and null_value else self.text(value, f"{where}.value"),
             description=self.text(item["description"], f"{where}.description"),
             admin_consent=self.flag(item.get("admin_consent", True), f"{where}.admin_consent"),
+            member_types=member_types,
         )
 
-    def permissions(self, parent: dict, key: str, where: str, *, scope: bool) -> tuple:
+    def permissions(
+        self, parent: dict, key: str, where: str, *, scope: bool, null_value: bool = False
+    ) -> tuple:
         found: dict[str, Permission] = {}
         for path, item in self.items(parent, key, where):
-            permission = self.permission(item, path, scope=scope)
-            if permission.value in found:
-                self.fail(f"{path}.value", f"duplicate {permission.value}")
-            found[permission.value] = permission
+            permission = self.permission(item, path, scope=scope, null_value=null_value)
+            name = permission.value or permission.id
+            if name in found:
+                self.fail(f"{path}.value", f"duplicate {name}")
+            found[name] = permission
         return tuple(found.values())
 
     def resource(self, item: Any, where: str) -> Resource:
         item = self.mapping(
-            item, where, {"app_id", "name"}, {"identifier_uris", "app_roles", "scopes"}
+            item, where, {"app_id", "name"}, {"identifier_uris", "app_roles", "scopes", "tenants"}
         )
         return Resource(
             app_id=self.guid(item["app_id"], f"{where}.app_id"),
@@ -325,11 +369,12 @@ class _Parser:
             identifier_uris=self.texts(item, "identifier_uris", where),
             app_roles=self.permissions(item, "app_roles", where, scope=False),
             scopes=self.permissions(item, "scopes", where, scope=True),
+            tenants=tuple(self.guid(t, path) for path, t in self.items(item, "tenants", where)),
         )
 
     def application(self, item: Any, where: str) -> Application:
         optional = {"publisher", "owner_tenant_id", "secrets", "certificates", "redirect_uris"}
-        optional |= {"app_roles", "requires"}
+        optional |= {"app_roles", "requires", "scopes"}
         item = self.mapping(item, where, {"app_id", "name"}, optional)
         secrets = []
         for path, secret in self.items(item, "secrets", where):
@@ -352,10 +397,11 @@ class _Parser:
                 self.certificate(c, path) for path, c in self.items(item, "certificates", where)
             ),
             redirect_uris=self.texts(item, "redirect_uris", where),
-            app_roles=self.permissions(item, "app_roles", where, scope=False),
+            app_roles=self.permissions(item, "app_roles", where, scope=False, null_value=True),
             requires=tuple(
                 self.grant(g, path, users={}) for path, g in self.items(item, "requires", where)
             ),
+            scopes=self.permissions(item, "scopes", where, scope=True),
         )
 
     def certificate(self, item: Any, where: str) -> Certificate:
@@ -376,29 +422,80 @@ class _Parser:
         return Certificate(cert, path, key_path)
 
     def tenant(self, item: Any, where: str) -> Tenant:
-        item = self.mapping(item, where, {"id", "name", "domain"}, {"users", "apps"})
+        item = self.mapping(
+            item, where, {"id", "name", "domain"}, {"users", "apps", "groups", "synthetic"}
+        )
         tenant_id = self.guid(item["id"], f"{where}.id")
+        domain = self.text(item["domain"], f"{where}.domain").lower()
         users: dict[str, User] = {}
         for path, user in self.items(item, "users", where):
             parsed = self.user(user, path, tenant_id)
             if parsed.upn.lower() in users:
                 self.fail(f"{path}.upn", f"duplicate user {parsed.upn}")
             users[parsed.upn.lower()] = parsed
+        groups: dict[str, Group] = {}
+        for path, group in self.items(item, "groups", where):
+            group = self.mapping(group, path, {"name"}, {"id"})
+            name = self.text(group["name"], f"{path}.name")
+            if name.lower() in groups:
+                self.fail(f"{path}.name", f"duplicate group {name}")
+            group_id = (
+                self.guid(group["id"], f"{path}.id")
+                if "id" in group
+                else object_id("group", tenant_id, name.lower())
+            )
+            groups[name.lower()] = Group(group_id, name)
+        self.synthetic(item, f"{_join(where, 'synthetic')}", tenant_id, domain, users, groups)
         apps: dict[str, TenantApp] = {}
         for path, app in self.items(item, "apps", where):
-            parsed_app = self.tenant_app(app, path, tenant_id, users)
+            parsed_app = self.tenant_app(app, path, tenant_id, users, groups)
             if parsed_app.app_id in apps:
                 self.fail(f"{path}.app_id", f"duplicate app {parsed_app.app_id} in this tenant")
             apps[parsed_app.app_id] = parsed_app
+        for path, app in self.items(item, "apps", where):
+            for index, grant in enumerate(apps[app["app_id"].lower()].grants):
+                resource = self.resources.get(grant.resource)
+                if resource is None and grant.resource not in apps:
+                    self.fail(f"{path}.grants[{index}].resource", "that app is not in this tenant")
+                if resource is not None and resource.tenants and tenant_id not in resource.tenants:
+                    self.fail(f"{path}.grants[{index}].resource", "not in this tenant")
         if any(u.roles for u in users.values()) and self.portal_app_id not in apps:
             self.fail(f"{where}.apps", "users have portal roles but the portal app is not here")
         return Tenant(
             id=tenant_id,
             name=self.text(item["name"], f"{where}.name"),
-            domain=self.text(item["domain"], f"{where}.domain").lower(),
+            domain=domain,
             users=tuple(users.values()),
             apps=tuple(apps.values()),
+            groups=tuple(groups.values()),
         )
+
+    def synthetic(
+        self,
+        item: dict,
+        where: str,
+        tenant_id: str,
+        domain: str,
+        users: dict[str, User],
+        groups: dict[str, Group],
+    ) -> None:
+        """`synthetic: {users: N, groups: M}`: that many made-up users and groups more."""
+        counts = self.mapping(item.get("synthetic", {}), where, set(), {"users", "groups"})
+        for key in ("users", "groups"):
+            value = counts.get(key, 0)
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100_000:
+                self.fail(f"{where}.{key}", "expected a whole number from 0 to 100000")
+        for number in range(1, counts.get("users", 0) + 1):
+            upn = f"user{number:05d}@{domain}"
+            users.setdefault(
+                upn,
+                User(object_id("user", tenant_id, upn), upn, f"User {number:05d}", None, (), False),
+            )
+        for number in range(1, counts.get("groups", 0) + 1):
+            name = f"Group {number:04d}"
+            groups.setdefault(
+                name.lower(), Group(object_id("group", tenant_id, name.lower()), name)
+            )
 
     def user(self, item: Any, where: str, tenant_id: str) -> User:
         item = self.mapping(
@@ -425,13 +522,22 @@ class _Parser:
         )
 
     def tenant_app(
-        self, item: Any, where: str, tenant_id: str, users: Mapping[str, User]
+        self,
+        item: Any,
+        where: str,
+        tenant_id: str,
+        users: Mapping[str, User],
+        groups: Mapping[str, Group],
     ) -> TenantApp:
-        item = self.mapping(item, where, {"app_id"}, {"id", "grants"})
+        optional = {"id", "grants", "assignments", "display_name", "account_enabled", "type"}
+        item = self.mapping(item, where, {"app_id"}, optional | {"tags", "extra"})
         app_id = self.guid(item["app_id"], f"{where}.app_id")
         if app_id not in self.applications:
             self.fail(f"{where}.app_id", "no application with this app_id under applications")
-        grants = tuple(self.grant(g, path, users) for path, g in self.items(item, "grants", where))
+        grants = tuple(
+            self.grant(g, path, users, in_tenant=True)
+            for path, g in self.items(item, "grants", where)
+        )
         seen: set[tuple[str, str, str]] = set()
         for index, grant in enumerate(grants):
             keys = grant.values if grant.type == "application" else grant.users or ("",)
@@ -448,15 +554,84 @@ class _Parser:
             if "id" in item
             else object_id("sp", tenant_id, app_id),
             grants=grants,
+            members=tuple(
+                self.members(m, path, self.applications[app_id], users, groups)
+                for path, m in self.items(item, "assignments", where)
+            ),
+            properties=self.sp_properties(item, where),
         )
 
-    def grant(self, item: Any, where: str, users: Mapping[str, User]) -> Grant:
+    def sp_properties(self, item: dict, where: str) -> dict[str, Any] | None:
+        """Service principal fields as Graph names them; `extra` adds any others verbatim
+        (fields the portal does not expect, or overrides such as preferredSingleSignOnMode)."""
+        found: dict[str, Any] = {}
+        if "display_name" in item:
+            name = item["display_name"]
+            if name is not None and not isinstance(name, str):
+                self.fail(f"{where}.display_name", "expected a string or null")
+            found["displayName"] = name
+        if "account_enabled" in item:
+            found["accountEnabled"] = self.flag(item["account_enabled"], f"{where}.account_enabled")
+        if "type" in item:
+            if item["type"] not in SP_TYPES:
+                self.fail(f"{where}.type", f"expected one of {', '.join(SP_TYPES)}")
+            found["servicePrincipalType"] = item["type"]
+        if "tags" in item:
+            tags = item["tags"]
+            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+                self.fail(f"{where}.tags", "expected a list of strings")
+            found["tags"] = list(tags)
+        if "extra" in item:
+            if not isinstance(item["extra"], dict):
+                self.fail(f"{where}.extra", "expected a mapping of Graph fields")
+            found.update({str(k): v for k, v in item["extra"].items()})
+        return found or None
+
+    def members(
+        self,
+        item: Any,
+        where: str,
+        app: Application,
+        users: Mapping[str, User],
+        groups: Mapping[str, Group],
+    ) -> Members:
+        item = self.mapping(item, where, {"role"}, {"users", "groups"})
+        role = next(
+            (r for r in app.app_roles if item["role"] in (r.value, r.id)),
+            None,
+        )
+        if role is None or "User" not in (role.member_types or ("User",)):
+            self.fail(f"{where}.role", f"{app.name} has no role {item['role']!r} for users")
+
+        def pick(key: str, known: Mapping[str, Any]) -> tuple[str, ...]:
+            value = item.get(key, [])
+            if value == "all":
+                return tuple(v.id for v in known.values())
+            if not isinstance(value, list):
+                self.fail(f"{where}.{key}", "expected a list of names, or all")
+            ids = []
+            for index, name in enumerate(value):
+                found = known.get(str(name).lower())
+                if found is None:
+                    self.fail(f"{where}.{key}[{index}]", f"no such {key[:-1]} {name!r} here")
+                ids.append(found.id)
+            return tuple(ids)
+
+        return Members(role.id, pick("users", users), pick("groups", groups))
+
+    def grant(
+        self, item: Any, where: str, users: Mapping[str, User], *, in_tenant: bool = False
+    ) -> Grant:
         item = self.mapping(item, where, {"type"}, {"resource", "permissions", "scope", "users"})
         kind = item["type"]
         if kind not in ("application", "delegated"):
             self.fail(f"{where}.type", f"{kind!r} is not application or delegated")
         resource_id = self.guid(item.get("resource", GRAPH_APP_ID), f"{where}.resource")
         resource = self.resources.get(resource_id)
+        if resource is None and in_tenant and resource_id in self.applications:
+            # A line-of-business API: an app registration that defines its own permissions.
+            api = self.applications[resource_id]
+            resource = Resource(api.app_id, api.name, (), api.app_roles, api.scopes)
         if resource is None:
             self.fail(f"{where}.resource", f"no resource {resource_id} under resources")
         if ("permissions" in item) == ("scope" in item) or (
@@ -473,7 +648,13 @@ class _Parser:
             values = self.texts(item, "permissions", where)
             scope = " ".join(values)
             value_where = [f"{where}.permissions[{i}]" for i in range(len(values))]
-        catalog = resource.app_roles if kind == "application" else resource.scopes
+        if kind == "application":
+            default = ("Application",) if resource_id in self.resources else ("User",)
+            catalog = tuple(
+                p for p in resource.app_roles if "Application" in (p.member_types or default)
+            )
+        else:
+            catalog = resource.scopes
         for value, path in zip(values, value_where, strict=True):
             if all(p.value != value for p in catalog):
                 self.fail(path, f"unknown {kind} permission {value!r} on {resource.name}")

@@ -223,6 +223,51 @@ class Emulator:
     def expire_tokens(self) -> None:
         self.app.state.expire_tokens()
 
+    def requests_to(self, pattern: str, method: str | None = None) -> int:
+        """How many requests (batched ones too) had a path matching `pattern`, a regular
+        expression searched ignoring case; e.g. an SSO app's id + "/appRoleAssignedTo"."""
+        return self.app.counters.matching(pattern, method)
+
+    def behaviour(self) -> dict[str, Any]:
+        return self.app.state.behaviour.to_dict()
+
+    def set_behaviour(self, **switches: Any) -> dict[str, Any]:
+        """Changes the switches given (see behaviour.py); the others stay."""
+        return self.app.set_behaviour(switches, merge=True).to_dict()
+
+    def replace_behaviour(self, switches: Mapping[str, Any]) -> dict[str, Any]:
+        """Sets every switch: those left out go back to off."""
+        return self.app.set_behaviour(dict(switches), merge=False).to_dict()
+
+    def advance_clock(self, seconds: float) -> None:
+        """Moves the emulator's clock forward: lags pass, delta tokens age, budgets refill."""
+        self.app.state.clock.advance(seconds)
+
+    def expire_delta_tokens(self) -> None:
+        self.app.state.expire_delta_tokens()
+
+    def sp_id(self, tenant: str, app_id: str) -> str:
+        """A service principal's object id in a tenant, by its appId."""
+        with self.app.state.lock:
+            found = self.app.state.tenant(tenant)
+            if found is None or app_id.lower() not in found.sp_by_app_id:
+                raise KeyError(app_id)
+            return found.sp_by_app_id[app_id.lower()].id
+
+    def update_service_principal(self, tenant: str, sp_id: str, **fields: Any) -> None:
+        self._edit(tenant, lambda state, t: state.update_service_principal(t, sp_id, fields))
+
+    def delete_service_principal(self, tenant: str, sp_id: str) -> None:
+        """As an admin deleting an enterprise app: its grants and assignments go too."""
+        self._edit(tenant, lambda state, t: state.delete_service_principal(t, sp_id))
+
+    def _edit(self, tenant: str, change: Any) -> None:
+        with self.app.state.lock:
+            found = self.app.state.tenant(tenant)
+            if found is None:
+                raise KeyError(tenant)
+            change(self.app.state, found)
+
     def load(self, scenario: str | Path | Mapping[str, Any]) -> None:
         self.app.load(scenarios.load(scenario, self.data_dir))
 

@@ -3,6 +3,12 @@
 One re-entrant lock guards everything; handlers hold it only while they read or change
 the model. Each object's JSON is cached per `$select`, so a 999-item page is a join of
 ready bytes rather than 999 `json.dumps` calls.
+
+Graph's imperfections (see `behaviour.py`) live here too: a write made while a
+replication lag is set leaves a `Stale` record with the object as it was, and reads
+show that until the lag has passed; each write is appended to a per-collection change
+log that delta queries serve; app role changes are logged with their time so tokens
+can be issued as if they had not happened yet.
 """
 
 from __future__ import annotations
@@ -18,7 +24,18 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulator.scenario import Application, Grant, Permission, Scenario, Tenant, User, object_id
+from emulator.behaviour import Behaviour, Clock
+from emulator.scenario import (
+    Application,
+    Grant,
+    Group,
+    Permission,
+    Scenario,
+    Tenant,
+    TenantApp,
+    User,
+    object_id,
+)
 
 # Microsoft's own tenant owns the first-party resource apps such as Microsoft Graph.
 MICROSOFT_TENANT_ID = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
@@ -109,7 +126,14 @@ ASSIGNMENT_FIELDS = (
     "resourceId",
 )
 GRANT_FIELDS = ("clientId", "consentType", "id", "principalId", "resourceId", "scope")
+ALL_FIELDS = ("*",)  # Entity.json: every field the object has, in order
 _SELECT_CACHE_LIMIT = 4  # distinct $select variants cached per object
+# The two collections that keep a change log for delta queries.
+SP_LOG, GRANT_LOG = "servicePrincipals", "oauth2PermissionGrants"
+# Service principal fields a PATCH may change here.
+SP_WRITABLE = frozenset(
+    {"accountEnabled", "displayName", "tags", "notes", "description", "appRoleAssignmentRequired"}
+)
 
 
 class GraphError(Exception):
@@ -148,9 +172,8 @@ class Entity:
     def json(self, fields: tuple[str, ...]) -> bytes:
         cached = self._json.get(fields)
         if cached is None:
-            cached = json.dumps(
-                {name: self.data[name] for name in fields}, separators=(",", ":")
-            ).encode()
+            chosen = self.data if fields == ALL_FIELDS else {n: self.data[n] for n in fields}
+            cached = json.dumps(chosen, separators=(",", ":")).encode()
             if len(self._json) < _SELECT_CACHE_LIMIT:
                 self._json[fields] = cached
         return cached
@@ -188,12 +211,16 @@ class Collection:
         return entity
 
     def page(
-        self, after_seq: int, top: int, match: Callable[[Entity], bool] | None
+        self,
+        after_seq: int,
+        top: int,
+        match: Callable[[Entity], bool] | None,
+        overlay: Mapping[str, Entity | None] | None = None,
     ) -> tuple[list[Entity], bool]:
-        """Up to `top` objects created after `after_seq`, and whether more follow."""
-        if self._ordered is None:
-            self._ordered = list(self._by_id.values())
-        ordered = self._ordered
+        """Up to `top` objects created after `after_seq`, and whether more follow.
+        `overlay` shows other versions of some objects: by id, the object as a lagging
+        replica has it, or None where the replica does not have it."""
+        ordered = self._view(overlay)
         start = bisect_right(ordered, after_seq, key=lambda e: e.seq)
         if match is None:
             found = ordered[start : start + top + 1]
@@ -205,6 +232,32 @@ class Collection:
                     if len(found) > top:
                         break
         return found[:top], len(found) > top
+
+    def count(
+        self,
+        match: Callable[[Entity], bool] | None,
+        overlay: Mapping[str, Entity | None] | None = None,
+    ) -> int:
+        ordered = self._view(overlay)
+        return len(ordered) if match is None else sum(1 for e in ordered if match(e))
+
+    def _view(self, overlay: Mapping[str, Entity | None] | None) -> list[Entity]:
+        if self._ordered is None:
+            self._ordered = list(self._by_id.values())
+        if not overlay:
+            return self._ordered
+        shown = [overlay.get(e.id, e) if e.id in overlay else e for e in self._ordered]
+        ghosts = [e for i, e in overlay.items() if e is not None and i not in self._by_id]
+        return sorted((e for e in shown + ghosts if e is not None), key=lambda e: e.seq)
+
+
+@dataclass
+class Stale:
+    """What lagging replicas still show of an object written a moment ago."""
+
+    old: Entity | None  # None: it did not exist before the write
+    collections_until: float
+    by_id_until: float
 
 
 @dataclass
@@ -221,6 +274,18 @@ class TenantState:
     assigned_by: dict[str, Collection] = field(default_factory=dict)  # by principal id
     sp_by_app_id: dict[str, Entity] = field(default_factory=dict)
     user_by_upn: dict[str, Entity] = field(default_factory=dict)
+    groups: Collection = field(default_factory=Collection)
+    grants_by_client: dict[str, Collection] = field(default_factory=dict)
+    # Replication lag: per kind ("grants", "assignments"), object id -> what replicas show.
+    stale: dict[str, dict[str, Stale]] = field(
+        default_factory=lambda: {"grants": {}, "assignments": {}}
+    )
+    # Delta queries: per collection, (visible from, object id) in the order of writes.
+    log: dict[str, list[tuple[float, str]]] = field(
+        default_factory=lambda: {SP_LOG: [], GRANT_LOG: []}
+    )
+    # Tokens: (when, principal, resource, appRoleId, added) for app role changes.
+    role_changes: list[tuple[float, str, str, str, bool]] = field(default_factory=list)
 
     def sp(self, object_id: str) -> Entity:
         found = self.service_principals.get(object_id)
@@ -246,15 +311,55 @@ class TenantState:
     def assignments_by(self, principal_id: str) -> Collection:
         return self.assigned_by.setdefault(principal_id, Collection())
 
-    def role_values(self, principal_id: str, resource_id: str) -> list[str]:
-        """The values of the app roles a principal holds on a resource (a token's roles)."""
+    def grants_of(self, client_id: str) -> Collection:
+        return self.grants_by_client.setdefault(client_id, Collection())
+
+    def role_values(
+        self, principal_id: str, resource_id: str, as_of: float | None = None
+    ) -> list[str]:
+        """The values of the app roles a principal holds on a resource (a token's roles);
+        with `as_of`, as they were then: changes made since are undone, newest first."""
         resource = self.sp(resource_id).data
         names = {role["id"]: role["value"] for role in resource["appRoles"]}
-        return sorted(
-            names[a.data["appRoleId"]]
+        held = {
+            a.data["appRoleId"]
             for a in self.assignments_by(principal_id)
-            if a.data["resourceId"] == resource_id and a.data["appRoleId"] in names
-        )
+            if a.data["resourceId"] == resource_id
+        }
+        if as_of is not None:
+            for moment, principal, resource_of, role, added in reversed(self.role_changes):
+                if moment <= as_of:
+                    break
+                if principal == principal_id and resource_of == resource_id:
+                    (held.discard if added else held.add)(role)
+        return sorted(names[r] for r in held if names.get(r))
+
+    def overlay(
+        self, kind: str, now: float, *, by_id: bool, belongs: Callable[[Entity], bool]
+    ) -> dict[str, Entity | None] | None:
+        """For reads of one collection: the objects a lagging replica shows otherwise."""
+        pending = self.stale[kind]
+        if not pending:
+            return None
+        shown: dict[str, Entity | None] = {}
+        for key, stale in list(pending.items()):
+            if max(stale.collections_until, stale.by_id_until) <= now:
+                del pending[key]
+                continue
+            until = stale.by_id_until if by_id else stale.collections_until
+            if until > now:
+                old = stale.old
+                shown[key] = old if old is not None and belongs(old) else None
+        return shown or None
+
+    def visible(
+        self, kind: str, object_id: str, current: Entity | None, now: float
+    ) -> Entity | None:
+        """An object as a read by id sees it (None: not found)."""
+        stale = self.stale[kind].get(object_id)
+        if stale is not None and stale.by_id_until > now:
+            return stale.old
+        return current
 
     def dump(self) -> dict[str, Any]:
         return {
@@ -268,6 +373,7 @@ class TenantState:
             ],
             "appRoleAssignments": [a.data for a in self.assignments.values()],
             "oauth2PermissionGrants": [g.data for g in self.grants],
+            "groups": [g.data for g in self.groups],
         }
 
 
@@ -289,21 +395,45 @@ class State:
         self.lock = threading.RLock()
         self._seq = itertools.count(1)
         self.token_generation = 0  # bumped to expire every token issued so far
+        self.delta_generation = 0  # bumped to expire every delta token issued so far
         self.codes: dict[str, AuthCode] = {}
+        self.clock = Clock()
         self.load(scenario)
 
     def load(self, scenario: Scenario) -> None:
         with self.lock:
             self.scenario = scenario
+            self.behaviour: Behaviour = scenario.behaviour
             self.applications: Mapping[str, Application] = scenario.applications
             self.tenants: dict[str, TenantState] = {}
             self.codes.clear()
+            self.clock.reset()
+            self.delta_generation += 1  # the change logs start again
+            self._live = False
             for tenant in scenario.tenants:
                 self.tenants[tenant.id] = self._build_tenant(scenario, tenant)
+            self._live = True
 
     def expire_tokens(self) -> None:
         with self.lock:
             self.token_generation += 1
+
+    def expire_delta_tokens(self) -> None:
+        with self.lock:
+            self.delta_generation += 1
+
+    def roles_as_of(self) -> float | None:
+        """For tokens: the moment whose app roles they carry (None: now)."""
+        lag = self.behaviour.token_role_lag
+        return self.clock.now() - lag if lag > 0 else None
+
+    def is_vanished(self, sp: Entity) -> bool:
+        vanished = self.behaviour.vanished_principals
+        return bool(vanished) and (sp.id in vanished or sp.data["appId"] in vanished)
+
+    def client_app_id(self, tenant: TenantState, client_id: str) -> str | None:
+        client = tenant.service_principals.get(client_id)
+        return client.data["appId"] if client else None
 
     def tenant(self, key: str) -> TenantState | None:
         """A tenant by id or by domain name, as Entra accepts both in its URLs."""
@@ -321,7 +451,11 @@ class State:
         tenant = TenantState(spec.id, spec.name, spec.domain, created)
         for user in spec.users:
             self._add_user(tenant, user)
+        for group in spec.groups:
+            self._add_group(tenant, group)
         for resource in scenario.resources.values():
+            if resource.tenants and spec.id not in resource.tenants:
+                continue
             self._add_sp(
                 tenant,
                 sp_id=object_id("sp", tenant.id, resource.app_id),
@@ -334,11 +468,26 @@ class State:
                 scopes=[_scope(p) for p in resource.scopes],
             )
         for app in spec.apps:
-            self._add_app_sp(tenant, self.applications[app.app_id], app.sp_id)
+            self._add_app_sp(tenant, self.applications[app.app_id], app.sp_id, app)
         moments = (scenario.created + dt.timedelta(minutes=i) for i in itertools.count())
         for app in spec.apps:
             for grant in app.grants:
                 self._apply(tenant, app.sp_id, grant, moments)
+        for app in spec.apps:
+            sp = tenant.sp(app.sp_id)
+            for members in app.members:
+                principals = [tenant.users.get(u) for u in members.users]
+                principals += [tenant.groups.get(g) for g in members.groups]
+                for principal in principals:
+                    assert principal is not None
+                    self._add_assignment(
+                        tenant,
+                        principal,
+                        sp,
+                        members.role_id,
+                        _timestamp(next(moments)),
+                        _assignment_id(principal.id, sp.id, members.role_id),
+                    )
         if scenario.portal_app_id in tenant.sp_by_app_id:
             portal_sp = tenant.sp_by_app_id[scenario.portal_app_id]
             role_ids = {r["value"]: r["id"] for r in portal_sp.data["appRoles"]}
@@ -373,8 +522,23 @@ class State:
         tenant.users.add(entity)
         tenant.user_by_upn[user.upn.lower()] = entity
 
-    def _add_app_sp(self, tenant: TenantState, app: Application, sp_id: str) -> Entity:
-        return self._add_sp(
+    def _add_group(self, tenant: TenantState, group: Group) -> None:
+        tenant.groups.add(
+            self._entity(
+                {
+                    "id": group.id,
+                    "displayName": group.name,
+                    "mailEnabled": False,
+                    "securityEnabled": True,
+                    "groupTypes": [],
+                }
+            )
+        )
+
+    def _add_app_sp(
+        self, tenant: TenantState, app: Application, sp_id: str, spec: TenantApp | None = None
+    ) -> Entity:
+        entity = self._add_sp(
             tenant,
             sp_id=sp_id,
             app_id=app.app_id,
@@ -383,9 +547,12 @@ class State:
             publisher=app.publisher,
             names=[app.app_id],
             app_roles=[_app_role(p, "User") for p in app.app_roles],
-            scopes=[],
+            scopes=[_scope(p) for p in app.scopes],
             reply_urls=list(app.redirect_uris),
         )
+        if spec is not None and spec.properties:
+            entity.update(**spec.properties)
+        return entity
 
     def _add_sp(
         self,
@@ -449,23 +616,24 @@ class State:
             grant_id = _grant_id(client.id, resource.id, principal)
             existing = tenant.grants.get(grant_id)
             if existing is None:
-                tenant.grants.add(
-                    self._entity(
-                        {
-                            "clientId": client.id,
-                            "consentType": "Principal" if principal else "AllPrincipals",
-                            "id": grant_id,
-                            "principalId": principal,
-                            "resourceId": resource.id,
-                            "scope": grant.scope,
-                        }
-                    )
+                self._add_grant(
+                    tenant,
+                    {
+                        "clientId": client.id,
+                        "consentType": "Principal" if principal else "AllPrincipals",
+                        "id": grant_id,
+                        "principalId": principal,
+                        "resourceId": resource.id,
+                        "scope": grant.scope,
+                    },
                 )
             else:
                 current = existing.data["scope"].split()
                 added = [v for v in grant.values if v not in current]
                 if added:
-                    existing.update(scope=" ".join([*current, *added]))
+                    self._set_scope(tenant, existing, " ".join([*current, *added]))
+
+    # -- every change goes through these, so lag, delta logs and tokens follow it --------
 
     def _add_assignment(
         self,
@@ -476,7 +644,12 @@ class State:
         created: str,
         assignment_id: str,
     ) -> Entity:
-        is_user = "userPrincipalName" in principal.data
+        if "userPrincipalName" in principal.data:
+            principal_type = "User"
+        elif "appId" in principal.data:
+            principal_type = "ServicePrincipal"
+        else:
+            principal_type = "Group"
         entity = self._entity(
             {
                 "id": assignment_id,
@@ -485,7 +658,7 @@ class State:
                 "createdDateTime": created,
                 "principalDisplayName": principal.data["displayName"],
                 "principalId": principal.id,
-                "principalType": "User" if is_user else "ServicePrincipal",
+                "principalType": principal_type,
                 "resourceDisplayName": resource.data["displayName"],
                 "resourceId": resource.id,
             }
@@ -493,7 +666,65 @@ class State:
         tenant.assignments[assignment_id] = entity
         tenant.assignments_to(resource.id).add(entity)
         tenant.assignments_by(principal.id).add(entity)
+        self._changed(tenant, "assignments", entity, None)
         return entity
+
+    def _remove_assignment(self, tenant: TenantState, entity: Entity) -> None:
+        del tenant.assignments[entity.id]
+        tenant.assignments_to(entity.data["resourceId"]).remove(entity.id)
+        tenant.assignments_by(entity.data["principalId"]).remove(entity.id)
+        self._changed(tenant, "assignments", entity, entity, removed=True)
+
+    def _add_grant(self, tenant: TenantState, data: dict[str, Any]) -> Entity:
+        entity = self._entity(data)
+        tenant.grants.add(entity)
+        tenant.grants_of(data["clientId"]).add(entity)
+        self._changed(tenant, "grants", entity, None)
+        return entity
+
+    def _set_scope(self, tenant: TenantState, entity: Entity, scope: str) -> None:
+        before = Entity(entity.seq, entity.data)  # update() replaces data, so this stays
+        entity.update(scope=scope)
+        self._changed(tenant, "grants", entity, before)
+
+    def _remove_grant(self, tenant: TenantState, entity: Entity) -> None:
+        tenant.grants.remove(entity.id)
+        tenant.grants_of(entity.data["clientId"]).remove(entity.id)
+        self._changed(tenant, "grants", entity, entity, removed=True)
+
+    def _changed(
+        self,
+        tenant: TenantState,
+        kind: str,
+        entity: Entity,
+        old: Entity | None,
+        *,
+        removed: bool = False,
+    ) -> None:
+        if not self._live:
+            return  # building the scenario: that is the state before any write
+        now = self.clock.now()
+        lag = self.behaviour.replication_lag
+        if lag.active:
+            pending = tenant.stale[kind].get(entity.id)
+            if pending is not None and max(pending.collections_until, pending.by_id_until) > now:
+                old = pending.old  # replicas still show the state before the first write
+            tenant.stale[kind][entity.id] = Stale(old, now + lag.collections, now + lag.by_id)
+        if kind == "grants":
+            tenant.log[GRANT_LOG].append((now + lag.collections, entity.id))
+        else:
+            data = entity.data
+            tenant.role_changes.append(
+                (now, data["principalId"], data["resourceId"], data["appRoleId"], not removed)
+            )
+            keep_after = now - self.behaviour.token_role_lag - 1
+            while tenant.role_changes and tenant.role_changes[0][0] < keep_after:
+                tenant.role_changes.pop(0)
+
+    def _sp_changed(self, tenant: TenantState, entity: Entity) -> None:
+        if self._live:
+            lag = self.behaviour.replication_lag
+            tenant.log[SP_LOG].append((self.clock.now() + lag.collections, entity.id))
 
     # -- Graph writes ----------------------------------------------------------------
 
@@ -508,8 +739,10 @@ class State:
         with self.lock:
             resource = tenant.sp(resource_id)
             principal_id = fields["principalId"].lower()
-            principal = tenant.service_principals.get(principal_id) or tenant.users.get(
-                principal_id
+            principal = (
+                tenant.service_principals.get(principal_id)
+                or tenant.users.get(principal_id)
+                or tenant.groups.get(principal_id)
             )
             if principal is None:
                 raise not_found(fields["principalId"])
@@ -544,9 +777,7 @@ class State:
             entity = tenant.assignments.get(assignment_id)
             if entity is None or entity.data["resourceId"] != resource_id:
                 raise not_found(assignment_id)
-            del tenant.assignments[assignment_id]
-            tenant.assignments_to(entity.data["resourceId"]).remove(assignment_id)
-            tenant.assignments_by(entity.data["principalId"]).remove(assignment_id)
+            self._remove_assignment(tenant, entity)
 
     def create_grant(self, tenant: TenantState, body: Any) -> Entity:
         fields = _body_fields(
@@ -577,7 +808,8 @@ class State:
                     "Request_MultipleObjectsWithSameKeyValue",
                     "Permission entry already exists.",
                 )
-            entity = self._entity(
+            return self._add_grant(
+                tenant,
                 {
                     "clientId": client.id,
                     "consentType": consent,
@@ -585,10 +817,8 @@ class State:
                     "principalId": principal,
                     "resourceId": resource.id,
                     "scope": fields["scope"],
-                }
+                },
             )
-            tenant.grants.add(entity)
-            return entity
 
     def update_grant(self, tenant: TenantState, grant_id: str, body: Any) -> None:
         fields = _body_fields(body, required={"scope"})
@@ -597,12 +827,48 @@ class State:
             if entity is None:
                 raise not_found(grant_id)
             _check_scope(tenant.sp(entity.data["resourceId"]), fields["scope"])
-            entity.update(scope=fields["scope"])
+            self._set_scope(tenant, entity, fields["scope"])
 
     def delete_grant(self, tenant: TenantState, grant_id: str) -> None:
         with self.lock:
-            if tenant.grants.remove(grant_id) is None:
+            entity = tenant.grants.get(grant_id)
+            if entity is None:
                 raise not_found(grant_id)
+            self._remove_grant(tenant, entity)
+
+    def update_service_principal(self, tenant: TenantState, sp_id: str, body: Any) -> None:
+        if not isinstance(body, dict) or not body:
+            raise GraphError(400, "BadRequest", "The request body must be a JSON object.")
+        for name in body:
+            if name not in SP_WRITABLE:
+                raise GraphError(
+                    400,
+                    "Request_BadRequest",
+                    f"Property '{name}' is read-only or not allowed here by this emulator.",
+                )
+        with self.lock:
+            entity = tenant.sp(sp_id)
+            entity.update(**body)
+            self._sp_changed(tenant, entity)
+
+    def delete_service_principal(self, tenant: TenantState, sp_id: str) -> None:
+        """As in Entra: the principal goes (to deleted items), with its grants and the
+        app role assignments it holds or that are granted on it."""
+        with self.lock:
+            entity = tenant.sp(sp_id)
+            for assignment in [
+                *tenant.assignments_by(entity.id),
+                *tenant.assignments_to(entity.id),
+            ]:
+                if assignment.id in tenant.assignments:
+                    self._remove_assignment(tenant, assignment)
+            for grant in list(tenant.grants):
+                if entity.id in (grant.data["clientId"], grant.data["resourceId"]):
+                    self._remove_grant(tenant, grant)
+            tenant.service_principals.remove(entity.id)
+            if tenant.sp_by_app_id.get(entity.data["appId"]) is entity:
+                del tenant.sp_by_app_id[entity.data["appId"]]
+            self._sp_changed(tenant, entity)
 
     # -- admin consent ---------------------------------------------------------------
 
@@ -613,6 +879,7 @@ class State:
             client = tenant.sp_by_app_id.get(app.app_id)
             if client is None:
                 client = self._add_app_sp(tenant, app, object_id("sp", tenant.id, app.app_id))
+                self._sp_changed(tenant, client)
             now = dt.datetime.now(dt.UTC)
             for grant in grants:
                 if grant.resource in tenant.sp_by_app_id:
@@ -672,7 +939,7 @@ def _timestamp(moment: dt.datetime) -> str:
 
 def _app_role(permission: Permission, member_type: str) -> dict[str, Any]:
     return {
-        "allowedMemberTypes": [member_type],
+        "allowedMemberTypes": list(permission.member_types or (member_type,)),
         "description": permission.description,
         "displayName": permission.description,
         "id": permission.id,

@@ -71,6 +71,13 @@ class Tokens:
             raise TokenError("Access token has expired or is not yet valid.")
         return claims
 
+    def peek(self, token: str) -> dict[str, Any] | None:
+        """A valid token's claims, or None."""
+        try:
+            return self.verify(token)
+        except TokenError:
+            return None
+
     def jwks(self, issuer: str) -> dict[str, Any]:
         numbers = self._public_key.public_numbers()
         der = self._pki.signing_cert.public_bytes(serialization.Encoding.DER)

@@ -64,3 +64,21 @@ def page_all(
         pages += 1
         next_url, params = body.get("@odata.nextLink"), None
     return items, pages
+
+
+WOODGROVE = "5a7d3e2b-9c41-4f8e-b6a0-1d2c3b4a5e6f"
+CONNECT_APP_ID = "8708fc71-9f71-4ad5-8445-a0746692feeb"  # 247connect
+ASKCODY_APP_ID = "6f4e2a1b-8c3d-4e5f-a6b7-c8d9e0f1a2b3"
+LOOKOUT_APP_ID = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+MAIL_READ = "810c84a8-4a9e-49e6-bf7d-12d183f40d01"  # Graph's application Mail.Read
+APPLICATION_READWRITE_ALL = "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9"
+
+
+def assert_graph_error(response: requests.Response, status: int, code: str) -> dict[str, Any]:
+    """Graph's error envelope, with the status and code expected; returns the error."""
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert error["message"]
+    assert set(error["innerError"]) == {"date", "request-id", "client-request-id"}
+    return error

@@ -141,7 +141,7 @@ def test_faults_and_counters_are_steered_over_the_control_endpoint(emu, http, co
     assert http.delete(f"{control}/faults").status_code == 204
     assert http.get(f"{emu.url}{SPS}", headers=contoso).status_code == 200
     assert http.delete(f"{control}/counters").status_code == 204
-    assert http.get(f"{control}/counters").json() == {"total": 0, "requests": {}}
+    assert http.get(f"{control}/counters").json() == {"total": 0, "requests": {}, "paths": {}}
 
     assert http.post(f"{control}/expire-tokens").status_code == 204
     assert http.get(f"{emu.url}{SPS}", headers=contoso).status_code == 401

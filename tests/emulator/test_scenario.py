@@ -40,7 +40,7 @@ def test_the_demo_has_the_vendor_apps_the_manifests_use(data_dir):
     names = {app_id: app.name for app_id, app in scenario.applications.items()}
     assert VENDOR_APPS.items() <= names.items()
     assert scenario.portal_app_id == PORTAL_APP_ID
-    assert [t.name for t in scenario.tenants] == ["Contoso", "Fabrikam", "Northwind"]
+    assert [t.name for t in scenario.tenants] == ["Contoso", "Fabrikam", "Northwind", "Woodgrove"]
 
 
 def test_the_demo_tenants_use_the_apps_differently(data_dir):
@@ -200,7 +200,7 @@ def test_a_scenario_can_be_loaded_over_the_control_endpoint(emu, http):
     response = http.post(f"{emu.url}/_emulator/scenario", data=text.encode())
     assert response.status_code == 200, response.text
     names = [t["displayName"] for t in http.get(f"{emu.url}/_emulator/state").json()["tenants"]]
-    assert names == ["Contoso Ltd", "Fabrikam", "Northwind"]
+    assert names == ["Contoso Ltd", "Fabrikam", "Northwind", "Woodgrove"]
 
     broken = http.post(f"{emu.url}/_emulator/scenario", data=b"scenario: 1\ntenants: 5\n")
     assert broken.status_code == 400
