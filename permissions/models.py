@@ -10,6 +10,8 @@ permission, and keeps working when the catalog is refreshed.
 """
 
 from datetime import timedelta
+from pathlib import PurePosixPath
+from urllib.parse import urlsplit
 
 from django.db import models
 
@@ -172,6 +174,13 @@ class CatalogImport(models.Model):
         if self.finished_at:
             return self.finished_at - self.started_at
         return None
+
+    @property
+    def read(self) -> str:
+        """What it read, in short: the files' names, or the built-in catalog."""
+        if self.source == Permission.Source.STARTER:
+            return "the built-in catalog"
+        return ", ".join(PurePosixPath(urlsplit(x).path).name or x for x in self.locations)
 
     @property
     def status_choice(self) -> "CatalogImport.Status":

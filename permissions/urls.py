@@ -16,5 +16,6 @@ urlpatterns = [
         name="application-manifest",
     ),
     path("catalog/", views.catalog, name="catalog"),
+    path("catalog/changes/", views.catalog_changes, name="catalog-changes"),
     path("catalog/<int:pk>/", views.permission_detail, name="permission-detail"),
 ]
