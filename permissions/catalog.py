@@ -272,7 +272,9 @@ def catalog_import_run(
     except CatalogImportError as exc:
         _import_finish(run, status=CatalogImport.Status.FAILED, error=str(exc))
         return run
-    except Exception as exc:
+    except BaseException as exc:
+        # Also a Ctrl-C in the command: a row left running would hold off every import
+        # until it counts as abandoned.
         _import_finish(run, status=CatalogImport.Status.FAILED, error=_one_line(exc))
         raise
     _import_finish(run, status=CatalogImport.Status.SUCCEEDED, result=result)

@@ -234,3 +234,18 @@ def catalog_import_fixtures() -> None:
         descriptions=str(FIXTURES / "permissions-descriptions.json"),
         classifications=[str(FIXTURES / name) for name in CLASSIFICATIONS],
     )
+
+
+def test_an_interrupted_import_does_not_hold_off_the_next_one(local_files, monkeypatch):
+    def interrupted(**kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(catalog, "catalog_import_reference", interrupted)
+
+    with pytest.raises(KeyboardInterrupt):
+        refresh_catalog()
+
+    assert CatalogImport.objects.get().status == "failed"
+    monkeypatch.undo()
+    point_urls_at(monkeypatch, f"{FIXTURES}/")
+    assert refresh_catalog() == "succeeded"
