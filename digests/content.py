@@ -17,6 +17,7 @@ from django.db.models import Max, QuerySet
 from django.urls import reverse
 
 from permissions.models import Permission, Tier
+from permissions.selectors import catalog_changes_held
 from tenants.models import Grant, RevokeRequest, SyncRun, Tenant
 from tenants.report import GrantReport, MissingReport, tenant_report
 from tenants.selectors import grants_at, run_diff
@@ -77,6 +78,8 @@ class Digest:
     failed_syncs: list[Item]
     # The unused, unexplained and missing permissions now, kept for the next digest.
     findings: list[str] = field(repr=False)
+    # Permissions the tenant holds that the catalog removed, renamed or re-tiered.
+    catalog_changes: list[Item] = field(default_factory=list)
 
     @property
     def added(self) -> int:
@@ -98,6 +101,7 @@ class Digest:
             or self.regranted
             or self.new_pending
             or self.failed_syncs
+            or self.catalog_changes
         )
 
     @property
@@ -116,9 +120,18 @@ class Digest:
                 len(self.failed_syncs),
                 "failed syncs" if len(self.failed_syncs) > 1 else "failed sync",
             ),
+            (len(self.catalog_changes), "changed in the catalog"),
         ]
         said = ", ".join(f"{number} {what}" for number, what in counts if number)
         return f"{self.tenant.name}: {said}"
+
+    @property
+    def catalog_title(self) -> str:
+        count = len(self.catalog_changes)
+        return (
+            f"The catalog re-tiered, renamed or removed {count} "
+            f"permission{'s' if count != 1 else ''} this tenant holds"
+        )
 
 
 def newest_finished_run(tenant: Tenant) -> int:
@@ -175,6 +188,9 @@ def digest_build(
         pending_url=portal_url("tenants:revoke-list", tenant.tenant_id),
         failed_syncs=_failed_syncs(tenant, floor, up_to_run),
         findings=sorted(findings),
+        catalog_changes=_catalog_changes(
+            good.filter(pk__lte=up_to_run).order_by("-pk").first(), since
+        ),
     )
 
 
@@ -290,6 +306,24 @@ def _pending_item(tenant: Tenant, revoke: RevokeRequest) -> Item:
         _application_url(tenant, revoke.client.app_id),
         note=f"asked by {who} on {revoke.created_at:%Y-%m-%d}",
     )
+
+
+def _catalog_changes(holding: SyncRun | None, since: datetime) -> list[Item]:
+    """What the catalog changed since ``since`` about the grants ``holding`` found."""
+    if holding is None:
+        return []
+    held = grants_at(holding).values_list("resource_app_id", "kind", "value")
+    return [
+        Item(
+            "",
+            f"{change.value} ({change.kind})",
+            portal_url("permissions:permission-detail", change.permission_id)
+            if change.permission_id
+            else portal_url("permissions:catalog-changes"),
+            note=change.summary,
+        )
+        for change in catalog_changes_held(since=since, held=held)
+    ]
 
 
 def _failed_syncs(tenant: Tenant, floor: int, up_to_run: int) -> list[Item]:

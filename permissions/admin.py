@@ -6,6 +6,7 @@ from django.http import HttpRequest
 from permissions.models import (
     Application,
     CatalogChange,
+    CatalogImport,
     Feature,
     Permission,
     PermissionApiCall,
@@ -82,23 +83,45 @@ class PermissionApiCallAdmin(admin.ModelAdmin):
     raw_id_fields = ("permission",)
 
 
-@admin.register(CatalogChange)
-class CatalogChangeAdmin(admin.ModelAdmin):
-    """The catalog's history, written by imports only: nobody adds, edits or deletes it."""
-
-    list_display = ("at", "action", "value", "kind", "resource_app_id", "source")
-    list_filter = ("action", "source", "kind")
-    search_fields = ("value", "resource_app_id")
-    date_hierarchy = "at"
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """History written by imports only: nobody adds, edits or deletes it."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: CatalogChange | None = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: CatalogChange | None = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         return False
+
+
+@admin.register(CatalogImport)
+class CatalogImportAdmin(ReadOnlyAdmin):
+    list_display = (
+        "started_at",
+        "source",
+        "trigger",
+        "status",
+        "permissions_added",
+        "permissions_changed",
+        "permissions_removed",
+        "error",
+    )
+    list_filter = ("status", "source", "trigger")
+    search_fields = ("error",)
+    date_hierarchy = "started_at"
+
+
+@admin.register(CatalogChange)
+class CatalogChangeAdmin(ReadOnlyAdmin):
+    """The catalog's history, written by imports only: nobody adds, edits or deletes it."""
+
+    list_display = ("at", "action", "value", "kind", "resource_app_id", "source", "catalog_import")
+    list_filter = ("action", "source", "kind")
+    list_select_related = ("catalog_import",)
+    search_fields = ("value", "resource_app_id")
+    date_hierarchy = "at"
 
 
 class FeatureInline(admin.TabularInline):

@@ -4,29 +4,35 @@ An import compares what its inputs say with what the catalog holds and writes on
 differences, in bulk and in one transaction, recording every permission it adds, changes
 or removes as a CatalogChange; running it twice writes nothing the second time. All inputs
 are read and checked before anything is written, so a malformed file changes nothing.
+``catalog_import_run`` also records the import itself as a CatalogImport row, failed or
+not; the weekly refresh (``catalog_refresh``) is one of those.
 
 Sources rank starter < reference < graph. The reference upgrades starter rows, but leaves
-what a Graph read supplies (ids, names, texts, consent flag, enabled) on graph rows; the
-starter only fills gaps in its own rows. Tiers belong to the classification, whatever the
-row's source.
+what a Graph read supplies (ids, names, texts, consent flag, enabled) on graph rows. The
+starter (the bundled snapshot of the reference's facts, plus starter_catalog.yaml) sets
+the facts of its own rows, fills only empty texts, and on a graph row that no reference
+has described fills the privilege level and tier, which Graph never supplies. Tiers
+belong to the classification, whatever the row's source.
 """
 
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import yaml
-from django.db import models, transaction
+from django.conf import settings
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from permissions.models import (
     MICROSOFT_GRAPH_APP_ID,
     CatalogChange,
+    CatalogImport,
     Permission,
     PermissionApiCall,
     PermissionKind,
@@ -48,6 +54,10 @@ CLASSIFICATION_URLS = (
     f"{_RAW}/Cloud-Architekt/AzurePrivilegedIAM/main/Classification/Classification_MsGraphScopes.json",
 )
 STARTER_CATALOG_PATH = Path(__file__).resolve().parent / "data" / "starter_catalog.yaml"
+# The facts of the whole reference, without its texts: see build_catalog_snapshot.
+SNAPSHOT_PATH = Path(__file__).resolve().parent / "data" / "catalog-snapshot.json"
+SNAPSHOT_FORMAT = "permission-portal catalog snapshot 1"
+SNAPSHOT_COLUMNS = ("kind", "value", "id", "admin_consent", "privilege_level", "tier")
 
 Source = Permission.Source
 Scheme = PermissionApiCall.Scheme
@@ -64,6 +74,10 @@ _SCHEME_KIND = {
 _GRAPH_FIELDS = frozenset(
     {"graph_id", "value", "display_name", "description", "admin_consent_required", "enabled"}
 )
+# What the starter states as fact on its own rows; its texts only fill empty fields.
+_STARTER_FACTS = frozenset({"graph_id", "admin_consent_required", "privilege_level", "tier"})
+# What the starter may fill on a graph row that no reference has described.
+_NOT_FROM_GRAPH = ("privilege_level", "tier")
 
 T = TypeVar("T")
 Key = tuple[str, str]  # (kind, value)
@@ -124,6 +138,10 @@ class _Tiers:
     by_value: dict[str, str] = field(default_factory=dict)
 
 
+# (resource appId, resource name, its permissions), as the starter and the snapshot list them.
+StarterResources = list[tuple[uuid.UUID, str, list[_Described]]]
+
+
 class _Malformed(Exception):
     """A problem in an input, reported without the file name, which the caller adds."""
 
@@ -136,6 +154,7 @@ def catalog_import_reference(
     permissions: str | None = None,
     descriptions: str | None = None,
     classifications: Sequence[str] = (),
+    catalog_import: CatalogImport | None = None,
 ) -> CatalogImportResult:
     """Import Microsoft's permissions reference and EntraOps' tiers for Microsoft Graph.
 
@@ -158,7 +177,7 @@ def catalog_import_reference(
         resource, _ = Resource.objects.get_or_create(
             app_id=MICROSOFT_GRAPH_APP_ID, defaults={"display_name": "Microsoft Graph"}
         )
-        plan = _Plan(resource=resource, source=Source.REFERENCE)
+        plan = _Plan(resource=resource, source=Source.REFERENCE, catalog_import=catalog_import)
         calls: list[tuple[Permission, dict[CallKey, bool]]] = []
         for item in _ids_first(described.values()):
             row = _reference_upsert(plan, item)
@@ -173,27 +192,139 @@ def catalog_import_reference(
     return result
 
 
-def catalog_import_starter(*, path: Path = STARTER_CATALOG_PATH) -> CatalogImportResult:
-    """Load the built-in starter catalog: adds what is missing, fills gaps, removes nothing."""
+def catalog_import_starter(
+    *,
+    path: Path = STARTER_CATALOG_PATH,
+    snapshot: Path | None = SNAPSHOT_PATH,
+    catalog_import: CatalogImport | None = None,
+) -> CatalogImportResult:
+    """Load the built-in catalog: the snapshot of the reference's facts merged with the
+    starter file (our own texts, and resources the reference does not cover).
+
+    Adds what is missing and sets the facts of its own rows (a newer snapshot brings
+    newer facts); fills only empty texts; leaves rows from the reference alone, and on
+    rows from Graph fills only an unknown privilege level and tier. Removes nothing.
+    """
     resources = _parse(str(path), _parse_starter, loader=_load_yaml)
+    if snapshot is not None:
+        resources = _merge_starter(_parse(str(snapshot), _parse_snapshot), resources)
     result = CatalogImportResult()
     with transaction.atomic():
         for app_id, display_name, described in resources:
             resource, _ = Resource.objects.get_or_create(
                 app_id=app_id, defaults={"display_name": display_name}
             )
-            plan = _Plan(resource=resource, source=Source.STARTER)
+            plan = _Plan(resource=resource, source=Source.STARTER, catalog_import=catalog_import)
             for item in _ids_first(described):
                 row = plan.match(item)
                 if row is None:
                     plan.add(item)
                 elif row.source == Source.STARTER:
-                    plan.update(row, {}, item.fields)
+                    facts = {k: v for k, v in item.fields.items() if k in _STARTER_FACTS}
+                    texts = {k: v for k, v in item.fields.items() if k not in _STARTER_FACTS}
+                    plan.update(row, facts, texts)
+                elif row.source == Source.GRAPH and row.privilege_level is None:
+                    # A reference import sets the level of every row it describes: without
+                    # one, nothing has classified this row yet.
+                    plan.update(
+                        row, {}, {k: item.fields[k] for k in _NOT_FROM_GRAPH if k in item.fields}
+                    )
                 else:
                     # A richer source owns this row; the starter has nothing to add.
                     plan.examine(row)
             plan.save(result)
     return result
+
+
+def catalog_import_run(
+    *,
+    trigger: str,
+    starter: bool = False,
+    permissions: str | None = None,
+    descriptions: str | None = None,
+    classifications: Sequence[str] = (),
+) -> CatalogImport | None:
+    """Run one import (the starter, or reference files and URLs) recorded as a CatalogImport.
+
+    A bad input or an unreachable URL ends the row failed, with the one-line reason, and
+    changes nothing else; the row is returned either way. Anything unexpected is recorded
+    too, then raised. None when another import is running: two at once would race on the
+    same rows.
+    """
+    locations = [] if starter else [x for x in (permissions, descriptions, *classifications) if x]
+    run = _import_claim(
+        source=Source.STARTER if starter else Source.REFERENCE,
+        trigger=trigger,
+        locations=locations,
+    )
+    if run is None:
+        return None
+    try:
+        if starter:
+            result = catalog_import_starter(catalog_import=run)
+        else:
+            result = catalog_import_reference(
+                permissions=permissions,
+                descriptions=descriptions,
+                classifications=classifications,
+                catalog_import=run,
+            )
+    except CatalogImportError as exc:
+        _import_finish(run, status=CatalogImport.Status.FAILED, error=str(exc))
+        return run
+    except BaseException as exc:
+        # Also a Ctrl-C in the command: a row left running would hold off every import
+        # until it counts as abandoned.
+        _import_finish(run, status=CatalogImport.Status.FAILED, error=_one_line(exc))
+        raise
+    _import_finish(run, status=CatalogImport.Status.SUCCEEDED, result=result)
+    return run
+
+
+def catalog_refresh(*, trigger: str = CatalogImport.Trigger.SCHEDULE) -> CatalogImport | None:
+    """Import the reference and the tiers from their public URLs; see catalog_import_run."""
+    # The module's URLs are read when called, not bound when defined: tests point them
+    # at local files.
+    return catalog_import_run(
+        trigger=trigger,
+        permissions=REFERENCE_PERMISSIONS_URL,
+        descriptions=REFERENCE_DESCRIPTIONS_URL,
+        classifications=CLASSIFICATION_URLS,
+    )
+
+
+def _import_claim(*, source: str, trigger: str, locations: list[str]) -> CatalogImport | None:
+    now = timezone.now()
+    # A running row older than a task may live belongs to a worker or a command that died.
+    stale = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    CatalogImport.objects.filter(status=CatalogImport.Status.RUNNING, started_at__lt=stale).update(
+        status=CatalogImport.Status.FAILED,
+        finished_at=now,
+        error="Abandoned: it did not finish (its worker or command stopped).",
+    )
+    try:
+        with transaction.atomic():
+            return CatalogImport.objects.create(
+                source=source, trigger=trigger, locations=locations, started_at=now
+            )
+    except IntegrityError:
+        return None
+
+
+def _import_finish(
+    run: CatalogImport, *, status: str, result: CatalogImportResult | None = None, error: str = ""
+) -> None:
+    run.status = status
+    run.finished_at = timezone.now()
+    run.error = error
+    for counted in fields(CatalogImportResult) if result else ():
+        setattr(run, counted.name, getattr(result, counted.name))
+    run.save()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -504,7 +635,7 @@ def _merge_tiers(parsed: Iterable[_Tiers | None]) -> list[_Tiers]:
 _STARTER_KEYS = {"value", "kind", "id", "admin_consent", "privilege_level", "tier", "description"}
 
 
-def _parse_starter(data: object) -> list[tuple[uuid.UUID, str, list[_Described]]]:
+def _parse_starter(data: object) -> StarterResources:
     root = _expect(data, dict, "the file")
     resources = []
     for index, entry in enumerate(_get(root, "resources", list, "")):
@@ -545,6 +676,66 @@ def _starter_permission(entry: object, where: str) -> _Described:
     return item
 
 
+def _parse_snapshot(data: object) -> StarterResources:
+    """The snapshot build_catalog_snapshot writes: see permissions/snapshot.py."""
+    root = _expect(data, dict, "the file")
+    if root.get("format") != SNAPSHOT_FORMAT:
+        raise _Malformed(f"'format' is not '{SNAPSHOT_FORMAT}'")
+    if tuple(_get(root, "columns", list, "")) != SNAPSHOT_COLUMNS:
+        raise _Malformed(f"'columns' is not {list(SNAPSHOT_COLUMNS)}")
+    resources = []
+    for index, entry in enumerate(_get(root, "resources", list, "")):
+        where = f"resources[{index}]"
+        entry = _expect(entry, dict, where)
+        app_id = _guid(_get(entry, "app_id", str, where), f"{where}.app_id")
+        described = [
+            _snapshot_row(row, f"{where}.permissions[{number}]")
+            for number, row in enumerate(_get(entry, "permissions", list, where))
+        ]
+        resources.append((app_id, _get(entry, "name", str, where), described))
+    return resources
+
+
+def _snapshot_row(row: object, where: str) -> _Described:
+    row = _expect(row, list, where)
+    if len(row) != len(SNAPSHOT_COLUMNS):
+        raise _Malformed(f"{where} has {len(row)} columns, not {len(SNAPSHOT_COLUMNS)}")
+    kind, value, graph_id, consent, level, tier = row
+    if kind not in PermissionKind.values:
+        raise _Malformed(f"{where} kind '{kind}' is neither application nor delegated")
+    item = _Described(
+        kind=kind, value=_fits(_expect(value, str, where), Permission, "value", where)
+    )
+    if graph_id is not None:
+        item.fields["graph_id"] = _guid(_expect(graph_id, str, where), where)
+    if consent is not None:
+        item.fields["admin_consent_required"] = _expect(consent, bool, where)
+    if level is not None and not 1 <= _expect(level, int, where) <= 5:
+        raise _Malformed(f"{where} privilege level is not between 1 and 5")
+    if level is not None:
+        item.fields["privilege_level"] = level
+    if _expect(tier, str, where) not in Tier.values:
+        raise _Malformed(f"{where} tier '{tier}' is not a known tier")
+    item.fields["tier"] = tier
+    return item
+
+
+def _merge_starter(snapshot: StarterResources, starter: StarterResources) -> StarterResources:
+    """The starter file's rows with the snapshot's facts over them: the file adds our own
+    texts and what the reference does not cover; a newer snapshot's facts win over the
+    file's (a test keeps the two in agreement)."""
+    merged: dict[uuid.UUID, tuple[str, dict[Key, _Described]]] = {}
+    for app_id, name, described in [*starter, *snapshot]:
+        _, items = merged.setdefault(app_id, (name, {}))
+        for item in described:
+            known = items.get((item.kind, item.value))
+            if known is None:
+                items[(item.kind, item.value)] = item
+            else:
+                known.fields.update(item.fields)
+    return [(app_id, name, list(items.values())) for app_id, (name, items) in merged.items()]
+
+
 # --- writing ----------------------------------------------------------------------------
 
 
@@ -571,9 +762,12 @@ def _reference_upsert(plan: "_Plan", item: _Described) -> Permission:
 class _Plan:
     """The rows of one resource, and what an import will write to them."""
 
-    def __init__(self, *, resource: Resource, source: str) -> None:
+    def __init__(
+        self, *, resource: Resource, source: str, catalog_import: CatalogImport | None = None
+    ) -> None:
         self.resource = resource
         self.source = source
+        self.catalog_import = catalog_import
         self.now = timezone.now()
         self.rows = list(Permission.objects.filter(resource=resource))
         self.by_id = {(r.kind, r.graph_id): r for r in reversed(self.rows) if r.graph_id}
@@ -679,6 +873,7 @@ class _Plan:
             action=action,
             details=details,
             source=self.source,
+            catalog_import=self.catalog_import,
         )
 
 

@@ -9,6 +9,10 @@ by foreign key, so that a manifest can be imported before the catalog knows the
 permission, and keeps working when the catalog is refreshed.
 """
 
+from datetime import timedelta
+from pathlib import PurePosixPath
+from urllib.parse import urlsplit
+
 from django.db import models
 
 MICROSOFT_GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
@@ -109,6 +113,93 @@ class PermissionApiCall(models.Model):
         return f"{self.method} {self.path}"
 
 
+class CatalogImport(models.Model):
+    """One catalog import (the weekly refresh, an import_catalog run, the starter) and
+    how it ended. The import itself is one transaction: a failed one changed nothing."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+        @property
+        def colour(self) -> str:
+            return {"running": "blue", "succeeded": "green", "failed": "red"}[self.value]
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Weekly refresh"
+        COMMAND = "command", "Command"
+
+    source = models.CharField(
+        max_length=12,
+        choices=[
+            (Permission.Source.STARTER, "Built-in catalog"),
+            (Permission.Source.REFERENCE, "Reference"),
+        ],
+    )
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    # The files or URLs read; empty for the built-in catalog.
+    locations = models.JSONField(default=list, blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    permissions_added = models.PositiveIntegerField(default=0)
+    permissions_changed = models.PositiveIntegerField(default=0)
+    permissions_removed = models.PositiveIntegerField(default=0)
+    permissions_unchanged = models.PositiveIntegerField(default=0)
+    api_calls_added = models.PositiveIntegerField(default=0)
+    api_calls_removed = models.PositiveIntegerField(default=0)
+    api_calls_remarked = models.PositiveIntegerField(default=0)
+    tiers_set = models.PositiveIntegerField(default=0)
+    # Resource-specific consent permissions the reference lists and the catalog leaves out.
+    skipped = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            # Claimed in the database: two imports at once would race on the same rows.
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=models.Q(status="running"),
+                name="catalog_import_one_running",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Catalog import {self.pk} ({self.status})"
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+    @property
+    def read(self) -> str:
+        """What it read, in short: the files' names, or the built-in catalog."""
+        if self.source == Permission.Source.STARTER:
+            return "the built-in catalog"
+        return ", ".join(PurePosixPath(urlsplit(x).path).name or x for x in self.locations)
+
+    @property
+    def status_choice(self) -> "CatalogImport.Status":
+        return self.Status(self.status)
+
+    @property
+    def changed_anything(self) -> bool:
+        return any(
+            (
+                self.permissions_added,
+                self.permissions_changed,
+                self.permissions_removed,
+                self.api_calls_added,
+                self.api_calls_removed,
+                self.api_calls_remarked,
+            )
+        )
+
+
 class CatalogChange(models.Model):
     """What a catalog import changed; kept even after the permission itself is gone."""
 
@@ -116,6 +207,14 @@ class CatalogChange(models.Model):
         ADDED = "added", "Added"
         CHANGED = "changed", "Changed"
         REMOVED = "removed", "Removed"
+
+    class Category(models.TextChoices):
+        """The changes people look for; a change of texts or flags is none of them."""
+
+        NEW = "new", "New"
+        REMOVED = "removed", "Removed"
+        RENAMED = "renamed", "Renamed"
+        RETIERED = "retiered", "Re-tiered"
 
     permission = models.ForeignKey(
         Permission, on_delete=models.SET_NULL, null=True, blank=True, related_name="changes"
@@ -127,6 +226,11 @@ class CatalogChange(models.Model):
     # {"field": [old, new], ...} for a change; empty for added/removed.
     details = models.JSONField(default=dict, blank=True)
     source = models.CharField(max_length=12, choices=Permission.Source.choices)
+    # None for changes a tenant's sync read from Graph, and for those made before imports
+    # were recorded.
+    catalog_import = models.ForeignKey(
+        CatalogImport, on_delete=models.SET_NULL, null=True, blank=True, related_name="changes"
+    )
     at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -135,6 +239,44 @@ class CatalogChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.value} ({self.kind})"
+
+    @property
+    def categories(self) -> list["CatalogChange.Category"]:
+        if self.action == self.Action.ADDED:
+            return [self.Category.NEW]
+        if self.action == self.Action.REMOVED:
+            return [self.Category.REMOVED]
+        found = []
+        if "value" in self.details:
+            found.append(self.Category.RENAMED)
+        if "tier" in self.details:
+            found.append(self.Category.RETIERED)
+        return found
+
+    @property
+    def renamed_from(self) -> str:
+        """The name before a rename; empty when the name did not change."""
+        return self.details["value"][0] if "value" in self.details else ""
+
+    @property
+    def summary(self) -> str:
+        """What happened, in a few words: "renamed from X; re-tiered from A to B"."""
+        notes = {
+            self.Category.NEW: "new",
+            self.Category.REMOVED: "removed from Microsoft's reference",
+            self.Category.RENAMED: f"renamed from {self.renamed_from}",
+        }
+        if self.tiers:
+            notes[self.Category.RETIERED] = f"re-tiered from {self.tiers[0]} to {self.tiers[1]}"
+        return "; ".join(notes[category] for category in self.categories)
+
+    @property
+    def tiers(self) -> tuple[str, str] | None:
+        """(before, after) as their labels, for a change of tier."""
+        if "tier" not in self.details:
+            return None
+        before, after = self.details["tier"]
+        return Tier(before or "").label, Tier(after or "").label
 
 
 class Application(models.Model):

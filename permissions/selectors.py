@@ -7,7 +7,11 @@ A requirement names its permission by (resource appId, kind, value), not by fore
 
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import reduce
+from operator import or_
 
 from django.db.models import Case, CharField, Count, Prefetch, Q, QuerySet, Value, When
 from django.db.models.functions import Cast, Concat
@@ -15,6 +19,8 @@ from django.db.models.functions import Cast, Concat
 from permissions.models import (
     MICROSOFT_GRAPH_APP_ID,
     Application,
+    CatalogChange,
+    CatalogImport,
     Feature,
     Permission,
     PermissionApiCall,
@@ -281,3 +287,52 @@ def call_index_for(keys: set[PermissionKey]) -> CallIndex:
         for pk, (resource, kind, value, level) in permissions.items()
         if calls.get(pk)
     )
+
+
+# --- what changed in the catalog -----------------------------------------------------------
+
+Category = CatalogChange.Category
+Action = CatalogChange.Action
+_CATEGORY_FILTERS = {
+    Category.NEW: Q(action=Action.ADDED),
+    Category.REMOVED: Q(action=Action.REMOVED),
+    Category.RENAMED: Q(action=Action.CHANGED, details__has_key="value"),
+    Category.RETIERED: Q(action=Action.CHANGED, details__has_key="tier"),
+}
+
+
+def catalog_change_list(
+    *, category: str = "", catalog_import: CatalogImport | None = None
+) -> QuerySet[CatalogChange]:
+    """New, removed, renamed and re-tiered permissions, newest first; `category` (a
+    CatalogChange.Category value) narrows them to one kind of change. Other changes
+    (a new description, a consent flag Graph corrected) are left out."""
+    wanted = _CATEGORY_FILTERS[category] if category else reduce(or_, _CATEGORY_FILTERS.values())
+    changes = CatalogChange.objects.filter(wanted)
+    if catalog_import is not None:
+        changes = changes.filter(catalog_import=catalog_import)
+    return changes.select_related("catalog_import", "permission__resource").order_by("-at", "-pk")
+
+
+def catalog_changes_held(
+    *, since: datetime, held: Iterable[tuple[uuid.UUID | str, str, str]]
+) -> list[CatalogChange]:
+    """Removals, renames and re-tierings since `since` of the permissions in `held`
+    (resource appId, kind, value); names match ignoring case, as Entra matches them, and a
+    renamed permission by either name."""
+    held = {(str(resource).lower(), kind, value.lower()) for resource, kind, value in held}
+    if not held:
+        return []
+    wanted = reduce(
+        or_, (_CATEGORY_FILTERS[c] for c in (Category.REMOVED, Category.RENAMED, Category.RETIERED))
+    )
+    changes = CatalogChange.objects.filter(wanted, at__gt=since).select_related("permission")
+    return [
+        change
+        for change in changes.order_by("value", "kind", "at", "pk")
+        if any(
+            (str(change.resource_app_id), change.kind, name.lower()) in held
+            for name in (change.value, change.renamed_from)
+            if name
+        )
+    ]

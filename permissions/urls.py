@@ -13,5 +13,6 @@ urlpatterns = [
         name="application-manifest",
     ),
     path("catalog/", views.catalog, name="catalog"),
+    path("catalog/changes/", views.catalog_changes, name="catalog-changes"),
     path("catalog/<int:pk>/", views.permission_detail, name="permission-detail"),
 ]

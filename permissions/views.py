@@ -17,7 +17,15 @@ from django.views.decorators.http import require_safe
 
 from permissions import selectors
 from permissions.manifests import manifest_export
-from permissions.models import Application, Permission, PermissionKind, Resource, Tier
+from permissions.models import (
+    Application,
+    CatalogChange,
+    CatalogImport,
+    Permission,
+    PermissionKind,
+    Resource,
+    Tier,
+)
 from portal.htmx import render_page_or_fragment
 from portal.http import AuthenticatedHttpRequest
 from tenants.access import visible_tenants
@@ -26,6 +34,8 @@ from tenants.selectors import HOLDERS_SHOWN_PER_TENANT, permission_holders
 APPLICATIONS_PER_PAGE = 25
 PERMISSIONS_PER_PAGE = 50
 API_CALLS_PER_PAGE = 100
+CHANGES_PER_PAGE = 50
+IMPORTS_SHOWN = 10
 
 
 @login_required
@@ -106,8 +116,42 @@ def catalog(request: AuthenticatedHttpRequest) -> HttpResponse:
         "form": form,
         "page_obj": page,
         "catalog_is_empty": not page.paginator.count and not Permission.objects.exists(),
+        "last_import": CatalogImport.objects.order_by("-started_at", "-pk").first(),
     }
     return render_page_or_fragment(request, "permissions/catalog.html", "catalog-results", context)
+
+
+class CatalogChangeFilterForm(forms.Form):
+    change = forms.ChoiceField(
+        required=False,
+        label="Change",
+        choices=[("", "Any change"), *CatalogChange.Category.choices],
+    )
+    # Set by the links of the imports table, not shown as a control.
+    run = forms.ModelChoiceField(
+        CatalogImport.objects.all(), required=False, widget=forms.HiddenInput
+    )
+
+
+@login_required
+@require_safe
+def catalog_changes(request: AuthenticatedHttpRequest) -> HttpResponse:
+    form = CatalogChangeFilterForm(request.GET)
+    form.is_valid()  # an unknown filter value is dropped, as on the catalog page
+    changes = selectors.catalog_change_list(
+        category=form.cleaned_data.get("change", ""),
+        catalog_import=form.cleaned_data.get("run"),
+    )
+    page = Paginator(changes, CHANGES_PER_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "form": form,
+        "page_obj": page,
+        "run": form.cleaned_data.get("run"),
+        "imports": CatalogImport.objects.order_by("-started_at", "-pk")[:IMPORTS_SHOWN],
+    }
+    return render_page_or_fragment(
+        request, "permissions/catalog_changes.html", "change-results", context
+    )
 
 
 @login_required

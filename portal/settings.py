@@ -307,4 +307,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=0, hour=7, day_of_week="mon"),
         "args": ["weekly"],
     },
+    # Microsoft's permissions reference and EntraOps' tiers from their public URLs; where
+    # the portal cannot reach them, each failed try is recorded and the catalog stays.
+    # Sunday night, so that Monday's weekly digests can tell of what changed.
+    "weekly-catalog-refresh": {
+        "task": "permissions.tasks.refresh_catalog",
+        "schedule": crontab(minute=30, hour=3, day_of_week="sun"),
+    },
 }

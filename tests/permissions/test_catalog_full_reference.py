@@ -1,10 +1,12 @@
 """The full reference files from ../shared/reference: real facts, real sizes."""
 
 import uuid
+from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 
 from permissions.catalog import catalog_import_reference, catalog_import_starter
 from permissions.models import CatalogChange, Permission, PermissionApiCall
@@ -46,7 +48,16 @@ def test_the_full_reference_imports_with_real_facts_and_reruns_as_a_no_op():
     assert not import_reference().changed_anything
 
 
+def test_the_shipped_snapshot_is_exactly_what_the_reference_gives():
+    # Regenerate after the reference moves: manage.py build_catalog_snapshot
+    out = StringIO()
+    call_command("build_catalog_snapshot", "--check", stdout=out)
+
+    assert "is up to date" in out.getvalue()
+
+
 def test_the_starter_facts_agree_with_the_reference():
+    # The snapshot's facts and the starter file's, loaded together as `--starter` does.
     catalog_import_starter()
 
     import_reference()

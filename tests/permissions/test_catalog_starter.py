@@ -1,4 +1,7 @@
-"""The built-in starter catalog and how it meets richer sources."""
+"""The starter file (starter_catalog.yaml) and how it meets richer sources.
+
+These load the file without the snapshot; test_catalog_snapshot.py covers the two together.
+"""
 
 import uuid
 from pathlib import Path
@@ -52,6 +55,10 @@ EXPECTED = {
 }
 
 
+def load_starter_file():
+    return catalog_import_starter(snapshot=None)
+
+
 def import_reference_fixtures():
     return catalog_import_reference(
         permissions=str(FIXTURES / "permissions.json"),
@@ -60,7 +67,7 @@ def import_reference_fixtures():
 
 
 def test_the_starter_adds_each_listed_permission_once_with_a_one_line_description():
-    result = catalog_import_starter()
+    result = load_starter_file()
 
     graph = Permission.objects.filter(resource__app_id=MICROSOFT_GRAPH_APP_ID)
     assert set(graph.values_list("value", "kind")) == EXPECTED
@@ -73,7 +80,7 @@ def test_the_starter_adds_each_listed_permission_once_with_a_one_line_descriptio
 
 
 def test_the_starter_knows_intunes_update_device_health_role():
-    catalog_import_starter()
+    load_starter_file()
 
     role = Permission.objects.get(value="update_device_health")
     assert role.resource.app_id == uuid.UUID(MICROSOFT_INTUNE_APP_ID)
@@ -83,7 +90,7 @@ def test_the_starter_knows_intunes_update_device_health_role():
 
 
 def test_the_starter_carries_microsofts_ids_and_entraops_tiers():
-    catalog_import_starter()
+    load_starter_file()
 
     group_read = Permission.objects.get(value="Group.Read.All", kind="application")
     assert group_read.graph_id == uuid.UUID("5b567255-7703-4780-807c-7be8301ae99b")
@@ -92,17 +99,17 @@ def test_the_starter_carries_microsofts_ids_and_entraops_tiers():
 
 
 def test_loading_the_starter_twice_changes_nothing():
-    catalog_import_starter()
+    load_starter_file()
     changes = CatalogChange.objects.count()
 
-    result = catalog_import_starter()
+    result = load_starter_file()
 
     assert not result.changed_anything
     assert CatalogChange.objects.count() == changes
 
 
 def test_a_reference_import_upgrades_starter_rows_to_reference():
-    catalog_import_starter()
+    load_starter_file()
 
     import_reference_fixtures()
 
@@ -116,11 +123,11 @@ def test_a_reference_import_upgrades_starter_rows_to_reference():
 
 
 def test_reloading_the_starter_does_not_clobber_reference_data():
-    catalog_import_starter()
+    load_starter_file()
     import_reference_fixtures()
     changes = CatalogChange.objects.count()
 
-    result = catalog_import_starter()
+    result = load_starter_file()
 
     group_read = Permission.objects.get(value="Group.Read.All", kind="application")
     assert group_read.source == "reference"
@@ -138,7 +145,7 @@ def test_the_starter_fills_gaps_in_its_own_rows_and_leaves_other_rows_alone():
         value="Directory.Read.All", graph_id=None, tier="", source=Permission.Source.GRAPH
     )
 
-    catalog_import_starter()
+    load_starter_file()
 
     own.refresh_from_db()
     assert own.graph_id == uuid.UUID("7438b122-aefc-4978-80ed-43db9fcc7715")
@@ -152,7 +159,7 @@ def test_the_starter_fills_gaps_in_its_own_rows_and_leaves_other_rows_alone():
 def test_the_starter_never_removes_anything():
     unlisted = PermissionFactory(value="Example.Read.All")
 
-    catalog_import_starter()
+    load_starter_file()
 
     unlisted.refresh_from_db()
     assert unlisted.removed_at is None
@@ -169,7 +176,7 @@ def test_a_starter_file_with_an_unknown_key_is_refused(tmp_path):
     )
 
     with pytest.raises(CatalogImportError) as error:
-        catalog_import_starter(path=starter)
+        catalog_import_starter(path=starter, snapshot=None)
 
     assert (
         str(error.value) == "starter.yaml: resources[0].permissions[0] has an unknown key 'colour'"
