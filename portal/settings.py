@@ -18,12 +18,33 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PORTAL_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-DEBUG = env_bool("DEBUG", True)
+# Off unless asked for: a deployment that forgets DEBUG gets production's settings, never a
+# debug server. demo.env (`make run`) and the tests (tests/environment.py) turn it on.
+DEBUG = env_bool("DEBUG", False)
+# The key signs sessions and the unsubscribe links in e-mails: a published one forges both.
 SECRET_KEY = env_str("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
-    SECRET_KEY = "insecure-development-key-only-for-debug"
+_DEVELOPMENT_KEY = "insecure-development-key-only-for-debug"
+# .env.example's placeholder, the development key above, and Django's startproject keys.
+_PLACEHOLDER_KEY_PREFIXES = ("change-me", "insecure-development-key", "django-insecure")
+_MIN_SECRET_KEY_LENGTH = 50
+if DEBUG:
+    SECRET_KEY = SECRET_KEY or _DEVELOPMENT_KEY
+elif not SECRET_KEY:
+    raise ImproperlyConfigured(
+        f"SECRET_KEY must be set when DEBUG is off: {_MIN_SECRET_KEY_LENGTH} or more random "
+        "characters"
+    )
+elif SECRET_KEY.startswith(_PLACEHOLDER_KEY_PREFIXES):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is a published placeholder: set 50 or more random characters of your own"
+    )
+elif len(SECRET_KEY) < _MIN_SECRET_KEY_LENGTH:
+    raise ImproperlyConfigured(
+        f"SECRET_KEY is {len(SECRET_KEY)} characters long: use {_MIN_SECRET_KEY_LENGTH} or "
+        "more random characters when DEBUG is off"
+    )
+elif len(set(SECRET_KEY)) < 5:
+    raise ImproperlyConfigured("SECRET_KEY repeats fewer than 5 characters: it is not random")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 
 INSTALLED_APPS = [
