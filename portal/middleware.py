@@ -1,10 +1,13 @@
 """The portal's own middleware: request ids, the Content Security Policy, sign-in rate limits."""
 
+import functools
+import ipaddress
 import logging
 import re
 import time
 import uuid
 from collections.abc import Callable
+from ipaddress import IPv4Network, IPv6Network
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -19,6 +22,7 @@ from portal.logging import request_id_var, user_id_var
 logger = logging.getLogger("portal.request")
 
 GetResponse = Callable[[HttpRequest], HttpResponse]
+IPNetwork = IPv4Network | IPv6Network
 
 # A caller's id is kept only if it cannot forge log lines or fill the disk.
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -99,8 +103,8 @@ RATE_LIMIT_WINDOW = 60
 
 class LoginRateLimitMiddleware:
     """At most LOGIN_RATE_LIMIT requests a minute per client address to each sign-in view;
-    then 429 until the minute is over. Counts live in the cache (shared when CACHE_URL
-    points at Redis, per process otherwise)."""
+    then 429 until the minute is over. Counts live in the cache: Redis (CACHE_URL), which
+    the web server requires without DEBUG, so that every worker counts together."""
 
     def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
@@ -115,32 +119,58 @@ class LoginRateLimitMiddleware:
         method = RATE_LIMITED_VIEWS[view]
         if method is not None and request.method != method:
             return None
-        hits = _count_hit(f"login-rate:{view}:{client_ip(request)}")
+        address = client_ip(request)
+        hits = count_hit(f"login-rate:{view}:{address}")
         if hits <= settings.LOGIN_RATE_LIMIT:
             return None
-        logger.warning("Sign-in rate limit reached on %s", view)
+        logger.warning("Sign-in rate limit reached on %s by %s", view, address)
         response = render(request, "429.html", status=429)
         response["Retry-After"] = str(RATE_LIMIT_WINDOW)
         return response
 
 
-def _count_hit(key: str) -> int:
-    # The window starts at the first hit; add() is atomic, so is incr() on Redis.
-    if cache.add(key, 1, timeout=RATE_LIMIT_WINDOW):
+def count_hit(key: str, window: int = RATE_LIMIT_WINDOW) -> int:
+    """Counts one hit on ``key`` in a window of ``window`` seconds from its first hit."""
+    # add() is atomic, so is incr() on Redis.
+    if cache.add(key, 1, timeout=window):
         return 1
     try:
         return cache.incr(key)
     except ValueError:  # expired between add() and incr()
-        cache.add(key, 1, timeout=RATE_LIMIT_WINDOW)
+        cache.add(key, 1, timeout=window)
         return 1
 
 
 def client_ip(request: HttpRequest) -> str:
-    """The client's address: REMOTE_ADDR, or behind NUM_PROXIES trusted proxies the address
-    the outermost of them saw (entries further left are whatever the client sent)."""
-    hops = settings.NUM_PROXIES
-    forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",")]
-    forwarded = [part for part in forwarded if part]
-    if hops and len(forwarded) >= hops:
-        return forwarded[-hops]
-    return request.META.get("REMOTE_ADDR", "")
+    """The client's address: REMOTE_ADDR, unless that is one of TRUSTED_PROXIES; then the
+    rightmost X-Forwarded-For entry that is not a trusted proxy. Proxies append the address
+    they saw; whatever stands further left is the client's own say, so it counts for nothing."""
+    remote = request.META.get("REMOTE_ADDR", "")
+    proxies = _networks(tuple(settings.TRUSTED_PROXIES))
+    if not _is_proxy(remote, proxies):
+        return remote
+    client = remote
+    for hop in reversed(request.headers.get("X-Forwarded-For", "").split(",")):
+        hop = hop.strip()
+        if not hop:
+            continue
+        if not _is_proxy(hop, proxies):
+            return hop[:64]  # the address that the outermost trusted proxy saw
+        client = hop
+    return client  # proxies all the way: the leftmost of them
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(proxies: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    # Checked at start-up (settings.py): every entry parses.
+    return tuple(ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
+
+
+def _is_proxy(address: str, proxies: tuple[IPNetwork, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped  # an IPv4 client as a dual-stack socket reports it
+    return any(ip in network for network in proxies)

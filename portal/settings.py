@@ -5,6 +5,8 @@ needs no server, e-mails written to var/. Production sets DATABASE_URL, CELERY_B
 SECRET_KEY, ALLOWED_HOSTS and DEBUG=0 (see README and .env.example).
 """
 
+import ipaddress
+import os
 from pathlib import Path
 
 import bulma
@@ -167,9 +169,23 @@ _proxy_ssl_header = env_str("SECURE_PROXY_SSL_HEADER")
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
 )
-# How many proxies in front of the portal append to X-Forwarded-For: the sign-in rate limit
-# then counts per client instead of per proxy.
-NUM_PROXIES = env_int("NUM_PROXIES", 0)
+# The proxies in front of the portal (addresses or networks, comma-separated): only a request
+# from one of them has its X-Forwarded-For read, and the client is the rightmost address in it
+# that is not one of them (portal.middleware.client_ip). Anyone else's header is ignored.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or network"
+        ) from None
+if "NUM_PROXIES" in os.environ:
+    # A count of proxies trusted whoever connected; ignoring it would move every client's
+    # sign-in allowance onto the proxy's address without a word.
+    raise ImproperlyConfigured(
+        "NUM_PROXIES is replaced by TRUSTED_PROXIES: list your proxies' addresses or networks"
+    )
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
@@ -179,9 +195,14 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 # Sign-in starts, Entra callbacks and admin password posts per client address and minute.
 LOGIN_RATE_LIMIT = env_int("LOGIN_RATE_LIMIT", 10)
+# This many wrong passwords for one Django admin user name within ADMIN_LOCKOUT_MINUTES, from
+# any addresses, lock that name for ADMIN_LOCKOUT_MINUTES; not even the right password works.
+ADMIN_LOCKOUT_FAILURES = env_int("ADMIN_LOCKOUT_FAILURES", 5)
+ADMIN_LOCKOUT_MINUTES = env_int("ADMIN_LOCKOUT_MINUTES", 15)
 
-# One process's memory by default; set CACHE_URL (redis://...) so that every gunicorn
-# worker and container counts sign-in attempts together.
+# One process's memory by default (the embedded set-up, the tests); with DEBUG off the web
+# server refuses to start without CACHE_URL (portal/wsgi.py): every gunicorn worker and
+# container must count sign-in attempts and lockouts together.
 CACHE_URL = env_str("CACHE_URL")
 if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://")):
     raise ImproperlyConfigured(f"CACHE_URL must be a redis:// or rediss:// URL, not {CACHE_URL!r}")
@@ -210,7 +231,9 @@ PORTAL_URL = env_str("PORTAL_URL", "http://127.0.0.1:8000").rstrip("/")
 # People sign in with their Entra account only; superusers keep Django admin's password
 # login at /admin/. portal/auth.py verifies the id token and keeps tid, oid and roles.
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",  # Django admin
+    # Django admin's passwords, refused for a locked user name (portal/signins.py); first,
+    # so that no backend after it gets to check a locked name's password either.
+    "portal.signins.LockoutModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
 LOGIN_URL = "account_login"

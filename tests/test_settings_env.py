@@ -139,3 +139,32 @@ def test_with_debug_a_missing_key_is_a_development_key():
     result = start("from django.conf import settings; print(settings.SECRET_KEY)", DEBUG="1")
 
     assert result.stdout.strip().startswith("insecure-development-key")
+
+
+WEB_SERVER = "import portal.wsgi"
+
+
+def test_without_debug_the_web_server_refuses_a_per_process_cache():
+    assert reason(start(WEB_SERVER, SECRET_KEY=GOOD_KEY, CACHE_URL=None)) == (
+        "django.core.exceptions.ImproperlyConfigured: CACHE_URL must point at Redis when "
+        "DEBUG is off: in each process's own memory, sign-in limits and lockouts do not hold"
+    )
+
+
+def test_without_debug_the_web_server_starts_on_redis():
+    result = start(WEB_SERVER, SECRET_KEY=GOOD_KEY, CACHE_URL="redis://127.0.0.1:6379/5")
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_trusted_proxy_that_is_no_address_stops_the_start():
+    assert reason(start(PRINT_DEBUG, DEBUG="1", TRUSTED_PROXIES="10.0.0.1, proxy.local")) == (
+        "django.core.exceptions.ImproperlyConfigured: TRUSTED_PROXIES: 'proxy.local' is not "
+        "an IP address or network"
+    )
+
+
+def test_the_retired_num_proxies_stops_the_start_instead_of_being_ignored():
+    assert "NUM_PROXIES is replaced by TRUSTED_PROXIES" in reason(
+        start(PRINT_DEBUG, DEBUG="1", NUM_PROXIES="1")
+    )
