@@ -6,5 +6,6 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self) -> None:
-        # Connects the receivers of failed password sign-ins.
-        from portal import signins  # noqa: F401
+        # Connects the signal receivers: sign-ins start the session clocks, failed
+        # passwords count toward a lockout.
+        from portal import middleware, signins  # noqa: F401

@@ -1,4 +1,5 @@
-"""The portal's own middleware: request ids, the Content Security Policy, sign-in rate limits."""
+"""The portal's own middleware: request ids, the Content Security Policy, sign-in rate limits,
+session lifetimes."""
 
 import functools
 import ipaddress
@@ -11,15 +12,22 @@ from ipaddress import IPv4Network, IPv6Network
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.signals import user_logged_in
+from django.contrib.auth.views import redirect_to_login
+from django.contrib.sessions.backends.base import SessionBase
 from django.core.cache import cache
 from django.core.signals import request_finished
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django_htmx.http import HttpResponseClientRedirect
 
 from portal.logging import request_id_var, user_id_var
 
 logger = logging.getLogger("portal.request")
+session_logger = logging.getLogger("portal.sessions")
 
 GetResponse = Callable[[HttpRequest], HttpResponse]
 IPNetwork = IPv4Network | IPv6Network
@@ -174,3 +182,73 @@ def _is_proxy(address: str, proxies: tuple[IPNetwork, ...]) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped  # an IPv4 client as a dual-stack socket reports it
     return any(ip in network for network in proxies)
+
+
+# When the session's user signed in, and when they last made a request (seconds since the
+# epoch, in the session itself).
+SESSION_STARTED_KEY = "portal_signed_in_at"
+SESSION_SEEN_KEY = "portal_seen_at"
+# The last request is written down at most this often: not one session save per request.
+SEEN_RESOLUTION = 60
+
+
+class SessionLifetimeMiddleware:
+    """Ends a session SESSION_MAX_HOURS after its sign-in, however busy, and after
+    SESSION_IDLE_MINUTES without a request: roles come from the id token at sign-in, so a
+    session must not outlive a role removed in Entra by long. The user is signed out and
+    sent to sign in again (htmx requests with HX-Redirect, so the whole page goes).
+
+    Django's own expiry moves forward with every save of the session, which this
+    middleware makes; it is only the outer bound (SESSION_COOKIE_AGE = SESSION_MAX_HOURS)."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            ended = session_ended(request.session, time.time())
+            if ended:
+                return self._sign_out(request, ended)
+        response = self.get_response(request)
+        if request.user.is_authenticated:
+            _session_stamp(request.session, time.time())
+        return response
+
+    def _sign_out(self, request: HttpRequest, ended: str) -> HttpResponse:
+        session_logger.info("Session of user %s ended: %s", request.user.pk, ended)
+        logout(request)
+        messages.info(request, "Your session has ended: please sign in again.")
+        htmx = getattr(request, "htmx", None)
+        if htmx:
+            # The page the fragment belongs to, when it is the portal's own.
+            page = htmx.current_url_abs_path or "/"
+            return HttpResponseClientRedirect(redirect_to_login(page)["Location"])
+        return redirect_to_login(request.get_full_path())
+
+
+def session_ended(session: SessionBase, now: float) -> str:
+    """Why the session is over ("12 hours since sign-in", "idle for 2 hours"), or ""."""
+    started = session.get(SESSION_STARTED_KEY)
+    seen = session.get(SESSION_SEEN_KEY)
+    if started is None or seen is None:
+        return ""  # signed in just now: the clocks start with this request
+    if now - started > settings.SESSION_MAX_HOURS * 3600:
+        return f"{settings.SESSION_MAX_HOURS} hours since sign-in"
+    if now - seen > settings.SESSION_IDLE_MINUTES * 60:
+        return f"no request for {settings.SESSION_IDLE_MINUTES} minutes"
+    return ""
+
+
+@receiver(user_logged_in)
+def _session_clocks_start(request: HttpRequest | None, **kwargs: object) -> None:
+    # At sign-in, in the session that login() has just renewed.
+    if request is not None and hasattr(request, "session"):
+        request.session[SESSION_STARTED_KEY] = request.session[SESSION_SEEN_KEY] = time.time()
+
+
+def _session_stamp(session: SessionBase, now: float) -> None:
+    if SESSION_STARTED_KEY not in session:
+        # A session from before these clocks existed: they start now.
+        session[SESSION_STARTED_KEY] = session[SESSION_SEEN_KEY] = now
+    elif now - session.get(SESSION_SEEN_KEY, 0) >= SEEN_RESOLUTION:
+        session[SESSION_SEEN_KEY] = now

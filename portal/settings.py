@@ -82,6 +82,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # After messages and htmx: an ended session says so, and htmx gets HX-Redirect.
+    "portal.middleware.SessionLifetimeMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]
 
@@ -186,6 +188,18 @@ if "NUM_PROXIES" in os.environ:
     raise ImproperlyConfigured(
         "NUM_PROXIES is replaced by TRUSTED_PROXIES: list your proxies' addresses or networks"
     )
+# Roles are read from the id token at sign-in: a session lasts at most SESSION_MAX_HOURS
+# after it, and ends after SESSION_IDLE_MINUTES without a request
+# (portal.middleware.SessionLifetimeMiddleware); then the user signs in again.
+SESSION_MAX_HOURS = env_int("SESSION_MAX_HOURS", 12)
+SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 120)
+for _name, _value in (
+    ("SESSION_MAX_HOURS", SESSION_MAX_HOURS),
+    ("SESSION_IDLE_MINUTES", SESSION_IDLE_MINUTES),
+):
+    if _value < 1:
+        raise ImproperlyConfigured(f"{_name}={_value}: a session must last at least 1")
+SESSION_COOKIE_AGE = SESSION_MAX_HOURS * 3600
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True

@@ -168,3 +168,21 @@ def test_the_retired_num_proxies_stops_the_start_instead_of_being_ignored():
     assert "NUM_PROXIES is replaced by TRUSTED_PROXIES" in reason(
         start(PRINT_DEBUG, DEBUG="1", NUM_PROXIES="1")
     )
+
+
+def test_the_session_lifetimes_come_from_the_environment():
+    code = (
+        "from django.conf import settings; "
+        "print(settings.SESSION_COOKIE_AGE, settings.SESSION_IDLE_MINUTES)"
+    )
+
+    result = start(code, DEBUG="1", SESSION_MAX_HOURS="8", SESSION_IDLE_MINUTES="30")
+
+    assert result.stdout.split() == [str(8 * 3600), "30"]
+
+
+def test_a_session_lifetime_under_one_stops_the_start():
+    assert reason(start(PRINT_DEBUG, DEBUG="1", SESSION_IDLE_MINUTES="0")) == (
+        "django.core.exceptions.ImproperlyConfigured: SESSION_IDLE_MINUTES=0: a session "
+        "must last at least 1"
+    )
