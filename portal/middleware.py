@@ -1,5 +1,5 @@
-"""The portal's own middleware: request ids, the Content Security Policy, sign-in rate limits,
-session lifetimes."""
+"""The portal's own middleware: request ids, the Content Security Policy, Cache-Control,
+sign-in rate limits, session lifetimes."""
 
 import functools
 import ipaddress
@@ -22,6 +22,7 @@ from django.core.signals import request_finished
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.cache import patch_cache_control
 from django_htmx.http import HttpResponseClientRedirect
 
 from portal.logging import request_id_var, user_id_var
@@ -96,6 +97,24 @@ class ContentSecurityPolicyMiddleware:
         # Django's technical 404 and 500 pages (DEBUG only) style themselves inline.
         if not (settings.DEBUG and response.status_code in (404, 500)):
             response.headers.setdefault("Content-Security-Policy", content_security_policy())
+        return response
+
+
+class CacheControlMiddleware:
+    """`Cache-Control: no-store, private` on every response to a signed-in user (pages, htmx
+    fragments, redirects) and on every download: what a tenant's admin or reader saw must
+    not wait in a shared computer's browser cache, or in a proxy's, for the next person."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        download = response.get("Content-Disposition", "").lower().startswith("attachment")
+        if download or (user is not None and user.is_authenticated):
+            # Also drops a view's "public"; no-store outranks any max-age left.
+            patch_cache_control(response, no_store=True, private=True)
         return response
 
 
