@@ -350,6 +350,14 @@ LOGGING = {
             "formatter": LOG_FORMAT,
         }
     },
+    "loggers": {
+        # Django's "Bad Request: <path>" and "Not Found: <path>" lines: redacted as they are
+        # made, so that no handler, the console's or another, sees an unsubscribe token.
+        "django.request": {"filters": ["redact"]},
+        # runserver's access lines (`make run`) go through the console's redaction too,
+        # instead of Django's own handler for them.
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 
