@@ -248,11 +248,12 @@ class SessionLifetimeMiddleware:
 
 
 def session_ended(session: SessionBase, now: float) -> str:
-    """Why the session is over ("12 hours since sign-in", "idle for 2 hours"), or ""."""
+    """Why the session is over ("12 hours since sign-in", "no request for 120 minutes"),
+    or "" while it lasts."""
     started = session.get(SESSION_STARTED_KEY)
     seen = session.get(SESSION_SEEN_KEY)
     if started is None or seen is None:
-        return ""  # signed in just now: the clocks start with this request
+        return ""  # from before these clocks: they start with this request
     if now - started > settings.SESSION_MAX_HOURS * 3600:
         return f"{settings.SESSION_MAX_HOURS} hours since sign-in"
     if now - seen > settings.SESSION_IDLE_MINUTES * 60:

@@ -195,12 +195,6 @@ if "NUM_PROXIES" in os.environ:
 # (portal.middleware.SessionLifetimeMiddleware); then the user signs in again.
 SESSION_MAX_HOURS = env_int("SESSION_MAX_HOURS", 12)
 SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 120)
-for _name, _value in (
-    ("SESSION_MAX_HOURS", SESSION_MAX_HOURS),
-    ("SESSION_IDLE_MINUTES", SESSION_IDLE_MINUTES),
-):
-    if _value < 1:
-        raise ImproperlyConfigured(f"{_name}={_value}: a session must last at least 1")
 SESSION_COOKIE_AGE = SESSION_MAX_HOURS * 3600
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
@@ -215,6 +209,14 @@ LOGIN_RATE_LIMIT = env_int("LOGIN_RATE_LIMIT", 10)
 # any addresses, lock that name for ADMIN_LOCKOUT_MINUTES; not even the right password works.
 ADMIN_LOCKOUT_FAILURES = env_int("ADMIN_LOCKOUT_FAILURES", 5)
 ADMIN_LOCKOUT_MINUTES = env_int("ADMIN_LOCKOUT_MINUTES", 15)
+for _name, _value in (
+    ("SESSION_MAX_HOURS", SESSION_MAX_HOURS),
+    ("SESSION_IDLE_MINUTES", SESSION_IDLE_MINUTES),
+    ("ADMIN_LOCKOUT_FAILURES", ADMIN_LOCKOUT_FAILURES),
+    ("ADMIN_LOCKOUT_MINUTES", ADMIN_LOCKOUT_MINUTES),
+):
+    if _value < 1:  # 0 would end every session at once, or lock nothing
+        raise ImproperlyConfigured(f"{_name}={_value} must be 1 or more")
 
 # One process's memory by default (the embedded set-up, the tests); with DEBUG off the web
 # server refuses to start without CACHE_URL (portal/wsgi.py): every gunicorn worker and

@@ -181,8 +181,16 @@ def test_the_session_lifetimes_come_from_the_environment():
     assert result.stdout.split() == [str(8 * 3600), "30"]
 
 
-def test_a_session_lifetime_under_one_stops_the_start():
-    assert reason(start(PRINT_DEBUG, DEBUG="1", SESSION_IDLE_MINUTES="0")) == (
-        "django.core.exceptions.ImproperlyConfigured: SESSION_IDLE_MINUTES=0: a session "
-        "must last at least 1"
+@pytest.mark.parametrize(
+    "name",
+    [
+        "SESSION_MAX_HOURS",
+        "SESSION_IDLE_MINUTES",
+        "ADMIN_LOCKOUT_FAILURES",
+        "ADMIN_LOCKOUT_MINUTES",
+    ],
+)
+def test_a_lifetime_or_lockout_under_one_stops_the_start(name):
+    assert reason(start(PRINT_DEBUG, DEBUG="1", **{name: "0"})) == (
+        f"django.core.exceptions.ImproperlyConfigured: {name}=0 must be 1 or more"
     )
