@@ -15,8 +15,9 @@ RUN pip install --requirement requirements.lock
 
 COPY . .
 # collectstatic imports the settings, which need a SECRET_KEY once DEBUG is off: a throwaway
-# one, for this build step only (the containers get theirs from .env).
-RUN DEBUG=0 SECRET_KEY=collectstatic-only-not-a-secret python manage.py collectstatic --no-input -v 0 \
+# random one, for this build step only (the containers get theirs from .env).
+RUN DEBUG=0 SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+    python manage.py collectstatic --no-input -v 0 \
     && useradd --system --uid 1000 --home-dir /app portal \
     && mkdir -p /app/var && chown -R portal /app/var
 

@@ -13,6 +13,9 @@ $(STAMP): requirements.lock
 
 venv: $(STAMP)
 
+# The demo's own commands run with DEBUG on, as demo.env has it (the portal's default is off).
+migrate demo-data run: export DEBUG ?= 1
+
 migrate: $(STAMP)
 	$(PY) manage.py migrate --no-input
 

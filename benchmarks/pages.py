@@ -81,6 +81,8 @@ def run() -> None:
 
 def django_setup(database_url: str) -> None:
     """Settings come from the environment, so it is set before Django reads it."""
+    # DEBUG on, as the tests run: the test client speaks plain http (no redirect to https).
+    os.environ.setdefault("DEBUG", "1")
     os.environ.update(DJANGO_SETTINGS_MODULE="portal.settings", DATABASE_URL=database_url)
     import django
     from django.core.management import call_command

@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import secrets
 import tempfile
 import time
 from collections import Counter
@@ -129,7 +130,8 @@ def django_setup(database_url: str, running: Running) -> None:
         DJANGO_SETTINGS_MODULE="portal.settings",
         # As in production: with DEBUG, Django keeps every query's SQL.
         DEBUG="0",
-        SECRET_KEY="benchmark-only",
+        # DEBUG off needs a real key (portal/settings.py); this one lives for one run.
+        SECRET_KEY=secrets.token_urlsafe(50),
         DATABASE_URL=database_url,
         GRAPH_URL=running.url,
         ENTRA_LOGIN_URL=running.url,

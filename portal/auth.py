@@ -37,6 +37,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from portal.models import User
+from portal.signins import VIA_ENTRA, sign_in_failed
 from portal.views import access_notice
 from tenants.access import PORTAL_ADMIN, home_tenant
 from tenants.audit import audit_record
@@ -255,8 +256,10 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
     def on_authentication_error(
         self, request: HttpRequest, provider, error=None, exception=None, extra_context=None
     ) -> None:
-        # The page says only that it failed; the reason (never a token) goes to the log.
-        logger.warning("Entra sign-in failed (%s): %s", error, exception)
+        # The page says only that it failed; the reason (never a token) goes to the log
+        # and the audit trail.
+        reason = f"{error}: {exception}" if exception else str(error)
+        sign_in_failed(request=request, username="", via=VIA_ENTRA, reason=reason)
 
 
 class AccountAdapter(DefaultAccountAdapter):

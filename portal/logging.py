@@ -36,6 +36,8 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     ),
     # OAuth authorization codes in callback URLs (not Graph's error "code", which helps).
     (re.compile(r"\b(code=)[^\s&\"']+"), rf"\1{REDACTED}"),
+    # One-click unsubscribe links: the signed token in the path is the credential.
+    (re.compile(r"(/unsubscribe/)[^/\s?#\"'&]+"), rf"\1{REDACTED}"),
     # Passwords in URLs (postgres://user:password@host, redis://:password@host).
     (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/\s@]*:)[^@\s/]+@"), rf"\1{REDACTED}@"),
     # PEM private keys.

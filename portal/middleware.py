@@ -1,24 +1,37 @@
-"""The portal's own middleware: request ids, the Content Security Policy, sign-in rate limits."""
+"""The portal's own middleware: request ids, the Content Security Policy, Cache-Control,
+sign-in rate limits, session lifetimes."""
 
+import functools
+import ipaddress
 import logging
 import re
 import time
 import uuid
 from collections.abc import Callable
+from ipaddress import IPv4Network, IPv6Network
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.signals import user_logged_in
+from django.contrib.auth.views import redirect_to_login
+from django.contrib.sessions.backends.base import SessionBase
 from django.core.cache import cache
 from django.core.signals import request_finished
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.cache import patch_cache_control
+from django_htmx.http import HttpResponseClientRedirect
 
-from portal.logging import request_id_var, user_id_var
+from portal.logging import redact, request_id_var, user_id_var
 
 logger = logging.getLogger("portal.request")
+session_logger = logging.getLogger("portal.sessions")
 
 GetResponse = Callable[[HttpRequest], HttpResponse]
+IPNetwork = IPv4Network | IPv6Network
 
 # A caller's id is kept only if it cannot forge log lines or fill the disk.
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -40,11 +53,13 @@ class RequestIdMiddleware:
         user_id_var.set(None)
         started = time.monotonic()
         response = self.get_response(request)
-        # The path only: query strings carry OAuth codes and states.
+        # The path only: query strings carry OAuth codes and states; redacted, because
+        # unsubscribe links carry their token in the path (and caplog-like handlers that
+        # skip the console's filters see the record as it is made).
         logger.info(
             "%s %s %s %.0fms",
             request.method,
-            request.path,
+            redact(request.path),
             response.status_code,
             (time.monotonic() - started) * 1000,
         )
@@ -87,6 +102,24 @@ class ContentSecurityPolicyMiddleware:
         return response
 
 
+class CacheControlMiddleware:
+    """`Cache-Control: no-store, private` on every response to a signed-in user (pages, htmx
+    fragments, redirects) and on every download: what a tenant's admin or reader saw must
+    not wait in a shared computer's browser cache, or in a proxy's, for the next person."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        download = response.get("Content-Disposition", "").lower().startswith("attachment")
+        if download or (user is not None and user.is_authenticated):
+            # Also drops a view's "public"; no-store outranks any max-age left.
+            patch_cache_control(response, no_store=True, private=True)
+        return response
+
+
 # Sign-in starts, Entra's callbacks and Django admin's password form: what a password
 # sprayer or a flood of authorization requests hits. Method None: any method.
 RATE_LIMITED_VIEWS: dict[str, str | None] = {
@@ -99,8 +132,8 @@ RATE_LIMIT_WINDOW = 60
 
 class LoginRateLimitMiddleware:
     """At most LOGIN_RATE_LIMIT requests a minute per client address to each sign-in view;
-    then 429 until the minute is over. Counts live in the cache (shared when CACHE_URL
-    points at Redis, per process otherwise)."""
+    then 429 until the minute is over. Counts live in the cache: Redis (CACHE_URL), which
+    the web server requires without DEBUG, so that every worker counts together."""
 
     def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
@@ -115,32 +148,129 @@ class LoginRateLimitMiddleware:
         method = RATE_LIMITED_VIEWS[view]
         if method is not None and request.method != method:
             return None
-        hits = _count_hit(f"login-rate:{view}:{client_ip(request)}")
+        address = client_ip(request)
+        hits = count_hit(f"login-rate:{view}:{address}")
         if hits <= settings.LOGIN_RATE_LIMIT:
             return None
-        logger.warning("Sign-in rate limit reached on %s", view)
+        logger.warning("Sign-in rate limit reached on %s by %s", view, address)
         response = render(request, "429.html", status=429)
         response["Retry-After"] = str(RATE_LIMIT_WINDOW)
         return response
 
 
-def _count_hit(key: str) -> int:
-    # The window starts at the first hit; add() is atomic, so is incr() on Redis.
-    if cache.add(key, 1, timeout=RATE_LIMIT_WINDOW):
+def count_hit(key: str, window: int = RATE_LIMIT_WINDOW) -> int:
+    """Counts one hit on ``key`` in a window of ``window`` seconds from its first hit."""
+    # add() is atomic, so is incr() on Redis.
+    if cache.add(key, 1, timeout=window):
         return 1
     try:
         return cache.incr(key)
     except ValueError:  # expired between add() and incr()
-        cache.add(key, 1, timeout=RATE_LIMIT_WINDOW)
+        cache.add(key, 1, timeout=window)
         return 1
 
 
 def client_ip(request: HttpRequest) -> str:
-    """The client's address: REMOTE_ADDR, or behind NUM_PROXIES trusted proxies the address
-    the outermost of them saw (entries further left are whatever the client sent)."""
-    hops = settings.NUM_PROXIES
-    forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",")]
-    forwarded = [part for part in forwarded if part]
-    if hops and len(forwarded) >= hops:
-        return forwarded[-hops]
-    return request.META.get("REMOTE_ADDR", "")
+    """The client's address: REMOTE_ADDR, unless that is one of TRUSTED_PROXIES; then the
+    rightmost X-Forwarded-For entry that is not a trusted proxy. Proxies append the address
+    they saw; whatever stands further left is the client's own say, so it counts for nothing."""
+    remote = request.META.get("REMOTE_ADDR", "")
+    proxies = _networks(tuple(settings.TRUSTED_PROXIES))
+    if not _is_proxy(remote, proxies):
+        return remote
+    client = remote
+    for hop in reversed(request.headers.get("X-Forwarded-For", "").split(",")):
+        hop = hop.strip()
+        if not hop:
+            continue
+        if not _is_proxy(hop, proxies):
+            return hop[:64]  # the address that the outermost trusted proxy saw
+        client = hop
+    return client  # proxies all the way: the leftmost of them
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(proxies: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    # Checked at start-up (settings.py): every entry parses.
+    return tuple(ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
+
+
+def _is_proxy(address: str, proxies: tuple[IPNetwork, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped  # an IPv4 client as a dual-stack socket reports it
+    return any(ip in network for network in proxies)
+
+
+# When the session's user signed in, and when they last made a request (seconds since the
+# epoch, in the session itself).
+SESSION_STARTED_KEY = "portal_signed_in_at"
+SESSION_SEEN_KEY = "portal_seen_at"
+# The last request is written down at most this often: not one session save per request.
+SEEN_RESOLUTION = 60
+
+
+class SessionLifetimeMiddleware:
+    """Ends a session SESSION_MAX_HOURS after its sign-in, however busy, and after
+    SESSION_IDLE_MINUTES without a request: roles come from the id token at sign-in, so a
+    session must not outlive a role removed in Entra by long. The user is signed out and
+    sent to sign in again (htmx requests with HX-Redirect, so the whole page goes).
+
+    Django's own expiry moves forward with every save of the session, which this
+    middleware makes; it is only the outer bound (SESSION_COOKIE_AGE = SESSION_MAX_HOURS)."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            ended = session_ended(request.session, time.time())
+            if ended:
+                return self._sign_out(request, ended)
+        response = self.get_response(request)
+        if request.user.is_authenticated:
+            _session_stamp(request.session, time.time())
+        return response
+
+    def _sign_out(self, request: HttpRequest, ended: str) -> HttpResponse:
+        session_logger.info("Session of user %s ended: %s", request.user.pk, ended)
+        logout(request)
+        messages.info(request, "Your session has ended: please sign in again.")
+        htmx = getattr(request, "htmx", None)
+        if htmx:
+            # The page the fragment belongs to, when it is the portal's own.
+            page = htmx.current_url_abs_path or "/"
+            return HttpResponseClientRedirect(redirect_to_login(page)["Location"])
+        return redirect_to_login(request.get_full_path())
+
+
+def session_ended(session: SessionBase, now: float) -> str:
+    """Why the session is over ("12 hours since sign-in", "no request for 120 minutes"),
+    or "" while it lasts."""
+    started = session.get(SESSION_STARTED_KEY)
+    seen = session.get(SESSION_SEEN_KEY)
+    if started is None or seen is None:
+        return ""  # from before these clocks: they start with this request
+    if now - started > settings.SESSION_MAX_HOURS * 3600:
+        return f"{settings.SESSION_MAX_HOURS} hours since sign-in"
+    if now - seen > settings.SESSION_IDLE_MINUTES * 60:
+        return f"no request for {settings.SESSION_IDLE_MINUTES} minutes"
+    return ""
+
+
+@receiver(user_logged_in)
+def _session_clocks_start(request: HttpRequest | None, **kwargs: object) -> None:
+    # At sign-in, in the session that login() has just renewed.
+    if request is not None and hasattr(request, "session"):
+        request.session[SESSION_STARTED_KEY] = request.session[SESSION_SEEN_KEY] = time.time()
+
+
+def _session_stamp(session: SessionBase, now: float) -> None:
+    if SESSION_STARTED_KEY not in session:
+        # A session from before these clocks existed: they start now.
+        session[SESSION_STARTED_KEY] = session[SESSION_SEEN_KEY] = now
+    elif now - session.get(SESSION_SEEN_KEY, 0) >= SEEN_RESOLUTION:
+        session[SESSION_SEEN_KEY] = now

@@ -5,6 +5,8 @@ needs no server, e-mails written to var/. Production sets DATABASE_URL, CELERY_B
 SECRET_KEY, ALLOWED_HOSTS and DEBUG=0 (see README and .env.example).
 """
 
+import ipaddress
+import os
 from pathlib import Path
 
 import bulma
@@ -18,12 +20,33 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PORTAL_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-DEBUG = env_bool("DEBUG", True)
+# Off unless asked for: a deployment that forgets DEBUG gets production's settings, never a
+# debug server. demo.env (`make run`) and the tests (tests/environment.py) turn it on.
+DEBUG = env_bool("DEBUG", False)
+# The key signs sessions and the unsubscribe links in e-mails: a published one forges both.
 SECRET_KEY = env_str("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
-    SECRET_KEY = "insecure-development-key-only-for-debug"
+_DEVELOPMENT_KEY = "insecure-development-key-only-for-debug"
+# .env.example's placeholder, the development key above, and Django's startproject keys.
+_PLACEHOLDER_KEY_PREFIXES = ("change-me", "insecure-development-key", "django-insecure")
+_MIN_SECRET_KEY_LENGTH = 50
+if DEBUG:
+    SECRET_KEY = SECRET_KEY or _DEVELOPMENT_KEY
+elif not SECRET_KEY:
+    raise ImproperlyConfigured(
+        f"SECRET_KEY must be set when DEBUG is off: {_MIN_SECRET_KEY_LENGTH} or more random "
+        "characters"
+    )
+elif SECRET_KEY.startswith(_PLACEHOLDER_KEY_PREFIXES):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is a published placeholder: set 50 or more random characters of your own"
+    )
+elif len(SECRET_KEY) < _MIN_SECRET_KEY_LENGTH:
+    raise ImproperlyConfigured(
+        f"SECRET_KEY is {len(SECRET_KEY)} characters long: use {_MIN_SECRET_KEY_LENGTH} or "
+        "more random characters when DEBUG is off"
+    )
+elif len(set(SECRET_KEY)) < 5:
+    raise ImproperlyConfigured("SECRET_KEY repeats fewer than 5 characters: it is not random")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 
 INSTALLED_APPS = [
@@ -56,9 +79,13 @@ MIDDLEWARE = [
     "portal.middleware.LoginRateLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Inside authentication: it needs to know whether the response is for a signed-in user.
+    "portal.middleware.CacheControlMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # After messages and htmx: an ended session says so, and htmx gets HX-Redirect.
+    "portal.middleware.SessionLifetimeMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]
 
@@ -146,9 +173,29 @@ _proxy_ssl_header = env_str("SECURE_PROXY_SSL_HEADER")
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
 )
-# How many proxies in front of the portal append to X-Forwarded-For: the sign-in rate limit
-# then counts per client instead of per proxy.
-NUM_PROXIES = env_int("NUM_PROXIES", 0)
+# The proxies in front of the portal (addresses or networks, comma-separated): only a request
+# from one of them has its X-Forwarded-For read, and the client is the rightmost address in it
+# that is not one of them (portal.middleware.client_ip). Anyone else's header is ignored.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or network"
+        ) from None
+if "NUM_PROXIES" in os.environ:
+    # A count of proxies trusted whoever connected; ignoring it would move every client's
+    # sign-in allowance onto the proxy's address without a word.
+    raise ImproperlyConfigured(
+        "NUM_PROXIES is replaced by TRUSTED_PROXIES: list your proxies' addresses or networks"
+    )
+# Roles are read from the id token at sign-in: a session lasts at most SESSION_MAX_HOURS
+# after it, and ends after SESSION_IDLE_MINUTES without a request
+# (portal.middleware.SessionLifetimeMiddleware); then the user signs in again.
+SESSION_MAX_HOURS = env_int("SESSION_MAX_HOURS", 12)
+SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 120)
+SESSION_COOKIE_AGE = SESSION_MAX_HOURS * 3600
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
@@ -158,9 +205,22 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 # Sign-in starts, Entra callbacks and admin password posts per client address and minute.
 LOGIN_RATE_LIMIT = env_int("LOGIN_RATE_LIMIT", 10)
+# This many wrong passwords for one Django admin user name within ADMIN_LOCKOUT_MINUTES, from
+# any addresses, lock that name for ADMIN_LOCKOUT_MINUTES; not even the right password works.
+ADMIN_LOCKOUT_FAILURES = env_int("ADMIN_LOCKOUT_FAILURES", 5)
+ADMIN_LOCKOUT_MINUTES = env_int("ADMIN_LOCKOUT_MINUTES", 15)
+for _name, _value in (
+    ("SESSION_MAX_HOURS", SESSION_MAX_HOURS),
+    ("SESSION_IDLE_MINUTES", SESSION_IDLE_MINUTES),
+    ("ADMIN_LOCKOUT_FAILURES", ADMIN_LOCKOUT_FAILURES),
+    ("ADMIN_LOCKOUT_MINUTES", ADMIN_LOCKOUT_MINUTES),
+):
+    if _value < 1:  # 0 would end every session at once, or lock nothing
+        raise ImproperlyConfigured(f"{_name}={_value} must be 1 or more")
 
-# One process's memory by default; set CACHE_URL (redis://...) so that every gunicorn
-# worker and container counts sign-in attempts together.
+# One process's memory by default (the embedded set-up, the tests); with DEBUG off the web
+# server refuses to start without CACHE_URL (portal/wsgi.py): every gunicorn worker and
+# container must count sign-in attempts and lockouts together.
 CACHE_URL = env_str("CACHE_URL")
 if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://")):
     raise ImproperlyConfigured(f"CACHE_URL must be a redis:// or rediss:// URL, not {CACHE_URL!r}")
@@ -189,7 +249,9 @@ PORTAL_URL = env_str("PORTAL_URL", "http://127.0.0.1:8000").rstrip("/")
 # People sign in with their Entra account only; superusers keep Django admin's password
 # login at /admin/. portal/auth.py verifies the id token and keeps tid, oid and roles.
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",  # Django admin
+    # Django admin's passwords, refused for a locked user name (portal/signins.py); first,
+    # so that no backend after it gets to check a locked name's password either.
+    "portal.signins.LockoutModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
 LOGIN_URL = "account_login"
@@ -289,6 +351,14 @@ LOGGING = {
             "filters": ["context", "redact"],
             "formatter": LOG_FORMAT,
         }
+    },
+    "loggers": {
+        # Django's "Bad Request: <path>" and "Not Found: <path>" lines: redacted as they are
+        # made, so that no handler, the console's or another, sees an unsubscribe token.
+        "django.request": {"filters": ["redact"]},
+        # runserver's access lines (`make run`) go through the console's redaction too,
+        # instead of Django's own handler for them.
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }

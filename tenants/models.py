@@ -349,6 +349,10 @@ class AuditEvent(models.Model):
         REGRANTED = "grant.regranted", "Revoked permission granted again"
         ADMIN_SIGNED_IN = "admin.signed_in", "Admin signed in"
         TENANT_CONNECTED = "tenant.connected", "Tenant connected by admin consent"
+        # Portal-wide (no tenant): Django admin's sign-ins, and failed sign-ins of any kind.
+        STAFF_SIGNED_IN = "staff.signed_in", "Signed in to Django admin"
+        SIGN_IN_FAILED = "sign_in.failed", "Sign-in failed"
+        SIGN_IN_LOCKED = "sign_in.locked", "User name locked after failed sign-ins"
 
     tenant = models.ForeignKey(
         Tenant, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"

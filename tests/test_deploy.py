@@ -25,7 +25,7 @@ SETTINGS_ENV = set(
 # Every NAME that .env.example sets or shows (commented) with its default.
 EXAMPLE_ENV = set(re.findall(r"^#?([A-Z][A-Z0-9_]*)=", ENV_EXAMPLE, re.M))
 # Read by compose itself (interpolation), not by the portal.
-COMPOSE_ONLY = {"POSTGRES_PASSWORD", "PORTAL_PORT"}
+COMPOSE_ONLY = {"POSTGRES_PASSWORD", "PORTAL_PORT", "PORTAL_BIND"}
 
 
 def command(service: str) -> list[str]:
@@ -46,8 +46,12 @@ def test_web_worker_and_beat_share_one_image_and_environment():
         assert "@db:5432/" in service["environment"]["DATABASE_URL"], name
 
 
-def test_the_commands_name_real_things():
+def test_the_commands_name_real_things(settings):
     from portal.celery import app
+
+    # As the tests' environment has it (tests/environment.py): pytest-django turns DEBUG off
+    # for each test, and without DEBUG the web server refuses the tests' per-process cache.
+    settings.DEBUG = True
     from portal.wsgi import application
 
     assert application is not None and app.main == "portal"
@@ -80,6 +84,13 @@ def test_servers_are_health_checked_and_the_portal_waits_for_them():
         assert SERVICES[name]["depends_on"] == {
             "migrate": {"condition": "service_completed_successfully"}
         }, name
+
+
+def test_compose_publishes_gunicorn_on_loopback_unless_told_otherwise():
+    # gunicorn belongs behind the TLS proxy; reached directly, it would be plain http.
+    assert SERVICES["web"]["ports"] == ["${PORTAL_BIND:-127.0.0.1}:${PORTAL_PORT:-8000}:8000"]
+    for name in ("worker", "beat", "migrate", "db", "redis"):
+        assert "ports" not in SERVICES[name], name
 
 
 def test_database_and_broker_data_live_in_volumes():

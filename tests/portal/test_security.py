@@ -170,7 +170,7 @@ def test_sign_in_starts_by_get_only_show_a_page_and_are_not_counted(client, sett
 
 def test_behind_a_proxy_the_limit_counts_the_address_the_proxy_saw(client, settings):
     settings.LOGIN_RATE_LIMIT = 1
-    settings.NUM_PROXIES = 1
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]  # the test client's REMOTE_ADDR
     url = reverse("admin:login")
 
     def attempt(client_address: str, forged: str = "") -> int:
