@@ -47,10 +47,10 @@ def test_signing_in_starts_both_clocks(signed_in):
 
 def test_a_busy_session_still_ends_twelve_hours_after_sign_in(signed_in):
     shift(signed_in, started=12 * HOUR - 60)
-    assert signed_in.get(reverse("permissions:dashboard")).status_code == 200
+    assert signed_in.get(reverse("tenants:dashboard")).status_code == 200
 
     shift(signed_in, started=61)
-    response = signed_in.get(reverse("permissions:dashboard"))
+    response = signed_in.get(reverse("tenants:dashboard"))
 
     assert response.status_code == 302
     assert response["Location"] == f"{reverse('account_login')}?next=/"
@@ -59,7 +59,7 @@ def test_a_busy_session_still_ends_twelve_hours_after_sign_in(signed_in):
 
 def test_two_hours_without_a_request_end_the_session(signed_in):
     shift(signed_in, started=2 * HOUR, seen=2 * HOUR - 60)
-    assert signed_in.get(reverse("permissions:dashboard")).status_code == 200
+    assert signed_in.get(reverse("tenants:dashboard")).status_code == 200
 
     shift(signed_in, started=2 * HOUR, seen=2 * HOUR + 1)
     response = signed_in.get(reverse("permissions:catalog"))
@@ -73,7 +73,7 @@ def test_two_hours_without_a_request_end_the_session(signed_in):
 def test_each_request_restarts_the_idle_clock(signed_in):
     shift(signed_in, seen=HOUR)
 
-    signed_in.get(reverse("permissions:dashboard"))
+    signed_in.get(reverse("tenants:dashboard"))
 
     assert time.time() - signed_in.session[SESSION_SEEN_KEY] < 5
 
@@ -95,4 +95,4 @@ def test_the_limits_are_settings(signed_in, settings):
     settings.SESSION_IDLE_MINUTES = 10
     shift(signed_in, seen=11 * 60)
 
-    assert signed_in.get(reverse("permissions:dashboard")).status_code == 302
+    assert signed_in.get(reverse("tenants:dashboard")).status_code == 302
