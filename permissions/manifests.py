@@ -9,6 +9,7 @@ Parsing builds frozen dataclasses and never touches the database; `manifest_impo
 
 import codecs
 import re
+import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -77,6 +78,14 @@ class ManifestError(ValueError):
         # Values are quoted with repr(), so only PyYAML's own text could hold a newline;
         # the promise is one line per error.
         super().__init__(re.sub(r"\s*\n\s*", " ", f"{where}{message}"))
+
+
+def one_line(text: str) -> str:
+    """``text`` as one line of printable characters: control, format and separator
+    characters (a newline, a bell, a right-to-left override) become spaces, runs of
+    spaces one. For names from outside (Graph, an upload) that messages repeat."""
+    spaced = "".join(" " if unicodedata.category(char)[0] in "CZ" else char for char in text)
+    return re.sub(r"\s+", " ", spaced).strip()
 
 
 @dataclass(frozen=True)
@@ -635,6 +644,11 @@ def manifest_dump(*, spec: ManifestSpec) -> str:
         # One line per value: reasons stay greppable and diffs stay small.
         width=_NO_WRAP,
     )
+
+
+def manifest_spec(*, application: Application) -> ManifestSpec:
+    """The application's manifest as stored, as the parser would have read it."""
+    return _spec_of(application)
 
 
 def _spec_of(application: Application) -> ManifestSpec:

@@ -6,6 +6,7 @@ app_name = "permissions"
 
 urlpatterns = [
     path("applications/", views.application_list, name="application-list"),
+    path("applications/upload/", views.manifest_upload_view, name="manifest-upload"),
     path("applications/<uuid:app_id>/", views.application_detail, name="application-detail"),
     path(
         "applications/<uuid:app_id>/manifest.yaml",

@@ -5,18 +5,25 @@ permission page shows which of the user's tenants grant each permission, and one
 for every page is easier to keep than a list of exceptions.
 """
 
+import io
 import uuid
+from typing import Any
 
 from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import InMemoryUploadedFile
+from django.core.files.uploadhandler import FileUploadHandler
 from django.core.paginator import Paginator
-from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.text import slugify
-from django.views.decorators.http import require_safe
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_POST, require_safe
 
 from permissions import selectors
-from permissions.manifests import manifest_export
+from permissions.manifests import ManifestError, manifest_export
 from permissions.models import (
     Application,
     CatalogChange,
@@ -26,9 +33,16 @@ from permissions.models import (
     Resource,
     Tier,
 )
+from permissions.services import (
+    MANIFEST_UPLOAD_MAX_BYTES,
+    manifest_upload,
+    manifest_upload_summary,
+    upload_filename,
+)
 from portal.htmx import render_page_or_fragment
 from portal.http import AuthenticatedHttpRequest
-from tenants.access import visible_tenants
+from portal.models import User
+from tenants.access import is_operator, visible_tenants
 from tenants.selectors import HOLDERS_SHOWN_PER_TENANT, permission_holders
 
 APPLICATIONS_PER_PAGE = 25
@@ -38,13 +52,113 @@ CHANGES_PER_PAGE = 50
 IMPORTS_SHOWN = 10
 
 
+# The warnings of one upload shown on the page; the rest are counted.
+UPLOAD_WARNINGS_SHOWN = 10
+
+
+def may_upload_manifests(user: User) -> bool:
+    """Operators and superusers: a manifest explains an application in every tenant."""
+    return user.is_superuser or is_operator(user)
+
+
+class ManifestUploadForm(forms.Form):
+    manifest = forms.FileField(
+        label="Manifest (YAML)",
+        # An empty file gets the parser's own message, as import_manifest gives it.
+        allow_empty_file=True,
+        error_messages={"required": "Choose a manifest file (YAML) to upload."},
+    )
+
+
+class ManifestUploadHandler(FileUploadHandler):
+    """Keeps the uploaded manifest in memory, and only up to one byte past the limit: that
+    much says it is too big, and a large upload is stored nowhere. Other file fields are
+    dropped."""
+
+    def __init__(self, request: HttpRequest, *, limit: int = MANIFEST_UPLOAD_MAX_BYTES) -> None:
+        super().__init__(request)
+        self.limit = limit
+        self.buffer = io.BytesIO()
+        self.wanted = False
+
+    def new_file(self, field_name: str, *args: Any, **kwargs: Any) -> None:
+        super().new_file(field_name, *args, **kwargs)
+        self.wanted = field_name == "manifest"
+        self.buffer = io.BytesIO()
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
+        room = self.limit + 1 - self.buffer.tell()
+        if self.wanted and room > 0:
+            self.buffer.write(raw_data[:room])
+        # None: no later handler gets the chunk, and the rest of a big file is dropped.
+
+    def file_complete(self, file_size: int) -> InMemoryUploadedFile | None:
+        if not self.wanted:
+            return None
+        self.buffer.seek(0)
+        return InMemoryUploadedFile(
+            file=self.buffer,
+            field_name=self.field_name,
+            name=self.file_name,
+            content_type=self.content_type,
+            size=file_size,
+            charset=self.charset,
+            content_type_extra=self.content_type_extra,
+        )
+
+
 @login_required
 @require_safe
 def application_list(request: AuthenticatedHttpRequest) -> HttpResponse:
+    return _application_list_page(request, ManifestUploadForm())
+
+
+def _application_list_page(
+    request: AuthenticatedHttpRequest, form: ManifestUploadForm, *, status: int = 200
+) -> HttpResponse:
     page = Paginator(selectors.application_list(), APPLICATIONS_PER_PAGE).get_page(
         request.GET.get("page")
     )
-    return render(request, "permissions/application_list.html", {"page_obj": page})
+    context = {
+        "page_obj": page,
+        "upload_form": form if may_upload_manifests(request.user) else None,
+        "upload_max_kb": MANIFEST_UPLOAD_MAX_BYTES // 1024,
+    }
+    return render(request, "permissions/application_list.html", context, status=status)
+
+
+# CSRF is checked by the inner view: the middleware would read the body before the upload
+# handler below is in place. Who may upload is checked first, so nobody else's upload is
+# even read.
+@csrf_exempt
+@login_required
+@require_POST
+def manifest_upload_view(request: AuthenticatedHttpRequest) -> HttpResponse:
+    if not may_upload_manifests(request.user):
+        raise PermissionDenied("Only operators can upload manifests")
+    request.upload_handlers = [ManifestUploadHandler(request)]
+    return _manifest_upload(request)
+
+
+@csrf_protect
+def _manifest_upload(request: AuthenticatedHttpRequest) -> HttpResponse:
+    form = ManifestUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _application_list_page(request, form, status=400)
+    upload = form.cleaned_data["manifest"]
+    filename = upload_filename(upload.name)
+    try:
+        result = manifest_upload(data=upload.read(), filename=filename, actor=request.user)
+    except ManifestError as exc:
+        form.add_error("manifest", str(exc))
+        return _application_list_page(request, form, status=400)
+    messages.success(request, manifest_upload_summary(result, filename))
+    for warning in result.warnings[:UPLOAD_WARNINGS_SHOWN]:
+        messages.warning(request, f"{filename}: warning: {warning}")
+    if len(result.warnings) > UPLOAD_WARNINGS_SHOWN:
+        hidden = len(result.warnings) - UPLOAD_WARNINGS_SHOWN
+        messages.warning(request, f"{filename}: and {hidden} more warnings of the same kind.")
+    return redirect("permissions:application-detail", app_id=result.app_id)
 
 
 @login_required

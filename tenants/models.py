@@ -353,6 +353,8 @@ class AuditEvent(models.Model):
         STAFF_SIGNED_IN = "staff.signed_in", "Signed in to Django admin"
         SIGN_IN_FAILED = "sign_in.failed", "Sign-in failed"
         SIGN_IN_LOCKED = "sign_in.locked", "User name locked after failed sign-ins"
+        # Portal-wide too: a manifest explains an application's grants in every tenant.
+        MANIFEST_IMPORTED = "manifest.imported", "Manifest uploaded and imported"
 
     tenant = models.ForeignKey(
         Tenant, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from tenants.views import application, audit, dashboard, onboarding, revokes, runs, tenant
+from tenants.views import application, audit, dashboard, drafts, onboarding, revokes, runs, tenant
 
 app_name = "tenants"
 
@@ -44,6 +44,11 @@ tenant_pages = [
         "<uuid:tenant_id>/applications/<uuid:app_id>/",
         application.application_detail,
         name="application",
+    ),
+    path(
+        "<uuid:tenant_id>/applications/<uuid:app_id>/manifest-draft.yaml",
+        drafts.manifest_draft,
+        name="application-manifest-draft",
     ),
     path(
         "<uuid:tenant_id>/applications/<uuid:app_id>/features/preview/",

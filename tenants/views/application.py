@@ -17,6 +17,7 @@ from tenants.access import Role, service_principal_for
 from tenants.forms import FeatureSwitchForm
 from tenants.models import ServicePrincipal
 from tenants.revokes import portal_can_write
+from tenants.risk import application_risk
 from tenants.services import features_set
 from tenants.views.revokes import revoke_rows
 
@@ -118,6 +119,7 @@ def _application_page(
         "revoked_rows": [by_pk[revoke.pk] for revoke in gone],
         "checked": checked,
         "preview": preview,
+        "risk": application_risk(tenant=tenant, service_principal=sp, detail=detail),
     }
     return render(request, "tenants/application_detail.html", context)
 
