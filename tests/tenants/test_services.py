@@ -1,4 +1,6 @@
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -6,7 +8,7 @@ from django.core.management.base import CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from tenants.graph import GraphError, Organization, organization_read
+from tenants.graph import GraphClient, GraphError, Organization, organization_read
 from tenants.models import FeatureSwitch, SyncRun, Tenant
 from tenants.services import (
     features_set,
@@ -226,13 +228,13 @@ def test_a_tenant_someone_named_keeps_its_name_and_an_unknown_organization_chang
     assert tenant_names(tenant=tenant, organization=Organization()) == {}
 
 
-class OneOrganization:
+@dataclass
+class OneOrganization(GraphClient):
     """A Graph client that answers ``GET /organization`` with ``body``."""
 
-    def __init__(self, body: dict) -> None:
-        self.body = body
+    body: dict[str, Any] = field(default_factory=dict)
 
-    def get_json(self, path: str) -> dict:
+    def get_json(self, path: str, *, needs: str = "") -> dict[str, Any]:
         assert path.startswith("/organization?$select=")
         return self.body
 
@@ -249,5 +251,7 @@ def test_the_organization_read_takes_the_default_verified_domain():
             }
         ]
     }
-    assert organization_read(OneOrganization(body)) == Organization("Contoso", "contoso.com")
-    assert organization_read(OneOrganization({"value": []})) == Organization()
+    assert organization_read(OneOrganization(TENANT_ID, body=body)) == Organization(
+        "Contoso", "contoso.com"
+    )
+    assert organization_read(OneOrganization(TENANT_ID, body={"value": []})) == Organization()
