@@ -10,25 +10,11 @@ from tenants.access import Role
 from tenants.models import AuditEvent, RevokeRequest, ServicePrincipal
 from tenants.revokes import revoke_request_create
 from tenants.slots import GrantSlot
-from tests.tenants.conftest import CONTOSO, FABRIKAM
-from tests.tenants.test_revokes import (
-    ASKCODY,
-    GRAPH,
-    MAIL_READ_ROLE,
-    ROOMS,
-    graph_assignments,
-    sync,
-    sync_demo,
-)
+from tests.helpers import sync
+from tests.ids import ASKCODY, CONTOSO, FABRIKAM, GRAPH, LOOKOUT, MAIL_READ, ROOMS
+from tests.tenants.helpers import graph_assignments
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-LOOKOUT = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
-
-
-@pytest.fixture
-def synced(emu, contoso, fabrikam, client_for):
-    return sync_demo(contoso, fabrikam, client_for)
 
 
 def revoke(*args: str) -> str:
@@ -71,7 +57,7 @@ def test_it_revokes_an_application_permission_now_and_prints_the_result(synced, 
         == f"revoke request {request.pk} (Mail.Read, admin consent): succeeded, 3 Graph calls"
     )
     assert (request.status, request.requested_by) == ("succeeded", None)
-    assert MAIL_READ_ROLE not in {
+    assert MAIL_READ not in {
         a["appRoleId"] for a in graph_assignments(emu, CONTOSO, str(rooms.object_id))
     }
     assert (
@@ -95,7 +81,7 @@ def test_a_delegated_permission_gets_one_request_per_consent_type(synced, emu, c
         f"/oauth2PermissionGrants/{_user_grant(emu, askcody, erin)['id']}",
         json={"scope": "Calendars.Read User.Read"},
     )
-    sync(contoso, client_for)
+    sync(contoso, client_for(CONTOSO))
 
     out = revoke(
         CONTOSO, "--app", ASKCODY, "--permission", "User.Read", "--type", "delegated", "--yes"
