@@ -45,6 +45,26 @@ def test_events_cannot_be_changed_or_deleted(contoso):
     assert AuditEvent.objects.get().target == ""
 
 
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda events: events.update(target="something else"),
+        lambda events: events.delete(),
+        lambda events: events.bulk_update([events.get()], ["target"]),
+    ],
+    ids=["update", "delete", "bulk_update"],
+)
+def test_no_query_changes_or_deletes_events_in_bulk_either(contoso, write):
+    event = audit_record(action=AuditEvent.Action.SYNC_SUCCEEDED, tenant=contoso, target="Sync 1")
+
+    for events in (AuditEvent.objects.all(), AuditEvent.objects, contoso.audit_events.all()):
+        with pytest.raises(ValueError, match="append-only"):
+            write(events)
+
+    assert AuditEvent.objects.get() == event
+    assert AuditEvent.objects.get().target == "Sync 1"
+
+
 def test_events_filter_by_tenant_action_and_time(contoso, fabrikam):
     old = recorded_at(
         timezone.now() - timedelta(days=3), action=AuditEvent.Action.SYNC_FAILED, tenant=contoso
