@@ -23,21 +23,20 @@ def revoke(*args: str) -> str:
     return out.getvalue()
 
 
-def test_without_yes_it_shows_what_would_go_and_changes_nothing(synced, emu):
+def revoke_failing(*args: str, error: str) -> str:
+    """What the command printed before it failed with ``error`` (a pattern)."""
     out = io.StringIO()
-    with pytest.raises(CommandError, match="^add --yes to revoke$"):
-        call_command(
-            "revoke",
-            CONTOSO,
-            "--app",
-            ROOMS,
-            "--permission",
-            "Mail.Read",
-            "--type",
-            "application",
-            stdout=out,
-        )
-    assert out.getvalue() == (
+    with pytest.raises(CommandError, match=error):
+        call_command("revoke", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_without_yes_it_shows_what_would_go_and_changes_nothing(synced, emu):
+    args = (CONTOSO, "--app", ROOMS, "--permission", "Mail.Read", "--type", "application")
+
+    out = revoke_failing(*args, error="^add --yes to revoke$")
+
+    assert out == (
         "would revoke: Mail.Read (application, admin consent) of Teams Rooms monitoring platform in Contoso\n"
     )
     assert RevokeRequest.objects.count() == 0
@@ -107,21 +106,18 @@ def _user_grant(emu, client: ServicePrincipal, user_id: str) -> dict:
 
 
 def test_where_the_portal_may_not_write_it_prints_the_manual_steps_and_fails(synced, emu):
-    out = io.StringIO()
-    with pytest.raises(CommandError, match="not every revoke succeeded"):
-        call_command(
-            "revoke",
-            FABRIKAM,
-            "--app",
-            LOOKOUT,
-            "--permission",
-            "Directory.Read.All",
-            "--type",
-            "application",
-            "--yes",
-            stdout=out,
-        )
-    text = out.getvalue()
+    args = (
+        FABRIKAM,
+        "--app",
+        LOOKOUT,
+        "--permission",
+        "Directory.Read.All",
+        "--type",
+        "application",
+    )
+
+    text = revoke_failing(*args, "--yes", error="not every revoke succeeded")
+
     assert "manual: the portal may not revoke in this tenant. Do it by hand:" in text
     assert "  In the Microsoft Entra admin center" in text
     assert "/appRoleAssignedTo/" in text and "  DELETE https://" in text
