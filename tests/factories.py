@@ -133,7 +133,7 @@ class SyncRunFactory(ModelFactory[SyncRun]):
 
     @factory.post_generation
     def last_good(run: SyncRun, create: bool, extracted: bool | None, **kwargs: Any) -> None:
-        if not extracted:
+        if not (create and extracted):
             return
         assert run.status == SyncRun.Status.SUCCEEDED, "only a succeeded run is a good sync"
         Tenant.objects.filter(pk=run.tenant_id).update(last_good_sync=run)
@@ -172,9 +172,10 @@ class GrantFactory(ModelFactory[Grant]):
     )
 
 
-def removed_assignment(request: RevokeRequest) -> list[dict[str, str]]:
+def removed_assignment(request: Any) -> list[dict[str, str]]:
     """What a succeeded revoke of an application permission took away, as Graph had it:
-    enough for Undo to put it back."""
+    enough for Undo to put it back. ``request``: a RevokeRequest, or the one
+    RevokeRequestFactory is building."""
     return [
         {
             "type": "appRoleAssignment",
