@@ -18,11 +18,10 @@ from tests.factories import (
     PermissionFactory,
     RequirementFactory,
     ServicePrincipalFactory,
-    SyncRunFactory,
     TenantFactory,
 )
 from tests.helpers import signed_in
-from tests.tenants.views.helpers import HTMX
+from tests.tenants.views.helpers import HTMX, succeeded_run
 
 pytestmark = pytest.mark.django_db
 
@@ -33,8 +32,8 @@ DELEGATED = PermissionKind.DELEGATED
 
 @pytest.fixture
 def contoso(contoso) -> Tenant:
-    """Contoso, synced once."""
-    SyncRunFactory(tenant=contoso, succeeded=True, last_good=True, finished_at=FINISHED)
+    """Contoso (tests/conftest.py), synced once."""
+    succeeded_run(contoso)
     return contoso
 
 

@@ -22,7 +22,7 @@ from tests.factories import (
     SyncRunFactory,
 )
 from tests.ids import PORTAL_APP
-from tests.tenants.views.helpers import HTMX
+from tests.tenants.views.helpers import HTMX, succeeded_run
 
 pytestmark = pytest.mark.django_db
 
@@ -31,8 +31,8 @@ Status = RevokeRequest.Status
 
 @pytest.fixture
 def contoso(contoso) -> Tenant:
-    """Contoso, synced once."""
-    SyncRunFactory(tenant=contoso, succeeded=True, last_good=True)
+    """Contoso (tests/conftest.py), synced once."""
+    succeeded_run(contoso)
     return contoso
 
 
