@@ -307,7 +307,11 @@ def catalog_change_list(
     """New, removed, renamed and re-tiered permissions, newest first; `category` (a
     CatalogChange.Category value) narrows them to one kind of change. Other changes
     (a new description, a consent flag Graph corrected) are left out."""
-    wanted = _CATEGORY_FILTERS[category] if category else reduce(or_, _CATEGORY_FILTERS.values())
+    wanted = (
+        _CATEGORY_FILTERS[Category(category)]
+        if category
+        else reduce(or_, _CATEGORY_FILTERS.values())
+    )
     changes = CatalogChange.objects.filter(wanted)
     if catalog_import is not None:
         changes = changes.filter(catalog_import=catalog_import)

@@ -119,7 +119,8 @@ def snapshot_build(
         kind_tiers = tiers.get(item.kind)
         tier = ""
         if kind_tiers is not None:
-            tier = kind_tiers.by_id.get(graph_id) or kind_tiers.by_value.get(item.value, "")
+            by_id = kind_tiers.by_id.get(graph_id) if graph_id is not None else None
+            tier = by_id or kind_tiers.by_value.get(item.value, "")
         rows.append(
             [
                 item.kind,

@@ -5,6 +5,7 @@ from enum import StrEnum
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
@@ -28,7 +29,7 @@ class SignedIn:
     notice: AccessNotice | None
 
 
-def access_notice(user: User) -> AccessNotice | None:
+def access_notice(user: User | AnonymousUser) -> AccessNotice | None:
     """Why an Entra user sees no tenant yet, or None when they see one (or all)."""
     if not isinstance(user, User):
         return None

@@ -64,7 +64,7 @@ def is_operator(user: User | AnonymousUser) -> bool:
     )
 
 
-def role_in(user: User, tenant: Tenant) -> Role | None:
+def role_in(user: User | AnonymousUser, tenant: Tenant) -> Role | None:
     if not user.is_authenticated or not user.is_active:
         return None
     if user.is_superuser:
@@ -78,7 +78,7 @@ def role_in(user: User, tenant: Tenant) -> Role | None:
     return None
 
 
-def visible_tenants(user: User) -> QuerySet[Tenant]:
+def visible_tenants(user: User | AnonymousUser) -> QuerySet[Tenant]:
     tenants = Tenant.objects.all()
     if user.is_authenticated and (user.is_superuser or is_operator(user)):
         return tenants

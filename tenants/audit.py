@@ -1,7 +1,7 @@
 """The audit trail: one append-only row per state change, written by the services.
 
 Writes go through :func:`audit_record` only; nothing in the portal edits or deletes an
-event (the model refuses it, and the admin site shows them read-only).
+event (the model and its queries refuse it, and the admin site shows them read-only).
 """
 
 from datetime import datetime

@@ -144,7 +144,7 @@ def first_code(text: str) -> str:
     return found.group(0) if found else ""
 
 
-def token_fix(*, codes: Iterable[str], description: str) -> str:
+def token_fix(*, codes: Iterable[int], description: str) -> str:
     """The one-line fix for a refused token request, from MSAL's ``error_codes`` (numbers
     without the prefix) or the codes in its description; "" for an unknown error."""
     named = {f"AADSTS{code}" for code in codes}

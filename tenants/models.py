@@ -8,7 +8,9 @@ runs is two range queries. Run ids grow with time per tenant, which is what make
 ``<=`` meaningful.
 """
 
+from collections.abc import Iterable
 from datetime import timedelta
+from typing import Any
 
 from django.db import models
 from django.db.models import Q
@@ -328,8 +330,32 @@ class RevokeRequest(models.Model):
         return self.Status(self.status).colour
 
 
+APPEND_ONLY = "Audit events are append-only"
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    """Appends only: refuses the bulk writes that would change or remove events, as the
+    model refuses ``save()`` of a stored event and ``delete()``.
+
+    Deleting a user still nulls ``actor`` on their events (the name stays in
+    ``actor_name``): Django's deletion collector goes through the base manager.
+    """
+
+    def update(self, **kwargs: Any) -> int:
+        raise ValueError(APPEND_ONLY)
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise ValueError(APPEND_ONLY)
+
+    def bulk_update(
+        self, objs: Iterable["AuditEvent"], fields: Iterable[str], batch_size: int | None = None
+    ) -> int:
+        raise ValueError(APPEND_ONLY)
+
+
 class AuditEvent(models.Model):
-    """One state change, as it happened. Append-only: the portal never edits or deletes one."""
+    """One state change, as it happened. Append-only: the portal never edits or deletes one,
+    and neither the model nor its manager lets anyone do so."""
 
     class Action(models.TextChoices):
         SYNC_SUCCEEDED = "sync.succeeded", "Sync succeeded"
@@ -370,6 +396,8 @@ class AuditEvent(models.Model):
     details = models.JSONField(default=dict, blank=True)
     at = models.DateTimeField(auto_now_add=True, db_index=True)
 
+    objects = AuditEventQuerySet.as_manager()
+
     class Meta:
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["tenant", "-at"], name="audit_by_tenant")]
@@ -379,8 +407,8 @@ class AuditEvent(models.Model):
 
     def save(self, *args: object, **kwargs: object) -> None:
         if self.pk is not None:
-            raise ValueError("Audit events are append-only")
+            raise ValueError(APPEND_ONLY)
         super().save(*args, **kwargs)
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
-        raise ValueError("Audit events are append-only")
+        raise ValueError(APPEND_ONLY)

@@ -5,6 +5,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, TypedDict
 from uuid import UUID
 
 from django.db.models import (
@@ -282,13 +283,22 @@ class TenantOverview:
     counts: VerdictCounts
 
 
-def tenants_with_latest_status(tenants: QuerySet[Tenant]) -> QuerySet[Tenant]:
+if TYPE_CHECKING:  # django-stubs' annotated model type; django_stubs_ext is a dev dependency
+    from django_stubs_ext import WithAnnotations
+
+    class LatestStatus(TypedDict):
+        latest_status: str | None  # None: the tenant has no run yet
+
+    TenantWithLatestStatus = WithAnnotations[Tenant, LatestStatus]
+
+
+def tenants_with_latest_status(tenants: QuerySet[Tenant]) -> "QuerySet[TenantWithLatestStatus]":
     """``tenants`` with their last good sync and the status of their newest run."""
     latest = SyncRun.objects.filter(tenant=OuterRef("pk")).order_by("-pk").values("status")
     return tenants.select_related("last_good_sync").annotate(latest_status=Subquery(latest[:1]))
 
 
-def tenant_overviews(tenants: Sequence[Tenant]) -> list[TenantOverview]:
+def tenant_overviews(tenants: "Sequence[TenantWithLatestStatus]") -> list[TenantOverview]:
     """Each tenant (from ``tenants_with_latest_status``) with its grants counted by verdict."""
     counts = {tenant.pk: VerdictCounts() for tenant in tenants}
     applications = dict.fromkeys(counts, 0)
@@ -431,13 +441,13 @@ def application_in_tenant(
         )
         .order_by("kind", "value", "consent")
     )
-    for row in rows:
-        row["key"] = _grant_key(
-            row["resource_app_id"], row["kind"], row["value"], row["permission_id"]
-        )
+    keyed = [
+        (_grant_key(row["resource_app_id"], row["kind"], row["value"], row["permission_id"]), row)
+        for row in rows
+    ]
     needs = application_needs([app_id]).get(app_id, [])
     enabled = enabled_features(tenant, [app_id]).get(app_id, set())
-    keys = [row["key"] for row in rows]
+    keys = [key for key, _ in keyed]
     call_index = call_index_for(set(keys) | {need.permission for need in needs})
     evaluation = evaluate(
         needs=needs, enabled_features=enabled, granted=keys, call_index=call_index
@@ -451,16 +461,16 @@ def application_in_tenant(
     )
     grants = [
         GrantDetail(
-            finding=findings[row["key"]],
+            finding=findings[key],
             consent=row["consent"],
             users=row["users"],
             granted_at=row["granted_at"],
             first_seen=row["first_seen"],
-            permission=catalog.get(row["key"]),
-            narrower=catalog.get(findings[row["key"]].narrower),
-            requirements=requirements.get(row["key"], []),
+            permission=catalog.get(key),
+            narrower=_narrower_entry(catalog, findings[key]),
+            requirements=requirements.get(key, []),
         )
-        for row in rows
+        for key, row in keyed
     ]
     grants.sort(key=lambda g: VERDICT_ORDER[g.finding.verdict])
     counts = VerdictCounts(missing=len(evaluation.missing))
@@ -504,6 +514,12 @@ def _requirements_by_permission(features: list[Feature]) -> dict[PermissionKey, 
             )
             by_key[key].append(requirement)
     return by_key
+
+
+def _narrower_entry(
+    catalog: dict[PermissionKey, Permission], finding: GrantFinding
+) -> Permission | None:
+    return catalog.get(finding.narrower) if finding.narrower else None
 
 
 def _catalog_entries(keys: Iterable[PermissionKey]) -> dict[PermissionKey, Permission]:

@@ -31,7 +31,7 @@ def tenant_add(
 ) -> tuple[Tenant, bool]:
     """Onboard a tenant (or rename it); its first sync is due at once."""
     guid = parse_guid(tenant_id, what="tenant id")
-    defaults = {"name": name or str(guid)}
+    defaults: dict[str, object] = {"name": name or str(guid)}
     if sync_interval is not None:
         defaults["sync_interval"] = sync_interval
     tenant, created = Tenant.objects.get_or_create(

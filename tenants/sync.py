@@ -512,8 +512,10 @@ def _insert_grants(rows: list[tuple[Any, ...]]) -> None:
         return
     # COPY: a first sync of a large tenant inserts 100,000+ rows, and bulk_create spends
     # several times PostgreSQL's own time building model instances and parameters.
+    column_of = {field.attname: field.column for field in Grant._meta.concrete_fields}
+    # A concrete field always has a column (the stubs type it str | None for the others).
     columns = ", ".join(
-        connection.ops.quote_name(Grant._meta.get_field(name).column) for name in NEW_GRANT_FIELDS
+        connection.ops.quote_name(str(column_of[name])) for name in NEW_GRANT_FIELDS
     )
     table = connection.ops.quote_name(Grant._meta.db_table)
     with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:

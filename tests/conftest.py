@@ -1,4 +1,19 @@
-"""Fixtures for every test; `emu` runs the Entra + Graph emulator over HTTPS."""
+"""Fixtures for every test: the cast, their tenants, and `emu`, the Entra + Graph emulator.
+
+The cast, each with one meaning everywhere (the demo scenario's people, who sign in
+through the emulator too; ids in tests/ids.py):
+
+- alice: Alice Anders, an admin of Contoso (``Portal.Admin``)
+- bob: Bob Berg, a reader of Contoso (``Portal.Reader``)
+- charlie: Charlie Chen, an admin of another tenant, Fabrikam
+- erin: Erin Eklund, of Contoso with no portal role
+- oscar: Oscar Ortiz, an operator (``Portal.Operator`` in the operator tenant, Contoso):
+  reads every tenant
+
+Each has a signed-in test client too: ``alice_client``, ``bob_client``, ... The tenants
+``contoso`` and ``fabrikam`` are onboarded and not synced yet (``synced``, in
+tests/tenants/conftest.py, syncs both from the emulator).
+"""
 
 import os
 from collections.abc import Iterator
@@ -6,19 +21,16 @@ from pathlib import Path
 
 import pytest
 from django.core.cache import cache
+from django.test import Client
+from django.utils import timezone
 
 from emulator import Emulator, run_emulator
-from portal.celery import app as celery_app
+from portal.models import User
 from tenants.graph import forget_tokens
-
-
-def use_broker(url: str) -> None:
-    """Points the Celery app at a broker, dropping connections made to the previous one."""
-    celery_app.conf.update(broker_url=url, broker_transport_options={})
-    celery_app.close()
-    # close() forgets the connection pool but not the producer pool built on it; a task
-    # sent afterwards would still go to the previous broker.
-    celery_app.amqp._producer_pool = None
+from tenants.models import Tenant
+from tests.factories import TenantFactory, UserFactory
+from tests.helpers import signed_in, use_broker
+from tests.ids import CONTOSO, FABRIKAM
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -84,3 +96,96 @@ def emu(emulator_data_dir: Path, settings) -> Iterator[Emulator]:
         forget_tokens()
         yield emulator
         forget_tokens()
+
+
+# -- the cast's tenants ---------------------------------------------------------------------
+
+
+def onboarded(tenant_id: str, name: str) -> Tenant:
+    """A tenant as connecting it leaves it: named, its first sync due at once."""
+    domain = f"{name.lower()}.onmicrosoft.com"
+    return TenantFactory(
+        tenant_id=tenant_id, name=name, default_domain=domain, next_sync_at=timezone.now()
+    )
+
+
+@pytest.fixture
+def contoso(db) -> Tenant:
+    return onboarded(CONTOSO, "Contoso")
+
+
+@pytest.fixture
+def fabrikam(db) -> Tenant:
+    return onboarded(FABRIKAM, "Fabrikam")
+
+
+# -- the cast -------------------------------------------------------------------------------
+
+
+def cast_member(upn: str, name: str, tenant: Tenant, *roles: str) -> User:
+    """Someone of the demo scenario, as signing in through Entra left them."""
+    first_name, last_name = name.split()
+    return UserFactory(
+        username=upn,
+        email=upn,
+        first_name=first_name,
+        last_name=last_name,
+        entra_tenant_id=str(tenant.tenant_id),
+        entra_roles=list(roles),
+    )
+
+
+@pytest.fixture
+def alice(contoso) -> User:
+    """An admin of Contoso."""
+    return cast_member("alice@contoso.onmicrosoft.com", "Alice Anders", contoso, "Portal.Admin")
+
+
+@pytest.fixture
+def bob(contoso) -> User:
+    """A reader of Contoso."""
+    return cast_member("bob@contoso.onmicrosoft.com", "Bob Berg", contoso, "Portal.Reader")
+
+
+@pytest.fixture
+def charlie(fabrikam) -> User:
+    """An admin of Fabrikam: an outsider to Contoso."""
+    return cast_member("charlie@fabrikam.onmicrosoft.com", "Charlie Chen", fabrikam, "Portal.Admin")
+
+
+@pytest.fixture
+def erin(contoso) -> User:
+    """Of Contoso, with no portal role: sees no tenant."""
+    return cast_member("erin@contoso.onmicrosoft.com", "Erin Eklund", contoso)
+
+
+@pytest.fixture
+def oscar(contoso, settings) -> User:
+    """An operator: Portal.Operator in the operator tenant (Contoso, as in the demo)."""
+    settings.PORTAL_OPERATOR_TENANT_ID = CONTOSO
+    return cast_member("oscar@contoso.onmicrosoft.com", "Oscar Ortiz", contoso, "Portal.Operator")
+
+
+@pytest.fixture
+def alice_client(alice) -> Client:
+    return signed_in(alice)
+
+
+@pytest.fixture
+def bob_client(bob) -> Client:
+    return signed_in(bob)
+
+
+@pytest.fixture
+def charlie_client(charlie) -> Client:
+    return signed_in(charlie)
+
+
+@pytest.fixture
+def erin_client(erin) -> Client:
+    return signed_in(erin)
+
+
+@pytest.fixture
+def oscar_client(oscar) -> Client:
+    return signed_in(oscar)

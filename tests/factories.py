@@ -4,6 +4,7 @@ import uuid
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import factory
+from django.utils.timezone import now
 
 from permissions.models import (
     MICROSOFT_GRAPH_APP_ID,
@@ -16,7 +17,7 @@ from permissions.models import (
     Resource,
 )
 from portal.models import User
-from tenants.models import Grant, ServicePrincipal, SyncRun, Tenant
+from tenants.models import Grant, RevokeRequest, ServicePrincipal, SyncRun, Tenant
 
 T = TypeVar("T")
 
@@ -106,10 +107,37 @@ class TenantFactory(ModelFactory[Tenant]):
 
 
 class SyncRunFactory(ModelFactory[SyncRun]):
+    """A sync run, queued unless a trait says how far it got: ``running``, ``succeeded`` or
+    ``failed`` (with an error). ``last_good=True`` makes a succeeded run its tenant's last
+    good sync, as the sync itself does."""
+
     class Meta:
         model = "tenants.SyncRun"
+        skip_postgeneration_save = True
+
+    class Params:
+        running = factory.Trait(status=SyncRun.Status.RUNNING, started_at=factory.LazyFunction(now))
+        succeeded = factory.Trait(
+            status=SyncRun.Status.SUCCEEDED,
+            started_at=factory.LazyFunction(now),
+            finished_at=factory.LazyAttribute(lambda run: run.started_at),
+        )
+        failed = factory.Trait(
+            status=SyncRun.Status.FAILED,
+            started_at=factory.LazyFunction(now),
+            finished_at=factory.LazyAttribute(lambda run: run.started_at),
+            error="Graph said no",
+        )
 
     tenant = factory.SubFactory(TenantFactory)
+
+    @factory.post_generation
+    def last_good(run: SyncRun, create: bool, extracted: bool | None, **kwargs: Any) -> None:
+        if not (create and extracted):
+            return
+        assert run.status == SyncRun.Status.SUCCEEDED, "only a succeeded run is a good sync"
+        Tenant.objects.filter(pk=run.tenant_id).update(last_good_sync=run)
+        run.tenant.last_good_sync = run
 
 
 class ServicePrincipalFactory(ModelFactory[ServicePrincipal]):
@@ -140,8 +168,65 @@ class GrantFactory(ModelFactory[Grant]):
     graph_object_id = factory.Sequence(lambda n: f"assignment-{n}")
     identity = factory.SelfAttribute("graph_object_id")
     first_seen_run = factory.SubFactory(
-        SyncRunFactory, tenant=factory.SelfAttribute("..tenant"), status="succeeded"
+        SyncRunFactory, tenant=factory.SelfAttribute("..tenant"), succeeded=True
     )
+
+
+def removed_assignment(request: Any) -> list[dict[str, str]]:
+    """What a succeeded revoke of an application permission took away, as Graph had it:
+    enough for Undo to put it back. ``request``: a RevokeRequest, or the one
+    RevokeRequestFactory is building."""
+    return [
+        {
+            "type": "appRoleAssignment",
+            "id": f"assignment-of-{request.value}",
+            "principalId": str(request.client.object_id),
+            "resourceId": str(uuid.uuid4()),
+            "appRoleId": str(uuid.uuid4()),
+        }
+    ]
+
+
+class RevokeRequestFactory(ModelFactory[RevokeRequest]):
+    """A request to revoke an application permission on Microsoft Graph (admin consent) of
+    a client, queued unless a trait gives its state: ``pending_approval`` (a reader asked),
+    ``running``, ``manual`` (the portal may not write there), ``succeeded`` (with what it
+    removed, so it can be undone), ``failed``, ``denied``, ``cancelled``. Name the grant
+    with ``client`` and ``value``."""
+
+    class Meta:
+        model = "tenants.RevokeRequest"
+
+    class Params:
+        pending_approval = factory.Trait(status=RevokeRequest.Status.PENDING_APPROVAL)
+        running = factory.Trait(
+            status=RevokeRequest.Status.RUNNING, started_at=factory.LazyFunction(now)
+        )
+        manual = factory.Trait(status=RevokeRequest.Status.MANUAL)
+        succeeded = factory.Trait(
+            status=RevokeRequest.Status.SUCCEEDED,
+            started_at=factory.LazyFunction(now),
+            finished_at=factory.LazyAttribute(lambda request: request.started_at),
+            removed=factory.LazyAttribute(removed_assignment),
+        )
+        failed = factory.Trait(
+            status=RevokeRequest.Status.FAILED,
+            started_at=factory.LazyFunction(now),
+            finished_at=factory.LazyAttribute(lambda request: request.started_at),
+            error="Graph said no",
+        )
+        denied = factory.Trait(
+            status=RevokeRequest.Status.DENIED, decided_at=factory.LazyFunction(now)
+        )
+        cancelled = factory.Trait(status=RevokeRequest.Status.CANCELLED)
+
+    client = factory.SubFactory(ServicePrincipalFactory)
+    tenant = factory.SelfAttribute("client.tenant")
+    resource_app_id = MICROSOFT_GRAPH_APP_ID
+    kind = PermissionKind.APPLICATION
+    value = factory.Sequence(lambda n: f"Example{n}.Read.All")
+    consent = "admin"
+    status = RevokeRequest.Status.QUEUED
 
 
 class UserFactory(ModelFactory[User]):

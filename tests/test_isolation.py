@@ -29,15 +29,15 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from digests.models import Subscription
 from permissions.models import MICROSOFT_GRAPH_APP_ID, Permission
-from tenants.models import AuditEvent, Grant, RevokeRequest, ServicePrincipal, SyncRun, Tenant
+from tenants.audit import audit_record
+from tenants.models import AuditEvent, RevokeRequest, ServicePrincipal, SyncRun, Tenant
 from tests.factories import (
     FeatureFactory,
     GrantFactory,
     PermissionFactory,
+    RevokeRequestFactory,
     ServicePrincipalFactory,
     SyncRunFactory,
-    TenantFactory,
-    UserFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -153,16 +153,14 @@ class World:
 
 
 @pytest.fixture
-def world(monkeypatch) -> World:
+def world(monkeypatch, contoso, fabrikam) -> World:
     monkeypatch.setattr("tenants.tasks.sync_tenant.delay", lambda run_id: None)
     monkeypatch.setattr("tenants.tasks.execute_revoke.delay", lambda revoke_id: None)
-    contoso = TenantFactory(name="Contoso", default_domain="contoso-marker.onmicrosoft.com")
-    fabrikam = TenantFactory(name="Fabrikam")
-    good = SyncRunFactory(tenant=contoso, status=SyncRun.Status.SUCCEEDED)
-    Tenant.objects.filter(pk=contoso.pk).update(last_good_sync=good)
-    SyncRunFactory(tenant=contoso, status=SyncRun.Status.FAILED, error="Graph marker error")
+    Tenant.objects.filter(pk=contoso.pk).update(default_domain="contoso-marker.onmicrosoft.com")
+    good = SyncRunFactory(tenant=contoso, succeeded=True, last_good=True)
+    SyncRunFactory(tenant=contoso, failed=True, error="Graph marker error")
     # An open run: its status page polls (200), and Sync now finds it (no second run).
-    run = SyncRunFactory(tenant=contoso, status=SyncRun.Status.RUNNING)
+    run = SyncRunFactory(tenant=contoso, running=True)
     feature = FeatureFactory(key="payroll-sync")
     client_app = ServicePrincipalFactory(
         tenant=contoso, app_id=feature.application.app_id, display_name="Payroll Robot 7F3A"
@@ -171,46 +169,16 @@ def world(monkeypatch) -> World:
     GrantFactory(client=client_app, value=permission.value, first_seen_run=good)
     # A reader asked to revoke another of its grants; a third one is revoked already.
     asked = GrantFactory(client=client_app, value="Payroll.Write.All", first_seen_run=good)
-    pending = revoke_request(asked, RevokeRequest.Status.PENDING_APPROVAL)
+    pending = RevokeRequestFactory(client=client_app, value=asked.value, pending_approval=True)
     gone = GrantFactory(client=client_app, value="Payroll.Delete.All", first_seen_run=good)
-    succeeded = revoke_request(gone, RevokeRequest.Status.SUCCEEDED)
-    AuditEvent.objects.create(
+    succeeded = RevokeRequestFactory(client=client_app, value=gone.value, succeeded=True)
+    audit_record(
         tenant=contoso, action=AuditEvent.Action.REVOKE_SUCCEEDED, target="Payroll Robot 7F3A"
     )
-    fabrikam_run = SyncRunFactory(tenant=fabrikam, status=SyncRun.Status.SUCCEEDED)
+    fabrikam_run = SyncRunFactory(tenant=fabrikam, succeeded=True)
     GrantFactory(client=ServicePrincipalFactory(tenant=fabrikam), first_seen_run=fabrikam_run)
     contoso.refresh_from_db()
     return World(contoso, fabrikam, run, client_app, permission, feature.key, pending, succeeded)
-
-
-def revoke_request(grant: Grant, status: str) -> RevokeRequest:
-    # What a succeeded revoke removed, so that Undo can put it back.
-    removed = [
-        {
-            "type": "appRoleAssignment",
-            "id": grant.graph_object_id,
-            "principalId": str(grant.client.object_id),
-            "resourceId": str(grant.resource_object_id),
-            "appRoleId": str(grant.permission_id),
-        }
-    ]
-    return RevokeRequest.objects.create(
-        removed=removed if status == RevokeRequest.Status.SUCCEEDED else [],
-        tenant=grant.tenant,
-        client=grant.client,
-        resource_app_id=grant.resource_app_id,
-        kind=grant.kind,
-        value=grant.value,
-        consent=grant.consent,
-        status=status,
-    )
-
-
-def signed_in(tenant: Tenant, *roles: str) -> Client:
-    client = Client()
-    user = UserFactory(entra_tenant_id=str(tenant.tenant_id), entra_roles=list(roles))
-    client.force_login(user)
-    return client
 
 
 def post(client: Client, world: World, url: str):  # a test response
@@ -262,12 +230,8 @@ def test_signed_out_visitors_are_sent_to_sign_in(world, route):
 
 @by_name
 @pytest.mark.parametrize("outsider", ["charlie", "erin"])
-def test_outsiders_find_nothing_of_another_tenant(world, route, outsider):
-    client = (
-        signed_in(world.fabrikam, "Portal.Admin")
-        if outsider == "charlie"
-        else signed_in(world.contoso)
-    )
+def test_outsiders_find_nothing_of_another_tenant(world, route, outsider, request):
+    client = request.getfixturevalue(f"{outsider}_client")
     url = world.url(route)
     responses = {"GET": client.get(url), "POST": post(client, world, url)}
     for method, response in responses.items():
@@ -285,8 +249,8 @@ def test_outsiders_find_nothing_of_another_tenant(world, route, outsider):
 
 
 @pytest.mark.parametrize("route", WITH_OBJECTS, ids=[route.name for route in WITH_OBJECTS])
-def test_an_admin_finds_nothing_of_another_tenant_under_their_own(world, route):
-    client = signed_in(world.fabrikam, "Portal.Admin")
+def test_an_admin_finds_nothing_of_another_tenant_under_their_own(world, route, charlie_client):
+    client = charlie_client
     url = world.url(route, tenant_id=world.fabrikam.tenant_id)
 
     statuses = {client.get(url).status_code, post(client, world, url).status_code}
@@ -295,8 +259,8 @@ def test_an_admin_finds_nothing_of_another_tenant_under_their_own(world, route):
 
 
 @by_name
-def test_a_reader_reads_everything_and_changes_nothing(world, route):
-    client = signed_in(world.contoso, "Portal.Reader")
+def test_a_reader_reads_everything_and_changes_nothing(world, route, bob_client):
+    client = bob_client
     url = world.url(route)
 
     read = client.get(url)
@@ -324,8 +288,8 @@ def test_a_reader_reads_everything_and_changes_nothing(world, route):
 
 
 @by_name
-def test_an_admin_may_change_their_tenant(world, route):
-    client = signed_in(world.contoso, "Portal.Admin")
+def test_an_admin_may_change_their_tenant(world, route, alice_client):
+    client = alice_client
     url = world.url(route)
 
     response = post(client, world, url)

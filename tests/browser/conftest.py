@@ -11,12 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
-from permissions.catalog import catalog_import_starter
-from permissions.manifests import BUNDLED_MANIFESTS_DIR, manifest_import, manifest_read
-from tenants.services import sync_run_queue, tenant_add
-from tenants.sync import sync_run_execute
+from tests.helpers import demo_catalog, sync
 
 CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 # Without these, Chromium keeps calling Google's services, which this network refuses.
@@ -28,8 +24,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(settings.BASE_DIR) / "var" / "screenshots"
-CONTOSO = "1e1a0801-7f55-46e2-9fb2-3b09766f2844"
 
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"
@@ -65,25 +59,8 @@ def page(browser) -> Iterator:
 
 
 @pytest.fixture
-def demo(emu, transactional_db):
+def demo(emu, transactional_db, contoso):
     """The starter catalog, the bundled manifests and Contoso synced from the emulator."""
-    catalog_import_starter()
-    for path in sorted(BUNDLED_MANIFESTS_DIR.glob("*.yaml")):
-        manifest_import(spec=manifest_read(path=path))
-    tenant = tenant_add(tenant_id=CONTOSO, name="Contoso")[0]
-    run = sync_run_queue(tenant=tenant)
-    assert sync_run_execute(run_id=run.pk).status == "succeeded"
-    return tenant
-
-
-def sign_in(page, live_server, upn: str) -> None:
-    """Through the portal's sign-in page and the emulator's Entra pages, as a person would."""
-    page.goto(f"{live_server.url}/")
-    page.get_by_role("button", name="Sign in with Microsoft").click()
-    page.get_by_role("button", name=upn, exact=False).click()
-    page.wait_for_url(f"{live_server.url}/**")
-
-
-def screenshot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    demo_catalog()
+    sync(contoso)
+    return contoso

@@ -3,8 +3,7 @@ htmx included (its swaps and its indicator styles)."""
 
 import pytest
 
-from tests.browser.conftest import sign_in
-from tests.browser.test_flows import open_rooms_platform
+from tests.browser.helpers import open_rooms_platform, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

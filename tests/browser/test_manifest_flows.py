@@ -4,7 +4,7 @@ uploads it as it is) and sees its grants explained; a broken file is refused inl
 import pytest
 
 from permissions.models import Application
-from tests.browser.conftest import screenshot, sign_in
+from tests.browser.helpers import screenshot, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,8 +11,8 @@ from playwright.sync_api import Locator, Page
 
 from tenants.models import Grant, RevokeRequest
 from tenants.tasks import execute_revoke, sync_tenant
-from tests.browser.conftest import screenshot, sign_in
-from tests.browser.test_flows import ROOMS, open_rooms_platform
+from tests.browser.helpers import open_rooms_platform, screenshot, sign_in
+from tests.ids import ROOMS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

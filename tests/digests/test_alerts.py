@@ -6,39 +6,35 @@ from typing import cast
 
 import pytest
 from django.core.mail import EmailMultiAlternatives
-from django.utils import timezone
 
 from digests.models import DigestDelivery, Subscription
 from digests.services import alert_send, subscription_set
 from digests.tasks import after_sync
 from tenants.graph import GraphClient
-from tenants.models import SyncRun
 from tenants.sync import Snapshot, apply_snapshot
-from tests.digests.conftest import CONTROL_PLANE, grant
+from tests.digests.helpers import CONTROL_PLANE, grant
 from tests.factories import SyncRunFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def test_a_new_controlplane_grant_alerts_every_subscriber_at_once(story, eager, mailoutbox):
-    bob = UserFactory(
-        email="bob@contoso.example",
-        entra_tenant_id=str(story.tenant.tenant_id),
-        entra_roles=["Portal.Reader"],
-    )
+def test_a_new_controlplane_grant_alerts_every_subscriber_at_once(story, bob, eager, mailoutbox):
     subscription_set(user=bob, tenant=story.tenant, frequency="weekly", all_quiet=False)
-    erin = UserFactory(
-        email="erin@contoso.example",
+    another_reader = UserFactory(
+        email="frank@contoso.onmicrosoft.com",
         entra_tenant_id=str(story.tenant.tenant_id),
         entra_roles=["Portal.Reader"],
     )
-    subscription_set(user=erin, tenant=story.tenant, frequency="off", all_quiet=False)
+    subscription_set(user=another_reader, tenant=story.tenant, frequency="off", all_quiet=False)
 
     after_sync(story.second.pk)
     after_sync(story.second.pk)  # a redelivered task
 
     alerts = sorted(mailoutbox, key=lambda m: m.to)
-    assert [m.to for m in alerts] == [["alice@contoso.example"], ["bob@contoso.example"]]
+    assert [m.to for m in alerts] == [
+        ["alice@contoso.onmicrosoft.com"],
+        ["bob@contoso.onmicrosoft.com"],
+    ]
     for alert in alerts:
         assert (
             alert.subject
@@ -51,7 +47,7 @@ def test_a_new_controlplane_grant_alerts_every_subscriber_at_once(story, eager, 
 
 def test_a_refused_alert_is_kept_as_failed_and_sent_by_the_retry(story, mailoutbox, monkeypatch):
     def refuse(message: EmailMultiAlternatives, fail_silently: bool = False) -> int:
-        raise SMTPRecipientsRefused({"alice@contoso.example": (450, b"mailbox busy")})
+        raise SMTPRecipientsRefused({"alice@contoso.onmicrosoft.com": (450, b"mailbox busy")})
 
     with monkeypatch.context() as patch:
         patch.setattr(EmailMultiAlternatives, "send", refuse)
@@ -72,7 +68,7 @@ def test_a_refused_alert_is_kept_as_failed_and_sent_by_the_retry(story, mailoutb
 
 
 def test_a_sync_without_controlplane_additions_alerts_nobody(story, eager, mailoutbox):
-    quiet = SyncRunFactory(tenant=story.tenant, status=SyncRun.Status.SUCCEEDED)
+    quiet = SyncRunFactory(tenant=story.tenant, succeeded=True)
     grant(story.rooms, "Chat.Read.All", quiet)
 
     after_sync(quiet.pk)
@@ -82,7 +78,7 @@ def test_a_sync_without_controlplane_additions_alerts_nobody(story, eager, mailo
 
 def test_after_sync_subscribers_get_a_digest_of_the_sync(story, eager, mailoutbox):
     Subscription.objects.filter(pk=story.subscription.pk).update(frequency="after_sync")
-    third = SyncRunFactory(tenant=story.tenant, status=SyncRun.Status.SUCCEEDED)
+    third = SyncRunFactory(tenant=story.tenant, succeeded=True)
     grant(story.rooms, "Chat.Read.All", third)
 
     after_sync(third.pk)
@@ -98,9 +94,7 @@ def test_a_sync_that_succeeds_queues_them_once_committed(
 ):
     queued: list[int] = []
     monkeypatch.setattr(after_sync, "delay", queued.append)
-    run = SyncRunFactory(
-        tenant=story.tenant, status=SyncRun.Status.RUNNING, started_at=timezone.now()
-    )
+    run = SyncRunFactory(tenant=story.tenant, running=True)
     client = SimpleNamespace(
         stats=SimpleNamespace(requests=0, throttled_waits=0, throttled_seconds=0.0)
     )

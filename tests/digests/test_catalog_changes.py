@@ -4,7 +4,7 @@ import pytest
 
 from digests.services import digest_send
 from permissions.models import MICROSOFT_GRAPH_APP_ID, CatalogChange, Permission
-from tests.digests.conftest import CONTROL_PLANE, grant
+from tests.digests.helpers import CONTROL_PLANE, grant
 from tests.factories import PermissionFactory
 
 pytestmark = pytest.mark.django_db

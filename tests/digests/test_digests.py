@@ -11,8 +11,7 @@ from digests.content import digest_build
 from digests.models import DigestDelivery, Subscription
 from digests.services import digest_period, digest_send, subscription_set
 from digests.tasks import send_digest, send_digests
-from tenants.models import SyncRun
-from tests.digests.conftest import CONTROL_PLANE, grant
+from tests.digests.helpers import CONTROL_PLANE, grant
 from tests.factories import SyncRunFactory
 
 pytestmark = pytest.mark.django_db
@@ -67,7 +66,7 @@ def test_the_email_has_both_parts_links_and_one_click_unsubscribe(story, mailout
     assert digest_send(subscription_id=story.subscription.pk, period="daily-1") == "sent"
 
     [message] = mailoutbox
-    assert message.to == ["alice@contoso.example"]
+    assert message.to == ["alice@contoso.onmicrosoft.com"]
     assert message.subject.startswith("[Permission Portal] Contoso: 1 added, 1 removed")
     app_url = f"https://portal.example/tenants/{story.tenant.tenant_id}/applications/{story.rooms.app_id}/"
     for body in (message.body, html_of(message)):
@@ -101,7 +100,7 @@ def test_no_email_when_nothing_changed_since_the_last_one(story, mailoutbox):
 
 def test_the_next_digest_tells_only_what_is_new(story, mailoutbox):
     digest_send(subscription_id=story.subscription.pk, period="daily-1")
-    third = SyncRunFactory(tenant=story.tenant, status=SyncRun.Status.SUCCEEDED)
+    third = SyncRunFactory(tenant=story.tenant, succeeded=True)
     grant(story.rooms, "Chat.Read.All", third)
 
     digest_send(subscription_id=story.subscription.pk, period="daily-2")

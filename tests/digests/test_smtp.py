@@ -52,7 +52,7 @@ def test_a_digest_arrives_over_smtp_with_both_parts(story, smtp_server, settings
     assert digest_send(subscription_id=story.subscription.pk, period="daily-1") == "sent"
 
     [(recipients, raw)] = smtp_server.received
-    assert recipients == ["alice@contoso.example"]
+    assert recipients == ["alice@contoso.onmicrosoft.com"]
     message = message_from_bytes(raw, policy=policy.default)
     assert message["Subject"].startswith("[Permission Portal] Contoso: 1 added, 1 removed")
     # Folded onto its own line (the URL is long): whitespace around it is the folding's.

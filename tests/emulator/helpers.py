@@ -5,12 +5,14 @@ from typing import Any
 import requests
 
 from emulator import Emulator
+from tests.ids import CONTOSO as CONTOSO  # re-exported: the demo's ids, from tests/ids.py
+from tests.ids import FABRIKAM as FABRIKAM
+from tests.ids import GRAPH, PORTAL_APP
+from tests.ids import NORTHWIND as NORTHWIND
 
-PORTAL_APP_ID = "0d3c2b1a-9f8e-4d7c-8b6a-5f4e3d2c1b0a"
-GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
-CONTOSO = "1e1a0801-7f55-46e2-9fb2-3b09766f2844"
-FABRIKAM = "b60562d0-4422-42c9-a0bc-08e96ee0f689"
-NORTHWIND = "9f3e40bb-3dc9-471b-bf34-13d1dc7ea28b"
+# The emulator's tests name these two so.
+GRAPH_APP_ID = GRAPH
+PORTAL_APP_ID = PORTAL_APP
 PORTAL_SECRET = "emulator-portal-secret"
 
 

@@ -126,7 +126,7 @@ def test_woodgrove_has_a_line_of_business_api_granted_to_another_app(emu, http, 
 def test_woodgrove_has_delegated_grants_on_resources_other_than_graph(emu, http, woodgrove):
     headers, sps = woodgrove
     grants = page_all(http, f"{emu.url}/v1.0/oauth2PermissionGrants", headers, {"$top": "999"})[0]
-    by_resource = {}
+    by_resource: dict[str, list[str]] = {}
     for grant in grants:
         by_resource.setdefault(grant["resourceId"], []).append(grant["scope"])
     sharepoint = sps["00000003-0000-0ff1-ce00-000000000000"]["id"]

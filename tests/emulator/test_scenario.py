@@ -3,6 +3,7 @@
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -133,14 +134,17 @@ def test_the_generator_makes_exactly_the_requested_counts(data_dir):
 
 
 def test_the_generator_is_deterministic_for_a_seed():
-    counts = {
-        "service_principals": 50,
-        "app_role_assignments": 100,
-        "delegated_grants": 200,
-        "users": 20,
-    }
-    assert generate(**counts, seed=5) == generate(**counts, seed=5)
-    assert generate(**counts, seed=5) != generate(**counts, seed=6)
+    def made(seed: int) -> dict[str, Any]:
+        return generate(
+            service_principals=50,
+            app_role_assignments=100,
+            delegated_grants=200,
+            users=20,
+            seed=seed,
+        )
+
+    assert made(5) == made(5)
+    assert made(5) != made(6)
 
 
 def test_the_generator_refuses_counts_it_cannot_honour():

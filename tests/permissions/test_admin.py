@@ -27,8 +27,9 @@ MODELS = [
 
 
 @pytest.fixture
-def alice(client, django_user_model):
-    user = django_user_model.objects.create_superuser("alice", "alice@example.com", "x")
+def superuser(client, django_user_model):
+    """Someone with Django admin's password login, signed in on ``client``."""
+    user = django_user_model.objects.create_superuser("root", "root@example.com", "x")
     client.force_login(user)
     return user
 
@@ -50,7 +51,9 @@ def catalog_change() -> CatalogChange:
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_each_changelist_loads_and_searches_for_a_superuser(client, alice, catalog_change, model):
+def test_each_changelist_loads_and_searches_for_a_superuser(
+    client, superuser, catalog_change, model
+):
     url = reverse(f"admin:permissions_{model}_changelist")
 
     assert client.get(url).status_code == 200
@@ -58,7 +61,7 @@ def test_each_changelist_loads_and_searches_for_a_superuser(client, alice, catal
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_each_change_page_loads_for_a_superuser(client, alice, catalog_change, model):
+def test_each_change_page_loads_for_a_superuser(client, superuser, catalog_change, model):
     instance = apps.get_model("permissions", model).objects.first()
 
     response = client.get(reverse(f"admin:permissions_{model}_change", args=[instance.pk]))
@@ -66,7 +69,7 @@ def test_each_change_page_loads_for_a_superuser(client, alice, catalog_change, m
     assert response.status_code == 200
 
 
-def test_the_permission_page_shows_its_api_calls_read_only(client, alice, catalog_change):
+def test_the_permission_page_shows_its_api_calls_read_only(client, superuser, catalog_change):
     url = reverse("admin:permissions_permission_change", args=[catalog_change.permission.pk])
 
     response = client.get(url)
@@ -81,7 +84,7 @@ def test_the_permission_page_shows_its_api_calls_read_only(client, alice, catalo
 
 
 def test_a_feature_shows_its_requirements_and_an_application_its_features(
-    client, alice, catalog_change
+    client, superuser, catalog_change
 ):
     feature = Requirement.objects.get().feature
 
@@ -94,7 +97,7 @@ def test_a_feature_shows_its_requirements_and_an_application_its_features(
     assert feature.key in app_page.content.decode()
 
 
-def test_catalog_changes_cannot_be_added_changed_or_deleted(client, alice, catalog_change):
+def test_catalog_changes_cannot_be_added_changed_or_deleted(client, superuser, catalog_change):
     change_url = reverse("admin:permissions_catalogchange_change", args=[catalog_change.pk])
 
     assert client.get(reverse("admin:permissions_catalogchange_add")).status_code == 403
@@ -107,10 +110,7 @@ def test_catalog_changes_cannot_be_added_changed_or_deleted(client, alice, catal
     assert 'name="_save"' not in client.get(change_url).content.decode()
 
 
-def test_the_admin_is_closed_to_people_who_are_not_staff(client, django_user_model):
-    bob = django_user_model.objects.create_user("bob", password="x")
-    client.force_login(bob)
-
-    response = client.get(reverse("admin:permissions_permission_changelist"))
+def test_the_admin_is_closed_to_people_who_are_not_staff(bob_client):
+    response = bob_client.get(reverse("admin:permissions_permission_changelist"))
 
     assert response.status_code == 302

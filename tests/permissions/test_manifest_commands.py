@@ -1,7 +1,6 @@
 """The import_manifest and export_manifest management commands."""
 
 import io
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -10,13 +9,12 @@ from django.core.management.base import CommandError
 from permissions.manifests import BUNDLED_MANIFESTS_DIR
 from permissions.models import Application, Feature, Requirement
 from tests.factories import ApplicationFactory
-from tests.permissions.test_manifest_parse import INVALID
+from tests.ids import CONNECT_247
+from tests.permissions.manifest_cases import EXAMPLE_PATH, INVALID
 
 pytestmark = pytest.mark.django_db
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "manifests"
-EXAMPLE = FIXTURES / "example.yaml"
-APP_ID = "8708fc71-9f71-4ad5-8445-a0746692feeb"
+EXAMPLE = EXAMPLE_PATH
 
 
 def run(command: str, *args: str) -> tuple[str, str]:
@@ -44,7 +42,7 @@ def test_import_prints_one_line_per_file():
     lines = stdout.splitlines()
     assert len(lines) == len(bundled)
     assert lines[0] == (
-        f"{bundled[0]}: 247connect ({APP_ID}) created: features +2 ~0 -0, "
+        f"{bundled[0]}: 247connect ({CONNECT_247}) created: features +2 ~0 -0, "
         "permissions +3 ~0 -0, 3 warning(s)"
     )
     assert Application.objects.count() == len(bundled)
@@ -55,7 +53,7 @@ def test_import_reports_an_unchanged_file_as_such():
 
     stdout, _ = run("import_manifest", str(EXAMPLE))
 
-    assert stdout == f"{EXAMPLE}: 247connect ({APP_ID}) unchanged, 4 warning(s)\n"
+    assert stdout == f"{EXAMPLE}: 247connect ({CONNECT_247}) unchanged, 4 warning(s)\n"
 
 
 def test_import_writes_catalog_warnings_to_stderr_naming_the_file():
@@ -99,7 +97,7 @@ def test_the_other_files_are_still_imported_after_a_bad_one(tmp_path):
     stdout, stderr, error = run_failing("import_manifest", str(bad), str(EXAMPLE), str(missing))
 
     assert stdout.splitlines() == [
-        f"{EXAMPLE}: 247connect ({APP_ID}) created: features +3 ~0 -0, permissions +4 ~0 -0, "
+        f"{EXAMPLE}: 247connect ({CONNECT_247}) created: features +3 ~0 -0, permissions +4 ~0 -0, "
         "4 warning(s)"
     ]
     errors = [line for line in stderr.splitlines() if ": warning: " not in line]
@@ -108,7 +106,7 @@ def test_the_other_files_are_still_imported_after_a_bad_one(tmp_path):
         f"{missing}: cannot read the file: No such file or directory",
     ]
     assert str(error) == "2 of 3 manifest file(s) not imported; 1 imported"
-    assert Application.objects.filter(app_id=APP_ID).exists()
+    assert Application.objects.filter(app_id=CONNECT_247).exists()
 
 
 def test_import_requires_a_path():
@@ -119,20 +117,20 @@ def test_import_requires_a_path():
 def test_export_prints_what_import_reads(tmp_path):
     run("import_manifest", str(EXAMPLE))
 
-    exported, _ = run("export_manifest", APP_ID)
+    exported, _ = run("export_manifest", CONNECT_247)
 
     copy = tmp_path / "copy.yaml"
     copy.write_text(exported)
-    assert exported.startswith("manifest: 1\napplication:\n  app_id: " + APP_ID)
+    assert exported.startswith("manifest: 1\napplication:\n  app_id: " + CONNECT_247)
     assert run("import_manifest", str(copy))[0] == (
-        f"{copy}: 247connect ({APP_ID}) unchanged, 4 warning(s)\n"
+        f"{copy}: 247connect ({CONNECT_247}) unchanged, 4 warning(s)\n"
     )
 
 
 def test_export_accepts_an_app_id_in_upper_case():
     run("import_manifest", str(EXAMPLE))
 
-    assert run("export_manifest", APP_ID.upper())[0] == run("export_manifest", APP_ID)[0]
+    assert run("export_manifest", CONNECT_247.upper())[0] == run("export_manifest", CONNECT_247)[0]
 
 
 @pytest.mark.parametrize(

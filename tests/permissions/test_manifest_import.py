@@ -1,7 +1,6 @@
 """Importing manifests into Application/Feature/Requirement rows, and exporting them."""
 
 import uuid
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -25,13 +24,14 @@ from permissions.models import (
     Requirement,
 )
 from tests.factories import ApplicationFactory, PermissionFactory, ResourceFactory
+from tests.ids import CONNECT_247
+from tests.permissions.manifest_cases import EXAMPLE_PATH
 
 pytestmark = pytest.mark.django_db
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "manifests"
-EXAMPLE = FIXTURES / "example.yaml"
-EXAMPLE_CHANGED = FIXTURES / "example-changed.yaml"
-APP_ID = uuid.UUID("8708fc71-9f71-4ad5-8445-a0746692feeb")
+EXAMPLE = EXAMPLE_PATH
+EXAMPLE_CHANGED = EXAMPLE_PATH.with_name("example-changed.yaml")
+APP_ID = uuid.UUID(CONNECT_247)
 BUNDLED = sorted(BUNDLED_MANIFESTS_DIR.glob("*.yaml"))
 
 

@@ -2,10 +2,10 @@
 path with the token masked (`/unsubscribe/[redacted]/`), whichever logger writes it."""
 
 import logging
-from types import SimpleNamespace
 
 import pytest
 
+from digests.models import Subscription
 from digests.services import unsubscribe_token
 from portal.logging import REDACTED, redact
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def token() -> str:
     # Signed like a real link's (for a subscription since deleted: the page answers 400).
-    return unsubscribe_token(SimpleNamespace(pk=41))
+    return unsubscribe_token(Subscription(pk=41))
 
 
 def test_the_request_lines_of_an_unsubscribe_link_hide_its_token(client, caplog, token):

@@ -6,7 +6,7 @@ import logging
 import time
 from base64 import urlsafe_b64encode
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
@@ -26,27 +26,14 @@ from portal.models import User
 from portal.views import AccessNotice, access_notice
 from tenants.access import Role, role_in, visible_tenants
 from tenants.models import Tenant
-from tests.factories import TenantFactory
-
-if TYPE_CHECKING:
-    from django.test.client import _MonkeyPatchedWSGIResponse as TestResponse
-
-CONTOSO = "1e1a0801-7f55-46e2-9fb2-3b09766f2844"
-FABRIKAM = "b60562d0-4422-42c9-a0bc-08e96ee0f689"
-NORTHWIND = "9f3e40bb-3dc9-471b-bf34-13d1dc7ea28b"
-PORTAL_APP_ID = "0d3c2b1a-9f8e-4d7c-8b6a-5f4e3d2c1b0a"
-# The address of `make run`: the redirect URI the demo's app registration lists.
-PORTAL_HOST = "127.0.0.1:8000"
-CALLBACK = f"http://{PORTAL_HOST}/accounts/microsoft/login/callback/"
+from tests.ids import CONTOSO, FABRIKAM, NORTHWIND, PORTAL_APP
+from tests.portal.helpers import CALLBACK, PORTAL_HOST, sign_in, sign_in_at_entra
 
 
 @pytest.fixture
-def tenants(db):
+def tenants(contoso, fabrikam):
     """Contoso and Fabrikam are onboarded; Northwind is not."""
-    return {
-        "Contoso": TenantFactory(tenant_id=CONTOSO, name="Contoso"),
-        "Fabrikam": TenantFactory(tenant_id=FABRIKAM, name="Fabrikam"),
-    }
+    return {"Contoso": contoso, "Fabrikam": fabrikam}
 
 
 @pytest.fixture
@@ -62,25 +49,6 @@ def browser(emu: Emulator) -> Iterator[requests.Session]:
         session.verify = str(emu.ca_path)
         session.trust_env = False
         yield session
-
-
-def sign_in_at_entra(browser: requests.Session, authorize_url: str, upn: str) -> str:
-    """Picks ``upn`` on the emulator's sign-in page; returns where Entra sends the browser."""
-    page = browser.get(authorize_url)
-    assert page.status_code == 200, page.text
-    assert "<form method='post'>" in page.text and upn in page.text
-    answer = browser.post(authorize_url, data={"user": upn}, allow_redirects=False)
-    assert answer.status_code == 302, answer.text
-    return answer.headers["Location"]
-
-
-def sign_in(portal: Client, browser: requests.Session, upn: str, **form: str) -> "TestResponse":
-    """The whole sign-in: the portal's button, Entra's page, the portal's callback."""
-    start = portal.post(reverse("microsoft_login"), form)
-    assert start.status_code == 302
-    back = urlsplit(sign_in_at_entra(browser, start["Location"], upn))
-    assert f"{back.scheme}://{back.netloc}{back.path}" == CALLBACK
-    return portal.get(f"{back.path}?{back.query}")
 
 
 def signed_in_user(portal: Client) -> User | None:
@@ -107,7 +75,7 @@ def test_signing_in_starts_at_entra_with_pkce_and_the_openid_scopes(emu, portal)
         f"{emu.url}/organizations/oauth2/v2.0/authorize"
     )
     query = {name: values[0] for name, values in parse_qs(url.query).items()}
-    assert query["client_id"] == PORTAL_APP_ID
+    assert query["client_id"] == PORTAL_APP
     assert query["redirect_uri"] == CALLBACK
     assert query["code_challenge_method"] == "S256" and query["code_challenge"]
     assert set(query["scope"].split()) == {"openid", "profile", "email", "User.Read"}
@@ -229,7 +197,7 @@ def test_pages_that_need_a_user_send_visitors_to_the_sign_in_page(db, client):
 
 
 def test_sign_in_works_with_a_certificate_instead_of_a_secret(emu, portal, browser, settings):
-    credentials = emu.credentials(PORTAL_APP_ID)
+    credentials = emu.credentials(PORTAL_APP)
     providers = copy.deepcopy(settings.SOCIALACCOUNT_PROVIDERS)
     app = providers["microsoft"]["APPS"][0]
     app["secret"] = ""
@@ -296,8 +264,9 @@ def test_admin_sign_ins_are_logged_without_tokens(emu, portal, browser, caplog):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_sign_in_over_http_returns_to_a_server_on_any_loopback_port(emu, live_server, browser):
-    TenantFactory(tenant_id=CONTOSO, name="Contoso")
+def test_sign_in_over_http_returns_to_a_server_on_any_loopback_port(
+    emu, live_server, browser, contoso
+):
     with requests.Session() as user_agent:
         user_agent.trust_env = False
         login = user_agent.get(f"{live_server.url}/accounts/login/")
@@ -372,17 +341,13 @@ def test_signing_out_needs_a_post(emu, portal, browser):
 # -- who is told what -------------------------------------------------------------------------
 
 
-def test_operators_and_superusers_get_no_access_notice(tenants, settings):
-    settings.PORTAL_OPERATOR_TENANT_ID = NORTHWIND
-    operator = User.objects.create(
-        username="olga", entra_tenant_id=NORTHWIND, entra_roles=["Portal.Operator"]
-    )
+def test_operators_and_superusers_get_no_access_notice(tenants, oscar):
     root = User.objects.create(username="root", is_superuser=True)
     stranger = User.objects.create(
         username="sam", entra_tenant_id=FABRIKAM, entra_roles=["Portal.Operator"]
     )
 
-    assert access_notice(operator) is None
+    assert access_notice(oscar) is None
     assert access_notice(root) is None
     # Portal.Operator counts only in the operator tenant.
     assert access_notice(stranger) == AccessNotice.NO_ROLE
@@ -423,7 +388,7 @@ def key() -> rsa.RSAPrivateKey:
 def id_token(key: rsa.RSAPrivateKey, **changes: Any) -> str:
     now = int(time.time())
     claims = {
-        "aud": PORTAL_APP_ID,
+        "aud": PORTAL_APP,
         "iss": f"{LOGIN}/{CONTOSO}/v2.0",
         "tid": CONTOSO,
         "oid": "5d9a3c1e-0000-4000-8000-000000000001",
@@ -439,7 +404,7 @@ def id_token(key: rsa.RSAPrivateKey, **changes: Any) -> str:
 
 def verify(token: str, session: KeysSession) -> dict[str, Any]:
     return verify_id_token(
-        token, client_id=PORTAL_APP_ID, login_url=LOGIN, session=cast(requests.Session, session)
+        token, client_id=PORTAL_APP, login_url=LOGIN, session=cast(requests.Session, session)
     )
 
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from portal.celery import app as celery_app
 from tenants.models import SyncRun, Tenant
 from tenants.tasks import dispatch_due_syncs
-from tests.conftest import use_broker
+from tests.helpers import use_broker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,6 +1,6 @@
 """Connecting a tenant by admin consent, against the emulator's consent page, and the
 tenant health page. nina is a Global Administrator of Northwind (not onboarded), ivan a
-user there; bob reads Contoso and Fabrikam."""
+user there."""
 
 from urllib.parse import parse_qs, urlsplit
 
@@ -11,16 +11,19 @@ from django.test import Client
 from django.urls import reverse
 
 from emulator import Emulator
-from tenants.models import SyncRun, Tenant
-from tenants.onboarding import admin_consent_state_ok, admin_consent_url, tenant_health
-from tenants.services import sync_run_queue
-from tenants.sync import sync_run_execute
+from tenants.models import AuditEvent, SyncRun, Tenant
+from tenants.onboarding import (
+    admin_consent_complete,
+    admin_consent_state_ok,
+    admin_consent_url,
+    tenant_health,
+)
 from tests.factories import SyncRunFactory, UserFactory
-from tests.tenants.conftest import CONTOSO, FABRIKAM
+from tests.helpers import signed_in, sync
+from tests.ids import CONTOSO, FABRIKAM, NORTHWIND
 
 pytestmark = pytest.mark.django_db
 
-NORTHWIND = "9f3e40bb-3dc9-471b-bf34-13d1dc7ea28b"
 # A registered redirect URI's host (emulator/scenarios/demo.yaml), on another port: like
 # Entra, the emulator ignores the port of a loopback URI.
 PORTAL_HOST = "127.0.0.1:8123"
@@ -30,22 +33,14 @@ EXPIRED_SECRET = (
 )
 
 
-@pytest.fixture
-def sent(monkeypatch) -> list[int]:
-    sent: list[int] = []
-    monkeypatch.setattr("tenants.tasks.sync_tenant.delay", lambda run_id: sent.append(run_id))
-    return sent
-
-
-def signed_in(tenant_id: str, *roles: str) -> Client:
-    client = Client(HTTP_HOST=PORTAL_HOST)
-    client.force_login(UserFactory(entra_tenant_id=tenant_id, entra_roles=list(roles)))
-    return client
+def northwind_user() -> Client:
+    """Someone of Northwind, signed in on the host Entra sends them back to."""
+    return signed_in(UserFactory(entra_tenant_id=NORTHWIND), HTTP_HOST=PORTAL_HOST)
 
 
 @pytest.fixture
-def nina() -> Client:
-    return signed_in(NORTHWIND)
+def nina(db) -> Client:
+    return northwind_user()
 
 
 def user_id(emu: Emulator, tenant_id: str, upn: str) -> str:
@@ -100,7 +95,9 @@ def test_the_consent_url_asks_entra_for_the_portals_own_app(emu):
     assert not admin_consent_state_ok(state=query["state"], user=UserFactory(), tenant_id=None)
 
 
-def test_a_global_admin_connects_northwind(emu, nina, sent, django_capture_on_commit_callbacks):
+def test_a_global_admin_connects_northwind(
+    emu, nina, sent_syncs, django_capture_on_commit_callbacks
+):
     url = start(nina, emu)
     assert url.startswith(f"{emu.url}/{NORTHWIND}/v2.0/adminconsent?")
     assert not portal_apps_in(emu, NORTHWIND)
@@ -117,17 +114,20 @@ def test_a_global_admin_connects_northwind(emu, nina, sent, django_capture_on_co
     assert (tenant.name, tenant.default_domain) == ("Northwind", "northwind.onmicrosoft.com")
     run = SyncRun.objects.get(tenant=tenant)
     assert run.status == SyncRun.Status.QUEUED
-    assert sent == [run.pk]
+    assert sent_syncs == [run.pk]
     assert len(portal_apps_in(emu, NORTHWIND)) == 1
     # nina holds no portal role yet: the access page tells her how to get one.
     assert response.status_code == 302
     assert response["Location"] == reverse("access")
 
 
-def test_a_declined_consent_says_what_to_do_and_connects_nothing(emu, nina, sent):
+def test_a_declined_consent_says_what_to_do_and_connects_nothing(
+    emu, nina, sent_syncs, django_capture_on_commit_callbacks
+):
     back = consent_at_entra(emu, start(nina, emu), {"decision": "decline"})
 
-    response = nina.get(back)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = nina.get(back)
 
     assert response.status_code == 200
     assert b"Consent was declined" in response.content
@@ -135,7 +135,7 @@ def test_a_declined_consent_says_what_to_do_and_connects_nothing(emu, nina, sent
     assert b"AADSTS65004" in response.content
     assert not Tenant.objects.exists()
     assert not portal_apps_in(emu, NORTHWIND)
-    assert sent == []
+    assert sent_syncs == []
 
 
 def test_a_user_who_is_not_an_admin_is_told_to_ask_one(emu, nina):
@@ -158,7 +158,7 @@ def test_a_bad_state_is_refused_and_connects_nothing(emu, nina, monkeypatch, spo
     elif spoil == "expired":
         monkeypatch.setattr("tenants.onboarding.STATE_MAX_AGE", -1)
     else:
-        client = signed_in(NORTHWIND)
+        client = northwind_user()
 
     response = client.get(back)
 
@@ -167,28 +167,20 @@ def test_a_bad_state_is_refused_and_connects_nothing(emu, nina, monkeypatch, spo
     assert not Tenant.objects.exists()
 
 
-def test_an_onboarded_tenants_reader_may_not_start(emu, contoso):
-    bob = signed_in(CONTOSO, "Portal.Reader")
-
-    response = bob.get(reverse("tenants:connect-start"))
+def test_an_onboarded_tenants_reader_may_not_start(emu, bob_client):
+    response = bob_client.get(reverse("tenants:connect-start"))
 
     assert response["Location"] == reverse("tenants:connect")
-
-
-def synced(tenant: Tenant) -> Tenant:
-    sync_run_execute(run_id=sync_run_queue(tenant=tenant).pk)
-    tenant.refresh_from_db()
-    return tenant
 
 
 def granted(tenant: Tenant) -> list[str]:
     return [p.value for p in tenant_health(tenant).permissions if p.granted]
 
 
-def test_fabrikam_is_read_only(emu, fabrikam):
-    synced(fabrikam)
+def test_fabrikam_is_read_only(emu, fabrikam, charlie_client):
+    sync(fabrikam)
 
-    response = signed_in(FABRIKAM, "Portal.Reader").get(reverse("tenants:health", args=[FABRIKAM]))
+    response = charlie_client.get(reverse("tenants:health", args=[FABRIKAM]))
 
     assert response.status_code == 200
     assert b"Read-only" in response.content
@@ -196,10 +188,10 @@ def test_fabrikam_is_read_only(emu, fabrikam):
     assert granted(fabrikam) == ["Application.Read.All", "Directory.Read.All"]
 
 
-def test_contoso_is_in_revoke_mode(emu, contoso):
-    synced(contoso)
+def test_contoso_is_in_revoke_mode(emu, contoso, bob_client):
+    sync(contoso)
 
-    response = signed_in(CONTOSO, "Portal.Reader").get(reverse("tenants:health", args=[CONTOSO]))
+    response = bob_client.get(reverse("tenants:health", args=[CONTOSO]))
 
     assert b"Revoke mode" in response.content
     assert b"Switching on revoke mode" not in response.content
@@ -211,44 +203,39 @@ def test_contoso_is_in_revoke_mode(emu, contoso):
     ]
 
 
-def test_a_token_error_shows_its_fix(contoso):
-    SyncRunFactory(tenant=contoso, status=SyncRun.Status.FAILED, error=EXPIRED_SECRET)
+def test_a_token_error_shows_its_fix(contoso, bob_client):
+    SyncRunFactory(tenant=contoso, failed=True, error=EXPIRED_SECRET)
 
-    response = signed_in(CONTOSO, "Portal.Reader").get(reverse("tenants:health", args=[CONTOSO]))
+    response = bob_client.get(reverse("tenants:health", args=[CONTOSO]))
 
     assert b"The portal&#x27;s client secret has expired." in response.content
     assert b"Create a new client secret" in response.content
 
 
-def test_a_missing_read_permission_links_to_connect_again(contoso):
+def test_a_missing_read_permission_links_to_connect_again(contoso, alice_client):
     SyncRunFactory(
         tenant=contoso,
-        status=SyncRun.Status.FAILED,
+        failed=True,
         error="GET /v1.0/servicePrincipals: access denied (Authorization_RequestDenied). "
         "The portal's app needs Application.Read.All (or Directory.Read.All) in tenant x.",
     )
 
-    response = signed_in(CONTOSO, "Portal.Admin").get(reverse("tenants:health", args=[CONTOSO]))
+    response = alice_client.get(reverse("tenants:health", args=[CONTOSO]))
 
     assert b"lacks a permission it needs" in response.content
     assert reverse("tenants:connect").encode() in response.content
 
 
 def test_a_failure_before_the_last_good_sync_is_no_problem_any_more(contoso):
-    SyncRunFactory(tenant=contoso, status=SyncRun.Status.FAILED, error=EXPIRED_SECRET)
-    good = SyncRunFactory(tenant=contoso, status=SyncRun.Status.SUCCEEDED)
-    Tenant.objects.filter(pk=contoso.pk).update(last_good_sync=good)
-    contoso.refresh_from_db()
+    SyncRunFactory(tenant=contoso, failed=True, error=EXPIRED_SECRET)
+    SyncRunFactory(tenant=contoso, succeeded=True, last_good=True)
 
     assert tenant_health(contoso).problems == []
 
 
 def test_connecting_a_tenant_is_recorded_in_the_audit_trail(emu, db):
-    from tenants.models import AuditEvent
-    from tenants.onboarding import admin_consent_complete
-
     tenant = admin_consent_complete(
-        params={"tenant": "9f3e40bb-3dc9-471b-bf34-13d1dc7ea28b", "admin_consent": "True"},
+        params={"tenant": NORTHWIND, "admin_consent": "True"},
         state_ok=True,
     )
     event = AuditEvent.objects.get(action=AuditEvent.Action.TENANT_CONNECTED)

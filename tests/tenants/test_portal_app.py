@@ -22,8 +22,7 @@ from tenants.portal_app import (
 )
 from tenants.selectors import current_service_principal
 from tests.factories import GrantFactory, ServicePrincipalFactory, SyncRunFactory, TenantFactory
-
-PORTAL_APP = "0d3c2b1a-9f8e-4d7c-8b6a-5f4e3d2c1b0a"
+from tests.ids import PORTAL_APP
 
 
 @pytest.fixture(autouse=True)
@@ -95,7 +94,7 @@ def test_revoke_mode_needs_both_write_permissions_and_a_good_sync():
     portal = grant_portal(tenant, *READ_PERMISSIONS, WRITE_PERMISSIONS[0])
     assert portal_service_principal(tenant) == portal
     assert portal_permissions_held(tenant) == {*READ_PERMISSIONS, WRITE_PERMISSIONS[0]}
-    tenant.last_good_sync = SyncRunFactory(tenant=tenant, status="succeeded")
+    tenant.last_good_sync = SyncRunFactory(tenant=tenant, succeeded=True)
     assert not portal_can_write(tenant)
 
     GrantFactory(client=portal, value=WRITE_PERMISSIONS[1])
@@ -108,7 +107,7 @@ def test_revoke_mode_needs_both_write_permissions_and_a_good_sync():
 def test_what_a_removed_service_principal_held_does_not_count():
     tenant = TenantFactory(last_good_sync=None)
     grant_portal(tenant, *WRITE_PERMISSIONS, removed=True)
-    tenant.last_good_sync = SyncRunFactory(tenant=tenant, status="succeeded")
+    tenant.last_good_sync = SyncRunFactory(tenant=tenant, succeeded=True)
     assert portal_service_principal(tenant) is None
     assert portal_permissions_held(tenant) == set()
     assert not portal_can_write(tenant)

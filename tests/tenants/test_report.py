@@ -9,20 +9,13 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from permissions.catalog import catalog_import_starter
-from permissions.manifests import BUNDLED_MANIFESTS_DIR, manifest_import, manifest_read
 from permissions.models import Permission
-from tenants.services import sync_run_queue
-from tenants.sync import sync_run_execute
 from tests.factories import PermissionApiCallFactory
-from tests.tenants.conftest import CONTOSO, FABRIKAM
+from tests.ids import CONNECT_247, CONTOSO, FABRIKAM, LEGACY, ROOMS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-CONNECT_247 = "8708fc71-9f71-4ad5-8445-a0746692feeb"
-ROOMS = "3c1a9d6e-5b2f-4e8a-9c7d-1f0e2b3a4c5d"
-LEGACY = "b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e"
 GRANT_KEYS = {
     "permission",
     "type",
@@ -34,20 +27,6 @@ GRANT_KEYS = {
     "narrower",
     "tier",
 }
-
-
-@pytest.fixture
-def synced(emu, contoso, fabrikam, client_for):
-    catalog_import_starter()
-    for path in sorted(BUNDLED_MANIFESTS_DIR.glob("*.yaml")):
-        manifest_import(spec=manifest_read(path=path))
-    for tenant in (contoso, fabrikam):
-        run = sync_run_queue(tenant=tenant)
-        assert (
-            sync_run_execute(run_id=run.pk, client=client_for(str(tenant.tenant_id))).status
-            == "succeeded"
-        )
-    return contoso, fabrikam
 
 
 def report(tenant_id: str, *args: str) -> dict:

@@ -10,25 +10,11 @@ from tenants.access import Role
 from tenants.models import AuditEvent, RevokeRequest, ServicePrincipal
 from tenants.revokes import revoke_request_create
 from tenants.slots import GrantSlot
-from tests.tenants.conftest import CONTOSO, FABRIKAM
-from tests.tenants.test_revokes import (
-    ASKCODY,
-    GRAPH,
-    MAIL_READ_ROLE,
-    ROOMS,
-    graph_assignments,
-    sync,
-    sync_demo,
-)
+from tests.helpers import sync
+from tests.ids import ASKCODY, CONTOSO, FABRIKAM, GRAPH, LOOKOUT, MAIL_READ, ROOMS
+from tests.tenants.helpers import graph_assignments
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-LOOKOUT = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
-
-
-@pytest.fixture
-def synced(emu, contoso, fabrikam, client_for):
-    return sync_demo(contoso, fabrikam, client_for)
 
 
 def revoke(*args: str) -> str:
@@ -37,21 +23,20 @@ def revoke(*args: str) -> str:
     return out.getvalue()
 
 
-def test_without_yes_it_shows_what_would_go_and_changes_nothing(synced, emu):
+def revoke_failing(*args: str, error: str) -> str:
+    """What the command printed before it failed with ``error`` (a pattern)."""
     out = io.StringIO()
-    with pytest.raises(CommandError, match="^add --yes to revoke$"):
-        call_command(
-            "revoke",
-            CONTOSO,
-            "--app",
-            ROOMS,
-            "--permission",
-            "Mail.Read",
-            "--type",
-            "application",
-            stdout=out,
-        )
-    assert out.getvalue() == (
+    with pytest.raises(CommandError, match=error):
+        call_command("revoke", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_without_yes_it_shows_what_would_go_and_changes_nothing(synced, emu):
+    args = (CONTOSO, "--app", ROOMS, "--permission", "Mail.Read", "--type", "application")
+
+    out = revoke_failing(*args, error="^add --yes to revoke$")
+
+    assert out == (
         "would revoke: Mail.Read (application, admin consent) of Teams Rooms monitoring platform in Contoso\n"
     )
     assert RevokeRequest.objects.count() == 0
@@ -71,7 +56,7 @@ def test_it_revokes_an_application_permission_now_and_prints_the_result(synced, 
         == f"revoke request {request.pk} (Mail.Read, admin consent): succeeded, 3 Graph calls"
     )
     assert (request.status, request.requested_by) == ("succeeded", None)
-    assert MAIL_READ_ROLE not in {
+    assert MAIL_READ not in {
         a["appRoleId"] for a in graph_assignments(emu, CONTOSO, str(rooms.object_id))
     }
     assert (
@@ -95,7 +80,7 @@ def test_a_delegated_permission_gets_one_request_per_consent_type(synced, emu, c
         f"/oauth2PermissionGrants/{_user_grant(emu, askcody, erin)['id']}",
         json={"scope": "Calendars.Read User.Read"},
     )
-    sync(contoso, client_for)
+    sync(contoso, client_for(CONTOSO))
 
     out = revoke(
         CONTOSO, "--app", ASKCODY, "--permission", "User.Read", "--type", "delegated", "--yes"
@@ -121,21 +106,18 @@ def _user_grant(emu, client: ServicePrincipal, user_id: str) -> dict:
 
 
 def test_where_the_portal_may_not_write_it_prints_the_manual_steps_and_fails(synced, emu):
-    out = io.StringIO()
-    with pytest.raises(CommandError, match="not every revoke succeeded"):
-        call_command(
-            "revoke",
-            FABRIKAM,
-            "--app",
-            LOOKOUT,
-            "--permission",
-            "Directory.Read.All",
-            "--type",
-            "application",
-            "--yes",
-            stdout=out,
-        )
-    text = out.getvalue()
+    args = (
+        FABRIKAM,
+        "--app",
+        LOOKOUT,
+        "--permission",
+        "Directory.Read.All",
+        "--type",
+        "application",
+    )
+
+    text = revoke_failing(*args, "--yes", error="not every revoke succeeded")
+
     assert "manual: the portal may not revoke in this tenant. Do it by hand:" in text
     assert "  In the Microsoft Entra admin center" in text
     assert "/appRoleAssignedTo/" in text and "  DELETE https://" in text

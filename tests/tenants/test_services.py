@@ -1,4 +1,6 @@
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -6,7 +8,7 @@ from django.core.management.base import CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from tenants.graph import GraphError, Organization, organization_read
+from tenants.graph import GraphClient, GraphError, Organization, organization_read
 from tenants.models import FeatureSwitch, SyncRun, Tenant
 from tenants.services import (
     features_set,
@@ -113,43 +115,35 @@ def test_a_tenant_never_has_two_open_syncs():
     assert sync_run_queue(tenant=tenant) is not None
 
 
-@pytest.fixture
-def sent(monkeypatch) -> list[int]:
-    """The run ids the sync task was sent for."""
-    sent: list[int] = []
-    monkeypatch.setattr("tenants.services.sync_tenant_task.delay", sent.append)
-    return sent
-
-
 def test_a_requested_sync_is_one_open_run_sent_once_on_commit(
-    sent, django_capture_on_commit_callbacks
+    sent_syncs, django_capture_on_commit_callbacks
 ):
     tenant = TenantFactory()
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         run = sync_run_request(tenant=tenant, trigger=SyncRun.Trigger.MANUAL)
-        assert sent == []  # not before the transaction commits
+        assert sent_syncs == []  # not before the transaction commits
         assert sync_run_request(tenant=tenant, trigger=SyncRun.Trigger.MANUAL) is None
     assert run is not None
     assert (run.status, run.trigger) == (SyncRun.Status.QUEUED, SyncRun.Trigger.MANUAL)
     assert len(callbacks) == 1
-    assert sent == [run.pk]
+    assert sent_syncs == [run.pk]
     assert list(SyncRun.objects.filter(tenant=tenant)) == [run]
 
 
 def test_a_sync_requested_in_a_transaction_that_rolls_back_is_never_sent(
-    sent, django_capture_on_commit_callbacks
+    sent_syncs, django_capture_on_commit_callbacks
 ):
     tenant = TenantFactory()
     with django_capture_on_commit_callbacks(execute=True):
         with pytest.raises(RuntimeError), transaction.atomic():
             sync_run_request(tenant=tenant, trigger=SyncRun.Trigger.MANUAL)
             raise RuntimeError("the view failed after asking")
-    assert sent == []
+    assert sent_syncs == []
     assert not SyncRun.objects.filter(tenant=tenant).exists()
 
 
 def test_a_sync_run_again_keeps_the_failed_runs_tenant_and_trigger():
-    failed = SyncRunFactory(status=SyncRun.Status.FAILED, trigger=SyncRun.Trigger.MANUAL)
+    failed = SyncRunFactory(failed=True, trigger=SyncRun.Trigger.MANUAL)
     again = sync_run_again(run_id=failed.pk)
     assert again is not None and again.pk != failed.pk
     assert (again.tenant, again.trigger, again.status) == (
@@ -184,25 +178,23 @@ def test_a_retried_sync_keeps_its_trigger(monkeypatch):
     assert (retry.tenant, retry.trigger) == (first.tenant, SyncRun.Trigger.MANUAL)
 
 
-def test_the_dispatcher_queues_due_tenants_once(django_capture_on_commit_callbacks, monkeypatch):
-    sent = []
-    monkeypatch.setattr("tenants.tasks.sync_tenant.delay", lambda run_id: sent.append(run_id))
+def test_the_dispatcher_queues_due_tenants_once(sent_syncs, django_capture_on_commit_callbacks):
     due = TenantFactory(next_sync_at=timezone.now() - timedelta(minutes=1))
     TenantFactory(next_sync_at=timezone.now() + timedelta(hours=1))
     TenantFactory(next_sync_at=timezone.now() - timedelta(minutes=1), status=Tenant.Status.PAUSED)
     with django_capture_on_commit_callbacks(execute=True):
         assert dispatch_due_syncs() == 1
         assert dispatch_due_syncs() == 0
-    assert [SyncRun.objects.get(pk=pk).tenant for pk in sent] == [due]
+    assert [SyncRun.objects.get(pk=pk).tenant for pk in sent_syncs] == [due]
     due.refresh_from_db()
     assert due.next_sync_at > timezone.now() + timedelta(hours=5)
 
 
 def test_runs_abandoned_by_a_dead_worker_are_closed(settings):
     settings.CELERY_TASK_TIME_LIMIT = 60
-    stale = SyncRunFactory(status=SyncRun.Status.RUNNING)
+    stale = SyncRunFactory(running=True)
     SyncRun.objects.filter(pk=stale.pk).update(queued_at=timezone.now() - timedelta(minutes=5))
-    fresh = SyncRunFactory(status=SyncRun.Status.QUEUED)
+    fresh = SyncRunFactory()
     assert sync_runs_fail_abandoned() == 1
     stale.refresh_from_db()
     fresh.refresh_from_db()
@@ -226,13 +218,13 @@ def test_a_tenant_someone_named_keeps_its_name_and_an_unknown_organization_chang
     assert tenant_names(tenant=tenant, organization=Organization()) == {}
 
 
-class OneOrganization:
+@dataclass
+class OneOrganization(GraphClient):
     """A Graph client that answers ``GET /organization`` with ``body``."""
 
-    def __init__(self, body: dict) -> None:
-        self.body = body
+    body: dict[str, Any] = field(default_factory=dict)
 
-    def get_json(self, path: str) -> dict:
+    def get_json(self, path: str, *, needs: str = "") -> dict[str, Any]:
         assert path.startswith("/organization?$select=")
         return self.body
 
@@ -249,5 +241,7 @@ def test_the_organization_read_takes_the_default_verified_domain():
             }
         ]
     }
-    assert organization_read(OneOrganization(body)) == Organization("Contoso", "contoso.com")
-    assert organization_read(OneOrganization({"value": []})) == Organization()
+    assert organization_read(OneOrganization(TENANT_ID, body=body)) == Organization(
+        "Contoso", "contoso.com"
+    )
+    assert organization_read(OneOrganization(TENANT_ID, body={"value": []})) == Organization()

@@ -12,19 +12,10 @@ from tenants.portal_app import APPLICATION_READ, DIRECTORY_READ
 from tenants.selectors import grants_at, run_diff
 from tenants.services import sync_run_queue, tenant_add
 from tenants.sync import sync_run_execute
-from tests.tenants.conftest import CONTOSO
+from tests.helpers import sync
+from tests.ids import ASKCODY, CONNECT_247, CONTOSO, DEVICE_READ_ALL, GRAPH, MAIL_READ
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-GRAPH = "00000003-0000-0000-c000-000000000000"
-CONNECT_247 = "8708fc71-9f71-4ad5-8445-a0746692feeb"
-ASKCODY = "6f4e2a1b-8c3d-4e5f-a6b7-c8d9e0f1a2b3"
-DEVICE_READ_ALL = "7438b122-aefc-4978-80ed-43db9fcc7715"
-
-
-def sync(tenant, client) -> SyncRun:
-    run = sync_run_queue(tenant=tenant)
-    return sync_run_execute(run_id=run.pk, client=client)
 
 
 def current(tenant, app_id: str) -> set[tuple[str, str, str]]:
@@ -98,14 +89,13 @@ def test_grants_added_and_removed_between_runs_keep_history_and_diff(emu, contos
         f"/servicePrincipals/{device.resource_object_id}/appRoleAssignedTo/{device.graph_object_id}",
     )
     connect = ServicePrincipal.objects.get(tenant=contoso, app_id=CONNECT_247)
-    mail_read = "810c84a8-4a9e-49e6-bf7d-12d183f40d01"
     client.request(
         "POST",
         f"/servicePrincipals/{device.resource_object_id}/appRoleAssignedTo",
         json={
             "principalId": str(connect.object_id),
             "resourceId": str(device.resource_object_id),
-            "appRoleId": mail_read,
+            "appRoleId": MAIL_READ,
         },
     )
 

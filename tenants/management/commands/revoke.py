@@ -73,7 +73,8 @@ class Command(BaseCommand):
                 f"{client.display_name} does not hold {permission} ({type}) in {tenant.name}"
             )
         for row in consents:
-            self.stdout.write(f"would revoke: {_describe(permission, type, row, client, tenant)}")
+            described = _describe(permission, type, row["consent"], row["users"], client, tenant)
+            self.stdout.write(f"would revoke: {described}")
         if not yes:
             raise CommandError("add --yes to revoke")
         results = [
@@ -122,10 +123,8 @@ def _client(tenant: Tenant, app_id: UUID) -> ServicePrincipal:
     return client
 
 
-def _describe(value: str, kind: str, row: dict, client: ServicePrincipal, tenant: Tenant) -> str:
-    consent = (
-        f"user consent of {row['users']} users"
-        if row["consent"] == Grant.Consent.USER
-        else "admin consent"
-    )
-    return f"{value} ({kind}, {consent}) of {client.display_name} in {tenant.name}"
+def _describe(
+    value: str, kind: str, consent: str, users: int, client: ServicePrincipal, tenant: Tenant
+) -> str:
+    given = f"user consent of {users} users" if consent == Grant.Consent.USER else "admin consent"
+    return f"{value} ({kind}, {given}) of {client.display_name} in {tenant.name}"

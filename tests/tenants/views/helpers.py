@@ -1,14 +1,11 @@
-"""What the tenant pages' tests share besides fixtures (those are in conftest.py): the
-cast's sign-in, a succeeded run, a client with verdicts of each kind, the pages' URLs."""
+"""What the tenant pages' tests share besides fixtures (those are in conftest.py): a
+succeeded run, a client with verdicts of each kind, the pages' URLs."""
 
 import datetime as dt
-import uuid
 
-from django.test import Client
 from django.urls import reverse
 
-from portal.models import User
-from tenants.models import MICROSOFT_TENANT_IDS, ServicePrincipal, SyncRun, Tenant
+from tenants.models import ServicePrincipal, SyncRun, Tenant
 from tests.factories import (
     ApplicationFactory,
     FeatureFactory,
@@ -16,38 +13,23 @@ from tests.factories import (
     RequirementFactory,
     ServicePrincipalFactory,
     SyncRunFactory,
-    UserFactory,
 )
 
-CONTOSO = uuid.UUID("1e1a0801-7f55-46e2-9fb2-3b09766f2844")
-OPERATOR_TENANT = "0e7a1c55-0000-4000-8000-00000000000f"
-MICROSOFT = uuid.UUID(sorted(MICROSOFT_TENANT_IDS)[0])
-SUCCEEDED = SyncRun.Status.SUCCEEDED
-FAILED = SyncRun.Status.FAILED
 STARTED = dt.datetime(2026, 3, 14, 9, 30, tzinfo=dt.UTC)
 FINISHED = STARTED + dt.timedelta(seconds=12.5)
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
-def member(name: str, tenant: Tenant | str, *roles: str) -> User:
-    tenant_id = tenant if isinstance(tenant, str) else str(tenant.tenant_id)
-    return UserFactory(username=name, entra_tenant_id=tenant_id, entra_roles=list(roles))
-
-
-def signed_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def succeeded_run(tenant: Tenant, **numbers: object) -> SyncRun:
     """A succeeded run that is the tenant's last good sync."""
-    run = SyncRunFactory(
-        tenant=tenant, status=SUCCEEDED, started_at=STARTED, finished_at=FINISHED, **numbers
+    return SyncRunFactory(
+        tenant=tenant,
+        succeeded=True,
+        last_good=True,
+        started_at=STARTED,
+        finished_at=FINISHED,
+        **numbers,
     )
-    Tenant.objects.filter(pk=tenant.pk).update(last_good_sync=run)
-    tenant.refresh_from_db()
-    return run
 
 
 def with_verdicts(tenant: Tenant, run: SyncRun, name: str = "247connect") -> ServicePrincipal:

@@ -6,11 +6,10 @@ import datetime as dt
 import uuid
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from permissions.models import PermissionKind, Tier
-from tenants.models import FeatureSwitch, ServicePrincipal, SyncRun, Tenant
+from tenants.models import FeatureSwitch, ServicePrincipal, Tenant
 from tests.factories import (
     ApplicationFactory,
     FeatureFactory,
@@ -19,43 +18,23 @@ from tests.factories import (
     PermissionFactory,
     RequirementFactory,
     ServicePrincipalFactory,
-    SyncRunFactory,
     TenantFactory,
-    UserFactory,
 )
+from tests.helpers import signed_in
+from tests.tenants.views.helpers import HTMX, succeeded_run
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HTTP_HX_REQUEST": "true"}
 FINISHED = dt.datetime(2026, 3, 14, 9, 30, 12, tzinfo=dt.UTC)
 GRANTED = dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
 DELEGATED = PermissionKind.DELEGATED
 
 
 @pytest.fixture
-def contoso() -> Tenant:
-    tenant = TenantFactory(name="Contoso")
-    run = SyncRunFactory(tenant=tenant, status=SyncRun.Status.SUCCEEDED, finished_at=FINISHED)
-    Tenant.objects.filter(pk=tenant.pk).update(last_good_sync=run)
-    tenant.refresh_from_db()
-    return tenant
-
-
-def signed_in(tenant: Tenant, name: str, role: str) -> Client:
-    client = Client()
-    user = UserFactory(username=name, entra_tenant_id=str(tenant.tenant_id), entra_roles=[role])
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def admin(contoso) -> Client:
-    return signed_in(contoso, "alice", "Portal.Admin")
-
-
-@pytest.fixture
-def reader(contoso) -> Client:
-    return signed_in(contoso, "bob", "Portal.Reader")
+def contoso(contoso) -> Tenant:
+    """Contoso (tests/conftest.py), synced once."""
+    succeeded_run(contoso)
+    return contoso
 
 
 @pytest.fixture
@@ -147,8 +126,8 @@ def grants(response) -> list[tuple[str, str, str]]:
 # --- the page ----------------------------------------------------------------------------
 
 
-def test_every_grant_has_its_verdict_revoke_candidates_first(admin, connect):
-    response = admin.get(page_url(connect))
+def test_every_grant_has_its_verdict_revoke_candidates_first(alice_client, connect):
+    response = alice_client.get(page_url(connect))
 
     assert grants(response) == [
         ("Sites.Read.All", "admin", "unexplained"),
@@ -165,8 +144,8 @@ def test_every_grant_has_its_verdict_revoke_candidates_first(admin, connect):
     assert html.count('<span class="tag verdict-unexplained">Unexplained</span>') == 3
 
 
-def test_a_grant_shows_what_the_catalog_says_and_when_it_was_granted(admin, connect):
-    html = admin.get(page_url(connect)).content.decode()
+def test_a_grant_shows_what_the_catalog_says_and_when_it_was_granted(alice_client, connect):
+    html = alice_client.get(page_url(connect)).content.decode()
 
     assert "Allows the app to read devices." in html
     assert 'class="tag tier tier-ManagementPlane">Management plane</span>' in html
@@ -178,8 +157,10 @@ def test_a_grant_shows_what_the_catalog_says_and_when_it_was_granted(admin, conn
     assert "Admin consent (application permission)" in html
 
 
-def test_a_needed_grant_shows_its_features_reasons_calls_and_a_narrower_permission(admin, connect):
-    response = admin.get(page_url(connect))
+def test_a_needed_grant_shows_its_features_reasons_calls_and_a_narrower_permission(
+    alice_client, connect
+):
+    response = alice_client.get(page_url(connect))
 
     group = next(
         g
@@ -193,8 +174,8 @@ def test_a_needed_grant_shows_its_features_reasons_calls_and_a_narrower_permissi
     assert f'<a href="{narrower_url}"><code>Group.ReadBasic.All</code></a>' in html
 
 
-def test_the_missing_list_names_the_feature_that_needs_it(admin, connect):
-    response = admin.get(page_url(connect))
+def test_the_missing_list_names_the_feature_that_needs_it(alice_client, connect):
+    response = alice_client.get(page_url(connect))
 
     (missing,) = response.context["detail"].missing
     assert missing.finding.permission.value == "Reports.Read.All"
@@ -203,11 +184,11 @@ def test_the_missing_list_names_the_feature_that_needs_it(admin, connect):
     assert "Mail.ReadWrite" not in html.split('id="missing-heading"')[1]  # its feature is off
 
 
-def test_an_application_without_a_manifest_holds_only_unexplained_grants(admin, contoso):
+def test_an_application_without_a_manifest_holds_only_unexplained_grants(alice_client, contoso):
     sp = ServicePrincipalFactory(tenant=contoso, display_name="Unknown app")
     GrantFactory(client=sp, value="Files.Read.All", first_seen_run=contoso.last_good_sync)
 
-    response = admin.get(page_url(sp))
+    response = alice_client.get(page_url(sp))
 
     assert grants(response) == [("Files.Read.All", "admin", "unexplained")]
     html = response.content.decode()
@@ -216,15 +197,15 @@ def test_an_application_without_a_manifest_holds_only_unexplained_grants(admin, 
     assert "Nothing is missing" in html
 
 
-def test_an_application_not_in_the_tenant_is_not_found(admin, contoso):
+def test_an_application_not_in_the_tenant_is_not_found(alice_client, contoso):
     elsewhere = ServicePrincipalFactory(tenant=TenantFactory())
     url = reverse("tenants:application", args=[contoso.tenant_id, elsewhere.app_id])
 
-    assert admin.get(url).status_code == 404
+    assert alice_client.get(url).status_code == 404
 
 
-def test_the_application_page_links_to_its_manifest(admin, connect):
-    html = admin.get(page_url(connect)).content.decode()
+def test_the_application_page_links_to_its_manifest(alice_client, connect):
+    html = alice_client.get(page_url(connect)).content.decode()
 
     manifest_url = reverse("permissions:application-detail", args=[connect.app_id])
     assert f'<a href="{manifest_url}">247connect</a>' in html
@@ -233,8 +214,10 @@ def test_the_application_page_links_to_its_manifest(admin, connect):
 # --- feature switches --------------------------------------------------------------------
 
 
-def test_an_admin_gets_a_switch_per_feature_that_posts_and_previews_as_it_changes(admin, connect):
-    html = admin.get(page_url(connect)).content.decode()
+def test_an_admin_gets_a_switch_per_feature_that_posts_and_previews_as_it_changes(
+    alice_client, connect
+):
+    html = alice_client.get(page_url(connect)).content.decode()
 
     assert f'method="post" action="{save_url(connect)}"' in html
     assert f'hx-get="{preview_url(connect)}" hx-trigger="change"' in html
@@ -246,16 +229,16 @@ def test_an_admin_gets_a_switch_per_feature_that_posts_and_previews_as_it_change
     assert 'name="action" value="save">Save switches</button>' in html
 
 
-def test_a_reader_may_preview_but_gets_no_save_button(reader, connect):
-    html = reader.get(page_url(connect)).content.decode()
+def test_a_reader_may_preview_but_gets_no_save_button(bob_client, connect):
+    html = bob_client.get(page_url(connect)).content.decode()
 
     assert f'method="get" action="{preview_url(connect)}"' in html
     assert "Save switches" not in html and "Only the tenant's admins can save" in html
 
 
-def test_switching_off_a_feature_previews_the_grants_that_would_become_unused(reader, connect):
+def test_switching_off_a_feature_previews_the_grants_that_would_become_unused(bob_client, connect):
     # Only "mail" on: device assignment and reports off.
-    preview = reader.get(preview_url(connect), {"enabled": ["mail"]}).context["preview"]
+    preview = bob_client.get(preview_url(connect), {"enabled": ["mail"]}).context["preview"]
 
     assert [i.permission.value for i in preview.to_unused] == ["Device.Read.All", "Group.Read.All"]
     assert preview.to_unused[0].features == ["Device assignment"]
@@ -265,8 +248,8 @@ def test_switching_off_a_feature_previews_the_grants_that_would_become_unused(re
     assert not FeatureSwitch.objects.exists()
 
 
-def test_htmx_gets_the_preview_alone(reader, connect):
-    response = reader.get(preview_url(connect), {"enabled": ["mail"]}, **HTMX)
+def test_htmx_gets_the_preview_alone(bob_client, connect):
+    response = bob_client.get(preview_url(connect), {"enabled": ["mail"]}, **HTMX)
 
     html = response.content.decode()
     assert html.lstrip().startswith(
@@ -280,16 +263,16 @@ def test_htmx_gets_the_preview_alone(reader, connect):
     assert not FeatureSwitch.objects.exists()
 
 
-def test_a_preview_that_changes_nothing_says_so(admin, connect):
-    response = admin.get(
+def test_a_preview_that_changes_nothing_says_so(alice_client, connect):
+    response = alice_client.get(
         preview_url(connect), {"enabled": ["device-assignment", "reports"]}, **HTMX
     )
 
     assert "no verdict changes" in response.content.decode()
 
 
-def test_without_javascript_a_reader_previews_on_the_whole_page(reader, connect):
-    response = reader.get(preview_url(connect), {"enabled": ["mail"]})
+def test_without_javascript_a_reader_previews_on_the_whole_page(bob_client, connect):
+    response = bob_client.get(preview_url(connect), {"enabled": ["mail"]})
 
     html = response.content.decode()
     assert "<html" in html and "If you save these switches" in html
@@ -297,22 +280,22 @@ def test_without_javascript_a_reader_previews_on_the_whole_page(reader, connect)
     assert 'value="device-assignment" id="switch-device-assignment" aria-describedby' in html
 
 
-def test_the_preview_says_it_answers_htmx_and_browsers_differently(reader, connect):
+def test_the_preview_says_it_answers_htmx_and_browsers_differently(bob_client, connect):
     for headers in ({}, HTMX):
-        response = reader.get(preview_url(connect), {"enabled": ["mail"]}, **headers)
+        response = bob_client.get(preview_url(connect), {"enabled": ["mail"]}, **headers)
         assert response.status_code == 200 and "HX-Request" in response["Vary"]
 
 
-def test_without_javascript_an_admins_preview_button_saves_nothing(admin, connect):
-    response = admin.post(save_url(connect), {"enabled": ["mail"], "action": "preview"})
+def test_without_javascript_an_admins_preview_button_saves_nothing(alice_client, connect):
+    response = alice_client.post(save_url(connect), {"enabled": ["mail"], "action": "preview"})
 
     assert response.status_code == 200
     assert "If you save these switches" in response.content.decode()
     assert not FeatureSwitch.objects.exists()
 
 
-def test_saving_switches_stores_every_feature_and_the_verdicts_follow(admin, connect):
-    response = admin.post(
+def test_saving_switches_stores_every_feature_and_the_verdicts_follow(alice_client, connect):
+    response = alice_client.post(
         save_url(connect), {"enabled": ["device-assignment", "mail"], "action": "save"}
     )
 
@@ -322,7 +305,7 @@ def test_saving_switches_stores_every_feature_and_the_verdicts_follow(admin, con
         "mail": True,
         "reports": False,
     }
-    page = admin.get(page_url(connect))
+    page = alice_client.get(page_url(connect))
     assert ("Mail.Send", "admin", "needed") in grants(page)
     assert [m.finding.permission.value for m in page.context["detail"].missing] == [
         "Mail.ReadWrite"
@@ -330,28 +313,25 @@ def test_saving_switches_stores_every_feature_and_the_verdicts_follow(admin, con
     assert "Feature switches saved" in page.content.decode()
 
 
-def test_a_reader_may_not_save_switches(reader, connect):
-    assert reader.post(save_url(connect), {"enabled": ["mail"]}).status_code == 403
-    assert reader.post(save_url(connect), {"action": "preview"}).status_code == 403
+def test_a_reader_may_not_save_switches(bob_client, connect):
+    assert bob_client.post(save_url(connect), {"enabled": ["mail"]}).status_code == 403
+    assert bob_client.post(save_url(connect), {"action": "preview"}).status_code == 403
     assert not FeatureSwitch.objects.exists()
 
 
-def test_an_unknown_feature_is_a_bad_request(admin, connect):
-    assert admin.get(preview_url(connect), {"enabled": ["nope"]}).status_code == 400
-    assert admin.post(save_url(connect), {"enabled": ["nope"]}).status_code == 400
+def test_an_unknown_feature_is_a_bad_request(alice_client, connect):
+    assert alice_client.get(preview_url(connect), {"enabled": ["nope"]}).status_code == 400
+    assert alice_client.post(save_url(connect), {"enabled": ["nope"]}).status_code == 400
     assert not FeatureSwitch.objects.exists()
 
 
-def test_saving_needs_the_csrf_token(contoso, connect):
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(
-        UserFactory(entra_tenant_id=str(contoso.tenant_id), entra_roles=["Portal.Admin"])
-    )
+def test_saving_needs_the_csrf_token(alice, connect):
+    client = signed_in(alice, enforce_csrf_checks=True)
 
     assert client.post(save_url(connect), {"enabled": ["mail"]}).status_code == 403
     assert not FeatureSwitch.objects.exists()
 
 
-def test_previews_and_saves_refuse_the_other_method(admin, connect):
-    assert admin.post(preview_url(connect)).status_code == 405
-    assert admin.get(save_url(connect)).status_code == 405
+def test_previews_and_saves_refuse_the_other_method(alice_client, connect):
+    assert alice_client.post(preview_url(connect)).status_code == 405
+    assert alice_client.get(save_url(connect)).status_code == 405

@@ -3,7 +3,6 @@ alice is an admin and bob a reader of Contoso, charlie an admin of Fabrikam, osc
 operator; erin has no portal role (fixtures and helpers: conftest.py, helpers.py)."""
 
 import datetime as dt
-import uuid
 
 import pytest
 from django.db import connection
@@ -18,12 +17,11 @@ from tests.factories import (
     TenantFactory,
     UserFactory,
 )
+from tests.helpers import signed_in
+from tests.ids import NORTHWIND
 from tests.tenants.views.helpers import (
-    FAILED,
     app_url,
     dashboard_url,
-    member,
-    signed_in,
     succeeded_run,
     tenant_url,
     with_verdicts,
@@ -35,8 +33,8 @@ pytestmark = pytest.mark.django_db
 # --- signing in --------------------------------------------------------------------------
 
 
-def test_the_dashboard_link_is_shown_to_signed_in_users(admin):
-    html = admin.get(reverse("permissions:catalog")).content.decode()
+def test_the_dashboard_link_is_shown_to_signed_in_users(alice_client):
+    html = alice_client.get(reverse("permissions:catalog")).content.decode()
 
     assert f'<a href="{dashboard_url()}">Dashboard</a>' in html
 
@@ -45,14 +43,14 @@ def test_the_dashboard_link_is_shown_to_signed_in_users(admin):
 
 
 def test_the_dashboard_shows_the_users_tenant_with_its_counts(
-    admin, contoso, fabrikam, control_plane
+    alice_client, contoso, fabrikam, control_plane
 ):
     run = succeeded_run(contoso)
     with_verdicts(contoso, run)
     with_verdicts(fabrikam, succeeded_run(fabrikam))
-    SyncRunFactory(tenant=contoso, status=FAILED, error="Graph said no")
+    SyncRunFactory(tenant=contoso, failed=True)
 
-    response = admin.get(dashboard_url())
+    response = alice_client.get(dashboard_url())
 
     (overview,) = response.context["overviews"]
     assert overview.tenant == contoso and overview.applications == 1
@@ -68,10 +66,10 @@ def test_the_dashboard_shows_the_users_tenant_with_its_counts(
     assert reverse("tenants:matrix") not in html
 
 
-def test_operators_see_every_tenant_and_the_matrix_link(operator, contoso, fabrikam):
+def test_operators_see_every_tenant_and_the_matrix_link(oscar_client, contoso, fabrikam):
     succeeded_run(fabrikam)
 
-    response = operator.get(dashboard_url())
+    response = oscar_client.get(dashboard_url())
 
     assert [o.tenant for o in response.context["overviews"]] == [contoso, fabrikam]
     html = response.content.decode()
@@ -79,17 +77,15 @@ def test_operators_see_every_tenant_and_the_matrix_link(operator, contoso, fabri
     assert f'href="{reverse("tenants:matrix")}"' in html
 
 
-def test_a_user_without_a_portal_role_is_told_why_the_dashboard_is_empty(contoso):
-    erin = signed_in(member("erin", contoso))
-
-    html = erin.get(dashboard_url()).content.decode()
+def test_a_user_without_a_portal_role_is_told_why_the_dashboard_is_empty(erin_client):
+    html = erin_client.get(dashboard_url()).content.decode()
 
     assert "You have no role in the Permission Portal yet" in html
     assert "Contoso</a>" not in html
 
 
 def test_a_user_from_a_tenant_not_onboarded_is_told_so(contoso):
-    dave = signed_in(member("dave", str(uuid.uuid4()), "Portal.Admin"))
+    dave = signed_in(UserFactory(entra_tenant_id=NORTHWIND, entra_roles=["Portal.Admin"]))
 
     assert "Your tenant isn't connected yet" in dave.get(dashboard_url()).content.decode()
 
@@ -103,16 +99,16 @@ def test_a_superuser_without_tenants_is_told_how_to_add_one():
     assert "manage.py add_tenant TENANT_ID --name NAME" in html
 
 
-def test_a_tenant_whose_sync_is_overdue_is_due_now(admin, contoso):
+def test_a_tenant_whose_sync_is_overdue_is_due_now(alice_client, contoso):
     Tenant.objects.filter(pk=contoso.pk).update(next_sync_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
 
-    assert "Due now" in admin.get(dashboard_url()).content.decode()
+    assert "Due now" in alice_client.get(dashboard_url()).content.decode()
 
 
-def test_the_dashboard_queries_do_not_grow_with_tenants(operator):
+def test_the_dashboard_queries_do_not_grow_with_tenants(oscar_client):
     def queries() -> int:
         with CaptureQueriesContext(connection) as captured:
-            assert operator.get(dashboard_url()).status_code == 200
+            assert oscar_client.get(dashboard_url()).status_code == 200
         return len(captured)
 
     for n in range(2):
@@ -128,7 +124,7 @@ def test_the_dashboard_queries_do_not_grow_with_tenants(operator):
 # --- matrix ------------------------------------------------------------------------------
 
 
-def test_the_matrix_shows_each_application_in_each_tenant(operator, contoso, fabrikam):
+def test_the_matrix_shows_each_application_in_each_tenant(oscar_client, contoso, fabrikam):
     connect = with_verdicts(contoso, succeeded_run(contoso))
     fabrikam_run = succeeded_run(fabrikam)
     GrantFactory(
@@ -141,7 +137,7 @@ def test_the_matrix_shows_each_application_in_each_tenant(operator, contoso, fab
     only_fabrikam = ServicePrincipalFactory(tenant=fabrikam, display_name="AskCody")
     GrantFactory(client=only_fabrikam, first_seen_run=fabrikam_run)
 
-    response = operator.get(reverse("tenants:matrix"))
+    response = oscar_client.get(reverse("tenants:matrix"))
 
     rows = {row.display_name: row for row in response.context["rows"]}
     assert list(rows) == ["247connect", "AskCody"]
@@ -154,11 +150,11 @@ def test_the_matrix_shows_each_application_in_each_tenant(operator, contoso, fab
     assert "not granted anything" in html
 
 
-def test_the_matrix_shows_only_the_users_tenants(admin, contoso, fabrikam):
+def test_the_matrix_shows_only_the_users_tenants(alice_client, contoso, fabrikam):
     with_verdicts(contoso, succeeded_run(contoso))
     with_verdicts(fabrikam, succeeded_run(fabrikam), name="Fabrikam only")
 
-    response = admin.get(reverse("tenants:matrix"))
+    response = alice_client.get(reverse("tenants:matrix"))
 
     assert response.context["tenants"] == [contoso]
     assert [row.display_name for row in response.context["rows"]] == ["247connect"]

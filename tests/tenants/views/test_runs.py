@@ -17,13 +17,11 @@ from tests.factories import (
     SyncRunFactory,
     UserFactory,
 )
+from tests.helpers import signed_in
 from tests.tenants.views.helpers import (
-    FAILED,
     HTMX,
-    SUCCEEDED,
     history_url,
     run_url,
-    signed_in,
     status_url,
     succeeded_run,
 )
@@ -57,10 +55,10 @@ def test_a_run_is_only_found_under_its_own_tenant(contoso, fabrikam):
 # --- run status (polled) -----------------------------------------------------------------
 
 
-def test_the_status_of_an_open_run_keeps_polling(admin, contoso):
+def test_the_status_of_an_open_run_keeps_polling(alice_client, contoso):
     run = SyncRunFactory(tenant=contoso)
 
-    response = admin.get(status_url(run), **HTMX)
+    response = alice_client.get(status_url(run), **HTMX)
 
     html = response.content.decode()
     assert response.status_code == 200
@@ -72,11 +70,11 @@ def test_the_status_of_an_open_run_keeps_polling(admin, contoso):
 
 
 def test_the_status_of_an_ended_run_stops_polling_with_286_and_shows_its_final_state(
-    admin, contoso
+    alice_client, contoso
 ):
     run = succeeded_run(contoso, service_principals=7)
 
-    response = admin.get(status_url(run), **HTMX)
+    response = alice_client.get(status_url(run), **HTMX)
 
     html = response.content.decode()
     assert response.status_code == 286
@@ -90,7 +88,7 @@ def test_the_status_of_an_ended_run_stops_polling_with_286_and_shows_its_final_s
 # --- sync history ------------------------------------------------------------------------
 
 
-def test_the_history_lists_each_run_with_its_numbers(admin, contoso):
+def test_the_history_lists_each_run_with_its_numbers(alice_client, contoso):
     run = succeeded_run(
         contoso,
         trigger=SyncRun.Trigger.MANUAL,
@@ -103,7 +101,7 @@ def test_the_history_lists_each_run_with_its_numbers(admin, contoso):
         grants_unchanged=30,
     )
 
-    html = admin.get(history_url(contoso)).content.decode()
+    html = alice_client.get(history_url(contoso)).content.decode()
 
     assert f'href="{run_url(run)}">Sync {run.pk}</a>' in html
     assert '<span class="tag run-status run-green">Succeeded</span>' in html
@@ -114,38 +112,40 @@ def test_the_history_lists_each_run_with_its_numbers(admin, contoso):
     assert "+5<span" in html and "&minus;2<span" in html and "=30<span" in html
 
 
-def test_the_history_shows_a_failed_runs_error_prominently(admin, contoso):
-    run = SyncRunFactory(tenant=contoso, status=FAILED, error="Graph answered 403")
+def test_the_history_shows_a_failed_runs_error_prominently(alice_client, contoso):
+    run = SyncRunFactory(tenant=contoso, failed=True, error="Graph answered 403")
 
-    html = admin.get(history_url(contoso)).content.decode()
+    html = alice_client.get(history_url(contoso)).content.decode()
 
     assert '<span class="tag run-status run-red">Failed</span>' in html
     assert f'run-error"><strong>Sync {run.pk} failed:</strong> Graph answered 403' in html
 
 
-def test_the_history_shows_25_runs_a_page_newest_first(admin, contoso):
-    runs = [SyncRunFactory(tenant=contoso, status=SUCCEEDED) for _ in range(27)]
+def test_the_history_shows_25_runs_a_page_newest_first(alice_client, contoso):
+    runs = [SyncRunFactory(tenant=contoso, succeeded=True) for _ in range(27)]
 
-    first = admin.get(history_url(contoso))
-    second = admin.get(history_url(contoso), {"page": 2})
+    first = alice_client.get(history_url(contoso))
+    second = alice_client.get(history_url(contoso), {"page": 2})
 
     assert list(first.context["page_obj"]) == runs[:-26:-1]
     assert list(second.context["page_obj"]) == runs[1::-1]
 
 
-def test_the_history_of_a_never_synced_tenant_says_so(admin, contoso):
-    assert "No sync yet" in admin.get(history_url(contoso)).content.decode()
+def test_the_history_of_a_never_synced_tenant_says_so(alice_client, contoso):
+    assert "No sync yet" in alice_client.get(history_url(contoso)).content.decode()
 
 
 # --- run detail and diff -----------------------------------------------------------------
 
 
-def test_the_run_page_shows_grants_added_and_removed_since_the_previous_good_run(admin, contoso):
+def test_the_run_page_shows_grants_added_and_removed_since_the_previous_good_run(
+    alice_client, contoso
+):
     first = succeeded_run(contoso)
     client = ServicePrincipalFactory(tenant=contoso, display_name="AskCody")
     kept = GrantFactory(client=client, value="User.Read.All", first_seen_run=first)
     gone = GrantFactory(client=client, value="Calendars.Read", first_seen_run=first)
-    SyncRunFactory(tenant=contoso, status=FAILED)  # in between: changes nothing
+    SyncRunFactory(tenant=contoso, failed=True)  # in between: changes nothing
     second = succeeded_run(contoso)
     Grant.objects.filter(pk=gone.pk).update(removed_in_run=second)
     GrantFactory(
@@ -158,7 +158,7 @@ def test_the_run_page_shows_grants_added_and_removed_since_the_previous_good_run
     )
     GrantFactory(client=client, value="", permission_id=uuid.UUID(int=7), first_seen_run=second)
 
-    response = admin.get(run_url(second))
+    response = alice_client.get(run_url(second))
 
     html = response.content.decode()
     assert f'Changes since <a href="{run_url(first)}">sync {first.pk}</a>' in html
@@ -171,42 +171,42 @@ def test_the_run_page_shows_grants_added_and_removed_since_the_previous_good_run
     assert html.count("&minus; Removed") == 1 and html.count("+ Added") == 2
 
 
-def test_the_first_sync_shows_all_its_grants_as_new(admin, contoso):
+def test_the_first_sync_shows_all_its_grants_as_new(alice_client, contoso):
     run = succeeded_run(contoso)
     GrantFactory.create_batch(3, client=ServicePrincipalFactory(tenant=contoso), first_seen_run=run)
 
-    html = admin.get(run_url(run)).content.decode()
+    html = alice_client.get(run_url(run)).content.decode()
 
     assert "First sync: all 3 grants are new" in html
 
 
-def test_a_sync_that_changed_nothing_says_so(admin, contoso):
+def test_a_sync_that_changed_nothing_says_so(alice_client, contoso):
     first = succeeded_run(contoso)
     GrantFactory(client=ServicePrincipalFactory(tenant=contoso), first_seen_run=first)
     second = succeeded_run(contoso)
 
-    html = admin.get(run_url(second)).content.decode()
+    html = alice_client.get(run_url(second)).content.decode()
 
     assert f"No changes: the grants are the same as sync {first.pk} read them." in html
 
 
-def test_a_failed_run_page_shows_its_error_and_that_it_changed_nothing(admin, contoso):
-    run = SyncRunFactory(tenant=contoso, status=FAILED, error="Token refused")
+def test_a_failed_run_page_shows_its_error_and_that_it_changed_nothing(alice_client, contoso):
+    run = SyncRunFactory(tenant=contoso, failed=True, error="Token refused")
 
-    html = admin.get(run_url(run)).content.decode()
+    html = alice_client.get(run_url(run)).content.decode()
 
     assert "This sync failed:</strong> Token refused" in html
     assert "this one changed nothing" in html
 
 
-def test_a_long_diff_is_paginated_and_htmx_gets_only_the_changes(admin, contoso):
+def test_a_long_diff_is_paginated_and_htmx_gets_only_the_changes(alice_client, contoso):
     run = succeeded_run(contoso)
     GrantFactory.create_batch(
         51, client=ServicePrincipalFactory(tenant=contoso), first_seen_run=run
     )
 
-    first = admin.get(run_url(run))
-    second = admin.get(run_url(run), {"page": 2}, **HTMX)
+    first = alice_client.get(run_url(run))
+    second = alice_client.get(run_url(run), {"page": 2}, **HTMX)
 
     assert len(first.context["page_obj"]) == 50
     assert 'hx-target="#changes"' in first.content.decode()

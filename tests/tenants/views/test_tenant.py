@@ -11,7 +11,6 @@ import uuid
 import pytest
 from django.conf import settings
 from django.shortcuts import resolve_url
-from django.test import Client
 from django.urls import reverse
 
 from permissions.models import PermissionKind
@@ -25,15 +24,14 @@ from tests.factories import (
     ServicePrincipalFactory,
     SyncRunFactory,
 )
+from tests.helpers import signed_in
+from tests.ids import MICROSOFT
 from tests.tenants.views.helpers import (
-    FAILED,
     HTMX,
-    MICROSOFT,
     STARTED,
     app_url,
     dashboard_url,
     history_url,
-    member,
     run_url,
     status_url,
     succeeded_run,
@@ -58,34 +56,40 @@ def test_signed_out_visitors_are_sent_to_sign_in(client, contoso):
     assert not SyncRun.objects.filter(trigger=SyncRun.Trigger.MANUAL).exists()
 
 
-def test_a_reader_sees_the_sync_panel_without_sync_now_and_may_not_post(reader, contoso, sent):
+def test_a_reader_sees_the_sync_panel_without_sync_now_and_may_not_post(
+    bob_client, contoso, sent_syncs, django_capture_on_commit_callbacks
+):
     succeeded_run(contoso)
 
-    html = reader.get(tenant_url(contoso)).content.decode()
+    html = bob_client.get(tenant_url(contoso)).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        refused = bob_client.post(sync_url(contoso))
 
     assert "Only the tenant's admins can start a sync." in html
     assert sync_url(contoso) not in html
-    assert reader.post(sync_url(contoso)).status_code == 403
-    assert not SyncRun.objects.filter(trigger=SyncRun.Trigger.MANUAL).exists() and sent == []
+    assert refused.status_code == 403
+    assert not SyncRun.objects.filter(trigger=SyncRun.Trigger.MANUAL).exists() and sent_syncs == []
 
 
-def test_another_tenants_admin_finds_nothing(outsider, contoso):
+def test_another_tenants_admin_finds_nothing(charlie_client, contoso):
     run = succeeded_run(contoso)
 
     for url in [tenant_url(contoso), history_url(contoso), run_url(run), status_url(run)]:
-        assert outsider.get(url).status_code == 404, url
-    assert outsider.post(sync_url(contoso)).status_code == 404
+        assert charlie_client.get(url).status_code == 404, url
+    assert charlie_client.post(sync_url(contoso)).status_code == 404
 
 
-def test_an_unknown_tenant_is_not_found(admin):
-    assert admin.get(reverse("tenants:tenant-detail", args=[uuid.uuid4()])).status_code == 404
-    assert admin.post(reverse("tenants:sync-now", args=[uuid.uuid4()])).status_code == 404
+def test_an_unknown_tenant_is_not_found(alice_client):
+    assert (
+        alice_client.get(reverse("tenants:tenant-detail", args=[uuid.uuid4()])).status_code == 404
+    )
+    assert alice_client.post(reverse("tenants:sync-now", args=[uuid.uuid4()])).status_code == 404
 
 
 # --- tenant page -------------------------------------------------------------------------
 
 
-def test_the_tenant_page_shows_the_tenant_and_its_latest_run(admin, contoso):
+def test_the_tenant_page_shows_the_tenant_and_its_latest_run(alice_client, contoso):
     run = succeeded_run(
         contoso,
         service_principals=7,
@@ -95,7 +99,7 @@ def test_the_tenant_page_shows_the_tenant_and_its_latest_run(admin, contoso):
         grants_unchanged=40,
     )
 
-    response = admin.get(tenant_url(contoso))
+    response = alice_client.get(tenant_url(contoso))
 
     html = response.content.decode()
     assert '<h1 class="title">Contoso</h1>' in html
@@ -109,39 +113,39 @@ def test_the_tenant_page_shows_the_tenant_and_its_latest_run(admin, contoso):
     assert "every 2s" not in html
 
 
-def test_a_failed_latest_run_shows_its_error_and_the_last_good_sync(admin, contoso):
+def test_a_failed_latest_run_shows_its_error_and_the_last_good_sync(alice_client, contoso):
     good = succeeded_run(contoso)
-    SyncRunFactory(tenant=contoso, status=FAILED, error="Access denied: grant Application.Read.All")
+    SyncRunFactory(tenant=contoso, failed=True, error="Access denied: grant Application.Read.All")
 
-    html = admin.get(tenant_url(contoso)).content.decode()
+    html = alice_client.get(tenant_url(contoso)).content.decode()
 
     assert "This sync failed:</strong> Access denied: grant Application.Read.All" in html
     assert f'href="{run_url(good)}">sync {good.pk}</a>' in html
 
 
-def test_a_never_synced_tenant_page_says_how_to_sync_it(admin, contoso):
-    html = admin.get(tenant_url(contoso)).content.decode()
+def test_a_never_synced_tenant_page_says_how_to_sync_it(alice_client, contoso):
+    html = alice_client.get(tenant_url(contoso)).content.decode()
 
     assert "Never synced" in html and "Not synced yet" in html
     assert f"manage.py sync_tenant {contoso.tenant_id}" in html
     assert '<button class="button is-link" type="submit">Sync now</button>' in html
 
 
-def test_an_open_run_makes_the_panel_poll_its_status_every_2_seconds(admin, contoso):
-    run = SyncRunFactory(tenant=contoso, status=SyncRun.Status.RUNNING, started_at=STARTED)
+def test_an_open_run_makes_the_panel_poll_its_status_every_2_seconds(alice_client, contoso):
+    run = SyncRunFactory(tenant=contoso, running=True, started_at=STARTED)
     SyncRun.objects.filter(pk=run.pk).update(progress="Reading delegated grants")
 
-    html = admin.get(tenant_url(contoso)).content.decode()
+    html = alice_client.get(tenant_url(contoso)).content.decode()
 
     assert f'hx-get="{status_url(run)}" hx-trigger="every 2s" hx-swap="outerHTML"' in html
     assert "Reading delegated grants&hellip;" in html
     assert 'type="submit" disabled>Sync now</button>' in html
 
 
-def test_the_tenant_page_counts_each_applications_grants_by_verdict(admin, contoso):
+def test_the_tenant_page_counts_each_applications_grants_by_verdict(alice_client, contoso):
     connect = with_verdicts(contoso, succeeded_run(contoso))
 
-    response = admin.get(tenant_url(contoso))
+    response = alice_client.get(tenant_url(contoso))
 
     (item,) = response.context["page_obj"]
     assert item.service_principal == connect and item.counts.permissions == 4
@@ -156,7 +160,7 @@ def test_the_tenant_page_counts_each_applications_grants_by_verdict(admin, conto
     assert f'<a href="{app_url(contoso, connect)}">247connect</a>' in html
 
 
-def test_the_tenant_pages_counts_agree_with_the_report(admin, contoso):
+def test_the_tenant_pages_counts_agree_with_the_report(alice_client, contoso):
     run = succeeded_run(contoso)
     with_verdicts(contoso, run)
     askcody = ServicePrincipalFactory(tenant=contoso, display_name="AskCody")
@@ -172,7 +176,7 @@ def test_the_tenant_pages_counts_agree_with_the_report(admin, contoso):
             first_seen_run=run,
         )
 
-    items = admin.get(tenant_url(contoso)).context["page_obj"]
+    items = alice_client.get(tenant_url(contoso)).context["page_obj"]
 
     report = tenant_report(tenant=contoso).applications
     assert [g.consent for g in report[1].grants] == ["admin", "user"]
@@ -184,14 +188,14 @@ def test_the_tenant_pages_counts_agree_with_the_report(admin, contoso):
         )
 
 
-def test_the_tenant_page_shows_publishers_and_marks_microsofts_applications(admin, contoso):
+def test_the_tenant_page_shows_publishers_and_marks_microsofts_applications(alice_client, contoso):
     run = succeeded_run(contoso)
     vendor = ServicePrincipalFactory(tenant=contoso, publisher="AskCody ApS")
     teams = ServicePrincipalFactory(tenant=contoso, app_owner_tenant_id=MICROSOFT)
     for sp in (vendor, teams):
         GrantFactory(client=sp, first_seen_run=run)
 
-    html = admin.get(tenant_url(contoso)).content.decode()
+    html = alice_client.get(tenant_url(contoso)).content.decode()
 
     assert 'AskCody ApS <span class="tag party-third">Third-party</span>' in html
     assert '<span class="tag party-first">Microsoft</span>' in html
@@ -210,7 +214,9 @@ def test_the_tenant_page_shows_publishers_and_marks_microsofts_applications(admi
         ({"verdict": "no-such-verdict"}, ["247connect", "Contoso HR", "Teams"]),
     ],
 )
-def test_the_tenant_page_filters_by_verdict_publisher_and_name(admin, contoso, filters, expected):
+def test_the_tenant_page_filters_by_verdict_publisher_and_name(
+    alice_client, contoso, filters, expected
+):
     run = succeeded_run(contoso)
     with_verdicts(contoso, run)
     hr_app = ApplicationFactory(name="Contoso HR")
@@ -222,7 +228,7 @@ def test_the_tenant_page_filters_by_verdict_publisher_and_name(admin, contoso, f
     )
     GrantFactory(client=teams, first_seen_run=run)
 
-    response = admin.get(tenant_url(contoso), filters)
+    response = alice_client.get(tenant_url(contoso), filters)
 
     assert response.status_code == 200
     assert [i.service_principal.display_name for i in response.context["page_obj"]] == expected
@@ -230,10 +236,10 @@ def test_the_tenant_page_filters_by_verdict_publisher_and_name(admin, contoso, f
         assert "No application matches" in response.content.decode()
 
 
-def test_the_filters_work_as_a_plain_form_and_search_as_you_type(admin, contoso):
+def test_the_filters_work_as_a_plain_form_and_search_as_you_type(alice_client, contoso):
     succeeded_run(contoso)
 
-    html = admin.get(tenant_url(contoso)).content.decode()
+    html = alice_client.get(tenant_url(contoso)).content.decode()
 
     assert f'method="get" action="{tenant_url(contoso)}" role="search"' in html
     assert 'hx-trigger="input changed delay:300ms, search"' in html
@@ -242,7 +248,7 @@ def test_the_filters_work_as_a_plain_form_and_search_as_you_type(admin, contoso)
     assert '<button class="button is-link" type="submit">Filter</button>' in html
 
 
-def test_the_tenant_page_lists_50_applications_a_page(admin, contoso):
+def test_the_tenant_page_lists_50_applications_a_page(alice_client, contoso):
     run = succeeded_run(contoso)
     for n in range(52):
         GrantFactory(
@@ -250,8 +256,8 @@ def test_the_tenant_page_lists_50_applications_a_page(admin, contoso):
             first_seen_run=run,
         )
 
-    first = admin.get(tenant_url(contoso), {"verdict": "unexplained"})
-    second = admin.get(tenant_url(contoso), {"verdict": "unexplained", "page": 2}, **HTMX)
+    first = alice_client.get(tenant_url(contoso), {"verdict": "unexplained"})
+    second = alice_client.get(tenant_url(contoso), {"verdict": "unexplained", "page": 2}, **HTMX)
 
     assert len(first.context["page_obj"]) == 50
     assert 'href="?verdict=unexplained&amp;page=2"' in first.content.decode()
@@ -262,16 +268,19 @@ def test_the_tenant_page_lists_50_applications_a_page(admin, contoso):
     assert "52 of 52 applications, 51–52 shown" in second.content.decode()
 
 
-def test_a_synced_tenant_without_grants_says_no_application_holds_one(admin, contoso):
+def test_a_synced_tenant_without_grants_says_no_application_holds_one(alice_client, contoso):
     succeeded_run(contoso)
 
-    assert "No application holds a permission" in admin.get(tenant_url(contoso)).content.decode()
+    assert (
+        "No application holds a permission"
+        in alice_client.get(tenant_url(contoso)).content.decode()
+    )
 
 
-def test_htmx_asking_for_the_tenant_page_gets_only_the_applications(admin, contoso):
+def test_htmx_asking_for_the_tenant_page_gets_only_the_applications(alice_client, contoso):
     succeeded_run(contoso)
 
-    html = admin.get(tenant_url(contoso), {"q": "x"}, **HTMX).content.decode()
+    html = alice_client.get(tenant_url(contoso), {"q": "x"}, **HTMX).content.decode()
 
     assert html.lstrip().startswith('<p class="empty-state box">No application holds')
     assert "<html" not in html and "sync-panel" not in html and "<form" not in html
@@ -285,20 +294,22 @@ def test_htmx_asking_for_the_tenant_page_gets_only_the_applications(admin, conto
     ],
     ids=["boosted", "history-restore"],
 )
-def test_a_boosted_link_or_a_history_restore_gets_the_whole_tenant_page(admin, contoso, headers):
+def test_a_boosted_link_or_a_history_restore_gets_the_whole_tenant_page(
+    alice_client, contoso, headers
+):
     succeeded_run(contoso)
 
-    response = admin.get(tenant_url(contoso), {"q": "x"}, **headers)
+    response = alice_client.get(tenant_url(contoso), {"q": "x"}, **headers)
 
     html = response.content.decode()
     assert "<html" in html and "sync-panel" in html
     assert "HX-Request" in response["Vary"]
 
 
-def test_the_applications_reload_themselves_when_a_watched_sync_ends(admin, contoso):
+def test_the_applications_reload_themselves_when_a_watched_sync_ends(alice_client, contoso):
     succeeded_run(contoso)
 
-    html = admin.get(tenant_url(contoso)).content.decode()
+    html = alice_client.get(tenant_url(contoso)).content.decode()
 
     assert (
         f'<div id="application-results" hx-get="{tenant_url(contoso)}" '
@@ -310,64 +321,63 @@ def test_the_applications_reload_themselves_when_a_watched_sync_ends(admin, cont
 
 
 def test_sync_now_queues_one_manual_run_and_sends_it_once_on_commit(
-    admin, contoso, sent, django_capture_on_commit_callbacks
+    alice_client, contoso, sent_syncs, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = admin.post(sync_url(contoso))
-        assert sent == []  # not before the run row is committed
+        response = alice_client.post(sync_url(contoso))
+        assert sent_syncs == []  # not before the run row is committed
 
     run = SyncRun.objects.get(tenant=contoso)
     assert (run.status, run.trigger) == (SyncRun.Status.QUEUED, SyncRun.Trigger.MANUAL)
-    assert len(callbacks) == 1 and sent == [run.pk]
+    assert len(callbacks) == 1 and sent_syncs == [run.pk]
     assert response.status_code == 302 and response["Location"] == tenant_url(contoso)
 
 
 def test_sync_now_while_a_run_is_open_queues_none_and_shows_that_run(
-    admin, contoso, sent, django_capture_on_commit_callbacks
+    alice_client, contoso, sent_syncs, django_capture_on_commit_callbacks
 ):
-    open_run = SyncRunFactory(tenant=contoso, status=SyncRun.Status.RUNNING)
+    open_run = SyncRunFactory(tenant=contoso, running=True)
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin.post(sync_url(contoso), follow=True)
+        response = alice_client.post(sync_url(contoso), follow=True)
 
     assert SyncRun.objects.filter(tenant=contoso).get() == open_run
-    assert sent == []
+    assert sent_syncs == []
     html = response.content.decode()
     assert "already under way" in html
     assert f'hx-get="{status_url(open_run)}"' in html
 
 
 def test_sync_now_with_htmx_returns_only_the_sync_panel(
-    admin, contoso, sent, django_capture_on_commit_callbacks
+    alice_client, contoso, sent_syncs, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin.post(sync_url(contoso), **HTMX)
+        response = alice_client.post(sync_url(contoso), **HTMX)
 
     run = SyncRun.objects.get(tenant=contoso)
     html = response.content.decode()
-    assert response.status_code == 200 and sent == [run.pk]
+    assert response.status_code == 200 and sent_syncs == [run.pk]
     assert html.lstrip().startswith('<section class="box sync-panel" id="sync-panel"')
     assert '<span class="tag run-status run-grey">Queued</span>' in html
     assert f'hx-get="{status_url(run)}" hx-trigger="every 2s"' in html
     assert "<html" not in html and 'id="applications"' not in html
 
 
-def test_sync_now_says_it_answers_htmx_and_browsers_differently(admin, contoso, sent):
-    page = admin.post(sync_url(contoso))
-    fragment = admin.post(sync_url(contoso), **HTMX)
+def test_sync_now_says_it_answers_htmx_and_browsers_differently(alice_client, contoso, sent_syncs):
+    page = alice_client.post(sync_url(contoso))
+    fragment = alice_client.post(sync_url(contoso), **HTMX)
 
     assert page.status_code == 302 and fragment.status_code == 200
     assert "HX-Request" in page["Vary"] and "HX-Request" in fragment["Vary"]
 
 
-def test_sync_now_refuses_get(admin, contoso):
-    assert admin.get(sync_url(contoso)).status_code == 405
+def test_sync_now_refuses_get(alice_client, contoso):
+    assert alice_client.get(sync_url(contoso)).status_code == 405
     assert not SyncRun.objects.exists()
 
 
-def test_sync_now_refuses_a_post_without_the_csrf_token(contoso):
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(member("alice", contoso, "Portal.Admin"))
+def test_sync_now_refuses_a_post_without_the_csrf_token(alice, contoso):
+    client = signed_in(alice, enforce_csrf_checks=True)
 
     assert client.post(sync_url(contoso)).status_code == 403
     assert not SyncRun.objects.exists()
@@ -376,10 +386,10 @@ def test_sync_now_refuses_a_post_without_the_csrf_token(contoso):
 # --- exports -----------------------------------------------------------------------------
 
 
-def test_a_reader_exports_the_report_as_json_exactly_as_the_report_command(reader, contoso):
+def test_a_reader_exports_the_report_as_json_exactly_as_the_report_command(bob_client, contoso):
     with_verdicts(contoso, succeeded_run(contoso))
 
-    response = reader.get(reverse("tenants:report-json", args=[contoso.tenant_id]))
+    response = bob_client.get(reverse("tenants:report-json", args=[contoso.tenant_id]))
 
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
@@ -391,10 +401,10 @@ def test_a_reader_exports_the_report_as_json_exactly_as_the_report_command(reade
     assert {g["verdict"] for g in app["grants"]} == {"needed", "unused", "unexplained"}
 
 
-def test_the_csv_export_has_a_row_per_grant_and_per_missing_permission(reader, contoso):
+def test_the_csv_export_has_a_row_per_grant_and_per_missing_permission(bob_client, contoso):
     with_verdicts(contoso, succeeded_run(contoso))
 
-    response = reader.get(reverse("tenants:report-csv", args=[contoso.tenant_id]))
+    response = bob_client.get(reverse("tenants:report-csv", args=[contoso.tenant_id]))
 
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"].startswith("attachment; filename=")

@@ -1,0 +1,32 @@
+"""Helpers of the tenants app's tests: what the emulator's Graph holds, and audit events
+recorded in the past."""
+
+from datetime import datetime
+from typing import Any
+from unittest import mock
+
+from emulator import Emulator
+from tenants.audit import audit_record
+from tenants.models import AuditEvent
+
+
+def graph_grants(emu: Emulator, tenant_id: str, client_object_id: str) -> list[dict]:
+    """The oauth2PermissionGrants (delegated) of a client in the emulator's Graph."""
+    state = emu.state(tenant_id)
+    return [g for g in state["oauth2PermissionGrants"] if g["clientId"] == client_object_id]
+
+
+def graph_assignments(emu: Emulator, tenant_id: str, client_object_id: str) -> list[dict]:
+    """The appRoleAssignments (application permissions) of a client in the emulator's Graph."""
+    return [
+        a
+        for a in emu.state(tenant_id)["appRoleAssignments"]
+        if a["principalId"] == client_object_id
+    ]
+
+
+def recorded_at(at: datetime, **event: Any) -> AuditEvent:
+    """An audit event recorded at ``at``: the trail is append-only, so a test cannot
+    backdate an event afterwards; it records it with the clock set back instead."""
+    with mock.patch("django.utils.timezone.now", return_value=at):
+        return audit_record(**event)
