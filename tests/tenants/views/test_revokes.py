@@ -2,6 +2,7 @@
 live status with 286 at the end, approvals, undo, manual steps, bulk revokes, the requests
 page. alice is an admin and bob a reader of Contoso."""
 
+import html
 import re
 import uuid
 from typing import Any
@@ -392,7 +393,9 @@ def test_where_the_portal_may_not_write_the_revoke_gives_the_manual_steps(admin,
     assert revoke.status == Status.MANUAL
     shown = text(response)
     assert "Enterprise applications" in shown
-    assert "appRoleAssignedTo/" in shown
+    # The admin center revokes an admin consent: no Graph calls, a warning about re-consent.
+    assert "appRoleAssignedTo/" not in shown
+    assert "Do not use &quot;Grant admin consent&quot;" in shown
     assert 'hx-trigger="every 2s"' in shown  # the next sync confirms it
 
 
@@ -437,6 +440,15 @@ def bulk_rows(response) -> list[str]:
     )
 
 
+def bulk_tokens(response) -> list[str]:
+    return [
+        html.unescape(token)
+        for token in re.findall(
+            r'<input type="hidden" name="grant" value="([^"]+)">', text(response)
+        )
+    ]
+
+
 def test_bulk_lists_exactly_the_candidates_then_creates_one_request_each(
     admin, rooms, writable, queued
 ):
@@ -454,7 +466,8 @@ def test_bulk_lists_exactly_the_candidates_then_creates_one_request_each(
         assert bulk_rows(admin.get(address)) == expected
     assert sorted(bulk_rows(admin.get(app_url))) == ["Place.Read.All", "Sites.Read.All"]
 
-    response = admin.post(app_url)
+    # The form carries back exactly the grants it showed.
+    response = admin.post(app_url, {"grant": bulk_tokens(admin.get(app_url))})
 
     assert response["Location"] == reverse("tenants:revoke-list", args=[rooms.tenant.tenant_id])
     assert sorted(RevokeRequest.objects.values_list("value", flat=True)) == [
