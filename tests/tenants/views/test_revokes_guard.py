@@ -131,7 +131,7 @@ def test_its_write_permission_takes_the_typed_name_and_the_page_says_undo_is_man
 
     # Without JavaScript, the same question as a page of its own.
     page = text(admin.post(revoke_url(portal), fields(WRITE)))
-    assert f"<h1 class=\"title\">Revoke the portal's own {WRITE}?</h1>" in html.unescape(page)
+    assert f'<h1 class="title">Revoke the portal\'s own {WRITE}?</h1>' in html.unescape(page)
     assert 'name="acknowledge"' in page
 
     # A near miss is not a confirmation.
