@@ -57,8 +57,10 @@ def _granted_again(revoke: RevokeRequest, object_ids: set[str], run: SyncRun) ->
     removed = {entry.get("id") for entry in revoke.removed}
     if revoke.kind == PermissionKind.APPLICATION and removed:
         return bool(object_ids - removed)
+    if revoke.finished_at is None or run.started_at is None:
+        return False  # _unrestored_revokes only passes revokes that finished before the run
     lag_over = revoke.finished_at + timedelta(seconds=settings.REVOKE_LAG_SECONDS)
-    return run.started_at is not None and run.started_at >= lag_over
+    return run.started_at >= lag_over
 
 
 def _unrestored_revokes(tenant: Tenant, run: SyncRun) -> QuerySet[RevokeRequest]:
