@@ -313,6 +313,15 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 20 * 60)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = TIME_ZONE
 
+# --- Revokes ---------------------------------------------------------------------------------
+# Graph's replicas may show the state before a write for seconds, sometimes minutes
+# (DESIGN.md). A revoke or restore waits this long at most, with backoff, for reads by id
+# to confirm it (below the revoke task's 10-minute soft time limit)...
+REVOKE_VERIFY_SECONDS = 300
+# ...and listings may lag for this long after it: the sync queued after a revoke waits it
+# out, and a delegated scope seen within it is not "granted again".
+REVOKE_LAG_SECONDS = 300
+
 # --- E-mail -----------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
 EMAIL_FILE_PATH = VAR_DIR / "outbox"

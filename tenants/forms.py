@@ -49,6 +49,8 @@ class GrantSlotForm(forms.Form):
     consent = forms.ChoiceField(choices=Grant.Consent.choices)
     # A needed grant goes only once someone has seen which features it breaks.
     confirm = forms.BooleanField(required=False)
+    # The portal's own write permission goes only once an admin typed its name here.
+    acknowledge = forms.CharField(required=False, max_length=200)
 
     def slot(self) -> GrantSlot:
         data = self.cleaned_data

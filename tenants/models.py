@@ -137,8 +137,17 @@ class ServicePrincipal(models.Model):
 
     @property
     def is_first_party(self) -> bool:
+        """Published by Microsoft (owned by one of Microsoft's tenants)."""
         return str(self.app_owner_tenant_id) in MICROSOFT_TENANT_IDS
 
+    @property
+    def is_managed_identity(self) -> bool:
+        """An Azure resource's identity (servicePrincipalType ManagedIdentity)."""
+        return self.service_principal_type.lower() == MANAGED_IDENTITY.lower()
+
+
+# Graph's servicePrincipalType of an Azure resource's managed identity.
+MANAGED_IDENTITY = "ManagedIdentity"
 
 # Tenants Microsoft publishes its own applications from.
 MICROSOFT_TENANT_IDS = frozenset(

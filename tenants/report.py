@@ -28,7 +28,8 @@ from permissions.verdicts import (
     Verdict,
     evaluate,
 )
-from tenants.models import FeatureSwitch, Grant, ServicePrincipal, Tenant
+from tenants.models import FeatureSwitch, Grant, RevokeRequest, ServicePrincipal, Tenant
+from tenants.slots import GrantSlot
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class GrantReport:
     # A less privileged permission that allows every API call the features declare.
     narrower: str | None
     tier: str | None
+    # The portal revoked it and a later sync found it granted again.
+    regranted: bool = False
 
     @property
     def is_revoke_candidate(self) -> bool:
@@ -64,6 +67,7 @@ class GrantReport:
             "features": list(self.features),
             "narrower": self.narrower,
             "tier": self.tier,
+            "regranted": self.regranted,
         }
 
 
@@ -141,14 +145,36 @@ def tenant_report(*, tenant: Tenant, app_id: UUID | None = None) -> TenantReport
     tiers = _tiers(
         key for client_groups in groups.values() for key in {g.key for g in client_groups}
     )
+    regranted = _regranted(tenant)
     last = tenant.last_good_sync
     return TenantReport(
         tenant_id=tenant.tenant_id,
         synced_at=last.finished_at if last else None,
         applications=tuple(
-            _application_report(sp, groups[sp.pk], evaluations[sp.pk], tiers) for sp in clients
+            _application_report(sp, groups[sp.pk], evaluations[sp.pk], tiers, regranted)
+            for sp in clients
         ),
     )
+
+
+def _regranted(tenant: Tenant) -> set[tuple[int, GrantSlot]]:
+    """(client pk, slot) of grants whose latest succeeded revoke a later sync found
+    granted again. One query; a tenant collects a handful of revokes, not thousands."""
+    latest: dict[tuple[int, GrantSlot], bool] = {}
+    revokes = (
+        RevokeRequest.objects.filter(
+            tenant=tenant,
+            action=RevokeRequest.Action.REVOKE,
+            status=RevokeRequest.Status.SUCCEEDED,
+        )
+        .order_by("pk")
+        .values_list(
+            "client_id", "resource_app_id", "kind", "value", "consent", "regranted_in_run_id"
+        )
+    )
+    for client_id, resource, kind, value, consent, regranted_in in revokes:
+        latest[(client_id, GrantSlot(str(resource), kind, value, consent))] = bool(regranted_in)
+    return {key for key, regranted in latest.items() if regranted}
 
 
 def _grant_groups(grants: QuerySet[Grant]) -> dict[int, list[GrantGroup]]:
@@ -247,6 +273,7 @@ def _application_report(
     groups: list[GrantGroup],
     evaluation: Evaluation,
     tiers: dict[PermissionKey, str],
+    regranted: set[tuple[int, GrantSlot]],
 ) -> ApplicationReport:
     findings = {finding.permission: finding for finding in evaluation.grants}
     return ApplicationReport(
@@ -264,6 +291,7 @@ def _application_report(
                 features=findings[group.key].features,
                 narrower=_value(findings[group.key].narrower),
                 tier=tiers.get(group.key),
+                regranted=(sp.pk, GrantSlot.of(group.key, group.consent)) in regranted,
             )
             for group in groups
         ),

@@ -122,15 +122,21 @@ def sync_run_queue(*, tenant: Tenant, trigger: str = SyncRun.Trigger.SCHEDULE) -
         return None
 
 
-def sync_run_request(*, tenant: Tenant, trigger: str) -> SyncRun | None:
-    """Queue a sync and send it to a worker once the transaction commits.
+def sync_run_request(
+    *, tenant: Tenant, trigger: str, countdown: float | None = None
+) -> SyncRun | None:
+    """Queue a sync and send it to a worker once the transaction commits, to start
+    ``countdown`` seconds later if given (after a revoke: once Graph's listings caught up).
 
     Returns the new run, or None when the tenant already has an open one (then nothing
     is sent: that run is the sync asked for).
     """
     run = sync_run_queue(tenant=tenant, trigger=trigger)
     if run is not None:
-        sync_tenant_task.delay_on_commit(run.pk)
+        if countdown:
+            sync_tenant_task.apply_async_on_commit(args=(run.pk,), countdown=countdown)
+        else:
+            sync_tenant_task.delay_on_commit(run.pk)
     return run
 
 

@@ -12,6 +12,8 @@ The modules, each importing only those above it:
 
 - ``_shared``: the grant rows a request names, Graph's spellings, the audit events
 - ``manual``: what the portal may do in a tenant, and the steps for an admin where not
+- ``guard``: what a revoke never touches (the portal's read rights; in bulk, the portal,
+  Microsoft's apps, managed identities) and what needs an explicit acknowledgement
 - ``decisions``: creating requests, approving, denying, cancelling, undoing
 - ``bulk``: every grant that nothing needs, one request each
 - ``execution``: carrying a request out in Graph, the dead-worker sweep, the resync
@@ -20,7 +22,16 @@ The modules, each importing only those above it:
 
 from tenants.portal_app import WRITE_PERMISSIONS, portal_can_write
 from tenants.revokes.after_sync import revokes_after_sync
-from tenants.revokes.bulk import GrantCandidate, revoke_bulk_candidates, revoke_bulk_create
+from tenants.revokes.bulk import (
+    BulkPlan,
+    BulkResult,
+    GrantCandidate,
+    LeftOut,
+    bulk_token_parse,
+    revoke_bulk_candidates,
+    revoke_bulk_create,
+    revoke_bulk_plan,
+)
 from tenants.revokes.decisions import (
     revoke_grants,
     revoke_request_approve,
@@ -35,17 +46,25 @@ from tenants.revokes.execution import (
     revoke_request_resync,
     revoke_requests_resume_abandoned,
 )
+from tenants.revokes.guard import RevokeRefused, portal_grant
 from tenants.revokes.manual import manual_steps
 from tenants.slots import GrantSlot
 
 __all__ = [
     "WRITE_PERMISSIONS",
+    "BulkPlan",
+    "BulkResult",
     "GrantCandidate",
     "GrantSlot",
+    "LeftOut",
+    "RevokeRefused",
+    "bulk_token_parse",
     "manual_steps",
     "portal_can_write",
+    "portal_grant",
     "revoke_bulk_candidates",
     "revoke_bulk_create",
+    "revoke_bulk_plan",
     "revoke_grants",
     "revoke_request_approve",
     "revoke_request_cancel",

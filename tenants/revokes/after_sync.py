@@ -3,10 +3,20 @@
 A MANUAL request is complete once the new snapshot no longer shows its grant (or, for a
 restore, shows it again); a revoke that succeeded is marked re-granted when the grant
 comes back (re-consenting to an app brings back every permission it asks for).
+
+"Granted again" must never be a replica that is behind, showing what was just removed.
+So an application permission is granted again only when the sync sees an assignment id
+the revoke did not remove (Graph gives every new assignment a new id; a stale read shows
+the old one); a delegated scope only when the sync started after the revoke's lag window
+(``REVOKE_LAG_SECONDS`` after it finished), since a grant keeps its id when a scope is
+added back to it.
 """
 
+from collections import defaultdict
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -36,8 +46,21 @@ def revokes_after_sync(*, tenant: Tenant, run: SyncRun) -> None:
         if done:
             _complete_manual(revoke, run)
     for revoke in succeeded:
-        if _slot_of(revoke) in current:
+        if _granted_again(revoke, current.get(_slot_of(revoke), set()), run):
             _mark_regranted(revoke, run)
+
+
+def _granted_again(revoke: RevokeRequest, object_ids: set[str], run: SyncRun) -> bool:
+    """Whether the Graph objects this run found for the revoked grant mean it is back."""
+    if not object_ids:
+        return False
+    removed = {entry.get("id") for entry in revoke.removed}
+    if revoke.kind == PermissionKind.APPLICATION and removed:
+        return bool(object_ids - removed)
+    if revoke.finished_at is None or run.started_at is None:
+        return False  # _unrestored_revokes only passes revokes that finished before the run
+    lag_over = revoke.finished_at + timedelta(seconds=settings.REVOKE_LAG_SECONDS)
+    return run.started_at >= lag_over
 
 
 def _unrestored_revokes(tenant: Tenant, run: SyncRun) -> QuerySet[RevokeRequest]:
@@ -57,14 +80,20 @@ def _unrestored_revokes(tenant: Tenant, run: SyncRun) -> QuerySet[RevokeRequest]
     ).exclude(pk__in=undoing)
 
 
-def _current_slots(tenant: Tenant, revokes: list[RevokeRequest]) -> set[_ClientSlot]:
-    """The grants the tenant's clients named in ``revokes`` hold now."""
+def _current_slots(tenant: Tenant, revokes: list[RevokeRequest]) -> dict[_ClientSlot, set[str]]:
+    """The grants the tenant's clients named in ``revokes`` hold now, each with the ids
+    of the Graph objects (assignments, delegated grants) that hold it."""
     rows = Grant.objects.filter(
         tenant=tenant,
         removed_in_run__isnull=True,
         client_id__in={r.client_id for r in revokes},
-    ).only("client", "resource_app_id", "kind", "value", "permission_id", "consent")
-    return {(row.client_id, GrantSlot.from_grant(row)) for row in rows}
+    ).only(
+        "client", "resource_app_id", "kind", "value", "permission_id", "consent", "graph_object_id"
+    )
+    current: dict[_ClientSlot, set[str]] = defaultdict(set)
+    for row in rows:
+        current[(row.client_id, GrantSlot.from_grant(row))].add(row.graph_object_id)
+    return current
 
 
 def _slot_of(revoke: RevokeRequest) -> _ClientSlot:

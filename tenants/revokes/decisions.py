@@ -23,6 +23,7 @@ from tenants.access import PORTAL_ADMIN, Role, role_in
 from tenants.models import AuditEvent, Grant, RevokeRequest, ServicePrincipal, Tenant
 from tenants.portal_app import portal_can_write
 from tenants.revokes._shared import Action, Status, audit, grant_rows_for, named, target
+from tenants.revokes.guard import self_revoke_check
 from tenants.revokes.manual import audit_manual
 from tenants.slots import GrantSlot
 from tenants.tasks import execute_revoke as execute_revoke_task
@@ -52,18 +53,27 @@ def revoke_request_create(
     actor: User | None,
     role: Role,
     queue: bool = True,
+    acknowledge_self: bool = False,
 ) -> tuple[RevokeRequest, bool]:
     """Ask for a grant to be revoked: queued (or MANUAL) for an admin, waiting for
     approval for a reader, whose request is mailed to the tenant's admins.
 
     An open request for the same grant wins: it is returned with False. ``queue=False``
-    leaves a queued request for the caller to execute (the ``revoke`` command).
+    leaves a queued request for the caller to execute (the ``revoke`` command). The
+    portal's own permissions are refused, or need ``acknowledge_self``
+    (:mod:`tenants.revokes.guard`); raises :class:`RevokeRefused` (a ValueError).
     """
     # One transaction: a request whose e-mail could not be sent is not left waiting for
     # admins who were never told.
     with transaction.atomic():
         revoke, created = request_create(
-            tenant=tenant, client=client, slot=slot, actor=actor, role=role, queue=queue
+            tenant=tenant,
+            client=client,
+            slot=slot,
+            actor=actor,
+            role=role,
+            queue=queue,
+            acknowledge_self=acknowledge_self,
         )
         if created and revoke.status == Status.PENDING_APPROVAL:
             notify_admins(tenant, [revoke])
@@ -78,6 +88,7 @@ def request_create(
     actor: User | None,
     role: Role,
     queue: bool,
+    acknowledge_self: bool = False,
 ) -> tuple[RevokeRequest, bool]:
     """:func:`revoke_request_create` without the admins' e-mail, which a bulk request
     sends once for all its requests."""
@@ -87,6 +98,19 @@ def request_create(
         .exists()
     ):
         raise ValueError(f"{client.display_name} does not hold {slot} in {tenant.name}")
+    self_revoke_check(
+        tenant=tenant,
+        client=client,
+        slot=slot,
+        admin=role == Role.ADMIN,
+        acknowledged=acknowledge_self,
+    )
+    done = revoked_since_sync(tenant=tenant, client=client, slot=slot)
+    if done is not None:
+        raise ValueError(
+            f"{slot.value} of {client.display_name} was revoked by request {done.pk} after "
+            "the last sync; the next sync shows it gone"
+        )
     if role == Role.ADMIN:
         status = Status.QUEUED if portal_can_write(tenant) else Status.MANUAL
         decided = {"decided_by": actor, "decided_at": timezone.now()}
@@ -99,6 +123,42 @@ def request_create(
         audit(revoke, AuditEvent.Action.REVOKE_REQUESTED, actor=actor, status=revoke.status)
         _after_decision(revoke, actor=actor, queue=queue)
     return revoke, created
+
+
+def revoked_since_sync(
+    *, tenant: Tenant, client: ServicePrincipal, slot: GrantSlot
+) -> RevokeRequest | None:
+    """A revoke of this grant that succeeded after the last good sync began reading, and
+    was neither undone nor found granted again: the grant the sync still shows is gone."""
+    return (
+        _revoked_since_sync(tenant).filter(client=client, **slot.fields()).order_by("-pk").first()
+    )
+
+
+def revoked_since_sync_slots(tenant: Tenant) -> set[tuple[int, GrantSlot]]:
+    """(client pk, slot) of every grant :func:`revoked_since_sync` finds, in one query."""
+    return {
+        (revoke.client_id, GrantSlot.from_request(revoke))
+        for revoke in _revoked_since_sync(tenant).only(
+            "client", "resource_app_id", "kind", "value", "consent"
+        )
+    }
+
+
+def _revoked_since_sync(tenant: Tenant) -> QuerySet[RevokeRequest]:
+    last = tenant.last_good_sync
+    revokes = RevokeRequest.objects.filter(
+        tenant=tenant,
+        action=Action.REVOKE,
+        status=Status.SUCCEEDED,
+        regranted_in_run__isnull=True,
+    )
+    if last is not None and last.started_at is not None:
+        revokes = revokes.filter(finished_at__gte=last.started_at)
+    undone = RevokeRequest.objects.filter(
+        tenant=tenant, action=Action.RESTORE, restores__in=revokes
+    ).exclude(status__in=[Status.FAILED, Status.DENIED, Status.CANCELLED])
+    return revokes.exclude(pk__in=undone.values("restores_id"))
 
 
 def _insert_or_open(

@@ -1,8 +1,12 @@
 """What the portal may do in a tenant, and what an admin does by hand where it may not.
 
 Where the portal's app lacks the write rights, a request goes to MANUAL with the steps
-below: the Entra admin center path, then the exact Graph calls. The sync that confirms
-the change completes the request (:mod:`tenants.revokes.after_sync`).
+below. The Entra admin center revokes what an admin consented to for the whole
+organization, so those steps name its page alone; it can neither revoke one user's
+consent nor put back a revoked permission, so user consents and every restore get the
+exact Microsoft Graph calls instead. Every list warns against "Grant admin consent",
+which grants again everything the app asks for. The sync that confirms the change
+completes the request (:mod:`tenants.revokes.after_sync`).
 """
 
 import json
@@ -28,18 +32,31 @@ ENTRA_ADMIN_CENTER = "https://entra.microsoft.com"
 
 
 def manual_steps(revoke: RevokeRequest) -> list[str]:
-    """What an admin does by hand: the Entra admin center path, then the Graph calls."""
+    """What an admin does by hand: the Entra admin center page where it can do it, else
+    the Graph calls; then the warning and how the portal confirms it."""
     client = revoke.client
-    consent_tab = "User consent" if revoke.consent == Grant.Consent.USER else "Admin consent"
-    verb = "Revoke permission" if revoke.action == Action.REVOKE else "Grant admin consent"
-    steps = [
-        f"In the Microsoft Entra admin center ({ENTRA_ADMIN_CENTER}) go to Identity > "
-        f"Applications > Enterprise applications > All applications > {client.display_name} "
-        f"(application ID {client.app_id}) > Security > Permissions > {consent_tab}, "
-        f"find {revoke.value} ({revoke.get_kind_display()}) and choose {verb}.",
-        "Or make these Microsoft Graph calls as an admin:",
-    ]
-    steps += _manual_calls(revoke)
+    if revoke.action == Action.REVOKE and revoke.consent == Grant.Consent.ADMIN:
+        steps = [
+            f"In the Microsoft Entra admin center ({ENTRA_ADMIN_CENTER}) go to Identity > "
+            f"Applications > Enterprise applications > All applications > {client.display_name} "
+            f"(application ID {client.app_id}) > Security > Permissions > Admin consent, "
+            f"find {revoke.value} ({revoke.get_kind_display()}) and choose Revoke permission."
+        ]
+    else:
+        why = (
+            "one user's consent"
+            if revoke.action == Action.REVOKE
+            else "a revoked permission back (restoring is Graph-only)"
+        )
+        steps = [
+            f"The Entra admin center cannot take {why}, so make these Microsoft Graph calls "
+            f"as an admin (Graph Explorer or Microsoft Graph PowerShell's Invoke-MgGraphRequest):",
+            *_manual_calls(revoke),
+        ]
+    steps.append(
+        f'Do not use "Grant admin consent" on {client.display_name}\'s Permissions page for '
+        "this: it grants again every permission the app asks for, not only this one."
+    )
     steps.append("The portal confirms the change at the tenant's next sync.")
     return steps
 
@@ -91,10 +108,12 @@ def _restore_call(base: str, entry: dict[str, Any], value: str) -> str:
     if entry["type"] == "appRoleAssignment":
         body = {key: entry[key] for key in ("principalId", "resourceId", "appRoleId")}
         return f"POST {base}/servicePrincipals/{entry['resourceId']}/appRoleAssignedTo with the body {json.dumps(body)}"
+    create = f"POST {base}/oauth2PermissionGrants with the body {json.dumps(new_grant_body(entry, value))}"
+    if not without((entry.get("scope") or "").split(), value):
+        return create  # the revoke deleted that grant, for it held nothing else
     return (
-        f"PATCH {base}/oauth2PermissionGrants/{entry['id']} adding {value} to its scope, or if "
-        f"that grant is gone, POST {base}/oauth2PermissionGrants with the body "
-        f"{json.dumps(new_grant_body(entry, value))}"
+        f"PATCH {base}/oauth2PermissionGrants/{entry['id']} adding {value} to its scope "
+        f"(read it first with GET), or if that grant is gone, {create}"
     )
 
 

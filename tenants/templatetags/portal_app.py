@@ -1,9 +1,13 @@
 """The portal's own permissions, for templates: ``{% load portal_app %}`` then
-``{% portal_permissions "write" as names %}`` (or ``"read"``)."""
+``{% portal_permissions "write" as names %}`` (or ``"read"``), and
+``{% portal_grant_of service_principal grant.slot as own %}``."""
 
 from django import template
 
+from tenants.models import ServicePrincipal
 from tenants.portal_app import READ_PERMISSIONS, WRITE_PERMISSIONS
+from tenants.revokes.guard import portal_grant
+from tenants.slots import GrantSlot
 
 register = template.Library()
 
@@ -20,3 +24,10 @@ def portal_permissions(mode: str) -> tuple[str, ...]:
         raise template.TemplateSyntaxError(
             f"portal_permissions: {mode!r} is not read or write"
         ) from None
+
+
+@register.simple_tag
+def portal_grant_of(client: ServicePrincipal, slot: GrantSlot) -> str:
+    """ "read" or "write" when ``slot`` is one of the portal's own permissions held by its
+    own service principal (never revoked, or only after typing its name), else ""."""
+    return portal_grant(client, slot) or ""

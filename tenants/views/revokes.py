@@ -28,16 +28,19 @@ from tenants.access import Role, revoke_request_for, service_principal_for, tena
 from tenants.forms import GrantSlotForm
 from tenants.models import RevokeRequest, ServicePrincipal, Tenant
 from tenants.revokes import (
+    bulk_token_parse,
     manual_steps,
     portal_can_write,
-    revoke_bulk_candidates,
+    portal_grant,
     revoke_bulk_create,
+    revoke_bulk_plan,
     revoke_request_approve,
     revoke_request_cancel,
     revoke_request_create,
     revoke_request_deny,
     revoke_restore,
 )
+from tenants.revokes.guard import read_refusal
 
 REVOKES_PER_PAGE = 25
 
@@ -75,6 +78,8 @@ def revoke_create(request: AuthenticatedHttpRequest, tenant_id: UUID, app_id: UU
     """Revoke one grant (admins) or ask the admins to (readers, who may post only this).
 
     A needed grant first answers with a confirmation naming the features that would break.
+    The portal's own read permissions are refused; its write permissions go only once an
+    admin typed the permission's name (``acknowledge``).
     """
     sp, role = service_principal_for(request.user, tenant_id, app_id)
     tenant = sp.tenant
@@ -85,11 +90,25 @@ def revoke_create(request: AuthenticatedHttpRequest, tenant_id: UUID, app_id: UU
     grant = next((g for g in detail.grants if g.slot == form.slot()), None)
     if grant is None:
         return _revoke_refused(request, tenant, sp, "The application does not hold this now.")
-    if grant.finding.verdict == Verdict.NEEDED and not form.cleaned_data["confirm"]:
+    own = portal_grant(sp, grant.slot)
+    if own == "read":
+        return _revoke_refused(request, tenant, sp, read_refusal(tenant, grant.slot))
+    acknowledged = False
+    if own == "write" and role == Role.ADMIN:
+        typed = form.cleaned_data["acknowledge"].strip()
+        if typed != grant.slot.value:
+            return _revoke_self_confirm(request, tenant, sp, grant, typed=typed)
+        acknowledged = True
+    elif grant.finding.verdict == Verdict.NEEDED and not form.cleaned_data["confirm"]:
         return _revoke_confirm(request, tenant, role, sp, grant)
     try:
         revoke, created = revoke_request_create(
-            tenant=tenant, client=sp, slot=form.slot(), actor=request.user, role=role
+            tenant=tenant,
+            client=sp,
+            slot=form.slot(),
+            actor=request.user,
+            role=role,
+            acknowledge_self=acknowledged,
         )
     except ValueError as exc:
         return _revoke_refused(request, tenant, sp, str(exc))
@@ -125,6 +144,33 @@ def _revoke_confirm(
     }
     return render_page_or_fragment(
         request, "tenants/revoke_confirm.html", "revoke-confirm", context
+    )
+
+
+def _revoke_self_confirm(
+    request: AuthenticatedHttpRequest,
+    tenant: Tenant,
+    sp: ServicePrincipal,
+    grant: selectors.GrantDetail,
+    *,
+    typed: str,
+) -> HttpResponse:
+    """Revoking the portal's own write permission: never one click. The admin types the
+    permission's name; the page says what follows (undo by hand, it runs last)."""
+    context = {
+        "tenant": tenant,
+        "can_change": True,
+        "service_principal": sp,
+        "grant": grant,
+        "typed": typed,
+        "breaks": [
+            requirement
+            for requirement in grant.requirements
+            if requirement.feature.key in grant.finding.features
+        ],
+    }
+    return render_page_or_fragment(
+        request, "tenants/revoke_self_confirm.html", "revoke-self-confirm", context
     )
 
 
@@ -268,7 +314,9 @@ def revoke_unused(
     request: AuthenticatedHttpRequest, tenant_id: UUID, app_id: UUID | None = None
 ) -> HttpResponse:
     """Everything unused or unexplained, of one application or of the whole tenant: listed
-    exactly (GET), then revoked by an admin, one request per grant (POST)."""
+    exactly (GET, each grant also a hidden field of the form), then revoked by an admin,
+    one request per grant the form carries back (POST): the list shown, never one
+    recomputed in its place."""
     write = request.method == "POST"
     sp: ServicePrincipal | None = None
     if app_id:
@@ -277,16 +325,34 @@ def revoke_unused(
     else:
         tenant, role = tenant_for(request.user, tenant_id, write=write)
     if write:
-        created = revoke_bulk_create(tenant=tenant, actor=request.user, role=role, client=sp)
-        messages.success(
-            request, f"{len(created)} revoke request{'s' if len(created) != 1 else ''} created."
-        )
-        return redirect("tenants:revoke-list", tenant_id=tenant.tenant_id)
+        return _revoke_shown(request, tenant, role, sp)
+    plan = revoke_bulk_plan(tenant=tenant, client=sp)
     context = {
         "tenant": tenant,
         "can_change": role == Role.ADMIN,
         "service_principal": sp,
-        "candidates": revoke_bulk_candidates(tenant=tenant, client=sp),
+        "candidates": plan.candidates,
+        "left_out": plan.left_out,
         "portal_can_write": portal_can_write(tenant),
     }
     return render(request, "tenants/revoke_unused.html", context)
+
+
+def _revoke_shown(
+    request: AuthenticatedHttpRequest, tenant: Tenant, role: Role, sp: ServicePrincipal | None
+) -> HttpResponse:
+    try:
+        shown = [bulk_token_parse(token) for token in request.POST.getlist("grant")]
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc))
+    if not shown:
+        messages.warning(request, "Nothing was revoked: the form named no grant.")
+        return redirect(request.path)
+    result = revoke_bulk_create(
+        tenant=tenant, actor=request.user, role=role, shown=shown, client=sp
+    )
+    count = len(result.requests)
+    messages.success(request, f"{count} revoke request{'s' if count != 1 else ''} created.")
+    for reason in result.skipped:
+        messages.warning(request, reason)
+    return redirect("tenants:revoke-list", tenant_id=tenant.tenant_id)

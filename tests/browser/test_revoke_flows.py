@@ -1,8 +1,9 @@
 """Revoking in a real browser: an admin revokes an unused permission, watches it finish
 and undoes it; a reader asks for a revoke and an admin approves it.
 
-No worker runs here: the revoke task (and the sync it queues after a success) run at once,
-in the live server's thread, against the emulator's Graph.
+No worker runs here: the revoke task (and the sync it queues after a success, which would
+wait out Graph's replication lag; the emulator has none here) run at once, in the live
+server's thread, against the emulator's Graph.
 """
 
 import pytest
@@ -25,6 +26,9 @@ def tasks_run_at_once(monkeypatch) -> None:
         execute_revoke, "delay", lambda revoke_id: execute_revoke.apply((revoke_id,))
     )
     monkeypatch.setattr(sync_tenant, "delay", lambda run_id: sync_tenant.apply((run_id,)))
+    monkeypatch.setattr(
+        sync_tenant, "apply_async", lambda args, countdown=None: sync_tenant.apply(args)
+    )
 
 
 def grant_article(page: Page, value: str) -> Locator:

@@ -26,6 +26,7 @@ GRANT_KEYS = {
     "features",
     "narrower",
     "tier",
+    "regranted",
 }
 
 
@@ -67,6 +68,7 @@ def assert_contract(data: dict) -> None:
                 "UserAccess",
             }
             assert GUID.match(entry["resource_app_id"])
+            assert entry["regranted"] is False  # nothing was revoked in the demo
         for missing in app["missing"]:
             assert set(missing) == {"permission", "type", "resource_app_id", "features"}
 
@@ -85,7 +87,7 @@ def test_the_report_keys_come_in_the_contracts_order(synced):
     }
     assert {tuple(g) for app in apps for g in app["grants"]} == {
         ("permission", "type", "resource_app_id", "consent", "users")
-        + ("verdict", "features", "narrower", "tier")
+        + ("verdict", "features", "narrower", "tier", "regranted")
     }
     assert {tuple(m) for app in report(FABRIKAM)["applications"] for m in app["missing"]} == {
         ("permission", "type", "resource_app_id", "features")

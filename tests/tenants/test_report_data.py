@@ -51,6 +51,7 @@ REPORT = TenantReport(
                     features=(),
                     narrower=None,
                     tier=None,
+                    regranted=True,
                 ),
             ),
             missing=(
@@ -86,7 +87,8 @@ CONTRACT = """{
             "device-assignment"
           ],
           "narrower": "Group.ReadBasic.All",
-          "tier": "UserAccess"
+          "tier": "UserAccess",
+          "regranted": false
         },
         {
           "permission": "Calendars.Read",
@@ -97,7 +99,8 @@ CONTRACT = """{
           "verdict": "unexplained",
           "features": [],
           "narrower": null,
-          "tier": null
+          "tier": null,
+          "regranted": true
         }
       ],
       "missing": [

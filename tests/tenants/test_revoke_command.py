@@ -120,7 +120,8 @@ def test_where_the_portal_may_not_write_it_prints_the_manual_steps_and_fails(syn
 
     assert "manual: the portal may not revoke in this tenant. Do it by hand:" in text
     assert "  In the Microsoft Entra admin center" in text
-    assert "/appRoleAssignedTo/" in text and "  DELETE https://" in text
+    assert "> Admin consent, find Directory.Read.All" in text
+    assert "  DELETE https://" not in text  # the admin center can do this one
     assert RevokeRequest.objects.get().status == RevokeRequest.Status.MANUAL
     assert (
         emu.counters()["requests"].get(

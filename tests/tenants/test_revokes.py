@@ -135,17 +135,17 @@ def test_an_admins_click_deletes_the_assignment_and_verifies_it_is_gone(
     revoke = revoke_request_execute(revoke_id=revoke.pk, client=graph_for(CONTOSO))
 
     assert revoke.status == RevokeRequest.Status.SUCCEEDED, revoke.error
-    listing = f"/servicePrincipals/{rooms.object_id}/appRoleAssignments"
-    delete = f"/servicePrincipals/{mail_read.resource_object_id}/appRoleAssignedTo/{mail_read.graph_object_id}"
+    # By the id the sync recorded: read it, delete it, read it again (404: gone).
+    by_id = f"/servicePrincipals/{mail_read.resource_object_id}/appRoleAssignedTo/{mail_read.graph_object_id}"
     assert recorder.calls == [
-        ("GET", listing, None),
-        ("DELETE", delete, None),
-        ("GET", listing, None),
+        ("GET", by_id, None),
+        ("DELETE", by_id, None),
+        ("GET", by_id, None),
     ]
     assert [(c["method"], c["path"], c["status"]) for c in revoke.graph_calls] == [
-        ("GET", listing, 200),
-        ("DELETE", delete, 204),
-        ("GET", listing, 200),
+        ("GET", by_id, 200),
+        ("DELETE", by_id, 204),
+        ("GET", by_id, 404),
     ]
     assert all(call["request_id"] for call in revoke.graph_calls)
     assert revoke.removed == [
@@ -285,10 +285,9 @@ def test_without_write_rights_the_request_waits_for_manual_removal_and_a_sync_co
     assert steps[0].startswith("In the Microsoft Entra admin center (https://entra.microsoft.com)")
     assert f"Lookout MES Console (application ID {lookout.app_id})" in steps[0]
     assert "Permissions > Admin consent" in steps[0] and "Revoke permission" in steps[0]
-    assert (
-        f"DELETE {settings.GRAPH_URL}/v1.0/servicePrincipals/{directory.resource_object_id}"
-        f"/appRoleAssignedTo/{directory.graph_object_id}"
-    ) in steps
+    # The admin center does this one: no Graph calls, and the warning about re-consent.
+    assert not any(settings.GRAPH_URL in step for step in steps)
+    assert 'Do not use "Grant admin consent"' in steps[1]
 
     # A sync that still sees the grant leaves the request waiting.
     sync(fabrikam, client_for(FABRIKAM))
@@ -324,12 +323,15 @@ def test_manual_steps_for_user_consents_patch_each_users_grant_with_the_other_sc
 
     assert revoke.status == RevokeRequest.Status.MANUAL
     steps = manual_steps(revoke)
-    assert "Permissions > User consent" in steps[0]
-    assert steps[2:-1] == [
+    # The admin center cannot revoke one user's consent: Graph calls only.
+    assert steps[0].startswith("The Entra admin center cannot take one user's consent")
+    assert "Enterprise applications" not in " ".join(steps)
+    assert steps[1:-2] == [
         f"PATCH {settings.GRAPH_URL}/v1.0/oauth2PermissionGrants/{row.graph_object_id} "
         'with the body {"scope": "openid profile offline_access User.Read"}'
         for row in users
     ]
+    assert 'Do not use "Grant admin consent"' in steps[-2]
     assert steps[-1] == "The portal confirms the change at the tenant's next sync."
 
 
@@ -347,12 +349,12 @@ def test_a_delegated_admin_consent_revoke_patches_the_grant_keeping_every_other_
     revoke = revoke_request_execute(revoke_id=revoke.pk, client=graph_for(CONTOSO))
 
     assert revoke.status == RevokeRequest.Status.SUCCEEDED, revoke.error
-    listing = f"/oauth2PermissionGrants?$filter=clientId eq '{askcody.object_id}'"
+    by_id = f"/oauth2PermissionGrants/{row.graph_object_id}"
     remaining = "openid profile offline_access User.Read User.ReadBasic.All Group.Read.All"
     assert recorder.calls == [
-        ("GET", listing, None),
-        ("PATCH", f"/oauth2PermissionGrants/{row.graph_object_id}", {"scope": remaining}),
-        ("GET", listing, None),
+        ("GET", by_id, None),
+        ("PATCH", by_id, {"scope": remaining}),
+        ("GET", by_id, None),
     ]
     admin_grant = next(
         g
@@ -688,9 +690,14 @@ def test_bulk_creates_one_request_per_candidate_once(synced, alice, graph_for, e
     rooms = sp(contoso, ROOMS)
     candidates = revoke_bulk_candidates(tenant=contoso, client=rooms)
     assert candidates
+    shown = [(str(c.client.object_id), c.slot) for c in candidates]
 
-    revokes = revoke_bulk_create(tenant=contoso, actor=alice, role=Role.ADMIN, client=rooms)
-    again = revoke_bulk_create(tenant=contoso, actor=alice, role=Role.ADMIN, client=rooms)
+    revokes = revoke_bulk_create(
+        tenant=contoso, actor=alice, role=Role.ADMIN, shown=shown, client=rooms
+    ).requests
+    again = revoke_bulk_create(
+        tenant=contoso, actor=alice, role=Role.ADMIN, shown=shown, client=rooms
+    ).requests
 
     assert [r.pk for r in revokes] == [r.pk for r in again]
     assert [(r.value, r.kind, r.consent, r.status) for r in revokes] == [
@@ -706,7 +713,8 @@ def test_bulk_creates_one_request_per_candidate_once(synced, alice, graph_for, e
 
 def test_a_readers_bulk_request_sends_the_admins_one_mail(synced, alice, bob):
     contoso, _ = synced
-    revokes = revoke_bulk_create(tenant=contoso, actor=bob, role=Role.READER)
+    shown = [(str(c.client.object_id), c.slot) for c in revoke_bulk_candidates(tenant=contoso)]
+    revokes = revoke_bulk_create(tenant=contoso, actor=bob, role=Role.READER, shown=shown).requests
     assert len(revokes) > 1 and {r.status for r in revokes} == {"pending_approval"}
     [message] = mail.outbox
     assert f"{len(revokes)} revoke requests" in message.subject
@@ -747,8 +755,13 @@ def test_a_revoked_permission_granted_again_is_marked_at_the_next_sync(
     assert AuditEvent.objects.filter(action=AuditEvent.Action.REGRANTED).count() == 1
 
 
-def test_a_delegated_scope_consented_again_in_place_is_a_regrant(synced, graph_for, client_for):
+def test_a_delegated_scope_consented_again_in_place_is_a_regrant(
+    synced, graph_for, client_for, settings
+):
     contoso, _ = synced
+    # A delegated scope counts as granted again once the revoke's lag window is over
+    # (here at once; tests/tenants/test_revokes_truth.py has the window itself).
+    settings.REVOKE_LAG_SECONDS = 0
     row = grant_row(contoso, ASKCODY, "User.Read.All", kind="delegated")
     revoke, _ = request_revoke(contoso, ASKCODY, "User.Read.All", kind="delegated")
     revoke_request_execute(revoke_id=revoke.pk, client=graph_for(CONTOSO))

@@ -2,6 +2,7 @@
 live status with 286 at the end, approvals, undo, manual steps, bulk revokes, the requests
 page. alice is an admin and bob a reader of Contoso."""
 
+import html
 import re
 
 import pytest
@@ -327,7 +328,9 @@ def test_where_the_portal_may_not_write_the_revoke_gives_the_manual_steps(alice_
     assert revoke.status == Status.MANUAL
     shown = text(response)
     assert "Enterprise applications" in shown
-    assert "appRoleAssignedTo/" in shown
+    # The admin center revokes an admin consent: no Graph calls, a warning about re-consent.
+    assert "appRoleAssignedTo/" not in shown
+    assert "Do not use &quot;Grant admin consent&quot;" in shown
     assert 'hx-trigger="every 2s"' in shown  # the next sync confirms it
 
 
@@ -378,6 +381,15 @@ def bulk_rows(response) -> list[str]:
     )
 
 
+def bulk_tokens(response) -> list[str]:
+    return [
+        html.unescape(token)
+        for token in re.findall(
+            r'<input type="hidden" name="grant" value="([^"]+)">', text(response)
+        )
+    ]
+
+
 def test_bulk_lists_exactly_the_candidates_then_creates_one_request_each(
     alice_client, rooms, writable, sent_revokes
 ):
@@ -395,7 +407,8 @@ def test_bulk_lists_exactly_the_candidates_then_creates_one_request_each(
         assert bulk_rows(alice_client.get(address)) == expected
     assert sorted(bulk_rows(alice_client.get(app_url))) == ["Place.Read.All", "Sites.Read.All"]
 
-    response = alice_client.post(app_url)
+    # The form carries back exactly the grants it showed.
+    response = alice_client.post(app_url, {"grant": bulk_tokens(alice_client.get(app_url))})
 
     assert response["Location"] == reverse("tenants:revoke-list", args=[rooms.tenant.tenant_id])
     assert sorted(RevokeRequest.objects.values_list("value", flat=True)) == [
