@@ -135,13 +135,23 @@ class ServicePrincipal(models.Model):
 
     @property
     def is_first_party(self) -> bool:
+        """Published by Microsoft: its application belongs to one of Microsoft's tenants."""
         return str(self.app_owner_tenant_id) in MICROSOFT_TENANT_IDS
 
+    @property
+    def is_managed_identity(self) -> bool:
+        """An Azure resource's identity: Azure manages its credentials, and its
+        permissions are given by whoever runs that resource, not by consent."""
+        return self.service_principal_type == MANAGED_IDENTITY
 
-# Tenants Microsoft publishes its own applications from.
+
+# Tenants Microsoft publishes its own applications from (appOwnerOrganizationId): its
+# services tenant, where most Microsoft 365 and Azure apps live, and its corporate tenant.
 MICROSOFT_TENANT_IDS = frozenset(
     {"f8cdef31-a31e-4b4a-93e4-5f571e91255a", "72f988bf-86f1-41af-91ab-2d7cd011db47"}
 )
+# Graph's servicePrincipalType of an Azure managed identity.
+MANAGED_IDENTITY = "ManagedIdentity"
 
 
 class Grant(models.Model):

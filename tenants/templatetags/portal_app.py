@@ -1,9 +1,13 @@
-"""The portal's own permissions, for templates: ``{% load portal_app %}`` then
-``{% portal_permissions "write" as names %}`` (or ``"read"``)."""
+"""The portal's own app, for templates: ``{% load portal_app %}`` then
+``{% portal_permissions "write" as names %}`` (or ``"read"``), and
+``{% if sp.app_id|is_portal_app %}``."""
+
+from uuid import UUID
 
 from django import template
 
 from tenants.portal_app import READ_PERMISSIONS, WRITE_PERMISSIONS
+from tenants.portal_app import is_portal_app as _is_portal_app
 
 register = template.Library()
 
@@ -20,3 +24,9 @@ def portal_permissions(mode: str) -> tuple[str, ...]:
         raise template.TemplateSyntaxError(
             f"portal_permissions: {mode!r} is not read or write"
         ) from None
+
+
+@register.filter
+def is_portal_app(app_id: UUID | str) -> bool:
+    """Whether an appId is the portal's own application (PORTAL_CLIENT_ID)."""
+    return _is_portal_app(app_id)
