@@ -251,6 +251,13 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 20 * 60)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = TIME_ZONE
 
+# --- Sync -------------------------------------------------------------------------------------
+# A snapshot that would remove more than this share of a tenant's current grants, and more
+# than this many, is held for an admin to apply or discard instead of being applied: a
+# short read from Graph must not look like an admin removing everything (tenants/sync.py).
+SYNC_HOLD_REMOVED_PERCENT = env_int("SYNC_HOLD_REMOVED_PERCENT", 20)
+SYNC_HOLD_REMOVED_MIN = env_int("SYNC_HOLD_REMOVED_MIN", 50)
+
 # --- E-mail -----------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
 EMAIL_FILE_PATH = VAR_DIR / "outbox"

@@ -28,6 +28,13 @@ class Command(BaseCommand):
         except GraphError:
             run.refresh_from_db()
             raise CommandError(f"sync {run.pk} of {tenant.name} failed: {run.error}") from None
+        if run.status == SyncRun.Status.HELD:
+            # Not applied: the report still shows the last applied snapshot.
+            raise CommandError(
+                f"sync {run.pk} of {tenant.name} held: it would remove {run.grants_removed} of "
+                f"{run.grants_removed + run.grants_unchanged} grants; nothing was applied "
+                "(an admin applies or discards it on the tenant's page)"
+            )
         seconds = run.duration.total_seconds() if run.duration else 0.0
         self.stdout.write(
             f"sync {run.pk} of {tenant.name} {run.status} in {seconds:.1f}s: "
