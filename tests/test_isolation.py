@@ -25,10 +25,20 @@ from django.contrib.messages import get_messages
 from django.shortcuts import resolve_url
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from digests.models import Subscription
 from permissions.models import MICROSOFT_GRAPH_APP_ID, Permission
-from tenants.models import AuditEvent, Grant, RevokeRequest, ServicePrincipal, SyncRun, Tenant
+from tenants.models import (
+    AuditEvent,
+    Grant,
+    HeldSnapshot,
+    RevokeRequest,
+    ServicePrincipal,
+    SyncRun,
+    Tenant,
+)
+from tenants.snapshot import Snapshot, snapshot_dump
 from tests.factories import (
     FeatureFactory,
     GrantFactory,
@@ -59,6 +69,8 @@ WRITES = {
     "tenants:revoke-undo",
     "tenants:revoke-unused",
     "tenants:revoke-unused-application",
+    "tenants:run-apply",
+    "tenants:run-discard",
     "digests:subscription-save",
 }
 # Of those, what a reader may do too: ask for a revoke, which then waits for an admin.
@@ -68,6 +80,8 @@ PERSONAL_WRITES = {"digests:subscription-save"}
 # The revoke request each URL acts on: Undo needs a succeeded revoke, the rest a request
 # that waits for approval (whose status page still polls: 200).
 SUCCEEDED_REVOKE_FOR = {"tenants:revoke-undo"}
+# The run each URL acts on: Apply and Discard need a held run, the rest the open one.
+HELD_RUN_FOR = {"tenants:run-apply", "tenants:run-discard"}
 # Where Entra sends an administrator back after admin consent: a request without the
 # state the portal signed for this user is refused (400), whoever asks.
 NEEDS_SIGNED_STATE = {"tenants:connect-callback"}
@@ -120,6 +134,7 @@ class World:
     contoso: Tenant
     fabrikam: Tenant
     run: SyncRun
+    held: SyncRun
     client_app: ServicePrincipal
     permission: Permission
     feature_key: str
@@ -130,7 +145,7 @@ class World:
         """``route``'s arguments from tenant A (or under another tenant's id)."""
         known = {
             "tenant_id": tenant_id or self.contoso.tenant_id,
-            "run_id": self.run.pk,
+            "run_id": (self.held if route.name in HELD_RUN_FOR else self.run).pk,
             "app_id": self.client_app.app_id,
             "pk": self.permission.pk,
             "revoke_id": (
@@ -157,6 +172,14 @@ def world(monkeypatch) -> World:
     good = SyncRunFactory(tenant=contoso, status=SyncRun.Status.SUCCEEDED)
     Tenant.objects.filter(pk=contoso.pk).update(last_good_sync=good)
     SyncRunFactory(tenant=contoso, status=SyncRun.Status.FAILED, error="Graph marker error")
+    # A sync held for review, its snapshot (empty) waiting to be applied or discarded.
+    held = SyncRunFactory(
+        tenant=contoso,
+        status=SyncRun.Status.HELD,
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+    )
+    HeldSnapshot.objects.create(run=held, data=snapshot_dump(Snapshot()), current_grants=3)
     # An open run: its status page polls (200), and Sync now finds it (no second run).
     run = SyncRunFactory(tenant=contoso, status=SyncRun.Status.RUNNING)
     feature = FeatureFactory(key="payroll-sync")
@@ -176,7 +199,9 @@ def world(monkeypatch) -> World:
     fabrikam_run = SyncRunFactory(tenant=fabrikam, status=SyncRun.Status.SUCCEEDED)
     GrantFactory(client=ServicePrincipalFactory(tenant=fabrikam), first_seen_run=fabrikam_run)
     contoso.refresh_from_db()
-    return World(contoso, fabrikam, run, client_app, permission, feature.key, pending, succeeded)
+    return World(
+        contoso, fabrikam, run, held, client_app, permission, feature.key, pending, succeeded
+    )
 
 
 def revoke_request(grant: Grant, status: str) -> RevokeRequest:
