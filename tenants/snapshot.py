@@ -182,7 +182,11 @@ def role_values(sp: dict[str, Any]) -> Iterator[tuple[str, str]]:
             yield role_id, _permission_value(role.get("value"))
 
 
-def assignment_record(assignment: dict[str, Any], snapshot: Snapshot) -> GrantRecord | None:
+def assignment_record(
+    assignment: dict[str, Any], roles: dict[tuple[str, str], str], snapshot: Snapshot
+) -> GrantRecord | None:
+    """An app-role assignment as a grant record, named from ``roles`` ((resource, role id)
+    -> value); None (with a note, the grant kept as it was) when its fields are unusable."""
     assignment_id = assignment.get("id")
     if not _opaque_id(assignment_id):
         snapshot.note(
@@ -205,9 +209,9 @@ def assignment_record(assignment: dict[str, Any], snapshot: Snapshot) -> GrantRe
         client_object_id=principal_id,
         resource_object_id=resource_id,
         kind=PermissionKind.APPLICATION,
-        # Filled in from the resource's roles; an id the resource no longer defines (or
-        # never published) stays visible as unknown rather than being dropped.
-        value="",
+        # An id the resource no longer defines (or never published) stays visible as
+        # unknown rather than being dropped.
+        value=roles.get((resource_id, role_id), ""),
         permission_id=role_id,
         consent=Grant.Consent.ADMIN,
         principal_id=None,
@@ -324,7 +328,9 @@ def _permission_value(value: Any) -> str:
     permission name has."""
     if not isinstance(value, str) or not value or len(value) > 190:
         return ""
-    if any(ch.isspace() or _is_control(ch) for ch in value):
+    # isprintable() is False for control, format (bidi overrides among them) and
+    # surrogate characters and every space but " ": one C-level pass per value.
+    if not value.isprintable() or " " in value:
         return ""
     return value
 
@@ -336,9 +342,12 @@ def _text(value: Any, limit: int) -> tuple[str, bool]:
     characters. Returns the text and whether anything had to change."""
     if not isinstance(value, str):
         return "", False
-    cleaned = "".join(
-        " " if ch in "\t\n\r" else ch for ch in value if not _is_control(ch) or ch in "\t\n\r"
-    )
+    if value.isprintable():  # the usual case: nothing to remove
+        cleaned = value
+    else:
+        cleaned = "".join(
+            " " if ch in "\t\n\r" else ch for ch in value if not _is_control(ch) or ch in "\t\n\r"
+        )
     cleaned = " ".join(cleaned.split())
     shortened = cleaned[:limit]
     return shortened, shortened != value.strip()

@@ -26,6 +26,7 @@ comes back short must not become a removal either:
 """
 
 import gc
+import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -64,6 +65,7 @@ from tenants.snapshot import (
     snapshot_load,
     sp_record,
 )
+from tenants.tasks import SYNC_MAX_RETRIES
 
 logger = logging.getLogger(__name__)
 
@@ -110,13 +112,15 @@ def previous_of(tenant: Tenant) -> Previous:
 
 
 def sync_run_execute(
-    *, run_id: int, client: GraphClient | None = None, final_attempt: bool = True
+    *, run_id: int, client: GraphClient | None = None, final_attempt: bool | None = None
 ) -> SyncRun:
     """Claim a queued run and carry it out. A run already claimed elsewhere is left alone.
 
-    ``final_attempt`` False (the task will try again) lets the first sync after onboarding
-    fail as retryable when Graph refuses its token: the roles granted at consent may not
-    be in tokens yet.
+    Until a tenant's first sync succeeds, one that Graph refuses (403) fails as retryable
+    unless this is the ``final_attempt``: the roles granted at consent may not be in the
+    portal's tokens yet. By default the sync task's retries decide it: each of its
+    attempts is a run, so the tenant's failed runs count them (the task retries a
+    retryable failure while it has retries left: SYNC_MAX_RETRIES).
     """
     claimed = SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.QUEUED).update(
         status=SyncRun.Status.RUNNING, started_at=timezone.now(), progress="Starting"
@@ -134,7 +138,8 @@ def sync_run_execute(
             )
             apply_snapshot(run=run, snapshot=snapshot, client=client)
     except GraphError as exc:
-        later = None if final_attempt else _first_sync_denied(run.tenant, exc)
+        last = _last_attempt(run.tenant) if final_attempt is None else final_attempt
+        later = None if last else _first_sync_denied(run.tenant, exc)
         _fail(run, later or exc, client)
         if later is not None:
             raise later from exc
@@ -144,6 +149,13 @@ def sync_run_execute(
         raise
     run.refresh_from_db()
     return run
+
+
+def _last_attempt(tenant: Tenant) -> bool:
+    """Whether the sync task would not try a tenant's first sync again: as many attempts
+    have failed already as it retries."""
+    failed = SyncRun.objects.filter(tenant=tenant, status=SyncRun.Status.FAILED).count()
+    return failed >= SYNC_MAX_RETRIES
 
 
 def _first_sync_denied(tenant: Tenant, exc: GraphError) -> GraphError | None:
@@ -238,8 +250,13 @@ def read_snapshot(
     resources = {
         object_id: sp for object_id, sp in by_object_id.items() if has_application_roles(sp)
     }
+    roles = {
+        (object_id, role_id): value
+        for object_id, sp in resources.items()
+        for role_id, value in role_values(sp)
+    }
     progress(f"Reading application grants on {len(resources)} APIs")
-    assignments = _read_assignments(client, sorted(resources), snapshot)
+    assignments = _read_assignments(client, sorted(resources), roles, snapshot)
 
     progress("Reading delegated grants")
     delegated, named_resources = _read_delegated(client, known, previous, snapshot)
@@ -251,23 +268,11 @@ def read_snapshot(
     scopes_by_resource = _read_scopes(client, delegated_resources, snapshot)
 
     granted_resources = {record.resource_object_id for record in assignments}
-    for object_id in sorted(granted_resources | set(delegated_resources)):
+    for object_id in sorted((granted_resources | set(delegated_resources)) & known):
         snapshot.catalog.extend(
             catalog_entries(by_object_id[object_id], scopes_by_resource.get(object_id, []))
         )
-
-    roles = {
-        (object_id, role_id): value
-        for object_id, sp in resources.items()
-        for role_id, value in role_values(sp)
-    }
-    snapshot.grants = [
-        record._replace(
-            value=roles.get((record.resource_object_id, record.permission_id or ""), "")
-        )
-        for record in assignments
-        if record.client_object_id in known
-    ]
+    snapshot.grants = [record for record in assignments if record.client_object_id in known]
     snapshot.grants += delegated
     return snapshot
 
@@ -284,10 +289,13 @@ def _read_organization(client: GraphClient) -> Organization:
 
 
 def _read_assignments(
-    client: GraphClient, resource_ids: list[str], snapshot: Snapshot
+    client: GraphClient,
+    resource_ids: list[str],
+    roles: dict[tuple[str, str], str],
+    snapshot: Snapshot,
 ) -> list[GrantRecord]:
     """All app-role assignments on the given resources that go to service principals, as
-    records without their permission's value (the caller knows the roles)."""
+    records; ``roles`` names each (resource, app role id)."""
     first_pages = client.batch(
         [
             {
@@ -309,7 +317,7 @@ def _read_assignments(
         pages: Iterable[list[dict[str, Any]]] = [body.get("value") or []]
         next_link = body.get("@odata.nextLink")
         if next_link:
-            pages = _then(pages, client.pages(next_link, needs=READ_NEEDS))
+            pages = itertools.chain(pages, client.pages(next_link, needs=READ_NEEDS))
         try:
             for page in pages:
                 for assignment in page:
@@ -318,7 +326,7 @@ def _read_assignments(
                     if isinstance(assignment, dict) and (
                         assignment.get("principalType") == "ServicePrincipal"
                     ):
-                        record = assignment_record(assignment, snapshot)
+                        record = assignment_record(assignment, roles, snapshot)
                         if record is not None:
                             records.append(record)
         except GraphError as exc:
@@ -326,13 +334,6 @@ def _read_assignments(
                 raise
             _vanished(snapshot, object_id, "its application grants", snapshot.unread.app_resources)
     return records
-
-
-def _then(
-    first: Iterable[list[dict[str, Any]]], rest: Iterator[list[dict[str, Any]]]
-) -> Iterator[list[dict[str, Any]]]:
-    yield from first
-    yield from rest
 
 
 def _read_delegated(
@@ -931,7 +932,8 @@ def sync_run_discard_held(*, run: SyncRun, actor: User) -> SyncRun:
 
 
 def _held_run(run: SyncRun) -> SyncRun:
-    held = SyncRun.objects.select_for_update().select_related("held").get(pk=run.pk)
+    # of=self: PostgreSQL cannot lock the nullable side of the join to the snapshot.
+    held = SyncRun.objects.select_for_update(of=("self",)).select_related("held").get(pk=run.pk)
     if held.status != SyncRun.Status.HELD:
         raise HeldSyncError(
             f"Sync {held.pk} is not held for review (it is {held.get_status_display().lower()})."

@@ -38,11 +38,7 @@ def sync_tenant(self, run_id: int) -> str:
 
     with run_context(f"sync-{run_id}"):
         try:
-            # Before the last retry a first sync refused by Graph is retried: the roles
-            # granted at consent may not be in the portal's tokens yet.
-            run = sync_run_execute(
-                run_id=run_id, final_attempt=self.request.retries >= self.max_retries
-            )
+            run = sync_run_execute(run_id=run_id)
         except GraphError as exc:
             if not exc.retryable or self.request.retries >= self.max_retries:
                 return "failed"

@@ -165,7 +165,7 @@ def test_a_retried_sync_keeps_its_trigger(monkeypatch):
     first = SyncRunFactory(trigger=SyncRun.Trigger.MANUAL)
     executed: list[int] = []
 
-    def throttled_once(*, run_id: int, **options: object) -> SyncRun:
+    def throttled_once(*, run_id: int) -> SyncRun:
         executed.append(run_id)
         if len(executed) == 1:
             SyncRun.objects.filter(pk=run_id).update(status=SyncRun.Status.FAILED)

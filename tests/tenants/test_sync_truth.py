@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 import requests
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from emulator import run_emulator
 from tenants.graph import PRIORITY_HIGH, GraphClient, GraphError, new_session
@@ -23,6 +25,7 @@ from tenants.models import AuditEvent, Grant, ServicePrincipal, SyncRun, Tenant
 from tenants.onboarding import tenant_health
 from tenants.services import sync_run_again, sync_run_queue, tenant_add
 from tenants.sync import sync_run_execute
+from tenants.tasks import SYNC_MAX_RETRIES
 from tests.tenants.conftest import CONTOSO
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -370,7 +373,7 @@ def test_a_first_sync_refused_while_the_roles_are_on_their_way_is_retried(emu, c
     started = time.monotonic()
     first = sync_run_queue(tenant=northwind)
     with pytest.raises(GraphError) as refused:
-        sync_run_execute(run_id=first.pk, client=client_for(NORTHWIND), final_attempt=False)
+        sync_run_execute(run_id=first.pk, client=client_for(NORTHWIND))
     first.refresh_from_db()
     figure("first sync inside the token lag", first, started)
 
@@ -386,17 +389,32 @@ def test_a_first_sync_refused_while_the_roles_are_on_their_way_is_retried(emu, c
 
 
 def test_the_last_attempt_of_a_first_sync_says_what_is_missing(emu, client_for):
-    emu.set_behaviour(token_role_lag=120)
+    emu.set_behaviour(token_role_lag=3600)
     consent(emu, NORTHWIND, "nina@northwind.onmicrosoft.com")
     northwind = tenant_add(tenant_id=NORTHWIND, name="Northwind")[0]
 
-    run = sync_run_queue(tenant=northwind)
-    with pytest.raises(GraphError) as refused:
-        sync_run_execute(run_id=run.pk, client=client_for(NORTHWIND))
-    run.refresh_from_db()
+    errors = []
+    for _ in range(SYNC_MAX_RETRIES + 1):  # the task's first attempt and its retries
+        run = sync_run_queue(tenant=northwind)
+        with pytest.raises(GraphError) as refused:
+            sync_run_execute(run_id=run.pk, client=client_for(NORTHWIND))
+        run.refresh_from_db()
+        errors.append((refused.value.retryable, run.error))
 
-    assert not refused.value.retryable
-    assert "access denied" in run.error and "Application.Read.All" in run.error
+    assert all(retryable for retryable, _ in errors[:-1])
+    assert all("not in the token yet; retrying" in error for _, error in errors[:-1])
+    retryable, error = errors[-1]
+    assert not retryable
+    assert "access denied" in error and "Application.Read.All" in error
+
+
+def test_the_sync_command_says_what_is_missing_at_once(emu):
+    emu.set_behaviour(token_role_lag=120)
+    consent(emu, NORTHWIND, "nina@northwind.onmicrosoft.com")
+    tenant_add(tenant_id=NORTHWIND, name="Northwind")
+
+    with pytest.raises(CommandError, match="access denied"):
+        call_command("sync_tenant", NORTHWIND)
 
 
 def test_the_sync_task_retries_a_first_sync_until_the_roles_arrive(emu, monkeypatch, settings):
@@ -408,10 +426,10 @@ def test_the_sync_task_retries_a_first_sync_until_the_roles_arrive(emu, monkeypa
     consent(emu, NORTHWIND, "nina@northwind.onmicrosoft.com")
     northwind = tenant_add(tenant_id=NORTHWIND, name="Northwind")[0]
     real = sync_module.sync_run_execute
-    attempts: list[bool] = []
+    attempts: list[int] = []
 
     def then_the_lag_passes(**options: Any) -> SyncRun:
-        attempts.append(options["final_attempt"])
+        attempts.append(options["run_id"])
         try:
             return real(**options)
         finally:
@@ -423,7 +441,7 @@ def test_the_sync_task_retries_a_first_sync_until_the_roles_arrive(emu, monkeypa
     # Eagerly, Celery runs the retry at once instead of after its countdown.
     assert sync_tenant.apply(args=(first.pk,)).get() == SyncRun.Status.SUCCEEDED
 
-    assert attempts == [False, False]
+    assert len(attempts) == 2
     runs = list(SyncRun.objects.filter(tenant=northwind).order_by("pk"))
     assert [r.status for r in runs] == [SyncRun.Status.FAILED, SyncRun.Status.SUCCEEDED]
     assert "not in the token yet" in runs[0].error

@@ -24,7 +24,8 @@ class Command(BaseCommand):
                 f"sync {busy.pk if busy else '?'} of {tenant.name} is already {busy.status if busy else 'open'}; try again when it ends"
             )
         try:
-            run = sync_run_execute(run_id=run.pk)
+            # Nothing tries again after this command: its error is the one to act on.
+            run = sync_run_execute(run_id=run.pk, final_attempt=True)
         except GraphError:
             run.refresh_from_db()
             raise CommandError(f"sync {run.pk} of {tenant.name} failed: {run.error}") from None
