@@ -536,12 +536,14 @@ def apply_snapshot(
     run: SyncRun,
     snapshot: Snapshot,
     client: GraphClient | None = None,
-    hold: bool = True,
+    held: bool = False,
 ) -> bool:
     """Record the snapshot as the tenant's current one, in one transaction; or, when it
-    would remove an unusual share of the tenant's grants (and ``hold``), keep it for an
-    admin instead (the run ends HELD) and change nothing else. Returns whether it was
-    applied. ``client`` None (applying a held snapshot) keeps the run's request counts."""
+    would remove an unusual share of the tenant's grants, keep it for an admin instead
+    (the run ends HELD) and change nothing else. Returns whether it was applied.
+
+    ``held``: the snapshot was held and an admin applies it now (it is not held again; the
+    run keeps the time it was read). ``client`` None keeps the run's request counts."""
     with transaction.atomic():
         tenant = Tenant.objects.select_for_update().get(pk=run.tenant_id)
         current = dict(
@@ -552,7 +554,7 @@ def apply_snapshot(
         seen = {record.identity: record for record in snapshot.grants}
         kept = _kept_identities(tenant, snapshot.unread)
         gone = [current[identity] for identity in current.keys() - seen.keys() - kept]
-        if hold and removal_is_unusual(removed=len(gone), current=len(current)):
+        if not held and removal_is_unusual(removed=len(gone), current=len(current)):
             _hold(run, tenant, snapshot, client, current=current, seen=seen, gone=gone)
             return False
         if client is not None:
@@ -569,7 +571,7 @@ def apply_snapshot(
             snapshot,
             client,
             counts=(added, len(gone), len(current) - len(gone)),
-            applying_held=not hold,
+            applying_held=held,
         )
         _supersede_held(tenant, newer=run)
     return True
@@ -900,7 +902,7 @@ def sync_run_apply_held(*, run: SyncRun, actor: User) -> SyncRun:
             snapshot = snapshot_load(bytes(held.held.data))
         except ValueError as exc:
             raise HeldSyncError(f"Sync {held.pk} cannot be applied: {exc}.") from exc
-        apply_snapshot(run=held, snapshot=snapshot, hold=False)
+        apply_snapshot(run=held, snapshot=snapshot, held=True)
         HeldSnapshot.objects.filter(run=held).delete()
         who = actor.get_username()
         SyncRun.objects.filter(pk=held.pk).update(

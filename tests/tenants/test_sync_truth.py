@@ -365,6 +365,23 @@ def test_a_403_drops_the_cached_token_and_the_fresh_one_succeeds(emu, client_for
     assert requests_["GET /v1.0/organization"] == 2  # refused, then with the fresh token
 
 
+def test_a_batch_refused_with_an_old_token_is_sent_again_with_a_fresh_one(emu, client_for):
+    emu.set_behaviour(token_role_lag=30)
+    consent(emu, NORTHWIND, "nina@northwind.onmicrosoft.com")
+    with pytest.raises(GraphError):
+        client_for(NORTHWIND).get_json("/organization")  # caches a token without the roles
+    emu.advance_clock(31)
+    portal = emu.sp_id(NORTHWIND, PORTAL_APP)
+    emu.reset_counters()
+
+    bodies = client_for(NORTHWIND).batch(
+        [{"id": "1", "method": "GET", "url": f"/servicePrincipals/{portal}?$select=id"}]
+    )
+
+    assert bodies["1"]["id"] == portal
+    assert emu.requests_to(r"\$batch") == 2
+
+
 def test_a_first_sync_refused_while_the_roles_are_on_their_way_is_retried(emu, client_for):
     emu.set_behaviour(token_role_lag=120)
     consent(emu, NORTHWIND, "nina@northwind.onmicrosoft.com")
