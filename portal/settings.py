@@ -322,6 +322,13 @@ REVOKE_VERIFY_SECONDS = 300
 # out, and a delegated scope seen within it is not "granted again".
 REVOKE_LAG_SECONDS = 300
 
+# --- Sync -------------------------------------------------------------------------------------
+# A snapshot that would remove more than this share of a tenant's current grants, and more
+# than this many, is held for an admin to apply or discard instead of being applied: a
+# short read from Graph must not look like an admin removing everything (tenants/sync.py).
+SYNC_HOLD_REMOVED_PERCENT = env_int("SYNC_HOLD_REMOVED_PERCENT", 20)
+SYNC_HOLD_REMOVED_MIN = env_int("SYNC_HOLD_REMOVED_MIN", 50)
+
 # --- E-mail -----------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
 EMAIL_FILE_PATH = VAR_DIR / "outbox"

@@ -9,10 +9,11 @@ import logging
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import msal
 import requests
@@ -29,15 +30,29 @@ logger = logging.getLogger(__name__)
 GRAPH_SCOPE = "00000003-0000-0000-c000-000000000000/.default"
 PAGE_SIZE = 999
 BATCH_LIMIT = 20
+# The key of a tolerated inner failure in what GraphClient.batch returns (no Graph body
+# has it): {BATCH_ERROR: {"status", "code", "message"}}.
+BATCH_ERROR = "@portal.error"
 # Connect and read timeouts: a Graph page of 999 items can take a few seconds to arrive.
 TIMEOUT = (10, 60)
 RETRY_STATUSES = frozenset({429, 503, 504})
 MAX_ATTEMPTS = 6
-# No single wait longer than this, and no more than this in total for one request:
-# a tenant that keeps throttling fails the run with a clear message instead of hanging
-# a worker.
-MAX_SINGLE_WAIT = 60.0
-MAX_TOTAL_WAIT = 180.0
+# x-ms-throttle-priority: when Graph must throttle an app, it throttles its Low requests
+# first. Syncs can wait; a revoke an admin is watching should not.
+PRIORITY_LOW = "Low"
+PRIORITY_HIGH = "High"
+# What a client keeps back from the task's soft time limit for the work after its Graph
+# calls (a large tenant's snapshot takes a while to save): it never waits into that.
+SAVE_RESERVE_SHARE = 0.2
+SAVE_RESERVE_MIN = 60.0
+
+
+def default_time_budget() -> float:
+    """Seconds a sync's client may spend, waits included: the task's soft time limit less
+    the reserve for saving. A Retry-After that does not fit fails the run as retryable,
+    rather than the time limit killing it halfway."""
+    limit = float(settings.CELERY_TASK_SOFT_TIME_LIMIT)
+    return max(limit - max(limit * SAVE_RESERVE_SHARE, SAVE_RESERVE_MIN), 0.0)
 
 
 class GraphError(Exception):
@@ -56,12 +71,29 @@ class GraphError(Exception):
         status: int | None = None,
         code: str = "",
         request_id: str = "",
+        client_request_id: str = "",
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.status = status
         self.code = code
+        # Graph's id of the request (its request-id), and the portal's (client-request-id):
+        # what Microsoft's support asks for.
         self.request_id = request_id
+        self.client_request_id = client_request_id
+
+    @property
+    def ids(self) -> str:
+        """The request's ids as one line's tail, or "" when there are none."""
+        parts = [
+            f"{name} {value}"
+            for name, value in (
+                ("client-request-id", self.client_request_id),
+                ("request-id", self.request_id),
+            )
+            if value
+        ]
+        return f"({', '.join(parts)})" if parts else ""
 
 
 @dataclass
@@ -152,13 +184,28 @@ def forget_tokens() -> None:
 
 @dataclass
 class GraphClient:
-    """Graph for one tenant, as the portal's own application."""
+    """Graph for one tenant, as the portal's own application.
+
+    ``priority`` is sent as ``x-ms-throttle-priority`` (Low for syncs, High for revokes);
+    ``time_budget`` is how many seconds the client may take from its creation, waits for
+    Graph included (see :func:`default_time_budget`).
+    """
 
     tenant_id: str
     credentials: Credentials = field(default_factory=Credentials.from_settings)
     session: requests.Session = field(default_factory=new_session)
     sleep: Callable[[float], None] = time.sleep
     stats: CallStats = field(default_factory=CallStats)
+    priority: str = PRIORITY_LOW
+    time_budget: float = field(default_factory=default_time_budget)
+    clock: Callable[[], float] = time.monotonic
+    _deadline: float = field(init=False, repr=False)
+    # A 403 drops the cached token once per client: roles granted minutes ago may be
+    # missing from it. A fresh token that is refused as well is refused for good.
+    _fresh_token_after_403: bool = field(init=False, default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._deadline = self.clock() + self.time_budget
 
     # -- tokens --------------------------------------------------------------------------
     def _token(self) -> str:
@@ -186,32 +233,65 @@ class GraphClient:
         ):
             app.token_cache.remove_at(account_token)
 
+    def _drop_token_after_403(self) -> bool:
+        """Drops the cached token the first time Graph refuses one; False after that."""
+        if self._fresh_token_after_403:
+            return False
+        self._forget_token()
+        self._fresh_token_after_403 = True
+        return True
+
     # -- requests ------------------------------------------------------------------------
     def url(self, path: str) -> str:
-        return path if path.startswith("https://") else f"{settings.GRAPH_URL}/v1.0{path}"
+        """The URL of a Graph path, or an absolute URL (a nextLink) that is on GRAPH_URL's
+        scheme, host and port: the bearer token goes nowhere else."""
+        if path.startswith("/"):
+            return f"{settings.GRAPH_URL}/v1.0{path}"
+        if _origin(urlsplit(path)) != _origin(urlsplit(settings.GRAPH_URL)):
+            raise GraphError(
+                f"Graph sent a link to {_origin_text(path)}, which is not {settings.GRAPH_URL};"
+                " the portal does not follow it (its token is for Graph only)",
+                retryable=False,
+            )
+        return path
 
     def request(
-        self, method: str, path: str, *, json: Any = None, needs: str = ""
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        needs: str = "",
+        headers: dict[str, str] | None = None,
     ) -> requests.Response:
         """One Graph call with retries. ``needs`` names the permission the call requires,
-        so that a 403 says which one the portal lacks."""
+        so that a 403 says which one the portal lacks; ``headers`` are sent as well (e.g.
+        ``ConsistencyLevel: eventual``)."""
         url = self.url(path)
-        waited = 0.0
+        # One id for the call and its retries, so that Graph's logs tie them together.
+        client_request_id = str(uuid.uuid4())
         token_refreshed = False
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            headers = {"Authorization": f"Bearer {self._token()}", "Accept": "application/json"}
+            sent = {
+                "Authorization": f"Bearer {self._token()}",
+                "Accept": "application/json",
+                "client-request-id": client_request_id,
+                "x-ms-throttle-priority": self.priority,
+                **(headers or {}),
+            }
             self.stats.requests += 1
             try:
                 response = self.session.request(
-                    method, url, json=json, headers=headers, timeout=TIMEOUT
+                    method, url, json=json, headers=sent, timeout=TIMEOUT
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
                 delay = _backoff(attempt)
-                if attempt == MAX_ATTEMPTS or waited + delay > MAX_TOTAL_WAIT:
+                if attempt == MAX_ATTEMPTS or delay > self.remaining():
                     raise GraphError(
                         f"{method} {_short(url)}: the connection failed {attempt} times "
                         f"({exc.__class__.__name__})",
                         retryable=True,
+                        client_request_id=client_request_id,
                     ) from exc
                 logger.warning(
                     "Graph %s %s: %s, retrying in %.1fs",
@@ -221,41 +301,54 @@ class GraphClient:
                     delay,
                 )
                 self.sleep(delay)
-                waited += delay
                 continue
             if response.status_code == 401 and not token_refreshed:
                 # A token revoked or expired early: one fresh token, then give up.
                 self._forget_token()
                 token_refreshed = True
                 continue
+            if response.status_code == 403 and self._drop_token_after_403():
+                continue
             if response.status_code in RETRY_STATUSES and attempt < MAX_ATTEMPTS:
                 delay = retry_after_seconds(response, attempt)
-                if waited + delay <= MAX_TOTAL_WAIT:
-                    self._record_throttle(delay)
-                    logger.info(
-                        "Graph %s %s: %s, waiting %.1fs",
-                        method,
-                        _short(url),
-                        response.status_code,
-                        delay,
-                    )
-                    self.sleep(delay)
-                    waited += delay
-                    continue
+                self.wait_for_graph(delay, f"{method} {_short(url)}", client_request_id)
+                continue
             if response.status_code >= 400:
-                raise response_error(method, url, response, needs=needs, tenant_id=self.tenant_id)
+                error = response_error(method, url, response, needs=needs, tenant_id=self.tenant_id)
+                error.client_request_id = client_request_id
+                raise error
             return response
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
-    def _record_throttle(self, delay: float) -> None:
+    def remaining(self) -> float:
+        """Seconds left of the client's time budget."""
+        return self._deadline - self.clock()
+
+    def wait_for_graph(self, delay: float, what: str, client_request_id: str = "") -> None:
+        """Waits as long as Graph asked (throttling), or fails as retryable when that
+        would run past the time budget: the run is tried again later instead."""
+        left = self.remaining()
+        if delay > left:
+            raise GraphError(
+                f"{what}: Graph asked the portal to wait {delay:.1f} s, longer than the "
+                f"{max(left, 0):.0f} s this run has left; the sync is tried again later",
+                retryable=True,
+                status=429,
+                client_request_id=client_request_id,
+            )
         self.stats.throttled_waits += 1
         self.stats.throttled_seconds += delay
+        logger.info("Graph %s: throttled, waiting %.1fs", what, delay)
+        self.sleep(delay)
 
-    def get_json(self, path: str, *, needs: str = "") -> dict[str, Any]:
-        return self.request("GET", path, needs=needs).json()
+    def get_json(
+        self, path: str, *, needs: str = "", headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        return self.request("GET", path, needs=needs, headers=headers).json()
 
     def pages(self, path: str, *, needs: str = "") -> Iterator[list[dict[str, Any]]]:
-        """Each page's ``value`` of a collection, following ``@odata.nextLink`` verbatim."""
+        """Each page's ``value`` of a collection, following ``@odata.nextLink`` verbatim
+        (on Graph's own host only: :meth:`url` refuses any other)."""
         next_url: str | None = path
         while next_url:
             body = self.get_json(next_url, needs=needs)
@@ -263,12 +356,19 @@ class GraphClient:
             next_url = body.get("@odata.nextLink")
 
     def batch(
-        self, requests_: list[dict[str, Any]], *, needs: str = ""
+        self,
+        requests_: list[dict[str, Any]],
+        *,
+        needs: str = "",
+        tolerate: frozenset[int] = frozenset(),
     ) -> dict[str, dict[str, Any]]:
         """Run GET requests through ``$batch`` (at most 20 a call); returns bodies by id.
 
         An inner request that is throttled is retried on its own in the next round, after
-        the longest Retry-After among them; an inner request that fails otherwise raises.
+        the longest Retry-After among them; an inner 403 is retried once with a fresh
+        token; an inner request that fails otherwise raises, unless its status is in
+        ``tolerate``: then its answer is ``{BATCH_ERROR: {"status", "code", "message"}}``
+        for the caller to judge (a 404 for a principal that vanished since it was listed).
         """
         results: dict[str, dict[str, Any]] = {}
         pending = list(requests_)
@@ -277,18 +377,32 @@ class GraphClient:
             rounds += 1
             retry: list[dict[str, Any]] = []
             delay = 0.0
+            refused: list[dict[str, Any]] = []
             for chunk_start in range(0, len(pending), BATCH_LIMIT):
                 chunk = pending[chunk_start : chunk_start + BATCH_LIMIT]
-                body = self.request("POST", "/$batch", json={"requests": chunk}, needs=needs).json()
+                response = self.request("POST", "/$batch", json={"requests": chunk}, needs=needs)
+                client_request_id = response.request.headers.get("client-request-id", "")
                 by_id = {item["id"]: item for item in chunk}
-                for answer in body.get("responses", []):
+                for answer in response.json().get("responses", []):
                     status = int(answer.get("status", 500))
+                    inner = by_id[answer["id"]]
                     if status in RETRY_STATUSES and rounds < MAX_ATTEMPTS:
-                        retry.append(by_id[answer["id"]])
+                        retry.append(inner)
                         delay = max(delay, _header_seconds(answer.get("headers", {}), rounds))
+                    elif status == 403 and not self._fresh_token_after_403:
+                        refused.append(inner)
+                    elif status in tolerate:
+                        error = (answer.get("body") or {}).get("error") or {}
+                        error = error if isinstance(error, dict) else {}
+                        results[answer["id"]] = {
+                            BATCH_ERROR: {
+                                "status": status,
+                                "code": str(error.get("code", "")),
+                                "message": str(error.get("message", "")),
+                            }
+                        }
                     elif status >= 400:
-                        inner = by_id[answer["id"]]
-                        raise _error_from_body(
+                        error = _error_from_body(
                             inner.get("method", "GET"),
                             self.url(inner["url"]),
                             status,
@@ -296,13 +410,34 @@ class GraphClient:
                             needs=needs,
                             tenant_id=self.tenant_id,
                         )
+                        error.client_request_id = client_request_id
+                        raise error
                     else:
                         results[answer["id"]] = answer.get("body") or {}
-            if retry:
-                self._record_throttle(delay)
-                self.sleep(delay)
+            if refused:
+                self._drop_token_after_403()
+                retry.extend(refused)
+            if retry and delay:
+                self.wait_for_graph(delay, f"POST /$batch ({len(retry)} requests)")
             pending = retry
         return results
+
+
+def _origin(parts: SplitResult) -> tuple[str, str, int | None]:
+    """Scheme, host and port, with the scheme's default port filled in."""
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number: matches nothing
+        return (scheme, "", -1)
+    return (scheme, (parts.hostname or "").lower(), port or {"https": 443, "http": 80}.get(scheme))
+
+
+def _origin_text(url: str) -> str:
+    """A foreign link's scheme, host and port, for the message (never its query: it may
+    carry someone's token)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"[:200]
 
 
 ORGANIZATION_PATH = "/organization?$select=id,displayName,verifiedDomains"
@@ -338,10 +473,14 @@ def _header_seconds(headers: dict[str, str] | Any, attempt: int) -> float:
         if name.lower() == "retry-after":
             raw = value
     try:
+        # As Graph gives it, fractions too ("1.5"; Graph has sent "2.542"): the client's
+        # time budget, not a cap here, decides whether it is worth waiting.
         seconds = float(raw) if raw is not None else _backoff(attempt)
     except ValueError:
         seconds = _backoff(attempt)
-    return min(max(seconds, 0.0), MAX_SINGLE_WAIT)
+    if seconds != seconds or seconds == float("inf"):  # NaN or inf: not a wait Graph means
+        seconds = _backoff(attempt)
+    return max(seconds, 0.0)
 
 
 def _backoff(attempt: int) -> float:

@@ -48,12 +48,22 @@ class SyncRun(models.Model):
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
+        # Read completely, but it would remove an unusual share of the tenant's grants: kept
+        # (HeldSnapshot) for an admin to apply or discard, the previous snapshot in force.
+        HELD = "held", "Held for review"
+        # A held snapshot an admin discarded, or that a newer sync superseded.
+        DISCARDED = "discarded", "Discarded"
 
         @property
         def colour(self) -> str:
-            return {"queued": "grey", "running": "blue", "succeeded": "green", "failed": "red"}[
-                self.value
-            ]
+            return {
+                "queued": "grey",
+                "running": "blue",
+                "succeeded": "green",
+                "failed": "red",
+                "held": "amber",
+                "discarded": "grey",
+            }[self.value]
 
     class Trigger(models.TextChoices):
         SCHEDULE = "schedule", "Schedule"
@@ -61,7 +71,8 @@ class SyncRun(models.Model):
         COMMAND = "command", "Command"
 
     # A run in one of these has not ended; a tenant has at most one (the constraint below,
-    # whose frozen list a test compares with this).
+    # whose frozen list a test compares with this). A held run has ended: it waits for an
+    # admin, not for a worker, and the next sync runs meanwhile.
     OPEN_STATUSES = (Status.QUEUED, Status.RUNNING)
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="sync_runs")
@@ -80,6 +91,9 @@ class SyncRun(models.Model):
     grants_removed = models.PositiveIntegerField(default=0)
     grants_unchanged = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # What the run skipped or worked around without failing, one line each, for the run's
+    # page: a principal that vanished, a grant listing Graph left incomplete...
+    notes = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -111,6 +125,25 @@ class SyncRun(models.Model):
         return None
 
 
+class HeldSnapshot(models.Model):
+    """The snapshot a held run read, kept until an admin applies or discards it.
+
+    Beside the run rather than on it: it can be megabytes, and run lists must not load it.
+    """
+
+    run = models.OneToOneField(SyncRun, on_delete=models.CASCADE, related_name="held")
+    # The snapshot as zlib-compressed JSON (tenants.sync.snapshot_dump).
+    data = models.BinaryField()
+    # The tenant's current grants when the run was held, and those it would remove.
+    current_grants = models.PositiveIntegerField()
+    # Primary keys of the grants the snapshot would remove, for the run's page.
+    removed_grants = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Held snapshot of sync {self.run_id}"
+
+
 class ServicePrincipal(models.Model):
     """An application's instance in a tenant, as the last sync saw it."""
 
@@ -137,22 +170,22 @@ class ServicePrincipal(models.Model):
 
     @property
     def is_first_party(self) -> bool:
-        """Published by Microsoft (owned by one of Microsoft's tenants)."""
+        """Published by Microsoft: its application belongs to one of Microsoft's tenants."""
         return str(self.app_owner_tenant_id) in MICROSOFT_TENANT_IDS
 
     @property
     def is_managed_identity(self) -> bool:
         """An Azure resource's identity (servicePrincipalType ManagedIdentity)."""
-        return self.service_principal_type.lower() == MANAGED_IDENTITY.lower()
+        return (self.service_principal_type or "").lower() == MANAGED_IDENTITY.lower()
 
 
-# Graph's servicePrincipalType of an Azure resource's managed identity.
-MANAGED_IDENTITY = "ManagedIdentity"
-
-# Tenants Microsoft publishes its own applications from.
+# Tenants Microsoft publishes its own applications from (appOwnerOrganizationId): its
+# services tenant, where most Microsoft 365 and Azure apps live, and its corporate tenant.
 MICROSOFT_TENANT_IDS = frozenset(
     {"f8cdef31-a31e-4b4a-93e4-5f571e91255a", "72f988bf-86f1-41af-91ab-2d7cd011db47"}
 )
+# Graph's servicePrincipalType of an Azure managed identity.
+MANAGED_IDENTITY = "ManagedIdentity"
 
 
 class Grant(models.Model):
@@ -369,6 +402,9 @@ class AuditEvent(models.Model):
     class Action(models.TextChoices):
         SYNC_SUCCEEDED = "sync.succeeded", "Sync succeeded"
         SYNC_FAILED = "sync.failed", "Sync failed"
+        SYNC_HELD = "sync.held", "Sync held for review"
+        SYNC_HELD_APPLIED = "sync.held_applied", "Held sync applied"
+        SYNC_HELD_DISCARDED = "sync.held_discarded", "Held sync discarded"
         FEATURES_SWITCHED = "features.switched", "Features switched"
         REVOKE_REQUESTED = "revoke.requested", "Revoke requested"
         REVOKE_APPROVED = "revoke.approved", "Revoke approved"

@@ -95,6 +95,11 @@ class ApplicationReport:
     display_name: str
     # The object id of the application's service principal in the tenant.
     service_principal_id: UUID
+    # Graph's servicePrincipalType ("Application", "ManagedIdentity", "Legacy",
+    # "SocialIdp"); None where Graph did not say.
+    service_principal_type: str | None
+    # Published by one of Microsoft's own tenants (appOwnerOrganizationId).
+    first_party: bool
     grants: tuple[GrantReport, ...]
     missing: tuple[MissingReport, ...]
 
@@ -103,6 +108,8 @@ class ApplicationReport:
             "app_id": str(self.app_id),
             "display_name": self.display_name,
             "service_principal_id": str(self.service_principal_id),
+            "service_principal_type": self.service_principal_type,
+            "first_party": self.first_party,
             "grants": [grant.as_json() for grant in self.grants],
             "missing": [missing.as_json() for missing in self.missing],
         }
@@ -280,6 +287,8 @@ def _application_report(
         app_id=sp.app_id,
         display_name=sp.display_name,
         service_principal_id=sp.object_id,
+        service_principal_type=sp.service_principal_type or None,
+        first_party=sp.is_first_party,
         grants=tuple(
             GrantReport(
                 permission=group.key.value,

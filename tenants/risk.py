@@ -7,19 +7,17 @@ passed as unknown, so the page says so instead of guessing.
 """
 
 from permissions.risk import HeldPermission, Ownership, RiskAssessment, RiskEvidence, assess
-from tenants.models import MICROSOFT_TENANT_IDS, ServicePrincipal, Tenant
+from tenants.models import ServicePrincipal, Tenant
 from tenants.selectors import ApplicationInTenant
-
-MANAGED_IDENTITY_TYPE = "ManagedIdentity"
 
 
 def ownership_of(*, tenant: Tenant, service_principal: ServicePrincipal) -> Ownership:
     sp = service_principal
-    if sp.service_principal_type == MANAGED_IDENTITY_TYPE:
+    if sp.is_managed_identity:
         return Ownership.MANAGED_IDENTITY
     if sp.app_owner_tenant_id is None:
         return Ownership.UNKNOWN
-    if str(sp.app_owner_tenant_id) in MICROSOFT_TENANT_IDS:
+    if sp.is_first_party:
         return Ownership.MICROSOFT
     if sp.app_owner_tenant_id == tenant.tenant_id:
         return Ownership.OWN

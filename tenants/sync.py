@@ -11,29 +11,61 @@ Two phases, so that a failure can never look like a removal:
 
 A read that fails leaves the previous snapshot untouched and the run failed, with the
 error in words an admin can act on.
+
+Graph is eventually consistent and not always complete (DESIGN.md), so a read that
+comes back short must not become a removal either:
+
+- the delegated-grant listing is checked against Graph's count of grants; when it is
+  short, the clients' own grant lists are read and merged in (:func:`_read_delegated`);
+- what could not be read (a principal that answers 404 a moment after it was listed, a
+  principal or grant whose fields are unusable) is recorded in :class:`Unread`, and the
+  grants it covers stay as they were, neither removed nor re-added; the run's ``notes``
+  say what was skipped;
+- as a second line, a snapshot that would remove an unusual share of the tenant's grants
+  is held (:data:`SyncRun.Status.HELD`) for an admin to apply or discard.
 """
 
 import gc
+import itertools
 import logging
-from collections.abc import Iterable, Iterator, KeysView
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from digests.tasks import after_sync
-from permissions.catalog import GraphPermission, catalog_apply_graph
+from permissions.catalog import catalog_apply_graph
 from permissions.models import PermissionKind
+from portal.models import User
 from tenants.audit import audit_record
-from tenants.graph import GraphClient, GraphError, Organization, organization_read
-from tenants.models import AuditEvent, Grant, ServicePrincipal, SyncRun, Tenant
+from tenants.graph import BATCH_ERROR, GraphClient, GraphError, Organization, organization_read
+from tenants.models import AuditEvent, Grant, HeldSnapshot, ServicePrincipal, SyncRun, Tenant
 from tenants.portal_app import DELEGATED_READ_NEEDS, READ_NEEDS
 from tenants.revokes import revokes_after_sync
 from tenants.services import tenant_names
+from tenants.snapshot import (
+    GrantRecord,
+    Snapshot,
+    SpRecord,
+    Unread,
+    assignment_record,
+    catalog_entries,
+    delegated_records,
+    has_application_roles,
+    quoted,
+    role_values,
+    snapshot_dump,
+    snapshot_load,
+    sp_record,
+)
+from tenants.tasks import SYNC_MAX_RETRIES
 
 logger = logging.getLogger(__name__)
 
@@ -45,49 +77,51 @@ CATALOG_FIELDS = "id,appId,displayName,appRoles,oauth2PermissionScopes"
 ASSIGNMENT_FIELDS = "id,appRoleId,principalId,principalType,resourceId,createdDateTime"
 DELEGATED_FIELDS = "id,clientId,consentType,principalId,resourceId,scope"
 BULK_BATCH = 2000
+# The removed grants a held run's page can list.
+HELD_REMOVED_LISTED = 500
+# What the first sync after onboarding says when Graph refuses the new token: the roles
+# granted at consent take a while to reach tokens (microsoft-graph-docs#10907).
+FIRST_SYNC_DENIED = (
+    "the permissions granted at consent are not in the token yet; retrying in a few minutes"
+)
 
 
 @dataclass(frozen=True)
-class SpRecord:
-    object_id: str
-    app_id: str
-    display_name: str
-    publisher: str
-    app_owner_tenant_id: str | None
-    service_principal_type: str
-    account_enabled: bool
+class Previous:
+    """What a read needs to know of the tenant's last snapshot."""
+
+    # Whether the tenant has a snapshot at all (no: this is its first sync).
+    synced: bool
+    # Its current delegated grants: Graph object id -> client object id. A callable: it is
+    # a query of every delegated grant, and needed only when the listing is short.
+    delegated: Callable[[], dict[str, str]] = dict
 
 
-class GrantRecord(NamedTuple):
-    """One grant as read from Graph, before it is matched against the stored history.
+def previous_of(tenant: Tenant) -> Previous:
+    def delegated() -> dict[str, str]:
+        rows = (
+            Grant.objects.filter(
+                tenant=tenant, removed_in_run__isnull=True, kind=PermissionKind.DELEGATED
+            )
+            .values_list("graph_object_id", "client__object_id")
+            .distinct()
+        )
+        return {grant_id: str(client_id) for grant_id, client_id in rows}
 
-    A tuple rather than a dataclass: it is made 100,000+ times for a large tenant, and
-    creating a frozen dataclass costs several times as much."""
-
-    identity: str
-    client_object_id: str
-    resource_object_id: str
-    kind: str
-    value: str
-    permission_id: str | None
-    consent: str
-    principal_id: str | None
-    graph_object_id: str
-    # As Graph gives it; parsed only for grants that are new to the history.
-    granted_at: str | None
+    return Previous(synced=tenant.last_good_sync_id is not None, delegated=delegated)
 
 
-@dataclass
-class Snapshot:
-    # The organization's display name and default domain, for the tenant's record.
-    organization: Organization = field(default_factory=Organization)
-    service_principals: list[SpRecord] = field(default_factory=list)
-    grants: list[GrantRecord] = field(default_factory=list)
-    catalog: list[GraphPermission] = field(default_factory=list)
+def sync_run_execute(
+    *, run_id: int, client: GraphClient | None = None, final_attempt: bool | None = None
+) -> SyncRun:
+    """Claim a queued run and carry it out. A run already claimed elsewhere is left alone.
 
-
-def sync_run_execute(*, run_id: int, client: GraphClient | None = None) -> SyncRun:
-    """Claim a queued run and carry it out. A run already claimed elsewhere is left alone."""
+    Until a tenant's first sync succeeds, one that Graph refuses (403) fails as retryable
+    unless this is the ``final_attempt``: the roles granted at consent may not be in the
+    portal's tokens yet. By default the sync task's retries decide it: each of its
+    attempts is a run, so the tenant's failed runs count them (the task retries a
+    retryable failure while it has retries left: SYNC_MAX_RETRIES).
+    """
     claimed = SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.QUEUED).update(
         status=SyncRun.Status.RUNNING, started_at=timezone.now(), progress="Starting"
     )
@@ -98,14 +132,46 @@ def sync_run_execute(*, run_id: int, client: GraphClient | None = None) -> SyncR
     try:
         with _collector_paused():
             snapshot = read_snapshot(
-                client=client, progress=lambda text: _progress(run, text, client)
+                client=client,
+                progress=lambda text: _progress(run, text, client),
+                previous=previous_of(run.tenant),
             )
             apply_snapshot(run=run, snapshot=snapshot, client=client)
+    except GraphError as exc:
+        last = _last_attempt(run.tenant) if final_attempt is None else final_attempt
+        later = None if last else _first_sync_denied(run.tenant, exc)
+        _fail(run, later or exc, client)
+        if later is not None:
+            raise later from exc
+        raise
     except Exception as exc:
         _fail(run, exc, client)
         raise
     run.refresh_from_db()
     return run
+
+
+def _last_attempt(tenant: Tenant) -> bool:
+    """Whether the sync task would not try a tenant's first sync again: as many attempts
+    have failed already as it retries."""
+    failed = SyncRun.objects.filter(tenant=tenant, status=SyncRun.Status.FAILED).count()
+    return failed >= SYNC_MAX_RETRIES
+
+
+def _first_sync_denied(tenant: Tenant, exc: GraphError) -> GraphError | None:
+    """For a tenant's first sync that Graph refused (403), the error that says the roles
+    are on their way and is retried, instead of telling the admin to connect again."""
+    if exc.status != 403 or tenant.last_good_sync_id is not None:
+        return None
+    return GraphError(
+        f"{FIRST_SYNC_DENIED[0].upper()}{FIRST_SYNC_DENIED[1:]} "
+        f"(Graph answered 403 {exc.code or 'Forbidden'})",
+        retryable=True,
+        status=403,
+        code=exc.code,
+        request_id=exc.request_id,
+        client_request_id=exc.client_request_id,
+    )
 
 
 @contextmanager
@@ -130,7 +196,11 @@ def _progress(run: SyncRun, text: str, client: GraphClient) -> None:
 
 
 def _fail(run: SyncRun, exc: Exception, client: GraphClient) -> None:
-    message = str(exc) if isinstance(exc, GraphError) else f"{exc.__class__.__name__}: {exc}"
+    if isinstance(exc, GraphError):
+        # The ids are what Microsoft's support asks for.
+        message = f"{exc} {exc.ids}".strip()
+    else:
+        message = f"{exc.__class__.__name__}: {exc}"
     logger.warning("Sync %s of tenant %s failed: %s", run.pk, run.tenant.tenant_id, message)
     SyncRun.objects.filter(pk=run.pk).update(
         status=SyncRun.Status.FAILED,
@@ -152,53 +222,57 @@ def _fail(run: SyncRun, exc: Exception, client: GraphClient) -> None:
 # -- read ------------------------------------------------------------------------------------
 
 
-def read_snapshot(*, client: GraphClient, progress: Any = lambda text: None) -> Snapshot:
+def read_snapshot(
+    *,
+    client: GraphClient,
+    progress: Callable[[str], None] = lambda text: None,
+    previous: Previous | None = None,
+) -> Snapshot:
+    previous = previous or Previous(synced=False)
     snapshot = Snapshot()
     progress("Reading the organization")
     snapshot.organization = _read_organization(client)
     progress("Reading service principals")
-    raw_sps = [
-        sp
-        for page in client.pages(
-            f"/servicePrincipals?$select={SP_FIELDS}&$top=999", needs=READ_NEEDS
-        )
-        for sp in page
-    ]
-    snapshot.service_principals = [_sp_record(sp) for sp in raw_sps]
-    by_object_id = {sp["id"]: sp for sp in raw_sps}
+    by_object_id: dict[str, dict[str, Any]] = {}
+    for page in client.pages(f"/servicePrincipals?$select={SP_FIELDS}&$top=999", needs=READ_NEEDS):
+        for sp in page:
+            record = sp_record(sp, snapshot)
+            if record is not None and record.object_id not in by_object_id:
+                snapshot.service_principals.append(record)
+                by_object_id[record.object_id] = sp
+    known = by_object_id.keys()
 
     # Application grants are read per resource (appRoleAssignedTo), not per client
     # (appRoleAssignments): a tenant has a handful of APIs that define app roles and
     # thousands of clients, so this is one call per resource instead of one per client.
-    resources = [sp for sp in raw_sps if sp.get("appRoles")]
+    # Only APIs with a role that applications may hold: an SSO app's roles are for users,
+    # and its thousands of user and group assignments are not permissions.
+    resources = {
+        object_id: sp for object_id, sp in by_object_id.items() if has_application_roles(sp)
+    }
+    roles = {
+        (object_id, role_id): value
+        for object_id, sp in resources.items()
+        for role_id, value in role_values(sp)
+    }
     progress(f"Reading application grants on {len(resources)} APIs")
-    assignments = _read_assignments(client, resources)
+    assignments = _read_assignments(client, sorted(resources), roles, snapshot)
 
     progress("Reading delegated grants")
-    delegated, named_resources = _read_delegated(client, by_object_id.keys())
+    delegated, named_resources = _read_delegated(client, known, previous, snapshot)
 
     # Catalogs: app roles came with the list; scopes only for APIs that delegated grants
     # name, one read each (batched), since the list does not carry them.
-    delegated_resources = sorted(named_resources & by_object_id.keys())
+    delegated_resources = sorted(named_resources & known)
     progress(f"Reading the permission catalogs of {len(delegated_resources)} APIs")
-    scopes_by_resource = _read_scopes(client, delegated_resources)
+    scopes_by_resource = _read_scopes(client, delegated_resources, snapshot)
 
-    granted_resources = {a["resourceId"] for a in assignments} | set(delegated_resources)
-    for object_id in sorted(granted_resources):
-        resource = by_object_id.get(object_id)
-        if resource:
-            snapshot.catalog.extend(
-                _catalog_entries(resource, scopes_by_resource.get(object_id, []))
-            )
-
-    roles = {
-        (sp["id"], role["id"]): role.get("value") or ""
-        for sp in resources
-        for role in sp.get("appRoles", [])
-    }
-    snapshot.grants = [
-        _assignment_record(a, roles) for a in assignments if a["principalId"] in by_object_id
-    ]
+    granted_resources = {record.resource_object_id for record in assignments}
+    for object_id in sorted((granted_resources | set(delegated_resources)) & known):
+        snapshot.catalog.extend(
+            catalog_entries(by_object_id[object_id], scopes_by_resource.get(object_id, []))
+        )
+    snapshot.grants = [record for record in assignments if record.client_object_id in known]
     snapshot.grants += delegated
     return snapshot
 
@@ -214,53 +288,208 @@ def _read_organization(client: GraphClient) -> Organization:
         return Organization()
 
 
-def _read_assignments(client: GraphClient, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """All app-role assignments on the given resources that go to service principals."""
+def _read_assignments(
+    client: GraphClient,
+    resource_ids: list[str],
+    roles: dict[tuple[str, str], str],
+    snapshot: Snapshot,
+) -> list[GrantRecord]:
+    """All app-role assignments on the given resources that go to service principals, as
+    records; ``roles`` names each (resource, app role id)."""
     first_pages = client.batch(
         [
             {
                 "id": str(index),
                 "method": "GET",
-                "url": f"/servicePrincipals/{sp['id']}/appRoleAssignedTo?$select={ASSIGNMENT_FIELDS}&$top=999",
+                "url": f"/servicePrincipals/{object_id}/appRoleAssignedTo?$select={ASSIGNMENT_FIELDS}&$top=999",
             }
-            for index, sp in enumerate(resources)
+            for index, object_id in enumerate(resource_ids)
         ],
         needs=READ_NEEDS,
+        tolerate=frozenset({404}),
     )
-    assignments: list[dict[str, Any]] = []
-    for index in range(len(resources)):
+    records: list[GrantRecord] = []
+    for index, object_id in enumerate(resource_ids):
         body = first_pages.get(str(index), {})
-        assignments.extend(body.get("value", []))
+        if BATCH_ERROR in body:
+            _vanished(snapshot, object_id, "its application grants", snapshot.unread.app_resources)
+            continue
+        pages: Iterable[list[dict[str, Any]]] = [body.get("value") or []]
         next_link = body.get("@odata.nextLink")
         if next_link:
-            for page in client.pages(next_link, needs=READ_NEEDS):
-                assignments.extend(page)
-    # Assignments to users and groups let people into an app; they are not permissions
-    # an application holds.
-    return [a for a in assignments if a.get("principalType") == "ServicePrincipal"]
+            pages = itertools.chain(pages, client.pages(next_link, needs=READ_NEEDS))
+        try:
+            for page in pages:
+                for assignment in page:
+                    # Assignments to users and groups let people into an app; they are not
+                    # permissions an application holds.
+                    if isinstance(assignment, dict) and (
+                        assignment.get("principalType") == "ServicePrincipal"
+                    ):
+                        record = assignment_record(assignment, roles, snapshot)
+                        if record is not None:
+                            records.append(record)
+        except GraphError as exc:
+            if exc.status != 404:
+                raise
+            _vanished(snapshot, object_id, "its application grants", snapshot.unread.app_resources)
+    return records
 
 
 def _read_delegated(
-    client: GraphClient, known: KeysView[str]
+    client: GraphClient, known: Iterable[str], previous: Previous, snapshot: Snapshot
 ) -> tuple[list[GrantRecord], set[str]]:
     """Delegated grants between known service principals, one record per scope, and every
     resource that delegated grants name.
 
+    The plain listing has been seen to leave grants out (msgraph-sdk-powershell#2469), so
+    it is checked against Graph's count (an advanced query, which sees them all). When it
+    is short, the clients' own grant lists fill it in, merged by grant id: first the
+    clients whose grants the last snapshot had and the listing did not (what would
+    otherwise be removals), then, if the count is still not reached, every other client
+    (what would otherwise be missed: on a first sync, all of them).
+
     Each page becomes records as it arrives: the raw JSON of 50,000 grants would take
     several times the memory of their records."""
+    known = set(known)
     records: list[GrantRecord] = []
     resources: set[str] = set()
+    seen: set[str] = set()
+
+    def take(grant: Any) -> None:
+        grant_id = grant.get("id") if isinstance(grant, dict) else None
+        if not isinstance(grant_id, str) or grant_id in seen:
+            return
+        seen.add(grant_id)
+        parsed = delegated_records(grant, snapshot)
+        if parsed is None:
+            return
+        client_id, resource_id, grant_records = parsed
+        resources.add(resource_id)
+        if client_id in known and resource_id in known:
+            records.extend(grant_records)
+
     for page in client.pages(
         f"/oauth2PermissionGrants?$select={DELEGATED_FIELDS}&$top=999", needs=DELEGATED_READ_NEEDS
     ):
         for grant in page:
-            resources.add(grant["resourceId"])
-            if grant["clientId"] in known and grant["resourceId"] in known:
-                records.extend(_delegated_records(grant))
+            take(grant)
+    listed = len(seen)
+    total = _count_grants(client, snapshot)
+    if total is not None and listed >= total:
+        return records, resources
+
+    earlier = previous.delegated() if previous.synced else {}
+    would_go = sorted({c for g, c in earlier.items() if g not in seen and c in known})
+    _read_client_grants(client, would_go, take, snapshot)
+    if total is None and previous.synced:
+        snapshot.note(
+            "Delegated grants: the listing could not be checked against Graph's count, so "
+            f"each grant it did not show was looked up by its client ({len(would_go)} "
+            "clients) before being recorded as removed."
+        )
+        return records, resources
+    if total is None or len(seen) < total:
+        rest = sorted(known - set(would_go))
+        _read_client_grants(client, rest, take, snapshot)
+    found = len(seen) - listed
+    if total is None:
+        snapshot.note(
+            "Delegated grants: the listing could not be checked against Graph's count, so "
+            f"every client's own grants were read as well ({found} more found)."
+        )
+    elif len(seen) < total:
+        snapshot.note(
+            f"Delegated grants: Graph counts {total}, the listing showed {listed}; every "
+            f"client's own grants were read and {found} more found, {total - len(seen)} "
+            "still unaccounted for (Graph's count may lag behind)."
+        )
+    else:
+        snapshot.note(
+            f"Delegated grants: the listing showed {listed} of the {total} Graph counts; "
+            f"the other {found} were read from their clients' own grants."
+        )
     return records, resources
 
 
-def _read_scopes(client: GraphClient, resource_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+def _count_grants(client: GraphClient, snapshot: Snapshot) -> int | None:
+    """Graph's count of every delegated grant, or None where Graph will not count.
+
+    ``/oauth2PermissionGrants/$count`` rather than ``?$count=true&$top=1``: the same one
+    request, answered with a number rather than a grant as well. Counting is an advanced
+    query: without ``ConsistencyLevel: eventual`` Graph refuses it (400)."""
+    try:
+        response = client.request(
+            "GET",
+            "/oauth2PermissionGrants/$count",
+            needs=DELEGATED_READ_NEEDS,
+            headers={"ConsistencyLevel": "eventual", "Accept": "text/plain"},
+        )
+    except GraphError as exc:
+        if exc.retryable or exc.status is None:
+            raise
+        snapshot.note(
+            f"Graph would not count the delegated grants (HTTP {exc.status} "
+            f"{exc.code or 'error'}); the listing was checked client by client instead."
+        )
+        return None
+    text = response.text.strip()
+    if not text.isdigit():
+        snapshot.note(
+            f"Graph's count of delegated grants was not a number ({quoted(text)}); the "
+            "listing was checked client by client instead."
+        )
+        return None
+    return int(text)
+
+
+def _read_client_grants(
+    client: GraphClient, client_ids: list[str], take: Callable[[Any], None], snapshot: Snapshot
+) -> None:
+    """Each client's own delegated grants (``/servicePrincipals/{id}/oauth2PermissionGrants``),
+    batched, passed to ``take`` one by one."""
+    if not client_ids:
+        return
+    bodies = client.batch(
+        [
+            {
+                "id": str(index),
+                "method": "GET",
+                "url": f"/servicePrincipals/{object_id}/oauth2PermissionGrants"
+                f"?$select={DELEGATED_FIELDS}&$top=999",
+            }
+            for index, object_id in enumerate(client_ids)
+        ],
+        needs=DELEGATED_READ_NEEDS,
+        tolerate=frozenset({404}),
+    )
+    for index, object_id in enumerate(client_ids):
+        body = bodies.get(str(index), {})
+        if BATCH_ERROR in body:
+            _vanished(
+                snapshot, object_id, "its delegated grants", snapshot.unread.delegated_clients
+            )
+            continue
+        for grant in body.get("value") or []:
+            take(grant)
+        next_link = body.get("@odata.nextLink")
+        if not next_link:
+            continue
+        try:
+            for page in client.pages(next_link, needs=DELEGATED_READ_NEEDS):
+                for grant in page:
+                    take(grant)
+        except GraphError as exc:
+            if exc.status != 404:
+                raise
+            _vanished(
+                snapshot, object_id, "its delegated grants", snapshot.unread.delegated_clients
+            )
+
+
+def _read_scopes(
+    client: GraphClient, resource_ids: list[str], snapshot: Snapshot
+) -> dict[str, list[dict[str, Any]]]:
     bodies = client.batch(
         [
             {
@@ -271,123 +500,146 @@ def _read_scopes(client: GraphClient, resource_ids: list[str]) -> dict[str, list
             for object_id in resource_ids
         ],
         needs=READ_NEEDS,
+        tolerate=frozenset({404}),
     )
-    return {object_id: body.get("oauth2PermissionScopes", []) for object_id, body in bodies.items()}
-
-
-def _sp_record(sp: dict[str, Any]) -> SpRecord:
-    return SpRecord(
-        object_id=sp["id"],
-        app_id=sp["appId"],
-        display_name=sp.get("displayName") or sp["appId"],
-        publisher=(sp.get("verifiedPublisher") or {}).get("displayName") or "",
-        app_owner_tenant_id=sp.get("appOwnerOrganizationId"),
-        service_principal_type=sp.get("servicePrincipalType") or "",
-        account_enabled=sp.get("accountEnabled", True) is not False,
-    )
-
-
-def _catalog_entries(
-    resource: dict[str, Any], scopes: list[dict[str, Any]]
-) -> Iterable[GraphPermission]:
-    common = {
-        "resource_app_id": resource["appId"],
-        "resource_name": resource.get("displayName") or resource["appId"],
-    }
-    for role in resource.get("appRoles", []):
-        if "Application" in role.get("allowedMemberTypes", ["Application"]) and role.get("value"):
-            yield GraphPermission(
-                **common,
-                kind=PermissionKind.APPLICATION,
-                value=role["value"],
-                graph_id=role["id"],
-                display_name=role.get("displayName") or "",
-                description=role.get("description") or "",
-                admin_consent_required=True,  # application permissions always need an admin
-                enabled=role.get("isEnabled", True) is not False,
+    scopes: dict[str, list[dict[str, Any]]] = {}
+    for object_id, body in bodies.items():
+        if BATCH_ERROR in body:
+            snapshot.note(
+                f"Service principal {object_id} answered 404 (it was listed a moment ago): "
+                "its delegated permissions' descriptions were not read."
             )
-    for scope in scopes:
-        if scope.get("value"):
-            yield GraphPermission(
-                **common,
-                kind=PermissionKind.DELEGATED,
-                value=scope["value"],
-                graph_id=scope["id"],
-                display_name=scope.get("adminConsentDisplayName") or "",
-                description=scope.get("adminConsentDescription") or "",
-                admin_consent_required=scope.get("type") == "Admin",
-                enabled=scope.get("isEnabled", True) is not False,
-            )
-
-
-def _assignment_record(
-    assignment: dict[str, Any], roles: dict[tuple[str, str], str]
-) -> GrantRecord:
-    resource_id = assignment["resourceId"]
-    role_id = assignment["appRoleId"]
-    return GrantRecord(
-        identity=f"a:{assignment['id']}",
-        client_object_id=assignment["principalId"],
-        resource_object_id=resource_id,
-        kind=PermissionKind.APPLICATION,
-        # An id the resource no longer defines (or never published) stays visible as
-        # unknown rather than being dropped.
-        value=roles.get((resource_id, role_id), ""),
-        permission_id=role_id,
-        consent=Grant.Consent.ADMIN,
-        principal_id=None,
-        graph_object_id=assignment["id"],
-        granted_at=assignment.get("createdDateTime"),
-    )
-
-
-def _delegated_records(grant: dict[str, Any]) -> Iterable[GrantRecord]:
-    user_consent = grant.get("consentType") == "Principal"
-    # Scope strings are space-separated and may carry extra spaces at the ends.
-    for scope in dict.fromkeys((grant.get("scope") or "").split()):
-        yield GrantRecord(
-            identity=f"d:{grant['id']}:{scope.lower()}",
-            client_object_id=grant["clientId"],
-            resource_object_id=grant["resourceId"],
-            kind=PermissionKind.DELEGATED,
-            value=scope,
-            permission_id=None,
-            consent=Grant.Consent.USER if user_consent else Grant.Consent.ADMIN,
-            principal_id=grant.get("principalId") if user_consent else None,
-            graph_object_id=grant["id"],
-            granted_at=None,
+            continue
+        found = body.get("oauth2PermissionScopes")
+        scopes[object_id] = (
+            [s for s in found if isinstance(s, dict)] if isinstance(found, list) else []
         )
+    return scopes
+
+
+def _vanished(snapshot: Snapshot, object_id: str, what: str, unread: set[str]) -> None:
+    unread.add(object_id)
+    snapshot.note(
+        f"Service principal {object_id} answered 404 (it was listed a moment ago): {what} "
+        "were not read and stay as the last sync saw them."
+    )
+
+
+# -- Graph's objects, as hostile input -----------------------------------------------------------
 
 
 # -- apply -----------------------------------------------------------------------------------
 
 
-@transaction.atomic
-def apply_snapshot(*, run: SyncRun, snapshot: Snapshot, client: GraphClient) -> None:
-    tenant = Tenant.objects.select_for_update().get(pk=run.tenant_id)
-    _progress(run, "Saving", client)
-    catalog_apply_graph(entries=snapshot.catalog)
-    sp_ids = _apply_service_principals(tenant, snapshot.service_principals)
-    added, removed, unchanged = _apply_grants(tenant, run, snapshot, sp_ids)
-    # In the same transaction: a manual revoke is done, or a revoked permission is back,
-    # exactly when the snapshot that shows it is saved.
-    revokes_after_sync(tenant=tenant, run=run)
-    now = timezone.now()
-    SyncRun.objects.filter(pk=run.pk).update(
-        status=SyncRun.Status.SUCCEEDED,
-        finished_at=now,
-        progress="",
-        graph_requests=client.stats.requests,
-        throttled_waits=client.stats.throttled_waits,
-        throttled_seconds=client.stats.throttled_seconds,
-        service_principals=len(snapshot.service_principals),
-        grants_added=added,
-        grants_removed=removed,
-        grants_unchanged=unchanged,
+def apply_snapshot(
+    *,
+    run: SyncRun,
+    snapshot: Snapshot,
+    client: GraphClient | None = None,
+    held: bool = False,
+) -> bool:
+    """Record the snapshot as the tenant's current one, in one transaction; or, when it
+    would remove an unusual share of the tenant's grants, keep it for an admin instead
+    (the run ends HELD) and change nothing else. Returns whether it was applied.
+
+    ``held``: the snapshot was held and an admin applies it now (it is not held again; the
+    run keeps the time it was read). ``client`` None keeps the run's request counts."""
+    with transaction.atomic():
+        tenant = Tenant.objects.select_for_update().get(pk=run.tenant_id)
+        current = dict(
+            Grant.objects.filter(tenant=tenant, removed_in_run__isnull=True).values_list(
+                "identity", "pk"
+            )
+        )
+        seen = {record.identity: record for record in snapshot.grants}
+        kept = _kept_identities(tenant, snapshot.unread)
+        gone = [current[identity] for identity in current.keys() - seen.keys() - kept]
+        if not held and removal_is_unusual(removed=len(gone), current=len(current)):
+            _hold(run, tenant, snapshot, client, current=current, seen=seen, gone=gone)
+            return False
+        if client is not None:
+            _progress(run, "Saving", client)
+        catalog_apply_graph(entries=snapshot.catalog)
+        sp_ids = _apply_service_principals(tenant, snapshot.service_principals, snapshot.unread)
+        added = _apply_grants(tenant, run, snapshot, sp_ids, current=current, seen=seen, gone=gone)
+        # In the same transaction: a manual revoke is done, or a revoked permission is back,
+        # exactly when the snapshot that shows it is saved.
+        revokes_after_sync(tenant=tenant, run=run)
+        _succeed(
+            run,
+            tenant,
+            snapshot,
+            client,
+            counts=(added, len(gone), len(current) - len(gone)),
+            applying_held=held,
+        )
+        _supersede_held(tenant, newer=run)
+    return True
+
+
+def removal_is_unusual(*, removed: int, current: int) -> bool:
+    """Whether a snapshot removes more of the tenant's grants than syncs normally do: more
+    than SYNC_HOLD_REMOVED_PERCENT of them and more than SYNC_HOLD_REMOVED_MIN."""
+    return (
+        removed > settings.SYNC_HOLD_REMOVED_MIN
+        and removed * 100 > settings.SYNC_HOLD_REMOVED_PERCENT * current
     )
+
+
+def _kept_identities(tenant: Tenant, unread: Unread) -> set[str]:
+    """The current grants that what the run could not read covers: they stay as they were."""
+    if not unread:
+        return set()
+    covered = Q(pk__in=[])
+    if unread.app_resources:
+        covered |= Q(kind=PermissionKind.APPLICATION, resource_object_id__in=unread.app_resources)
+    if unread.delegated_clients:
+        covered |= Q(kind=PermissionKind.DELEGATED, client__object_id__in=unread.delegated_clients)
+    if unread.principals:
+        covered |= Q(client__object_id__in=unread.principals)
+        covered |= Q(resource_object_id__in=unread.principals)
+    if unread.grant_objects:
+        covered |= Q(graph_object_id__in=unread.grant_objects)
+    return set(
+        Grant.objects.filter(tenant=tenant, removed_in_run__isnull=True)
+        .filter(covered)
+        .values_list("identity", flat=True)
+    )
+
+
+def _succeed(
+    run: SyncRun,
+    tenant: Tenant,
+    snapshot: Snapshot,
+    client: GraphClient | None,
+    *,
+    counts: tuple[int, int, int],
+    applying_held: bool,
+) -> None:
+    added, removed, unchanged = counts
+    now = timezone.now()
+    fields: dict[str, Any] = {
+        "status": SyncRun.Status.SUCCEEDED,
+        "progress": "",
+        "service_principals": len(snapshot.service_principals),
+        "grants_added": added,
+        "grants_removed": removed,
+        "grants_unchanged": unchanged,
+    }
+    if client is not None:
+        fields |= {
+            "graph_requests": client.stats.requests,
+            "throttled_waits": client.stats.throttled_waits,
+            "throttled_seconds": client.stats.throttled_seconds,
+        }
+    if not applying_held:
+        # A held snapshot keeps the time it was read: that is the moment it describes.
+        fields |= {"finished_at": now, "notes": snapshot.run_notes()}
+    SyncRun.objects.filter(pk=run.pk).update(**fields)
+    schedule = {} if applying_held else {"next_sync_at": now + tenant.sync_interval}
     Tenant.objects.filter(pk=tenant.pk).update(
         last_good_sync=run,
-        next_sync_at=now + tenant.sync_interval,
+        **schedule,
         **tenant_names(tenant=tenant, organization=snapshot.organization),
     )
     audit_record(
@@ -400,8 +652,11 @@ def apply_snapshot(*, run: SyncRun, snapshot: Snapshot, client: GraphClient) -> 
     after_sync.delay_on_commit(run.pk)
 
 
-def _apply_service_principals(tenant: Tenant, records: list[SpRecord]) -> dict[str, int]:
-    """Upsert the tenant's service principals; returns primary keys by object id."""
+def _apply_service_principals(
+    tenant: Tenant, records: list[SpRecord], unread: Unread
+) -> dict[str, int]:
+    """Upsert the tenant's service principals; returns primary keys by object id. One the
+    run skipped (``unread.principals``) is kept as it was, not marked removed."""
     existing = {str(sp.object_id): sp for sp in ServicePrincipal.objects.filter(tenant=tenant)}
     fields = (
         "app_id",
@@ -436,7 +691,11 @@ def _apply_service_principals(tenant: Tenant, records: list[SpRecord]) -> dict[s
             to_update.append(current)
     ServicePrincipal.objects.bulk_create(to_create, batch_size=BULK_BATCH)
     ServicePrincipal.objects.bulk_update(to_update, fields, batch_size=BULK_BATCH)
-    gone = [sp.pk for sp in existing.values() if sp.removed_at is None]
+    gone = [
+        sp.pk
+        for object_id, sp in existing.items()
+        if sp.removed_at is None and object_id not in unread.principals
+    ]
     ServicePrincipal.objects.filter(pk__in=gone).update(removed_at=timezone.now())
     return {
         str(object_id): pk
@@ -466,15 +725,19 @@ NEW_GRANT_FIELDS = (
 
 
 def _apply_grants(
-    tenant: Tenant, run: SyncRun, snapshot: Snapshot, sp_ids: dict[str, int]
-) -> tuple[int, int, int]:
-    current = dict(
-        Grant.objects.filter(tenant=tenant, removed_in_run__isnull=True).values_list(
-            "identity", "pk"
-        )
-    )
+    tenant: Tenant,
+    run: SyncRun,
+    snapshot: Snapshot,
+    sp_ids: dict[str, int],
+    *,
+    current: dict[str, int],
+    seen: dict[str, GrantRecord],
+    gone: list[int],
+) -> int:
+    """Insert the grants new to the history and close those gone; returns how many were
+    new. A grant whose client or resource is not among the snapshot's principals is left
+    out (it cannot be stored against them)."""
     app_ids = {record.object_id: record.app_id for record in snapshot.service_principals}
-    seen = {record.identity: record for record in snapshot.grants}
     new = [
         (
             tenant.pk,
@@ -488,17 +751,27 @@ def _apply_grants(
             record.principal_id,
             record.graph_object_id,
             identity,
-            parse_datetime(record.granted_at) if record.granted_at else None,
+            _granted_at(record.granted_at),
             run.pk,
         )
         for identity, record in seen.items()
         if identity not in current
+        and record.client_object_id in sp_ids
+        and record.resource_object_id in app_ids
     ]
     _insert_grants(new)
-    gone = [current[identity] for identity in current.keys() - seen.keys()]
     for start in range(0, len(gone), BULK_BATCH):
         Grant.objects.filter(pk__in=gone[start : start + BULK_BATCH]).update(removed_in_run=run)
-    return len(new), len(gone), len(current) - len(gone)
+    return len(new)
+
+
+def _granted_at(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        return parse_datetime(text)
+    except ValueError:  # well-formed but impossible, e.g. month 13
+        return None
 
 
 def _insert_grants(rows: list[tuple[Any, ...]]) -> None:
@@ -521,3 +794,152 @@ def _insert_grants(rows: list[tuple[Any, ...]]) -> None:
     with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
+
+
+# -- held snapshots ------------------------------------------------------------------------------
+
+
+def _hold(
+    run: SyncRun,
+    tenant: Tenant,
+    snapshot: Snapshot,
+    client: GraphClient | None,
+    *,
+    current: dict[str, int],
+    seen: dict[str, GrantRecord],
+    gone: list[int],
+) -> None:
+    """Keeps a snapshot that would remove too much for an admin to judge; the previous
+    snapshot stays in force. The run's grant counts say what applying it would do."""
+    added = len(seen.keys() - current.keys())
+    HeldSnapshot.objects.create(
+        run=run,
+        data=snapshot_dump(snapshot),
+        current_grants=len(current),
+        removed_grants=sorted(gone)[:HELD_REMOVED_LISTED],
+    )
+    _supersede_held(tenant, newer=run)
+    notes = [
+        f"Held: this snapshot would remove {len(gone)} of the tenant's {len(current)} grants, "
+        f"more than a sync normally does (over {settings.SYNC_HOLD_REMOVED_PERCENT}% and over "
+        f"{settings.SYNC_HOLD_REMOVED_MIN}). Nothing was applied; an admin applies or discards "
+        "it on the tenant's page.",
+        *snapshot.run_notes(),
+    ]
+    fields: dict[str, Any] = {
+        "status": SyncRun.Status.HELD,
+        "finished_at": timezone.now(),
+        "progress": "",
+        "service_principals": len(snapshot.service_principals),
+        "grants_added": added,
+        "grants_removed": len(gone),
+        "grants_unchanged": len(current) - len(gone),
+        "notes": notes,
+    }
+    if client is not None:
+        fields |= {
+            "graph_requests": client.stats.requests,
+            "throttled_waits": client.stats.throttled_waits,
+            "throttled_seconds": client.stats.throttled_seconds,
+        }
+    SyncRun.objects.filter(pk=run.pk).update(**fields)
+    logger.warning(
+        "Sync %s of tenant %s held: it would remove %s of %s grants",
+        run.pk,
+        tenant.tenant_id,
+        len(gone),
+        len(current),
+    )
+    audit_record(
+        action=AuditEvent.Action.SYNC_HELD,
+        tenant=tenant,
+        target=f"Sync {run.pk}",
+        details={"sync_run": run.pk, "would_remove": len(gone), "of": len(current), "added": added},
+    )
+
+
+def _supersede_held(tenant: Tenant, *, newer: SyncRun) -> None:
+    """Discards the tenant's held runs older than ``newer``: a newer read replaces them."""
+    for older in SyncRun.objects.filter(
+        tenant=tenant, status=SyncRun.Status.HELD, pk__lt=newer.pk
+    ).select_for_update():
+        _discard(older, tenant, actor=None, why=f"superseded by sync {newer.pk}")
+
+
+def _discard(run: SyncRun, tenant: Tenant, *, actor: User | None, why: str) -> None:
+    HeldSnapshot.objects.filter(run=run).delete()
+    SyncRun.objects.filter(pk=run.pk).update(
+        status=SyncRun.Status.DISCARDED, notes=[*run.notes, f"Discarded: {why}."]
+    )
+    audit_record(
+        action=AuditEvent.Action.SYNC_HELD_DISCARDED,
+        tenant=tenant,
+        actor=actor,
+        target=f"Sync {run.pk}",
+        details={"sync_run": run.pk, "why": why},
+    )
+
+
+class HeldSyncError(ValueError):
+    """A held run cannot be applied or discarded; the message is one line for the admin."""
+
+
+def sync_run_apply_held(*, run: SyncRun, actor: User) -> SyncRun:
+    """Apply exactly the snapshot a held run read, in one transaction, as if the sync had
+    applied it then. Refused once a newer sync has succeeded: its snapshot is newer."""
+    with transaction.atomic():
+        tenant = Tenant.objects.select_for_update().get(pk=run.tenant_id)
+        held = _held_run(run)
+        newer = (
+            SyncRun.objects.filter(tenant=tenant, status=SyncRun.Status.SUCCEEDED, pk__gt=held.pk)
+            .order_by("-pk")
+            .first()
+        )
+        if newer is not None:
+            raise HeldSyncError(
+                f"Sync {newer.pk} has succeeded since sync {held.pk} was held: its snapshot is "
+                "newer. Discard this one."
+            )
+        try:
+            snapshot = snapshot_load(bytes(held.held.data))
+        except ValueError as exc:
+            raise HeldSyncError(f"Sync {held.pk} cannot be applied: {exc}.") from exc
+        apply_snapshot(run=held, snapshot=snapshot, held=True)
+        HeldSnapshot.objects.filter(run=held).delete()
+        who = actor.get_username()
+        SyncRun.objects.filter(pk=held.pk).update(
+            notes=[*held.notes, f"Applied by {who} on {timezone.now():%Y-%m-%d %H:%M} UTC."]
+        )
+        audit_record(
+            action=AuditEvent.Action.SYNC_HELD_APPLIED,
+            tenant=tenant,
+            actor=actor,
+            target=f"Sync {held.pk}",
+            details={
+                "sync_run": held.pk,
+                "added": held.grants_added,
+                "removed": held.grants_removed,
+            },
+        )
+    held.refresh_from_db()
+    return held
+
+
+def sync_run_discard_held(*, run: SyncRun, actor: User) -> SyncRun:
+    """Close a held run without applying it; the tenant keeps its previous snapshot."""
+    with transaction.atomic():
+        tenant = Tenant.objects.select_for_update().get(pk=run.tenant_id)
+        held = _held_run(run)
+        _discard(held, tenant, actor=actor, why=f"by {actor.get_username()}")
+    held.refresh_from_db()
+    return held
+
+
+def _held_run(run: SyncRun) -> SyncRun:
+    # of=self: PostgreSQL cannot lock the nullable side of the join to the snapshot.
+    held = SyncRun.objects.select_for_update(of=("self",)).select_related("held").get(pk=run.pk)
+    if held.status != SyncRun.Status.HELD:
+        raise HeldSyncError(
+            f"Sync {held.pk} is not held for review (it is {held.get_status_display().lower()})."
+        )
+    return held

@@ -40,6 +40,8 @@ tenant_pages = [
     path("<uuid:tenant_id>/runs/", runs.run_list, name="run-list"),
     path("<uuid:tenant_id>/runs/<int:run_id>/", runs.run_detail, name="run-detail"),
     path("<uuid:tenant_id>/runs/<int:run_id>/status/", runs.run_status, name="run-status"),
+    path("<uuid:tenant_id>/runs/<int:run_id>/apply/", runs.run_apply, name="run-apply"),
+    path("<uuid:tenant_id>/runs/<int:run_id>/discard/", runs.run_discard, name="run-discard"),
     path(
         "<uuid:tenant_id>/applications/<uuid:app_id>/",
         application.application_detail,

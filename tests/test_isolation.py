@@ -26,11 +26,20 @@ from django.contrib.messages import get_messages
 from django.shortcuts import resolve_url
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from digests.models import Subscription
 from permissions.models import MICROSOFT_GRAPH_APP_ID, Permission
 from tenants.audit import audit_record
-from tenants.models import AuditEvent, RevokeRequest, ServicePrincipal, SyncRun, Tenant
+from tenants.models import (
+    AuditEvent,
+    HeldSnapshot,
+    RevokeRequest,
+    ServicePrincipal,
+    SyncRun,
+    Tenant,
+)
+from tenants.snapshot import Snapshot, snapshot_dump
 from tests.factories import (
     FeatureFactory,
     GrantFactory,
@@ -60,6 +69,8 @@ WRITES = {
     "tenants:revoke-undo",
     "tenants:revoke-unused",
     "tenants:revoke-unused-application",
+    "tenants:run-apply",
+    "tenants:run-discard",
     "digests:subscription-save",
     "permissions:manifest-upload",
 }
@@ -72,6 +83,8 @@ PERSONAL_WRITES = {"digests:subscription-save"}
 # The revoke request each URL acts on: Undo needs a succeeded revoke, the rest a request
 # that waits for approval (whose status page still polls: 200).
 SUCCEEDED_REVOKE_FOR = {"tenants:revoke-undo"}
+# The run each URL acts on: Apply and Discard need a held run, the rest the open one.
+HELD_RUN_FOR = {"tenants:run-apply", "tenants:run-discard"}
 # Where Entra sends an administrator back after admin consent: a request without the
 # state the portal signed for this user is refused (400), whoever asks.
 NEEDS_SIGNED_STATE = {"tenants:connect-callback"}
@@ -124,6 +137,7 @@ class World:
     contoso: Tenant
     fabrikam: Tenant
     run: SyncRun
+    held: SyncRun
     client_app: ServicePrincipal
     permission: Permission
     feature_key: str
@@ -134,7 +148,7 @@ class World:
         """``route``'s arguments from tenant A (or under another tenant's id)."""
         known = {
             "tenant_id": tenant_id or self.contoso.tenant_id,
-            "run_id": self.run.pk,
+            "run_id": (self.held if route.name in HELD_RUN_FOR else self.run).pk,
             "app_id": self.client_app.app_id,
             "pk": self.permission.pk,
             "revoke_id": (
@@ -159,6 +173,14 @@ def world(monkeypatch, contoso, fabrikam) -> World:
     Tenant.objects.filter(pk=contoso.pk).update(default_domain="contoso-marker.onmicrosoft.com")
     good = SyncRunFactory(tenant=contoso, succeeded=True, last_good=True)
     SyncRunFactory(tenant=contoso, failed=True, error="Graph marker error")
+    # A sync held for review, its snapshot (empty) waiting to be applied or discarded.
+    held = SyncRunFactory(
+        tenant=contoso,
+        status=SyncRun.Status.HELD,
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+    )
+    HeldSnapshot.objects.create(run=held, data=snapshot_dump(Snapshot()), current_grants=3)
     # An open run: its status page polls (200), and Sync now finds it (no second run).
     run = SyncRunFactory(tenant=contoso, running=True)
     feature = FeatureFactory(key="payroll-sync")
@@ -178,7 +200,9 @@ def world(monkeypatch, contoso, fabrikam) -> World:
     fabrikam_run = SyncRunFactory(tenant=fabrikam, succeeded=True)
     GrantFactory(client=ServicePrincipalFactory(tenant=fabrikam), first_seen_run=fabrikam_run)
     contoso.refresh_from_db()
-    return World(contoso, fabrikam, run, client_app, permission, feature.key, pending, succeeded)
+    return World(
+        contoso, fabrikam, run, held, client_app, permission, feature.key, pending, succeeded
+    )
 
 
 def post(client: Client, world: World, url: str):  # a test response

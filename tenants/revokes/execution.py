@@ -54,7 +54,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from permissions.models import PermissionKind
-from tenants.graph import GraphClient, GraphError
+from tenants.graph import PRIORITY_HIGH, GraphClient, GraphError
 from tenants.models import RevokeRequest, SyncRun
 from tenants.portal_app import READ_NEEDS, WRITE_NEEDS
 from tenants.revokes._shared import (
@@ -72,7 +72,7 @@ from tenants.revokes.guard import portal_grant
 from tenants.revokes.manual import to_manual
 from tenants.services import sync_run_request
 from tenants.slots import GrantSlot
-from tenants.tasks import REVOKE_TIME_LIMIT
+from tenants.tasks import REVOKE_SOFT_TIME_LIMIT, REVOKE_TIME_LIMIT
 from tenants.tasks import execute_revoke as execute_revoke_task
 
 logger = logging.getLogger(__name__)
@@ -85,6 +85,17 @@ MAX_VERIFY_WAIT = 30.0
 # Graph's answers to creating what exists already.
 ALREADY_EXISTS_CODE = "Request_MultipleObjectsWithSameKeyValue"
 ALREADY_ASSIGNED = "already exists"
+
+
+def _revoke_client(revoke: RevokeRequest) -> GraphClient:
+    """Graph for a revoke: an admin is waiting, so Graph should serve it before syncs
+    (x-ms-throttle-priority), and its waits must end within the task's soft limit, less a
+    minute to record the outcome."""
+    return GraphClient(
+        tenant_id=str(revoke.tenant.tenant_id),
+        priority=PRIORITY_HIGH,
+        time_budget=REVOKE_SOFT_TIME_LIMIT - 60,
+    )
 
 
 class _NotYetGone(GraphError):
@@ -105,7 +116,7 @@ def revoke_request_execute(*, revoke_id: int, client: GraphClient | None = None)
     if not _claim(revoke_id):
         return RevokeRequest.objects.select_related("tenant", "client").get(pk=revoke_id)
     revoke = RevokeRequest.objects.select_related("tenant", "client", "restores").get(pk=revoke_id)
-    calls = _Calls(revoke, client or GraphClient(tenant_id=str(revoke.tenant.tenant_id)))
+    calls = _Calls(revoke, client or _revoke_client(revoke))
     try:
         if revoke.action == Action.REVOKE:
             _revoke(revoke, calls)

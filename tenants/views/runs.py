@@ -3,20 +3,22 @@
 from typing import Any
 from uuid import UUID
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.http import HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HTMX_STOP_POLLING, trigger_client_event
 
 from portal.htmx import render_page_or_fragment
 from portal.http import AuthenticatedHttpRequest
 from tenants import selectors
 from tenants.access import Role, run_for, tenant_for
-from tenants.models import Grant, SyncRun, Tenant
+from tenants.models import Grant, HeldSnapshot, SyncRun, Tenant
+from tenants.sync import HeldSyncError, sync_run_apply_held, sync_run_discard_held
 
 RUNS_PER_PAGE = 25
 CHANGES_PER_PAGE = 50
@@ -25,10 +27,12 @@ SYNC_ENDED_EVENT = "sync-ended"
 
 
 def sync_context(tenant: Tenant, run: SyncRun | None, role: Role) -> dict[str, Any]:
-    """What the sync panel (``tenants/tenant_detail.html#sync-panel``) shows of ``run``."""
+    """What the sync panel (``tenants/tenant_detail.html#sync-panel``) shows of ``run``,
+    and the tenant's held run, if any, that waits for an admin."""
     return {
         "tenant": tenant,
         "run": run,
+        "held_run": tenant.sync_runs.filter(status=SyncRun.Status.HELD).first(),
         "now": timezone.now(),
         "can_change": role == Role.ADMIN,
     }
@@ -67,8 +71,53 @@ def run_detail(request: AuthenticatedHttpRequest, tenant_id: UUID, run_id: int) 
         "added": diff.added.count(),
         "removed": diff.removed.count(),
         "page_obj": changes.get_page(request.GET.get("page")),
+        "would_remove": _would_remove(run),
     }
     return render_page_or_fragment(request, "tenants/run_detail.html", "changes", context)
+
+
+def _would_remove(run: SyncRun) -> QuerySet[Grant] | None:
+    """A held run's removals, as far as its page lists them (None for other runs)."""
+    if run.status != SyncRun.Status.HELD:
+        return None
+    held = HeldSnapshot.objects.filter(run=run).values_list("removed_grants", flat=True).first()
+    return (
+        Grant.objects.filter(tenant_id=run.tenant_id, pk__in=held or [])
+        .select_related("client")
+        .order_by("client__display_name", "value", "kind", "pk")
+    )
+
+
+@login_required
+@require_POST
+def run_apply(request: AuthenticatedHttpRequest, tenant_id: UUID, run_id: int) -> HttpResponse:
+    """Apply a held run's snapshot (admins)."""
+    run, _ = run_for(request.user, tenant_id, run_id, write=True)
+    try:
+        sync_run_apply_held(run=run, actor=request.user)
+    except HeldSyncError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            f"Sync {run.pk} applied: {run.grants_removed} grants removed, "
+            f"{run.grants_added} added.",
+        )
+    return redirect("tenants:tenant-detail", tenant_id=run.tenant.tenant_id)
+
+
+@login_required
+@require_POST
+def run_discard(request: AuthenticatedHttpRequest, tenant_id: UUID, run_id: int) -> HttpResponse:
+    """Discard a held run's snapshot (admins); the tenant keeps its previous one."""
+    run, _ = run_for(request.user, tenant_id, run_id, write=True)
+    try:
+        sync_run_discard_held(run=run, actor=request.user)
+    except HeldSyncError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Sync {run.pk} discarded; nothing it read was applied.")
+    return redirect("tenants:tenant-detail", tenant_id=run.tenant.tenant_id)
 
 
 def _changes(added: QuerySet[Grant], removed: QuerySet[Grant], run: SyncRun) -> QuerySet[Grant]:

@@ -60,12 +60,6 @@ def signed_in(tenant_id: str = "", *roles: str, **fields) -> Client:
     return client
 
 
-@pytest.fixture
-def operator() -> Client:
-    """oscar, an operator."""
-    return signed_in(OPERATOR_TENANT, "Portal.Operator")
-
-
 def upload(client: Client, content: str | bytes, name: str = "247connect.yaml"):
     data = content.encode() if isinstance(content, str) else content
     return client.post(UPLOAD_URL, {"manifest": SimpleUploadedFile(name, data)})
@@ -87,8 +81,8 @@ def manifest_rows() -> tuple[int, int, int]:
 # --- the happy path ----------------------------------------------------------------------
 
 
-def test_an_operator_uploads_a_manifest_and_is_told_what_changed(operator):
-    response = upload(operator, MANIFEST)
+def test_an_operator_uploads_a_manifest_and_is_told_what_changed(oscar_client):
+    response = upload(oscar_client, MANIFEST)
 
     assert response.status_code == 302
     assert response["Location"] == reverse("permissions:application-detail", args=[APP_ID])
@@ -99,14 +93,14 @@ def test_an_operator_uploads_a_manifest_and_is_told_what_changed(operator):
         "organisation-details",
     ]
     assert Requirement.objects.filter(feature__application=application).count() == 3
-    page = operator.get(response["Location"])
+    page = oscar_client.get(response["Location"])
     assert "247connect.yaml: 247connect created, with 2 features and 3 permissions." in (
         page.content.decode()
     )
 
 
-def test_the_upload_is_audited_as_a_portal_wide_event(operator):
-    upload(operator, MANIFEST)
+def test_the_upload_is_audited_as_a_portal_wide_event(oscar_client):
+    upload(oscar_client, MANIFEST)
 
     event = AuditEvent.objects.get(action=AuditEvent.Action.MANIFEST_IMPORTED)
     assert event.tenant is None
@@ -121,12 +115,12 @@ def test_the_upload_is_audited_as_a_portal_wide_event(operator):
     }
 
 
-def test_the_same_manifest_twice_changes_nothing_and_says_so(operator):
-    upload(operator, MANIFEST)
+def test_the_same_manifest_twice_changes_nothing_and_says_so(oscar_client):
+    upload(oscar_client, MANIFEST)
 
-    response = upload(operator, MANIFEST)
+    response = upload(oscar_client, MANIFEST)
 
-    page = operator.get(response["Location"]).content.decode()
+    page = oscar_client.get(response["Location"]).content.decode()
     assert (
         "247connect.yaml: 247connect unchanged: the portal already had exactly this manifest."
         in page
@@ -135,14 +129,14 @@ def test_the_same_manifest_twice_changes_nothing_and_says_so(operator):
     assert AuditEvent.objects.filter(action=AuditEvent.Action.MANIFEST_IMPORTED).count() == 1
 
 
-def test_an_update_names_what_it_added_changed_and_removed(operator):
-    upload(operator, MANIFEST)
+def test_an_update_names_what_it_added_changed_and_removed(oscar_client):
+    upload(oscar_client, MANIFEST)
     changed = MANIFEST.replace("Reads the device groups.", "Reads the device groups, again.")
     changed = changed.split("  - key: organisation-details")[0]
 
-    response = upload(operator, changed, name="247connect-v2.yaml")
+    response = upload(oscar_client, changed, name="247connect-v2.yaml")
 
-    page = operator.get(response["Location"]).content.decode()
+    page = oscar_client.get(response["Location"]).content.decode()
     assert (
         "247connect-v2.yaml: 247connect updated: features 1 removed; permissions 1 changed, "
         "1 removed." in page
@@ -151,10 +145,10 @@ def test_an_update_names_what_it_added_changed_and_removed(operator):
     assert event is not None and event.details["outcome"] == "updated"
 
 
-def test_permissions_the_catalog_does_not_know_are_kept_with_a_warning(operator):
-    response = upload(operator, MANIFEST)
+def test_permissions_the_catalog_does_not_know_are_kept_with_a_warning(oscar_client):
+    response = upload(oscar_client, MANIFEST)
 
-    page = operator.get(response["Location"]).content.decode()
+    page = oscar_client.get(response["Location"]).content.decode()
     assert (
         "247connect.yaml: warning: Device.Read.All (application) is not in the catalog yet" in page
     )
@@ -167,11 +161,11 @@ def test_a_superuser_may_upload_too():
     assert Application.objects.filter(app_id=APP_ID).exists()
 
 
-def test_the_form_is_shown_to_operators_only(operator):
+def test_the_form_is_shown_to_operators_only(oscar_client):
     admin = signed_in(CONTOSO, "Portal.Admin")
 
-    assert 'action="/applications/upload/"' in operator.get("/applications/").content.decode()
-    assert 'enctype="multipart/form-data"' in operator.get("/applications/").content.decode()
+    assert 'action="/applications/upload/"' in oscar_client.get("/applications/").content.decode()
+    assert 'enctype="multipart/form-data"' in oscar_client.get("/applications/").content.decode()
     assert 'action="/applications/upload/"' not in admin.get("/applications/").content.decode()
 
 
@@ -235,10 +229,12 @@ def bad(old: str, new: str) -> str:
         ),
     ],
 )
-def test_each_error_is_shown_inline_on_one_line_and_imports_nothing(operator, content, expected):
+def test_each_error_is_shown_inline_on_one_line_and_imports_nothing(
+    oscar_client, content, expected
+):
     before = manifest_rows()
 
-    response = upload(operator, content)
+    response = upload(oscar_client, content)
 
     assert response.status_code == 400
     assert errors_shown(response) == [expected]
@@ -246,7 +242,7 @@ def test_each_error_is_shown_inline_on_one_line_and_imports_nothing(operator, co
     assert not AuditEvent.objects.exists()
 
 
-def test_errors_are_those_of_import_manifest(operator, tmp_path, capsys):
+def test_errors_are_those_of_import_manifest(oscar_client, tmp_path, capsys):
     from django.core.management import call_command
     from django.core.management.base import CommandError
 
@@ -256,13 +252,13 @@ def test_errors_are_those_of_import_manifest(operator, tmp_path, capsys):
         call_command("import_manifest", str(path))
     command_error = capsys.readouterr().err.strip()
 
-    response = upload(operator, path.read_bytes())
+    response = upload(oscar_client, path.read_bytes())
 
     shown = errors_shown(response)[0]
     assert command_error == shown.replace("247connect.yaml", str(path), 1)
 
 
-def test_an_upload_far_past_the_limit_is_refused_without_keeping_it(operator, monkeypatch):
+def test_an_upload_far_past_the_limit_is_refused_without_keeping_it(oscar_client, monkeypatch):
     kept: list[int] = []
     original = __import__("permissions.services", fromlist=["manifest_upload"]).manifest_upload
 
@@ -272,7 +268,7 @@ def test_an_upload_far_past_the_limit_is_refused_without_keeping_it(operator, mo
 
     monkeypatch.setattr("permissions.views.manifest_upload", spy)
 
-    response = upload(operator, b"a: b\n" * (2 * 1024 * 1024))  # 10 MB
+    response = upload(oscar_client, b"a: b\n" * (2 * 1024 * 1024))  # 10 MB
 
     assert response.status_code == 400
     assert errors_shown(response) == [
@@ -282,21 +278,21 @@ def test_an_upload_far_past_the_limit_is_refused_without_keeping_it(operator, mo
     assert kept == [MANIFEST_UPLOAD_MAX_BYTES + 1]
 
 
-def test_a_manifest_exactly_at_the_limit_is_read(operator):
+def test_a_manifest_exactly_at_the_limit_is_read(oscar_client):
     content = MANIFEST + "#" * (MANIFEST_UPLOAD_MAX_BYTES - len(MANIFEST) - 1) + "\n"
     assert len(content.encode()) == MANIFEST_UPLOAD_MAX_BYTES
 
-    assert upload(operator, content).status_code == 302
+    assert upload(oscar_client, content).status_code == 302
 
 
-def test_an_error_late_in_the_file_leaves_an_existing_manifest_as_it_was(operator):
-    upload(operator, MANIFEST)
+def test_an_error_late_in_the_file_leaves_an_existing_manifest_as_it_was(oscar_client):
+    upload(oscar_client, MANIFEST)
     before = list(Requirement.objects.order_by("pk").values_list("pk", "reason"))
     # The first feature would change, then the second fails: nothing of it may stay.
     broken = bad("Looks up devices to place them.", "Changed.")
     broken = broken.replace("reason: Fetches the organisation profile.", "reason: ''")
 
-    response = upload(operator, broken)
+    response = upload(oscar_client, broken)
 
     assert response.status_code == 400
     assert errors_shown(response) == [
@@ -305,7 +301,7 @@ def test_an_error_late_in_the_file_leaves_an_existing_manifest_as_it_was(operato
     assert list(Requirement.objects.order_by("pk").values_list("pk", "reason")) == before
 
 
-def test_a_failure_while_importing_rolls_back_the_whole_upload(operator, monkeypatch):
+def test_a_failure_while_importing_rolls_back_the_whole_upload(oscar_client, monkeypatch):
     application = ApplicationFactory(app_id=uuid.UUID(APP_ID), name="247connect")
     RequirementFactory(feature=FeatureFactory(application=application, key="old"), reason="Kept.")
     before = manifest_rows()
@@ -315,21 +311,21 @@ def test_a_failure_while_importing_rolls_back_the_whole_upload(operator, monkeyp
 
     monkeypatch.setattr("permissions.services.audit_record", fail)
     with pytest.raises(RuntimeError):
-        upload(operator, MANIFEST)
+        upload(oscar_client, MANIFEST)
 
     assert manifest_rows() == before
     assert Feature.objects.get().key == "old"
 
 
-def test_no_file_chosen_says_so(operator):
-    response = operator.post(UPLOAD_URL, {})
+def test_no_file_chosen_says_so(oscar_client):
+    response = oscar_client.post(UPLOAD_URL, {})
 
     assert response.status_code == 400
     assert errors_shown(response) == ["Choose a manifest file (YAML) to upload."]
 
 
-def test_a_hostile_file_name_is_shown_as_one_escaped_line(operator):
-    response = upload(operator, b"", name="<img src=x onerror=alert(1)> evil.yaml")
+def test_a_hostile_file_name_is_shown_as_one_escaped_line(oscar_client):
+    response = upload(oscar_client, b"", name="<img src=x onerror=alert(1)> evil.yaml")
 
     assert errors_shown(response) == [
         "<img src=x onerror=alert(1)> evil.yaml:1: empty file, expected a manifest"
@@ -386,11 +382,9 @@ def test_signed_out_visitors_are_sent_to_sign_in():
     assert not Application.objects.exists()
 
 
-def test_an_upload_needs_the_csrf_token(operator):
+def test_an_upload_needs_the_csrf_token(oscar):
     guarded = Client(enforce_csrf_checks=True)
-    guarded.force_login(
-        UserFactory(entra_tenant_id=OPERATOR_TENANT, entra_roles=["Portal.Operator"])
-    )
+    guarded.force_login(oscar)
 
     refused = upload(guarded, MANIFEST)
     token = guarded.get("/applications/").cookies["csrftoken"].value
@@ -425,5 +419,5 @@ def test_the_csrf_token_is_read_even_when_the_file_is_too_big():
     ]
 
 
-def test_a_get_is_not_an_upload(operator):
-    assert operator.get(UPLOAD_URL).status_code == 405
+def test_a_get_is_not_an_upload(oscar_client):
+    assert oscar_client.get(UPLOAD_URL).status_code == 405

@@ -9,7 +9,6 @@ from django.urls import reverse
 from django.utils.cache import patch_cache_control
 
 from portal.middleware import CacheControlMiddleware
-from tests.factories import TenantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -18,29 +17,18 @@ def directives(response) -> set[str]:
     return {part.strip() for part in response.get("Cache-Control", "").split(",") if part.strip()}
 
 
-@pytest.fixture
-def tenant():
-    return TenantFactory()
-
-
-@pytest.fixture
-def reader(client, tenant):
-    client.force_login(
-        UserFactory(entra_tenant_id=str(tenant.tenant_id), entra_roles=["Portal.Reader"])
+def test_a_signed_in_page_is_never_stored(bob_client, contoso):
+    response = bob_client.get(
+        reverse("tenants:tenant-detail", kwargs={"tenant_id": contoso.tenant_id})
     )
-    return client
-
-
-def test_a_signed_in_page_is_never_stored(reader, tenant):
-    response = reader.get(reverse("tenants:tenant-detail", kwargs={"tenant_id": tenant.tenant_id}))
 
     assert response.status_code == 200
     assert {"no-store", "private"} <= directives(response)
 
 
-def test_an_htmx_fragment_is_never_stored(reader, tenant):
-    response = reader.get(
-        reverse("tenants:tenant-detail", kwargs={"tenant_id": tenant.tenant_id}),
+def test_an_htmx_fragment_is_never_stored(bob_client, contoso):
+    response = bob_client.get(
+        reverse("tenants:tenant-detail", kwargs={"tenant_id": contoso.tenant_id}),
         HTTP_HX_REQUEST="true",
     )
 
@@ -51,8 +39,8 @@ def test_an_htmx_fragment_is_never_stored(reader, tenant):
 @pytest.mark.parametrize(
     "export", ["tenants:report-csv", "tenants:report-json", "tenants:audit-csv"]
 )
-def test_an_export_is_never_stored(reader, tenant, export):
-    response = reader.get(reverse(export, kwargs={"tenant_id": tenant.tenant_id}))
+def test_an_export_is_never_stored(bob_client, contoso, export):
+    response = bob_client.get(reverse(export, kwargs={"tenant_id": contoso.tenant_id}))
 
     assert response["Content-Disposition"].startswith("attachment")
     assert {"no-store", "private"} <= directives(response)

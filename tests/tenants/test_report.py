@@ -53,8 +53,20 @@ def assert_contract(data: dict) -> None:
     assert set(data) == {"tenant_id", "synced_at", "applications"}
     assert GUID.match(data["tenant_id"]) and isinstance(data["synced_at"], str)
     for app in data["applications"]:
-        assert set(app) == {"app_id", "display_name", "service_principal_id", "grants", "missing"}
+        assert set(app) == {
+            "app_id",
+            "display_name",
+            "service_principal_id",
+            "service_principal_type",
+            "first_party",
+            "grants",
+            "missing",
+        }
         assert GUID.match(app["app_id"]) and GUID.match(app["service_principal_id"])
+        assert app["service_principal_type"] is None or isinstance(
+            app["service_principal_type"], str
+        )
+        assert isinstance(app["first_party"], bool)
         for entry in app["grants"]:
             assert set(entry) == GRANT_KEYS
             assert entry["type"] in {"application", "delegated"}
@@ -83,7 +95,8 @@ def test_the_report_keys_come_in_the_contracts_order(synced):
     assert list(data) == ["tenant_id", "synced_at", "applications"]
     apps = data["applications"]
     assert {tuple(app) for app in apps} == {
-        ("app_id", "display_name", "service_principal_id", "grants", "missing")
+        ("app_id", "display_name", "service_principal_id")
+        + ("service_principal_type", "first_party", "grants", "missing")
     }
     assert {tuple(g) for app in apps for g in app["grants"]} == {
         ("permission", "type", "resource_app_id", "consent", "users")

@@ -29,6 +29,8 @@ REPORT = TenantReport(
             app_id=APP,
             display_name="247connect",
             service_principal_id=SP,
+            service_principal_type="Application",
+            first_party=False,
             grants=(
                 GrantReport(
                     permission="Group.Read.All",
@@ -75,6 +77,8 @@ CONTRACT = """{
       "app_id": "8708fc71-9f71-4ad5-8445-a0746692feeb",
       "display_name": "247connect",
       "service_principal_id": "6f4e2a1b-8c3d-4e5f-a6b7-c8d9e0f1a2b3",
+      "service_principal_type": "Application",
+      "first_party": false,
       "grants": [
         {
           "permission": "Group.Read.All",

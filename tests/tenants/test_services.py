@@ -224,7 +224,9 @@ class OneOrganization(GraphClient):
 
     body: dict[str, Any] = field(default_factory=dict)
 
-    def get_json(self, path: str, *, needs: str = "") -> dict[str, Any]:
+    def get_json(
+        self, path: str, *, needs: str = "", headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         assert path.startswith("/organization?$select=")
         return self.body
 

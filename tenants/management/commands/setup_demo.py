@@ -7,10 +7,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tenants.graph import new_session
 
-# The demo scenario's onboarded tenants (emulator/scenarios/demo.yaml).
+# The demo scenario's onboarded tenants (emulator/scenarios/demo.yaml). Woodgrove is a
+# tenant as real ones look: managed identities, Microsoft's own apps, an SSO app with
+# hundreds of user assignments, principals with odd fields. Northwind stays to connect.
 DEMO_TENANTS = {
     "1e1a0801-7f55-46e2-9fb2-3b09766f2844": "Contoso",
     "b60562d0-4422-42c9-a0bc-08e96ee0f689": "Fabrikam",
+    "5a7d3e2b-9c41-4f8e-b6a0-1d2c3b4a5e6f": "Woodgrove",
 }
 
 

@@ -24,10 +24,18 @@ class Command(BaseCommand):
                 f"sync {busy.pk if busy else '?'} of {tenant.name} is already {busy.status if busy else 'open'}; try again when it ends"
             )
         try:
-            run = sync_run_execute(run_id=run.pk)
+            # Nothing tries again after this command: its error is the one to act on.
+            run = sync_run_execute(run_id=run.pk, final_attempt=True)
         except GraphError:
             run.refresh_from_db()
             raise CommandError(f"sync {run.pk} of {tenant.name} failed: {run.error}") from None
+        if run.status == SyncRun.Status.HELD:
+            # Not applied: the report still shows the last applied snapshot.
+            raise CommandError(
+                f"sync {run.pk} of {tenant.name} held: it would remove {run.grants_removed} of "
+                f"{run.grants_removed + run.grants_unchanged} grants; nothing was applied "
+                "(an admin applies or discards it on the tenant's page)"
+            )
         seconds = run.duration.total_seconds() if run.duration else 0.0
         self.stdout.write(
             f"sync {run.pk} of {tenant.name} {run.status} in {seconds:.1f}s: "
