@@ -52,7 +52,11 @@ def test_the_demo_tenants_use_the_apps_differently(data_dir):
     assert "Group.Read.All" not in granted(fabrikam, connect)
     assert "Mail.Read" in granted(contoso, "3c1a9d6e-5b2f-4e8a-9c7d-1f0e2b3a4c5d")
     assert granted(contoso, "b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e") == {"Directory.ReadWrite.All"}
-    assert granted(fabrikam, PORTAL_APP_ID) == {"Application.Read.All", "Directory.Read.All"}
+    assert granted(fabrikam, PORTAL_APP_ID) == {
+        "Application.Read.All",
+        "Directory.Read.All",
+        "AuditLog.Read.All",
+    }
     per_user = [g for g in fabrikam.grants if g.data["consentType"] == "Principal"]
     assert len(per_user) == 2
 
