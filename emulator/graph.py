@@ -106,6 +106,9 @@ READ_AUDIT = frozenset({"AuditLog.Read.All"})
 # @odata.type and id: "limited information returned for inaccessible member objects").
 READ_OWNER_USERS = READ_USERS | frozenset({"Directory.ReadWrite.All", "User.ReadWrite.All"})
 _AUDIT_PAGE, _AUDIT_MAX_PAGE = 100, 1000
+# $expand on directory objects: 100 a page, 20 related objects each (query-parameters.md).
+_EXPAND_PAGE, _EXPANDED_ITEMS = 100, 20
+_EXPAND_OWNERS = re.compile(r"owners(?:\(\s*\$select\s*=\s*([\w\s,]+)\))?", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -308,9 +311,42 @@ class GraphApi:
         caller = self._caller(request)
         caller.require(READ_APPS)
         tenant = caller.tenant
+        expand = self._owners_expansion(request, caller)
         return self._page(
-            request, tenant, tenant.service_principals, SERVICE_PRINCIPAL, "servicePrincipals"
+            request,
+            tenant,
+            tenant.service_principals,
+            SERVICE_PRINCIPAL,
+            "servicePrincipals",
+            expand=expand,
         )
+
+    def _owners_expansion(
+        self, request: Request, caller: Caller
+    ) -> Callable[[Entity, bytes], bytes] | None:
+        """`$expand=owners` or `$expand=owners($select=...)`: each principal's owners,
+        at most 20 of them and without a nextLink, as Graph expands directory objects."""
+        text = next((v for k, v in request.query.items() if k.lower() == "$expand"), None)
+        if text is None:
+            return None
+        found = _EXPAND_OWNERS.fullmatch(text.strip())
+        if found is None:
+            raise GraphError(
+                400,
+                "Request_UnsupportedQuery",
+                f"Only $expand=owners (with an optional $select) is supported by this emulator, "
+                f"not '{text}'.",
+            )
+        selected = [f.strip() for f in (found.group(1) or "").split(",") if f.strip()]
+        users_visible = bool(caller.granted & READ_OWNER_USERS)
+        tenant = caller.tenant
+
+        def expand(entity: Entity, part: bytes) -> bytes:
+            owners = tenant.owners.get(entity.id, [])[:_EXPANDED_ITEMS]
+            listed = [_owner_json(tenant, o, selected, users_visible) for o in owners]
+            return part[:-1] + b',"owners":' + dumps(listed) + b"}"
+
+        return expand
 
     def count_service_principals(self, request: Request) -> Response:
         caller = self._caller(request)
@@ -743,7 +779,7 @@ class GraphApi:
                 if len(parts) == top:
                     more = True
                     break
-                parts.append(dumps({n: data[n] for n in fields}))
+                parts.append(tenant.audit[position].json(fields))
                 last = position
         context = "auditLogs/directoryAudits" + (
             f"({','.join(fields)})" if "$select" in options else ""
@@ -896,9 +932,15 @@ class GraphApi:
         *,
         lagged: Lagged | None = None,
         omit: Callable[[Entity], bool] | None = None,
+        expand: Callable[[Entity, bytes], bytes] | None = None,
     ) -> Response:
         behaviour = self.state.behaviour
-        query = _query(request, kind, collection=True, strict=behaviour.strict_filters)
+        query = _query(
+            request, kind, collection=True, strict=behaviour.strict_filters, expandable=bool(expand)
+        )
+        if expand is not None:
+            # $expand on directory objects: at most 100 per page (Graph known issue 13635).
+            query = replace(query, top=min(query.top, _EXPAND_PAGE))
         advanced = _advanced(request)
         if query.count and not advanced and behaviour.count_without_header == "error":
             # What the advanced-queries doc shows for a count without its header. By
@@ -912,6 +954,8 @@ class GraphApi:
             overlay = self._overlay(tenant, lagged)
             found, more = collection.page(query.after, query.top, match, overlay)
             parts = [entity.json(query.fields) for entity in found]
+            if expand is not None:
+                parts = [expand(entity, part) for entity, part in zip(found, parts, strict=True)]
             total = collection.count(match, overlay) if counted else None
         body = b'{"@odata.context":' + dumps(_metadata(request, _context(name, query)))
         if total is not None:
@@ -957,8 +1001,17 @@ class GraphApi:
 # -- OData query options ------------------------------------------------------------
 
 
-def _query(request: Request, kind: Kind, *, collection: bool, strict: bool = False) -> Query:
+def _query(
+    request: Request,
+    kind: Kind,
+    *,
+    collection: bool,
+    strict: bool = False,
+    expandable: bool = False,
+) -> Query:
     allowed = {"$select", "$filter", "$top", "$skiptoken", "$count"} if collection else {"$select"}
+    if expandable:
+        allowed.add("$expand")
     for name in request.query:
         if name.startswith("$") and name.lower() not in allowed:
             raise GraphError(

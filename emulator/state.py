@@ -633,7 +633,10 @@ class State:
                 continue
             name = credential.name or entity.data.get("displayName") or key_id
             common_name = name.removeprefix("CN=")
-            cert = evidence.display_certificate(f"{seed}/{number}", common_name, start, end)
+            # One certificate per name and validity: a SAML key's Sign and Verify entries
+            # share it (and its thumbprint), as on Graph.
+            same = f"{seed}/{common_name}/{start}/{end}"
+            cert = evidence.display_certificate(same, common_name, start, end)
             key_list.append(
                 evidence.key_credential(key_id, credential.name, cert, credential.usage)
             )

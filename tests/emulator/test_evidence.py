@@ -12,7 +12,8 @@ import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from emulator import evidence
+from emulator import evidence, run_emulator
+from emulator.generator import generate
 from tests.emulator.helpers import (
     ASKCODY_APP_ID,
     CONNECT_APP_ID,
@@ -29,6 +30,7 @@ from tests.emulator.helpers import (
     bearer,
     get_token,
     page_all,
+    session_for,
 )
 
 REPORT = "/beta/reports/servicePrincipalSignInActivities"
@@ -609,6 +611,8 @@ def test_saml_and_managed_identity_certificates_live_on_their_service_principals
     select = {"$select": "passwordCredentials,keyCredentials"}
     saml = get(emu, http, headers, f"/v1.0/servicePrincipals(appId='{GLOBEX_APP_ID}')", **select)
     assert sorted(k["usage"] for k in saml["keyCredentials"]) == ["Sign", "Verify"]
+    assert len({k["customKeyIdentifier"] for k in saml["keyCredentials"]}) == 1  # one key
+    assert len({k["keyId"] for k in saml["keyCredentials"]}) == 2
     assert len(saml["passwordCredentials"]) == 1
     identity = get(
         emu, http, headers, f"/v1.0/servicePrincipals(appId='{SYNC_IDENTITY_APP_ID}')", **select
@@ -654,3 +658,40 @@ def test_service_principals_carry_their_created_date_time(emu, http, contoso):
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", created[GRAPH_APP_ID])
     graph = get(emu, http, contoso, f"/v1.0/servicePrincipals/{emu.sp_id(CONTOSO, GRAPH_APP_ID)}")
     assert graph["createdDateTime"] == created[GRAPH_APP_ID]
+
+
+def test_owners_expand_on_the_listing_as_graph_expands_directory_objects(emu, http, contoso):
+    listed = get(
+        emu,
+        http,
+        contoso,
+        "/v1.0/servicePrincipals",
+        **{"$select": "appId", "$expand": "owners($select=id,displayName)"},
+    )["value"]
+    by_app = {sp["appId"]: sp["owners"] for sp in listed}
+
+    assert [o["displayName"] for o in by_app[ASKCODY_APP_ID]] == ["Erin Eklund", "Frank Falk"]
+    assert by_app[LEGACY_APP_ID] == []
+    assert set(by_app[ASKCODY_APP_ID][0]) == {"@odata.type", "id", "displayName"}
+    bad = http.get(
+        f"{emu.url}/v1.0/servicePrincipals", headers=contoso, params={"$expand": "memberOf"}
+    )
+    assert_graph_error(bad, 400, "Request_UnsupportedQuery")
+
+
+def test_an_expanded_listing_pages_by_100_whatever_top_asks(data_dir):
+    data = generate(
+        service_principals=150, app_role_assignments=10, delegated_grants=5, users=20,
+        realistic=True, sso_assignments=0, groups=0,
+    )  # fmt: skip
+    tenant = data["tenants"][0]["id"]
+    with run_emulator(data, data_dir=data_dir) as emu, session_for(emu) as session:
+        headers = bearer(get_token(emu, session, tenant=tenant))
+        url = f"{emu.url}/v1.0/servicePrincipals"
+        params = {"$top": 999, "$select": "id", "$expand": "owners"}
+        first = get(emu, session, headers, "/v1.0/servicePrincipals", **params)
+        items, pages = page_all(session, url, headers, params)
+
+    assert len(first["value"]) == 100 and "@odata.nextLink" in first
+    assert (len(items), pages) == (150, 2)
+    assert any(sp["owners"] for sp in items)
