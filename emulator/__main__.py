@@ -39,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     make.add_argument("--sso-assignments", type=int, help="with --realistic (default 2000)")
     make.add_argument("--groups", type=int, help="with --realistic (default 50)")
+    make.add_argument(
+        "--audit-log",
+        action="store_true",
+        help="grant the portal AuditLog.Read.All (one of the app role assignments)",
+    )
     make.add_argument("--out", type=Path, help="default: standard output")
 
     args = parser.parse_args(argv)
@@ -80,6 +85,7 @@ def _generate(args: argparse.Namespace) -> int:
             realistic=args.realistic,
             sso_assignments=args.sso_assignments,
             groups=args.groups,
+            audit_log=args.audit_log,
         )
     except ValueError as exc:
         key, problem = exc.args

@@ -20,7 +20,7 @@ from emulator.tokens import Tokens
 from emulator.web import Request, Response, Router, json_response
 
 CONTROL_PREFIX = "/_emulator/"
-_GRAPH_PREFIX = "/v1.0/"
+_GRAPH_PREFIXES = ("/v1.0/", "/beta/")  # beta: only the sign-in activity report
 _FAULT_CODES = {429: "TooManyRequests", 503: "serviceNotAvailable", 504: "gatewayTimeout"}
 
 
@@ -87,7 +87,7 @@ class App:
                 self.state.expire_tokens()
             if effect.status:
                 return _fault_response(request, effect)
-        graph = request.path.lower().startswith(_GRAPH_PREFIX)
+        graph = request.path.lower().startswith(_GRAPH_PREFIXES)
         if route is None:
             if not graph:
                 return json_response(404, {"error": "not_found", "error_description": request.path})
@@ -170,7 +170,7 @@ def _throttled(request: Request, usage: float, wait: float, fractional: bool) ->
 def _fault_response(request: Request, effect: Effect) -> Response:
     assert effect.status is not None
     headers = [] if effect.retry_after is None else [("Retry-After", str(effect.retry_after))]
-    if request.path.lower().startswith(_GRAPH_PREFIX):
+    if request.path.lower().startswith(_GRAPH_PREFIXES):
         code = _FAULT_CODES.get(effect.status, "generalException")
         message = "The emulator was told to fail this request (fault rule)."
         return error_response(request, GraphError(effect.status, code, message), headers)

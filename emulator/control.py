@@ -21,6 +21,7 @@ DELETE /_emulator/behaviour              every switch off
 GET    /_emulator/clock                  {"now": epoch seconds, "offset": seconds}
 POST   /_emulator/clock                  move it forward: {"advance": seconds}
 POST   /_emulator/delta/expire           every delta token issued so far answers 410
+PATCH  /_emulator/tenants/{tenant}     {"premium": true|false}: Entra ID P1 or not
 PATCH  /_emulator/tenants/{tenant}/servicePrincipals/{id}   change fields (as Graph PATCH)
 DELETE /_emulator/tenants/{tenant}/servicePrincipals/{id}   delete it, with its grants
 """
@@ -64,6 +65,7 @@ class ControlApi:
             ("GET", "/_emulator/clock", self.clock),
             ("POST", "/_emulator/clock", self.advance_clock),
             ("POST", "/_emulator/delta/expire", self.expire_delta_tokens),
+            ("PATCH", "/_emulator/tenants/{tenant}", self.update_tenant),
             ("PATCH", "/_emulator/tenants/{tenant}/servicePrincipals/{id}", self.update_sp),
             ("DELETE", "/_emulator/tenants/{tenant}/servicePrincipals/{id}", self.delete_sp),
         ]
@@ -188,6 +190,20 @@ class ControlApi:
 
     def expire_delta_tokens(self, request: Request) -> Response:
         self.app.state.expire_delta_tokens()
+        return Response(204)
+
+    def update_tenant(self, request: Request) -> Response:
+        state = self.app.state
+        tenant = state.tenant(request.params["tenant"])
+        if tenant is None:
+            return _problem(404, f"no tenant {request.params['tenant']}")
+        try:
+            body = json.loads(request.body or b"{}")
+            if not isinstance(body, dict) or set(body) != {"premium"}:
+                return _problem(400, 'expected {"premium": true|false}')
+            state.set_premium(tenant, body["premium"])
+        except ValueError as exc:
+            return _problem(400, str(exc))
         return Response(204)
 
     def update_sp(self, request: Request) -> Response:

@@ -203,6 +203,10 @@ class EntraApi:
             # Tokens issued just after a consent or a role grant may lack the new roles
             # (microsoft-graph-docs#10907, #4765): with token_role_lag, they do.
             roles = tenant.role_values(client_sp.id, resource.id, self.state.roles_as_of())
+        # The sign-in activity report sees this: the client signed in, app-only.
+        self.state.record_sign_in(
+            tenant, client.app.app_id, resource.data["appId"], delegated=False
+        )
         audience = _audience(resource)
         claims = {
             "aud": audience,
@@ -275,6 +279,8 @@ class EntraApi:
             catalog = {p["value"] for p in graph.data["oauth2PermissionScopes"]} if graph else set()
         # Like Entra, the access token is for Graph and carries the Graph scopes asked for;
         # a sign-in that asks for none still gets User.Read.
+        if client_sp is not None:
+            self.state.record_sign_in(tenant, app.app_id, GRAPH_APP_ID, delegated=True)
         granted = [s for s in code.scope if s in catalog and s != "offline_access"]
         if all(s in _OIDC_SCOPES for s in granted):
             granted.append("User.Read")
@@ -505,7 +511,7 @@ class EntraApi:
                     "administrator of the tenant.",
                 }
             else:
-                self.state.consent(tenant, app, grants)
+                self.state.consent(tenant, app, grants, user)
                 back = {"tenant": tenant.id, "admin_consent": "True"}
                 if v2:
                     back["scope"] = params.get("scope", "")

@@ -10,6 +10,15 @@ identities, Microsoft's own apps or disabled, a few have fields the portal does 
 expect (no name, control characters, a very long name, odd tags, unknown keys), and one
 more service principal is a SAML SSO app whose user-only role is assigned to
 `sso_assignments` users and groups (thousands: an app the portal must never page).
+
+Every generated tenant has Entra ID P1 and evidence for the portal to read: sign-in
+activity for four clients in five (a fifth recent, the rest spread over a year), and
+directory audit events (a consent or an added role for every tenth client, within the
+30 days P1 keeps, and some older). `audit_log=True` also grants the portal's app
+AuditLog.Read.All, one of `app_role_assignments`, so that it may read them. Realistic
+tenants add owners (users, sometimes an app), credentials on service principals (some
+expiring within 30 days, some expired) and audit events with odd initiators. The
+evidence has a random generator of its own, so the rest stays as it was for a seed.
 """
 
 from __future__ import annotations
@@ -28,6 +37,8 @@ _DEMO = Path(__file__).parent / "scenarios" / "demo.yaml"
 _USER_SCOPES = ("openid", "profile", "email", "offline_access", "User.Read", "Calendars.Read")
 _COUNTS = ("service_principals", "app_role_assignments", "delegated_grants", "users")
 _EXTRA = ("sso_assignments", "groups")
+_FLAGS = ("realistic", "audit_log")
+AUDIT_LOG = "AuditLog.Read.All"  # what the portal needs to read sign-ins and audit events
 MICROSOFT_TENANT_ID = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
 _SSO_ROLE = "b9632174-c057-4f7e-951b-be3adc52bfe6"  # msiam_access, as SAML apps have it
 _REALISTIC_SSO_ASSIGNMENTS, _REALISTIC_GROUPS = 2000, 50
@@ -38,17 +49,19 @@ def expand_block(block: Any) -> dict[str, Any]:
     if not isinstance(block, Mapping):
         raise ValueError("", "expected a mapping of counts")
     for key in block:
-        if key not in (*_COUNTS, *_EXTRA, "seed", "realistic"):
+        if key not in (*_COUNTS, *_EXTRA, "seed", *_FLAGS):
             raise ValueError(key, "unknown key")
     for key in (*_COUNTS, *_EXTRA, "seed"):
         value = block.get(key, 0)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ValueError(key, "expected a whole number, 0 or more")
-    if not isinstance(block.get("realistic", False), bool):
-        raise ValueError("realistic", "expected true or false")
+    for flag in _FLAGS:
+        if not isinstance(block.get(flag, False), bool):
+            raise ValueError(flag, "expected true or false")
     counts = {key: block.get(key, 0) for key in (*_COUNTS, "seed")}
     extra = {key: block[key] for key in _EXTRA if key in block}
-    return generate(**counts, realistic=block.get("realistic", False), **extra)
+    flags = {flag: block.get(flag, False) for flag in _FLAGS}
+    return generate(**counts, **flags, **extra)
 
 
 def generate(
@@ -61,6 +74,7 @@ def generate(
     realistic: bool = False,
     sso_assignments: int | None = None,
     groups: int | None = None,
+    audit_log: bool = False,
 ) -> dict[str, Any]:
     """A one-tenant scenario with exactly these many service principals, application
     permission grants (app role assignments to service principals), delegated grants
@@ -83,7 +97,11 @@ def generate(
     graph = resources[0]
     portal = demo["applications"][0]
     contoso_portal = demo["tenants"][0]["apps"][0]
-    portal_roles = len(contoso_portal["grants"][0]["permissions"])
+    portal_grants = copy.deepcopy(contoso_portal["grants"])
+    portal_grants[0]["permissions"] = [
+        p for p in portal_grants[0]["permissions"] if audit_log or p != AUDIT_LOG
+    ]
+    portal_roles = len(portal_grants[0]["permissions"])
 
     sso_apps = 1 if realistic else 0
     clients = service_principals - len(resources) - 1 - sso_apps
@@ -125,7 +143,7 @@ def generate(
     admin = {"upn": f"admin@{domain}", "name": "Generated Admin", "roles": ["Portal.Admin"]}
     people = [{**admin, "tenant_admin": True}]
     people += [{"upn": f"user{n:05d}@{domain}", "name": f"User {n:05d}"} for n in range(1, users)]
-    apps: list[dict[str, Any]] = [copy.deepcopy(contoso_portal)]
+    apps: list[dict[str, Any]] = [{"app_id": contoso_portal["app_id"], "grants": portal_grants}]
     registrations: list[dict[str, Any]] = [portal]
     for index in range(clients):
         app_id = guid()
@@ -192,6 +210,7 @@ def generate(
         )
         if groups:
             tenant["synthetic"] = {"groups": groups}
+    _add_evidence(tenant, registrations, seed, realistic)
 
     return {
         "scenario": 1,
@@ -227,6 +246,57 @@ def _make_realistic(
     elif index == 6:
         registration["name"] = "Synthetic app with a very long name " + "x" * 400
         app["tags"] = ["", "HideApp", "t" * 300, f"tag-{rng.randrange(10**6)}"]
+
+
+def _add_evidence(
+    tenant: dict[str, Any], registrations: list[dict[str, Any]], seed: int, realistic: bool
+) -> None:
+    """Sign-ins, audit events and (realistic) owners and credentials; see the docstring."""
+    rng = random.Random(f"evidence/{seed}")
+    tenant["premium"] = True
+    names = {r["app_id"]: r["name"] for r in registrations}
+    upns = [p["upn"] for p in tenant["users"]]
+    audit: list[dict[str, Any]] = []
+    clients = tenant["apps"][1:]
+    for index, app in enumerate(clients):
+        if index % 5 != 4:
+            recent = index % 5 == 0
+            days = rng.uniform(0, 3) if recent else rng.uniform(10, 365)
+            kind = "delegated_client" if _has(app, "delegated") and index % 2 else "app_client"
+            app["sign_ins"] = {kind: f"-{days:.2f}d"}
+        if index % 10 == 3:
+            audit.append(_history(app, upns[index % len(upns)], rng))
+        if not realistic:
+            continue
+        if index % 7 == 0:
+            owners = [upns[(index + n) % len(upns)] for n in range(1 + index % 3)]
+            if index % 21 == 0 and index > 0:
+                owners.append(clients[index - 1]["app_id"])  # an app owning another
+            app["owners"] = owners
+        if index % 11 == 5:
+            app["credentials"] = [
+                {"type": "password", "name": f"secret-{index}", "expires": f"+{rng.randint(1, 29)}d"},
+                {"type": "certificate", "name": f"CN={names.get(app['app_id'], index)}"[:60],
+                 "start": "-400d", "expires": f"-{rng.randint(1, 60)}d"},
+            ]  # fmt: skip
+    tenant["audit"] = [event for event in audit if event is not None]
+
+
+def _has(app: dict[str, Any], kind: str) -> bool:
+    return any(g["type"] == kind for g in app.get("grants", []))
+
+
+def _history(app: dict[str, Any], upn: str, rng: random.Random) -> dict[str, Any] | None:
+    """An event of this client's past: how one of its grants came to be."""
+    for grant in app.get("grants", []):
+        at = f"-{rng.uniform(0, 40):.2f}d"  # some beyond the 30 days P1 keeps
+        base = {"app": app["app_id"], "by": upn, "at": at, "permissions": grant["permissions"]}
+        if grant["type"] == "application":
+            return {"activity": "Add app role assignment to service principal", **base}
+        if "users" in grant:
+            return {"activity": "Add delegated permission grant", **base, "user": grant["users"][0]}
+        return {"activity": "Consent to application", "type": "delegated", **base}
+    return None
 
 
 def _share(total: int, parts: int, index: int) -> int:

@@ -19,18 +19,22 @@ import re
 import struct
 import uuid
 import zlib
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from emulator import delta
+from emulator import delta, evidence
+from emulator.audit_filter import parse as _audit_filter
 from emulator.scenario import GRAPH_APP_ID
 from emulator.state import (
     ALL_FIELDS,
+    APPLICATION_TEMPLATE,
     ASSIGNMENT_FIELDS,
     GRANT_FIELDS,
     GRANT_LOG,
+    OWNER_TYPES,
     SP_LOG,
     SP_TEMPLATE,
     USER_DEFAULT_FIELDS,
@@ -95,6 +99,16 @@ READ_ORGANIZATION = frozenset(
     }
 )
 READ_ME = frozenset({"User.Read", "User.ReadWrite", "User.ReadBasic.All", "User.Read.All"})
+# The reports: servicePrincipalSignInActivities and directoryAudits. Their docs also list
+# Directory.Read.All, yet it alone is refused (microsoft-graph-docs-contrib#8997).
+READ_AUDIT = frozenset({"AuditLog.Read.All"})
+# Owners that are users come back with their fields only with one of these (else just
+# @odata.type and id: "limited information returned for inaccessible member objects").
+READ_OWNER_USERS = READ_USERS | frozenset({"Directory.ReadWrite.All", "User.ReadWrite.All"})
+_AUDIT_PAGE, _AUDIT_MAX_PAGE = 100, 1000
+# $expand on directory objects: 100 a page, 20 related objects each (query-parameters.md).
+_EXPAND_PAGE, _EXPANDED_ITEMS = 100, 20
+_EXPAND_OWNERS = re.compile(r"owners(?:\(\s*\$select\s*=\s*([\w\s,]+)\))?", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -149,6 +163,32 @@ GRANT = Kind(
     GRANT_FIELDS,
     frozenset({"clientId", "consentType", "principalId", "resourceId"}),
 )
+SIGN_IN_ACTIVITY = Kind(
+    "servicePrincipalSignInActivity",
+    evidence.SIGN_IN_ACTIVITY_FIELDS,
+    evidence.SIGN_IN_ACTIVITY_FIELDS,
+    frozenset({"id", "appId"}),
+)
+APPLICATION = Kind(
+    "application",
+    tuple(APPLICATION_TEMPLATE),
+    ALL_FIELDS,
+    frozenset({"id", "appId", "displayName", "signInAudience"}),
+)
+AUDIT_FIELDS = (
+    "id",
+    "category",
+    "correlationId",
+    "result",
+    "resultReason",
+    "activityDisplayName",
+    "activityDateTime",
+    "loggedByService",
+    "operationType",
+    "initiatedBy",
+    "targetResources",
+    "additionalDetails",
+)
 
 
 @dataclass(frozen=True)
@@ -164,6 +204,30 @@ class Caller:
                 403,
                 "Authorization_RequestDenied",
                 "Insufficient privileges to complete the operation.",
+            )
+
+    def require_reports(self, state: Any, *, licence: bool) -> None:
+        """The reporting service's own checks and errors: AuditLog.Read.All, a user in an
+        admin role when delegated, and (for the sign-in activity report) Entra ID P1."""
+        if not self.granted & READ_AUDIT:
+            # As Graph answered in microsoft-graph-docs-contrib#8997 and -docs#13632.
+            raise GraphError(
+                403,
+                "Authentication_MSGraphPermissionMissing",
+                "Calling principal does not have required MSGraph permissions AuditLog.Read.All",
+            )
+        if not self.app_only and not state.is_tenant_admin(self.tenant, self.claims["oid"]):
+            raise GraphError(
+                403,
+                "Authentication_RequestFromUnsupportedUserRole",
+                "User is not in the allowed roles",
+            )
+        if licence and not self.tenant.premium:
+            # howto-analyze-activity-logs-with-microsoft-graph.md; microsoft-graph-docs#12772.
+            raise GraphError(
+                403,
+                "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+                "Neither tenant is B2C or tenant doesn't have premium license",
             )
 
 
@@ -210,6 +274,17 @@ class GraphApi:
             ("GET", "/v1.0/users", self.list_users),
             ("GET", "/v1.0/users/{userId}", self.get_user),
             ("POST", "/v1.0/$batch", self.batch),
+            ("GET", "/beta/reports/servicePrincipalSignInActivities", self.list_sign_ins),
+            (
+                "GET",
+                "/beta/reports/servicePrincipalSignInActivities/{activityId}",
+                self.get_sign_in,
+            ),
+            ("GET", "/v1.0/auditLogs/directoryAudits", self.list_audits),
+            ("GET", "/v1.0/auditLogs/directoryAudits/{auditId}", self.get_audit),
+            ("GET", "/v1.0/applications", self.list_applications),
+            ("GET", "/v1.0/applications/{applicationId}", self.get_application),
+            ("GET", "/v1.0/applications(appId='{appId}')", self.get_application),
         ]
         # A service principal is addressed by its object id or by its appId.
         for sp in ("/v1.0/servicePrincipals/{id}", "/v1.0/servicePrincipals(appId='{appId}')"):
@@ -221,6 +296,7 @@ class GraphApi:
                 ("GET", f"{sp}/appRoleAssignments/$count", self.count_assignments),
                 ("GET", f"{sp}/oauth2PermissionGrants", self.list_client_grants),
                 ("GET", f"{sp}/oauth2PermissionGrants/$count", self.count_client_grants),
+                ("GET", f"{sp}/owners", self.list_owners),
                 ("GET", f"{sp}/appRoleAssignedTo", self.list_assigned_to),
                 ("GET", f"{sp}/appRoleAssignedTo/$count", self.count_assigned_to),
                 ("POST", f"{sp}/appRoleAssignedTo", self.create_assignment),
@@ -235,9 +311,42 @@ class GraphApi:
         caller = self._caller(request)
         caller.require(READ_APPS)
         tenant = caller.tenant
+        expand = self._owners_expansion(request, caller)
         return self._page(
-            request, tenant, tenant.service_principals, SERVICE_PRINCIPAL, "servicePrincipals"
+            request,
+            tenant,
+            tenant.service_principals,
+            SERVICE_PRINCIPAL,
+            "servicePrincipals",
+            expand=expand,
         )
+
+    def _owners_expansion(
+        self, request: Request, caller: Caller
+    ) -> Callable[[Entity, bytes], bytes] | None:
+        """`$expand=owners` or `$expand=owners($select=...)`: each principal's owners,
+        at most 20 of them and without a nextLink, as Graph expands directory objects."""
+        text = next((v for k, v in request.query.items() if k.lower() == "$expand"), None)
+        if text is None:
+            return None
+        found = _EXPAND_OWNERS.fullmatch(text.strip())
+        if found is None:
+            raise GraphError(
+                400,
+                "Request_UnsupportedQuery",
+                f"Only $expand=owners (with an optional $select) is supported by this emulator, "
+                f"not '{text}'.",
+            )
+        selected = [f.strip() for f in (found.group(1) or "").split(",") if f.strip()]
+        users_visible = bool(caller.granted & READ_OWNER_USERS)
+        tenant = caller.tenant
+
+        def expand(entity: Entity, part: bytes) -> bytes:
+            owners = tenant.owners.get(entity.id, [])[:_EXPANDED_ITEMS]
+            listed = [_owner_json(tenant, o, selected, users_visible) for o in owners]
+            return part[:-1] + b',"owners":' + dumps(listed) + b"}"
+
+        return expand
 
     def count_service_principals(self, request: Request) -> Response:
         caller = self._caller(request)
@@ -250,7 +359,13 @@ class GraphApi:
         caller.require(READ_APPS)
         query = _query(request, SERVICE_PRINCIPAL, collection=False)
         with self.state.lock:
-            part = self._sp(caller.tenant, request).json(query.fields)
+            sp = self._sp(caller.tenant, request)
+            # keyCredentials' `key` comes only with $select on one object (keycredential.md).
+            part = (
+                caller.tenant.with_keys(sp, query.fields)
+                if query.selected
+                else sp.json(query.fields)
+            )
         return _entity(request, _context("servicePrincipals", query) + "/$entity", part)
 
     def update_service_principal(self, request: Request) -> Response:
@@ -315,7 +430,9 @@ class GraphApi:
         caller.require(WRITE_ASSIGNMENTS, READ_APPS)
         with self.state.lock:
             sp = self._sp(caller.tenant, request)
-            created = self.state.create_assignment(caller.tenant, sp.id, _body(request))
+            created = self.state.create_assignment(
+                caller.tenant, sp.id, _body(request), self._initiator(caller)
+            )
             part = created.json(ASSIGNMENT.fields)
         context = f"servicePrincipals('{sp.id}')/appRoleAssignedTo/$entity"
         return _entity(request, context, part, status=201)
@@ -325,7 +442,9 @@ class GraphApi:
         caller.require(WRITE_ASSIGNMENTS)
         with self.state.lock:
             sp = self._sp(caller.tenant, request)
-            self.state.delete_assignment(caller.tenant, sp.id, request.params["assignmentId"])
+            self.state.delete_assignment(
+                caller.tenant, sp.id, request.params["assignmentId"], self._initiator(caller)
+            )
         return _no_content(request)
 
     # -- delegated permission grants ------------------------------------------------
@@ -389,7 +508,7 @@ class GraphApi:
     def create_grant(self, request: Request) -> Response:
         caller = self._caller(request)
         caller.require(WRITE_GRANTS)
-        created = self.state.create_grant(caller.tenant, _body(request))
+        created = self.state.create_grant(caller.tenant, _body(request), self._initiator(caller))
         return _entity(
             request, "oauth2PermissionGrants/$entity", created.json(GRANT.fields), status=201
         )
@@ -397,13 +516,15 @@ class GraphApi:
     def update_grant(self, request: Request) -> Response:
         caller = self._caller(request)
         caller.require(WRITE_GRANTS)
-        self.state.update_grant(caller.tenant, request.params["grantId"], _body(request))
+        self.state.update_grant(
+            caller.tenant, request.params["grantId"], _body(request), self._initiator(caller)
+        )
         return _no_content(request)
 
     def delete_grant(self, request: Request) -> Response:
         caller = self._caller(request)
         caller.require(WRITE_GRANTS)
-        self.state.delete_grant(caller.tenant, request.params["grantId"])
+        self.state.delete_grant(caller.tenant, request.params["grantId"], self._initiator(caller))
         return _no_content(request)
 
     # -- delta queries ----------------------------------------------------------------
@@ -601,6 +722,144 @@ class GraphApi:
             part = caller.tenant.user(request.params["userId"]).json(query.fields)
         return _entity(request, _context("users", query) + "/$entity", part)
 
+    # -- evidence: sign-in activity, directory audits, owners, applications ----------
+
+    def list_sign_ins(self, request: Request) -> Response:
+        caller = self._caller(request)
+        caller.require_reports(self.state, licence=True)
+        tenant = caller.tenant
+        name = "reports/servicePrincipalSignInActivities"
+        return self._page(request, tenant, tenant.sign_ins, SIGN_IN_ACTIVITY, name)
+
+    def get_sign_in(self, request: Request) -> Response:
+        caller = self._caller(request)
+        caller.require_reports(self.state, licence=True)
+        query = _query(request, SIGN_IN_ACTIVITY, collection=False)
+        with self.state.lock:
+            found = caller.tenant.sign_ins.get(request.params["activityId"])
+            if found is None:
+                raise not_found(request.params["activityId"])
+            part = found.json(query.fields)
+        name = "reports/servicePrincipalSignInActivities"
+        return _entity(request, _context(name, query) + "/$entity", part)
+
+    def list_audits(self, request: Request) -> Response:
+        """Newest first; only what the tenant's licence keeps (7 or 30 days)."""
+        caller = self._caller(request)
+        caller.require_reports(self.state, licence=False)
+        tenant = caller.tenant
+        options = _options(request, {"$filter", "$top", "$skiptoken", "$select", "$orderby"})
+        fields = _select_names(options.get("$select", ""), AUDIT_FIELDS, "directoryAudit")
+        top = _top(options, maximum=_AUDIT_MAX_PAGE) if "$top" in options else _AUDIT_PAGE
+        order = " ".join(options.get("$orderby", "activityDateTime desc").split()).lower()
+        if order not in ("activitydatetime desc", "activitydatetime asc", "activitydatetime"):
+            raise GraphError(400, "BadRequest", f"Invalid $orderby: '{options['$orderby']}'.")
+        newest_first = order.endswith("desc")
+        filter_text = options.get("$filter", "").strip()
+        match = _audit_filter(filter_text) if filter_text else None
+        binding = zlib.crc32(f"{request.path.lower()}|{filter_text}|{order}".encode())
+        after = _read_skiptoken(options["$skiptoken"], binding) if "$skiptoken" in options else None
+        now = self._now()
+        with self.state.lock:
+            start = bisect_left(tenant.audit_times, tenant.retention_start(now))
+            positions = (
+                range(len(tenant.audit) - 1, start - 1, -1)
+                if newest_first
+                else range(start, len(tenant.audit))
+            )
+            parts: list[bytes] = []
+            last = None
+            more = False
+            for position in positions:
+                if after is not None and (position >= after if newest_first else position <= after):
+                    continue
+                data = tenant.audit[position].data
+                if match is not None and not match(data):
+                    continue
+                if len(parts) == top:
+                    more = True
+                    break
+                parts.append(tenant.audit[position].json(fields))
+                last = position
+        context = "auditLogs/directoryAudits" + (
+            f"({','.join(fields)})" if "$select" in options else ""
+        )
+        body = b'{"@odata.context":' + dumps(_metadata(request, context))
+        if more and last is not None:
+            body += b',"@odata.nextLink":' + dumps(_next_link(request, _skiptoken(last, binding)))
+        body += b',"value":[' + b",".join(parts) + b"]}"
+        return _graph_response(request, 200, body)
+
+    def get_audit(self, request: Request) -> Response:
+        caller = self._caller(request)
+        caller.require_reports(self.state, licence=False)
+        tenant = caller.tenant
+        wanted = request.params["auditId"]
+        with self.state.lock:
+            start = bisect_left(tenant.audit_times, tenant.retention_start(self._now()))
+            found = next((e for e in tenant.audit[start:] if e.data["id"] == wanted), None)
+            if found is None:
+                raise not_found(wanted)
+            part = dumps(found.data)
+        return _entity(request, "auditLogs/directoryAudits/$entity", part)
+
+    def list_owners(self, request: Request) -> Response:
+        """directoryObjects: users and service principals, each with its @odata.type."""
+        caller = self._caller(request)
+        caller.require(READ_APPS)
+        options = _options(request, {"$select", "$top", "$skiptoken"})
+        selected = [f.strip() for f in options.get("$select", "").split(",") if f.strip()]
+        top = _top(options) if "$top" in options else _DEFAULT_PAGE
+        binding = zlib.crc32(f"{request.path.lower()}|owners".encode())
+        after = _read_skiptoken(options["$skiptoken"], binding) if "$skiptoken" in options else -1
+        users_visible = bool(caller.granted & READ_OWNER_USERS)
+        with self.state.lock:
+            tenant = caller.tenant
+            sp = self._sp(tenant, request)
+            owners = tenant.owners.get(sp.id, [])
+            chosen = owners[after + 1 : after + 1 + top]
+            parts = [
+                dumps(_owner_json(tenant, owner_id, selected, users_visible)) for owner_id in chosen
+            ]
+            more = after + 1 + top < len(owners)
+        body = b'{"@odata.context":' + dumps(_metadata(request, "directoryObjects"))
+        if more:
+            token = _skiptoken(after + top, binding)
+            body += b',"@odata.nextLink":' + dumps(_next_link(request, token))
+        body += b',"value":[' + b",".join(parts) + b"]}"
+        return _graph_response(request, 200, body)
+
+    def list_applications(self, request: Request) -> Response:
+        caller = self._caller(request)
+        caller.require(READ_APPS)
+        tenant = caller.tenant
+        return self._page(request, tenant, tenant.applications, APPLICATION, "applications")
+
+    def get_application(self, request: Request) -> Response:
+        """An app registration: only in its home tenant, as on Graph."""
+        caller = self._caller(request)
+        caller.require(READ_APPS)
+        query = _query(request, APPLICATION, collection=False)
+        tenant = caller.tenant
+        with self.state.lock:
+            if "appId" in request.params:
+                key = request.params["appId"]
+                found = tenant.application_by_app_id.get(key.lower())
+            else:
+                key = request.params["applicationId"]
+                found = tenant.applications.get(key.lower())
+            if found is None:
+                raise not_found(key)
+            part = (
+                tenant.with_keys(found, query.fields)
+                if query.selected
+                else found.json(query.fields)
+            )
+        return _entity(request, _context("applications", query) + "/$entity", part)
+
+    def _initiator(self, caller: Caller) -> dict[str, Any]:
+        return self.state.initiator(caller.tenant, caller.claims, caller.app_only)
+
     # -- $batch ---------------------------------------------------------------------
 
     def batch(self, request: Request) -> Response:
@@ -673,9 +932,15 @@ class GraphApi:
         *,
         lagged: Lagged | None = None,
         omit: Callable[[Entity], bool] | None = None,
+        expand: Callable[[Entity, bytes], bytes] | None = None,
     ) -> Response:
         behaviour = self.state.behaviour
-        query = _query(request, kind, collection=True, strict=behaviour.strict_filters)
+        query = _query(
+            request, kind, collection=True, strict=behaviour.strict_filters, expandable=bool(expand)
+        )
+        if expand is not None:
+            # $expand on directory objects: at most 100 per page (Graph known issue 13635).
+            query = replace(query, top=min(query.top, _EXPAND_PAGE))
         advanced = _advanced(request)
         if query.count and not advanced and behaviour.count_without_header == "error":
             # What the advanced-queries doc shows for a count without its header. By
@@ -689,6 +954,8 @@ class GraphApi:
             overlay = self._overlay(tenant, lagged)
             found, more = collection.page(query.after, query.top, match, overlay)
             parts = [entity.json(query.fields) for entity in found]
+            if expand is not None:
+                parts = [expand(entity, part) for entity, part in zip(found, parts, strict=True)]
             total = collection.count(match, overlay) if counted else None
         body = b'{"@odata.context":' + dumps(_metadata(request, _context(name, query)))
         if total is not None:
@@ -734,8 +1001,17 @@ class GraphApi:
 # -- OData query options ------------------------------------------------------------
 
 
-def _query(request: Request, kind: Kind, *, collection: bool, strict: bool = False) -> Query:
+def _query(
+    request: Request,
+    kind: Kind,
+    *,
+    collection: bool,
+    strict: bool = False,
+    expandable: bool = False,
+) -> Query:
     allowed = {"$select", "$filter", "$top", "$skiptoken", "$count"} if collection else {"$select"}
+    if expandable:
+        allowed.add("$expand")
     for name in request.query:
         if name.startswith("$") and name.lower() not in allowed:
             raise GraphError(
@@ -777,20 +1053,74 @@ def _select(text: str, kind: Kind) -> tuple[str, ...]:
     return tuple(chosen)
 
 
-def _top(options: dict[str, str]) -> int:
+def _top(options: dict[str, str], maximum: int = _MAX_PAGE) -> int:
     try:
         top = int(options["$top"])
     except ValueError:
         raise GraphError(
             400, "BadRequest", f"Invalid value '{options['$top']}' for query option '$top'."
         ) from None
-    if not 1 <= top <= _MAX_PAGE:
+    if not 1 <= top <= maximum:
         raise GraphError(
             400,
             "Request_UnsupportedQuery",
-            f"Invalid page size specified: '{top}'. Must be between 1 and 999 inclusive.",
+            f"Invalid page size specified: '{top}'. Must be between 1 and {maximum} inclusive.",
         )
     return top
+
+
+def _options(request: Request, allowed: set[str]) -> dict[str, str]:
+    for name in request.query:
+        if name.startswith("$") and name.lower() not in allowed:
+            raise GraphError(
+                400,
+                "Request_UnsupportedQuery",
+                f"The query option '{name}' is not supported here by this emulator.",
+            )
+    return {name.lower(): value for name, value in request.query.items()}
+
+
+def _select_names(text: str, known: tuple[str, ...], type_name: str) -> tuple[str, ...]:
+    if not text.strip():
+        return known
+    by_lower = {name.lower(): name for name in known}
+    chosen: list[str] = []
+    for raw in text.split(","):
+        name = by_lower.get(raw.strip().lower())
+        if name is None:
+            raise GraphError(
+                400,
+                "BadRequest",
+                f"Could not find a property named '{raw.strip()}' on type "
+                f"'microsoft.graph.{type_name}'.",
+            )
+        if name not in chosen:
+            chosen.append(name)
+    return tuple(chosen)
+
+
+def _owner_json(
+    tenant: TenantState, owner_id: str, selected: list[str], users_visible: bool
+) -> dict[str, Any]:
+    """An owner as a directoryObject: @odata.type first, then its fields (those of the
+    $select that its type has). A user the caller may not read: only type and id, the
+    other selected fields null."""
+    user = tenant.users.get(owner_id)
+    entity = user or tenant.sp(owner_id)
+    kind = OWNER_TYPES["user" if user else "sp"]
+    if user is not None:
+        defaults = list(USER_DEFAULT_FIELDS)
+    else:
+        defaults = list(entity.data)
+    by_lower = {name.lower(): name for name in entity.data}
+    names = (
+        [by_lower[f.lower()] for f in selected if f.lower() in by_lower] if selected else defaults
+    )
+    if "id" not in names:
+        names.insert(0, "id")
+    if user is not None and not users_visible:
+        return {"@odata.type": kind, **{n: (owner_id if n == "id" else None) for n in names}}
+    return {"@odata.type": kind, **{n: entity.data[n] for n in names}}
 
 
 def _advanced(request: Request) -> bool:
@@ -1003,7 +1333,8 @@ def _context(name: str, query: Query) -> str:
 
 
 def _metadata(request: Request, context: str) -> str:
-    return f"{request.base_url}/v1.0/$metadata#{context}"
+    version = "beta" if request.path.lower().startswith("/beta/") else "v1.0"
+    return f"{request.base_url}/{version}/$metadata#{context}"
 
 
 # -- responses ----------------------------------------------------------------------

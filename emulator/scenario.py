@@ -33,6 +33,17 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # What Graph's servicePrincipalType takes (serviceprincipal resource type).
 SP_TYPES = ("Application", "ManagedIdentity", "Legacy", "SocialIdp")
 MEMBER_TYPES = ("User", "Application")
+# The directory audit activities the emulator records (Entra's own names, Core Directory).
+CONSENT = "Consent to application"
+ADD_ROLE = "Add app role assignment to service principal"
+REMOVE_ROLE = "Remove app role assignment from service principal"
+ADD_GRANT = "Add delegated permission grant"
+REMOVE_GRANT = "Remove delegated permission grant"
+AUDIT_ACTIVITIES = (CONSENT, ADD_ROLE, REMOVE_ROLE, ADD_GRANT, REMOVE_GRANT)
+SIGN_IN_KINDS = ("app_client", "app_resource", "delegated_client", "delegated_resource")
+# "-3d": three days before the scenario loads; "+20d": twenty days after.
+_RELATIVE = re.compile(r"([+-])(\d+(?:\.\d+)?)([dhms])")
+_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
 class ScenarioError(ValueError):
@@ -59,9 +70,60 @@ class Resource:
 
 
 @dataclass(frozen=True)
+class Moment:
+    """A point in time: absolute, or `ago` seconds before the scenario loads (negative:
+    after), so a demo's "3 days ago" stays 3 days ago whenever it starts."""
+
+    absolute: dt.datetime | None = None
+    ago: float = 0.0
+
+    def at(self, loaded: float) -> float:
+        """Epoch seconds, for a scenario loaded at `loaded`."""
+        return self.absolute.timestamp() if self.absolute else loaded - self.ago
+
+
+@dataclass(frozen=True)
 class Secret:
     value: str
     expires: dt.datetime | None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A secret or certificate shown in passwordCredentials/keyCredentials (display only:
+    nothing signs in with it)."""
+
+    type: str  # password | certificate
+    name: str | None
+    start: Moment
+    expires: Moment
+    usage: str = "Verify"  # certificates: Verify, or Sign (a SAML signing key)
+
+
+@dataclass(frozen=True)
+class SignIns:
+    """When an app last signed in, per kind of sign-in (servicePrincipalSignInActivity)."""
+
+    app_client: Moment | None = None  # app-only, as the client
+    app_resource: Moment | None = None  # app-only, as the resource called
+    delegated_client: Moment | None = None
+    delegated_resource: Moment | None = None
+
+
+@dataclass(frozen=True)
+class AuditSpec:
+    """A directory audit event from before the scenario starts."""
+
+    activity: str  # one of AUDIT_ACTIVITIES
+    app: str  # the client's appId
+    resource: str  # the resource's appId
+    type: str  # application | delegated
+    values: tuple[str, ...]
+    by: str  # a user's UPN, or an appId (an app did it)
+    at: Moment
+    user: str | None = None  # delegated: the user a per-user grant is for (UPN)
+    result: str = "success"
 
 
 @dataclass(frozen=True)
@@ -92,6 +154,10 @@ class Application:
     app_roles: tuple[Permission, ...]  # roles the app defines (for users, or for apps)
     requires: tuple[Grant, ...]  # what admin consent grants
     scopes: tuple[Permission, ...] = ()  # delegated permissions the app exposes (an API)
+    # The application object (in its owner's tenant): more credentials, its creation.
+    credentials: tuple[Credential, ...] = ()
+    created: Moment | None = None
+    verified_publisher_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +193,10 @@ class TenantApp:
     members: tuple[Members, ...] = ()
     # The service principal's own fields, where they differ from the defaults.
     properties: Mapping[str, Any] | None = None
+    sign_ins: SignIns | None = None
+    owners: tuple[str, ...] = ()  # users' UPNs or apps' appIds
+    credentials: tuple[Credential, ...] = ()  # placed on the service principal itself
+    created: Moment | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +207,8 @@ class Tenant:
     users: tuple[User, ...]
     apps: tuple[TenantApp, ...]
     groups: tuple[Group, ...] = ()
+    premium: bool = False  # Entra ID P1: the sign-in activity report, 30 days of audit events
+    audit: tuple[AuditSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -374,19 +446,23 @@ class _Parser:
 
     def application(self, item: Any, where: str) -> Application:
         optional = {"publisher", "owner_tenant_id", "secrets", "certificates", "redirect_uris"}
-        optional |= {"app_roles", "requires", "scopes"}
+        optional |= {"app_roles", "requires", "scopes", "credentials", "created"}
+        optional |= {"verified_publisher_id"}
         item = self.mapping(item, where, {"app_id", "name"}, optional)
         secrets = []
         for path, secret in self.items(item, "secrets", where):
-            secret = self.mapping(secret, path, {"value"}, {"expires"})
+            secret = self.mapping(secret, path, {"value"}, {"expires", "name"})
             expires = secret.get("expires")
+            name = secret.get("name")
             secrets.append(
                 Secret(
                     self.text(secret["value"], f"{path}.value"),
                     None if expires is None else self.moment(expires, f"{path}.expires"),
+                    None if name is None else self.text(name, f"{path}.name"),
                 )
             )
         owner = item.get("owner_tenant_id")
+        verified = item.get("verified_publisher_id")
         return Application(
             app_id=self.guid(item["app_id"], f"{where}.app_id"),
             name=self.text(item["name"], f"{where}.name"),
@@ -402,7 +478,49 @@ class _Parser:
                 self.grant(g, path, users={}) for path, g in self.items(item, "requires", where)
             ),
             scopes=self.permissions(item, "scopes", where, scope=True),
+            credentials=self.credentials(item, where),
+            created=self.when(item["created"], f"{where}.created") if "created" in item else None,
+            verified_publisher_id=None
+            if verified is None
+            else self.text(str(verified), f"{where}.verified_publisher_id"),
         )
+
+    def when(self, value: Any, where: str) -> Moment:
+        """An ISO date or time, or one relative to the scenario's loading: "-3d", "+20d"
+        (d, h, m or s)."""
+        if isinstance(value, str):
+            found = _RELATIVE.fullmatch(value.strip())
+            if found is not None:
+                sign, number, unit = found.groups()
+                seconds = float(number) * _UNIT_SECONDS[unit]
+                return Moment(ago=seconds if sign == "-" else -seconds)
+        try:
+            return Moment(absolute=self.moment(value, where))
+        except ScenarioError:
+            self.fail(where, f"{value!r} is not a date, nor relative like -3d or +20d")
+
+    def credentials(self, item: dict, where: str) -> tuple[Credential, ...]:
+        found = []
+        for path, spec in self.items(item, "credentials", where):
+            spec = self.mapping(spec, path, {"type", "expires"}, {"name", "start", "usage"})
+            if spec["type"] not in ("password", "certificate"):
+                self.fail(f"{path}.type", "expected password or certificate")
+            usage = spec.get("usage", "Verify")
+            if usage not in ("Verify", "Sign") or (
+                usage == "Sign" and spec["type"] != "certificate"
+            ):
+                self.fail(f"{path}.usage", "expected Verify or Sign (certificates only)")
+            name = spec.get("name")
+            found.append(
+                Credential(
+                    type=spec["type"],
+                    name=None if name is None else self.text(name, f"{path}.name"),
+                    start=self.when(spec.get("start", "-365d"), f"{path}.start"),
+                    expires=self.when(spec["expires"], f"{path}.expires"),
+                    usage=usage,
+                )
+            )
+        return tuple(found)
 
     def certificate(self, item: Any, where: str) -> Certificate:
         item = self.mapping(item, where, set(), {"generate", "file"})
@@ -423,7 +541,10 @@ class _Parser:
 
     def tenant(self, item: Any, where: str) -> Tenant:
         item = self.mapping(
-            item, where, {"id", "name", "domain"}, {"users", "apps", "groups", "synthetic"}
+            item,
+            where,
+            {"id", "name", "domain"},
+            {"users", "apps", "groups", "synthetic", "premium", "audit"},
         )
         tenant_id = self.guid(item["id"], f"{where}.id")
         domain = self.text(item["domain"], f"{where}.domain").lower()
@@ -461,6 +582,10 @@ class _Parser:
                     self.fail(f"{path}.grants[{index}].resource", "not in this tenant")
         if any(u.roles for u in users.values()) and self.portal_app_id not in apps:
             self.fail(f"{where}.apps", "users have portal roles but the portal app is not here")
+        for path, app in self.items(item, "apps", where):
+            for index, owner in enumerate(apps[app["app_id"].lower()].owners):
+                if owner.lower() not in users and owner.lower() not in apps:
+                    self.fail(f"{path}.owners[{index}]", f"no user or app {owner} in this tenant")
         return Tenant(
             id=tenant_id,
             name=self.text(item["name"], f"{where}.name"),
@@ -468,6 +593,56 @@ class _Parser:
             users=tuple(users.values()),
             apps=tuple(apps.values()),
             groups=tuple(groups.values()),
+            premium=self.flag(item.get("premium", False), f"{where}.premium"),
+            audit=tuple(
+                self.audit(a, path, users, apps) for path, a in self.items(item, "audit", where)
+            ),
+        )
+
+    def audit(
+        self,
+        item: Any,
+        where: str,
+        users: Mapping[str, User],
+        apps: Mapping[str, TenantApp],
+    ) -> AuditSpec:
+        optional = {"resource", "type", "user", "result"}
+        item = self.mapping(item, where, {"activity", "app", "permissions", "by", "at"}, optional)
+        activity = item["activity"]
+        if activity not in AUDIT_ACTIVITIES:
+            self.fail(f"{where}.activity", f"expected one of: {', '.join(AUDIT_ACTIVITIES)}")
+        app_id = self.guid(item["app"], f"{where}.app")
+        if app_id not in self.applications:
+            self.fail(f"{where}.app", "no application with this app_id under applications")
+        kind = {ADD_ROLE: "application", REMOVE_ROLE: "application"}.get(activity, "delegated")
+        if activity == CONSENT:
+            kind = item.get("type", "delegated")
+            if kind not in ("application", "delegated"):
+                self.fail(f"{where}.type", "expected application or delegated")
+        elif "type" in item:
+            self.fail(f"{where}.type", "only for Consent to application")
+        grant = {"type": kind, "permissions": item["permissions"]}
+        if "resource" in item:
+            grant["resource"] = item["resource"]
+        if "user" in item:
+            grant["users"] = [item["user"]]
+        parsed = self.grant(grant, where, users, in_tenant=True)
+        by = self.text(item["by"], f"{where}.by")
+        if by.lower() not in users and by.lower() not in apps:
+            self.fail(f"{where}.by", f"no user or app {by} in this tenant")
+        result = item.get("result", "success")
+        if result not in ("success", "failure"):
+            self.fail(f"{where}.result", "expected success or failure")
+        return AuditSpec(
+            activity=activity,
+            app=app_id,
+            resource=parsed.resource,
+            type=kind,
+            values=parsed.values,
+            by=by,
+            at=self.when(item["at"], f"{where}.at"),
+            user=parsed.users[0] if parsed.users else None,
+            result=result,
         )
 
     def synthetic(
@@ -530,7 +705,8 @@ class _Parser:
         groups: Mapping[str, Group],
     ) -> TenantApp:
         optional = {"id", "grants", "assignments", "display_name", "account_enabled", "type"}
-        item = self.mapping(item, where, {"app_id"}, optional | {"tags", "extra"})
+        optional |= {"tags", "extra", "sign_ins", "owners", "credentials", "created"}
+        item = self.mapping(item, where, {"app_id"}, optional)
         app_id = self.guid(item["app_id"], f"{where}.app_id")
         if app_id not in self.applications:
             self.fail(f"{where}.app_id", "no application with this app_id under applications")
@@ -559,7 +735,18 @@ class _Parser:
                 for path, m in self.items(item, "assignments", where)
             ),
             properties=self.sp_properties(item, where),
+            sign_ins=self.sign_ins(item, where),
+            owners=self.texts(item, "owners", where),
+            credentials=self.credentials(item, where),
+            created=self.when(item["created"], f"{where}.created") if "created" in item else None,
         )
+
+    def sign_ins(self, item: dict, where: str) -> SignIns | None:
+        if "sign_ins" not in item:
+            return None
+        where = f"{where}.sign_ins"
+        spec = self.mapping(item["sign_ins"], where, set(), set(SIGN_IN_KINDS))
+        return SignIns(**{k: self.when(v, f"{where}.{k}") for k, v in spec.items()})
 
     def sp_properties(self, item: dict, where: str) -> dict[str, Any] | None:
         """Service principal fields as Graph names them; `extra` adds any others verbatim

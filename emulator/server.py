@@ -268,6 +268,26 @@ class Emulator:
                 raise KeyError(tenant)
             change(self.app.state, found)
 
+    def set_premium(self, tenant: str, premium: bool) -> None:
+        """Gives a tenant Entra ID P1 (or takes it away): the sign-in activity report and
+        30 days of audit events, or a 403 and 7 days."""
+        self._edit(tenant, lambda state, t: state.set_premium(t, premium))
+
+    def sign_in(
+        self, tenant: str, client_app_id: str, resource_app_id: str, *, delegated: bool = False
+    ) -> None:
+        """As a token issued now would: the client signed in, to the resource."""
+        self._edit(
+            tenant,
+            lambda state, t: state.record_sign_in(
+                t, client_app_id, resource_app_id, delegated=delegated
+            ),
+        )
+
+    def audit_events(self, tenant: str) -> list[dict[str, Any]]:
+        """Every directory audit event, oldest first, those past retention too."""
+        return self.state(tenant)["directoryAudits"]
+
     def load(self, scenario: str | Path | Mapping[str, Any]) -> None:
         self.app.load(scenarios.load(scenario, self.data_dir))
 

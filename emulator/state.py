@@ -20,17 +20,27 @@ import json
 import threading
 import uuid
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from emulator import evidence
 from emulator.behaviour import Behaviour, Clock
 from emulator.scenario import (
+    ADD_GRANT,
+    ADD_ROLE,
+    CONSENT,
+    REMOVE_GRANT,
+    REMOVE_ROLE,
     Application,
+    AuditSpec,
+    Credential,
     Grant,
     Group,
+    Moment,
     Permission,
     Scenario,
+    SignIns,
     Tenant,
     TenantApp,
     User,
@@ -65,6 +75,9 @@ SP_TEMPLATE: dict[str, Any] = {
     "applicationTemplateId": None,
     "appOwnerOrganizationId": None,
     "appRoleAssignmentRequired": False,
+    # Not in Graph's documented v1.0 schema, yet its REST API returns it and takes it in
+    # $select (msgraph-sdk-java#2246, msgraph-sdk-dotnet#3062): treat it as optional.
+    "createdDateTime": None,
     "description": None,
     "disabledByMicrosoftStatus": None,
     "displayName": None,
@@ -130,6 +143,34 @@ ALL_FIELDS = ("*",)  # Entity.json: every field the object has, in order
 _SELECT_CACHE_LIMIT = 4  # distinct $select variants cached per object
 # The two collections that keep a change log for delta queries.
 SP_LOG, GRANT_LOG = "servicePrincipals", "oauth2PermissionGrants"
+# An application object's fields (v1.0 application resource), those this emulator keeps.
+APPLICATION_TEMPLATE: dict[str, Any] = {
+    "id": None,
+    "deletedDateTime": None,
+    "appId": None,
+    "applicationTemplateId": None,
+    "createdDateTime": None,
+    "description": None,
+    "disabledByMicrosoftStatus": None,
+    "displayName": None,
+    "identifierUris": [],
+    "notes": None,
+    "publisherDomain": None,
+    "signInAudience": "AzureADMultipleOrgs",
+    "tags": [],
+    "verifiedPublisher": None,
+    "appRoles": [],
+    "keyCredentials": [],
+    "passwordCredentials": [],
+    "requiredResourceAccess": [],
+    "web": None,
+}
+# Owners as /owners lists them: a directoryObject's type, then the object's fields.
+OWNER_TYPES = {"user": "#microsoft.graph.user", "sp": "#microsoft.graph.servicePrincipal"}
+# Audit events are kept 7 days on Entra ID Free, 30 with P1 (data retention policies).
+RETENTION_DAYS = {False: 7, True: 30}
+_NO_EXPIRY = dt.datetime(2299, 12, 31, tzinfo=dt.UTC).timestamp()
+_CLIENT_TO_RESOURCE = (("app_client", "app_resource"), ("delegated_client", "delegated_resource"))
 # Service principal fields a PATCH may change here.
 SP_WRITABLE = frozenset(
     {"accountEnabled", "displayName", "tags", "notes", "description", "appRoleAssignmentRequired"}
@@ -286,6 +327,18 @@ class TenantState:
     )
     # Tokens: (when, principal, resource, appRoleId, added) for app role changes.
     role_changes: list[tuple[float, str, str, str, bool]] = field(default_factory=list)
+    premium: bool = False
+    # Directory audit events, oldest first, with their times (epoch seconds) beside them.
+    audit: list[Entity] = field(default_factory=list)
+    audit_times: list[float] = field(default_factory=list)
+    # The sign-in activity report: one entry per app with a sign-in on record.
+    sign_ins: Collection = field(default_factory=Collection)
+    sign_in_kinds: dict[str, dict[str, tuple[float, str]]] = field(default_factory=dict)
+    owners: dict[str, list[str]] = field(default_factory=dict)  # sp id -> owners' ids
+    # Certificates' `key`, by object id and keyId: only a read of one object shows them.
+    keys: dict[str, dict[str, str]] = field(default_factory=dict)
+    applications: Collection = field(default_factory=Collection)  # homed here
+    application_by_app_id: dict[str, Entity] = field(default_factory=dict)
 
     def sp(self, object_id: str) -> Entity:
         found = self.service_principals.get(object_id)
@@ -304,6 +357,21 @@ class TenantState:
         if found is None:
             raise not_found(key)
         return found
+
+    def retention_start(self, now: float) -> float:
+        """The oldest audit event Entra still returns."""
+        return now - RETENTION_DAYS[self.premium] * 86400
+
+    def with_keys(self, entity: Entity, fields: tuple[str, ...]) -> bytes:
+        """One object's JSON where `keyCredentials` was selected: with each `key`."""
+        keys = self.keys.get(entity.id)
+        if not keys or "keyCredentials" not in fields:
+            return entity.json(fields)
+        chosen = {n: entity.data[n] for n in fields}
+        chosen["keyCredentials"] = [
+            {**c, "key": keys.get(c["keyId"])} for c in entity.data["keyCredentials"]
+        ]
+        return json.dumps(chosen, separators=(",", ":")).encode()
 
     def assignments_to(self, resource_id: str) -> Collection:
         return self.assigned_to.setdefault(resource_id, Collection())
@@ -374,6 +442,10 @@ class TenantState:
             "appRoleAssignments": [a.data for a in self.assignments.values()],
             "oauth2PermissionGrants": [g.data for g in self.grants],
             "groups": [g.data for g in self.groups],
+            "premium": self.premium,
+            # Every audit event, those past retention too (Graph no longer returns them).
+            "directoryAudits": [e.data for e in self.audit],
+            "servicePrincipalSignInActivities": [e.data for e in self.sign_ins],
         }
 
 
@@ -431,6 +503,11 @@ class State:
         vanished = self.behaviour.vanished_principals
         return bool(vanished) and (sp.id in vanished or sp.data["appId"] in vanished)
 
+    def is_tenant_admin(self, tenant: TenantState, user_id: str) -> bool:
+        """Whether a user holds an admin role (for the reports: Reports Reader or more)."""
+        spec = next(t for t in self.scenario.tenants if t.id == tenant.id)
+        return any(u.id == user_id and u.tenant_admin for u in spec.users)
+
     def client_app_id(self, tenant: TenantState, client_id: str) -> str | None:
         client = tenant.service_principals.get(client_id)
         return client.data["appId"] if client else None
@@ -448,7 +525,7 @@ class State:
 
     def _build_tenant(self, scenario: Scenario, spec: Tenant) -> TenantState:
         created = _timestamp(scenario.created)
-        tenant = TenantState(spec.id, spec.name, spec.domain, created)
+        tenant = TenantState(spec.id, spec.name, spec.domain, created, premium=spec.premium)
         for user in spec.users:
             self._add_user(tenant, user)
         for group in spec.groups:
@@ -466,9 +543,11 @@ class State:
                 names=[resource.app_id, *resource.identifier_uris],
                 app_roles=[_app_role(p, "Application") for p in resource.app_roles],
                 scopes=[_scope(p) for p in resource.scopes],
-            )
+            ).update(createdDateTime=evidence.iso_seconds(scenario.created.timestamp()))
         for app in spec.apps:
-            self._add_app_sp(tenant, self.applications[app.app_id], app.sp_id, app)
+            entity = self._add_app_sp(tenant, self.applications[app.app_id], app.sp_id, app)
+            when = app.created.at(self.clock.now()) if app.created else scenario.created.timestamp()
+            entity.update(createdDateTime=evidence.iso_seconds(when))
         moments = (scenario.created + dt.timedelta(minutes=i) for i in itertools.count())
         for app in spec.apps:
             for grant in app.grants:
@@ -501,7 +580,393 @@ class State:
                         _timestamp(next(moments)),
                         _assignment_id(user.id, portal_sp.id, role_ids[role]),
                     )
+        self._build_evidence(scenario, spec, tenant)
         return tenant
+
+    # -- evidence: owners, credentials, sign-in activity, audit events -----------------
+
+    def _build_evidence(self, scenario: Scenario, spec: Tenant, tenant: TenantState) -> None:
+        loaded = self.clock.now()
+        for app in spec.apps:
+            sp = tenant.sp(app.sp_id)
+            tenant.owners[sp.id] = [self._owner(tenant, owner).id for owner in app.owners]
+            if app.credentials:
+                self._set_credentials(tenant, sp, app.credentials, f"sp/{sp.id}", loaded)
+        for application in scenario.applications.values():
+            if application.owner_tenant_id == tenant.id:
+                self._add_application(scenario, tenant, application, loaded)
+        self._build_sign_ins(spec, tenant, loaded)
+        for number, audit in enumerate(spec.audit):
+            self._seed_audit(tenant, audit, loaded, number)
+
+    def _owner(self, tenant: TenantState, key: str) -> Entity:
+        return tenant.sp_by_app_id.get(key.lower()) or tenant.user(key)
+
+    def _set_credentials(
+        self,
+        tenant: TenantState,
+        entity: Entity,
+        credentials: Iterable[Credential],
+        seed: str,
+        loaded: float,
+        *,
+        passwords: list[dict[str, Any]] | None = None,
+        certificates: Sequence[tuple[Any, str | None]] = (),
+    ) -> None:
+        """passwordCredentials and keyCredentials from the scenario's (display-only)
+        credentials, after any real ones given."""
+        password_list = list(passwords or [])
+        key_list = []
+        keys = tenant.keys.setdefault(entity.id, {})
+        for number, (cert, name) in enumerate(certificates):
+            key_id = evidence.derived_guid(seed, "certificate", str(number))
+            key_list.append(evidence.key_credential(key_id, name, cert, "Verify"))
+            keys[key_id] = evidence.certificate_key(cert)
+        for number, credential in enumerate(credentials):
+            key_id = evidence.derived_guid(seed, "credential", str(number))
+            start, end = credential.start.at(loaded), credential.expires.at(loaded)
+            if credential.type == "password":
+                hint = evidence.derived_guid(seed, "hint", str(number))[:3]
+                password_list.append(
+                    evidence.password_credential(key_id, credential.name, start, end, hint)
+                )
+                continue
+            name = credential.name or entity.data.get("displayName") or key_id
+            common_name = name.removeprefix("CN=")
+            # One certificate per name and validity: a SAML key's Sign and Verify entries
+            # share it (and its thumbprint), as on Graph.
+            same = f"{seed}/{common_name}/{start}/{end}"
+            cert = evidence.display_certificate(same, common_name, start, end)
+            key_list.append(
+                evidence.key_credential(key_id, credential.name, cert, credential.usage)
+            )
+            keys[key_id] = evidence.certificate_key(cert)
+        entity.update(passwordCredentials=password_list, keyCredentials=key_list)
+
+    def _add_application(
+        self, scenario: Scenario, tenant: TenantState, app: Application, loaded: float
+    ) -> None:
+        """The app registration, in its home tenant only (as on Graph: elsewhere there is
+        just its service principal)."""
+        created = app.created.at(loaded) if app.created else scenario.created.timestamp()
+        verified = None
+        if app.verified_publisher_id:
+            verified = _timestamp(dt.datetime.fromtimestamp(created, dt.UTC))
+        entity = self._entity(
+            {
+                **APPLICATION_TEMPLATE,
+                "id": object_id("application", tenant.id, app.app_id),
+                "appId": app.app_id,
+                "createdDateTime": evidence.iso_seconds(created),
+                "displayName": app.name,
+                "publisherDomain": tenant.domain,
+                "verifiedPublisher": {
+                    "displayName": app.publisher if verified else None,
+                    "verifiedPublisherId": app.verified_publisher_id,
+                    "addedDateTime": verified,
+                },
+                "appRoles": [_app_role(p, "User") for p in app.app_roles],
+                "requiredResourceAccess": _required_access(scenario, app),
+                "web": {"redirectUris": list(app.redirect_uris), "homePageUrl": None},
+            }
+        )
+        seed = f"application/{tenant.id}/{app.app_id}"
+        passwords = []
+        for number, secret in enumerate(app.secrets):
+            end = secret.expires.timestamp() if secret.expires else _NO_EXPIRY
+            key_id = evidence.derived_guid(seed, "secret", str(number))
+            start = min(created, end - 365 * 86400)  # a secret starts before it ends
+            passwords.append(
+                evidence.password_credential(key_id, secret.name, start, end, secret.value[:3])
+            )
+        certificates = [(c.cert, None) for c in app.certificates]
+        self._set_credentials(
+            tenant,
+            entity,
+            app.credentials,
+            seed,
+            loaded,
+            passwords=passwords,
+            certificates=certificates,
+        )
+        tenant.applications.add(entity)
+        tenant.application_by_app_id[app.app_id] = entity
+
+    def _build_sign_ins(self, spec: Tenant, tenant: TenantState, loaded: float) -> None:
+        """The scenario's sign-ins; a resource's follow from its clients' (an app-only
+        sign-in of a client holding Graph roles is an app-only sign-in to Graph)."""
+        kinds: dict[str, dict[str, float]] = {}
+        for app in spec.apps:
+            given = app.sign_ins or SignIns()
+            for kind in ("app_client", "app_resource", "delegated_client", "delegated_resource"):
+                moment: Moment | None = getattr(given, kind)
+                if moment is not None:
+                    kinds.setdefault(app.app_id, {})[kind] = moment.at(loaded)
+        for app in spec.apps:
+            client = kinds.get(app.app_id, {})
+            sp = tenant.sp(app.sp_id)
+            resources: dict[str, set[str]] = {"app_client": set(), "delegated_client": set()}
+            for assignment in tenant.assignments_by(sp.id):
+                resources["app_client"].add(assignment.data["resourceId"])
+            for grant in tenant.grants_of(sp.id):
+                resources["delegated_client"].add(grant.data["resourceId"])
+            for kind, resource_kind in _CLIENT_TO_RESOURCE:
+                if kind not in client:
+                    continue
+                for resource_id in resources[kind]:
+                    resource = kinds.setdefault(tenant.sp(resource_id).data["appId"], {})
+                    resource[resource_kind] = max(resource.get(resource_kind, 0), client[kind])
+        for sp in tenant.service_principals:
+            found = kinds.get(sp.data["appId"])
+            if found:
+                for kind, when in found.items():
+                    self._sign_in(tenant, sp.data["appId"], kind, when, f"{sp.id}/{kind}")
+
+    def _sign_in(
+        self, tenant: TenantState, app_id: str, kind: str, when: float, seed: str | None = None
+    ) -> None:
+        kinds = tenant.sign_in_kinds.setdefault(app_id, {})
+        if kind in kinds and kinds[kind][0] >= when:
+            return
+        request_id = evidence.derived_guid(seed, str(when)) if seed else str(uuid.uuid4())
+        kinds[kind] = (when, request_id)
+        data = evidence.sign_in_item(app_id, kinds)
+        current = tenant.sign_ins.get(data["id"])
+        if current is None:
+            tenant.sign_ins.add(self._entity(data))
+        else:
+            current.update(**data)
+
+    def set_premium(self, tenant: TenantState, premium: bool) -> None:
+        if not isinstance(premium, bool):
+            raise ValueError("premium: expected true or false")
+        with self.lock:
+            tenant.premium = premium
+
+    def record_sign_in(
+        self, tenant: TenantState, client_app_id: str, resource_app_id: str, *, delegated: bool
+    ) -> None:
+        """A token was issued: the client signed in, and the resource was signed in to."""
+        with self.lock:
+            now = self.clock.now()
+            side = "delegated" if delegated else "app"
+            self._sign_in(tenant, client_app_id, f"{side}_client", now)
+            self._sign_in(tenant, resource_app_id, f"{side}_resource", now)
+
+    # -- directory audit events ------------------------------------------------------
+
+    def _audit(
+        self,
+        tenant: TenantState,
+        activity: str,
+        at: float,
+        initiated_by: dict[str, Any],
+        target: dict[str, Any],
+        app_id: str | None,
+        correlation_id: str,
+        *,
+        result: str = "success",
+        details: list[dict[str, str]] | None = None,
+    ) -> None:
+        seq = next(self._seq)
+        data = evidence.event(
+            seq=seq,
+            correlation_id=correlation_id,
+            activity=activity,
+            at=at,
+            initiated_by=initiated_by,
+            target=target,
+            app_id=app_id,
+            result=result,
+            extra_details=details,
+        )
+        position = bisect_right(tenant.audit_times, at)
+        tenant.audit_times.insert(position, at)
+        tenant.audit.insert(position, Entity(seq, data))
+
+    def initiator(
+        self, tenant: TenantState, claims: Mapping[str, Any], app_only: bool
+    ) -> dict[str, Any]:
+        """initiatedBy for a write made with this token: the app, or the signed-in user."""
+        if app_only:
+            sp = tenant.service_principals.get(claims.get("oid", ""))
+            data = sp.data if sp else {"id": claims.get("oid"), "displayName": None}
+            return evidence.app_initiator(data)
+        user = tenant.users.get(claims.get("oid", ""))
+        return evidence.user_initiator(user.data if user else {"id": claims.get("oid")})
+
+    def _role_event(
+        self,
+        tenant: TenantState,
+        assignment: Entity,
+        by: dict[str, Any],
+        correlation_id: str,
+        *,
+        removed: bool,
+        at: float | None = None,
+        result: str = "success",
+    ) -> None:
+        data = assignment.data
+        resource = tenant.sp(data["resourceId"]).data
+        client = tenant.service_principals.get(data["principalId"])
+        if client is None:  # only service principals' assignments are logged as these
+            return
+        role = next(
+            (r for r in resource["appRoles"] if r["id"] == data["appRoleId"]),
+            {"id": data["appRoleId"]},
+        )
+        properties = evidence.role_properties(
+            client.data, resource, role, data["createdDateTime"], removed=removed
+        )
+        self._audit(
+            tenant,
+            REMOVE_ROLE if removed else ADD_ROLE,
+            self.clock.now() if at is None else at,
+            by,
+            evidence.sp_target(resource, properties),
+            resource["appId"],
+            correlation_id,
+            result=result,
+        )
+
+    def _grant_event(
+        self,
+        tenant: TenantState,
+        grant: dict[str, Any],
+        old_scope: str | None,
+        new_scope: str | None,
+        by: dict[str, Any],
+        correlation_id: str,
+        *,
+        activity: str,
+        at: float | None = None,
+        result: str = "success",
+    ) -> None:
+        resource = tenant.sp(grant["resourceId"]).data
+        client = tenant.service_principals.get(grant["clientId"])
+        client_data = client.data if client else {"id": grant["clientId"]}
+        properties = evidence.grant_properties(
+            client_data, grant["consentType"], grant.get("principalId"), old_scope, new_scope
+        )
+        self._audit(
+            tenant,
+            activity,
+            self.clock.now() if at is None else at,
+            by,
+            evidence.sp_target(resource, properties),
+            resource["appId"],
+            correlation_id,
+            result=result,
+        )
+
+    def _consent_event(
+        self,
+        tenant: TenantState,
+        client: Entity,
+        grants: list[dict[str, Any]],
+        by: dict[str, Any],
+        correlation_id: str,
+        *,
+        admin: bool,
+        app_only: bool,
+        at: float | None = None,
+        result: str = "success",
+    ) -> None:
+        properties = evidence.consent_properties(
+            client.data,
+            admin=admin,
+            app_only=app_only,
+            on_behalf_of_all=admin,
+            grants=grants,
+        )
+        self._audit(
+            tenant,
+            CONSENT,
+            self.clock.now() if at is None else at,
+            by,
+            evidence.sp_target(client.data, properties),
+            client.data["appId"],
+            correlation_id,
+            result=result,
+            details=list(evidence.CONSENT_DETAILS),
+        )
+
+    def _seed_audit(self, tenant: TenantState, spec: AuditSpec, loaded: float, number: int) -> None:
+        """An event of the scenario's history, built as the write would have logged it."""
+        at = spec.at.at(loaded)
+        seed = f"audit/{tenant.id}/{number}"
+        correlation = evidence.derived_guid(seed)
+        client = tenant.sp_by_app_id.get(spec.app) or self._gone_sp(tenant, spec.app)
+        resource = tenant.sp_by_app_id[spec.resource]
+        actor = tenant.sp_by_app_id.get(spec.by.lower())
+        if actor is not None:
+            by = evidence.app_initiator(actor.data)
+        else:
+            user = tenant.user(spec.by).data
+            by = evidence.user_initiator(user, via_ests=spec.activity in (CONSENT,))
+        principal = tenant.user(spec.user).id if spec.user else None
+        created = _timestamp(dt.datetime.fromtimestamp(at, dt.UTC))
+        if spec.activity in (ADD_ROLE, REMOVE_ROLE):
+            role_ids = {r["value"]: r["id"] for r in resource.data["appRoles"]}
+            for value in spec.values:
+                assignment = Entity(
+                    0,
+                    {
+                        "appRoleId": role_ids[value],
+                        "createdDateTime": created,
+                        "principalId": client.id,
+                        "resourceId": resource.id,
+                    },
+                )
+                self._role_event(
+                    tenant,
+                    assignment,
+                    by,
+                    correlation,
+                    removed=spec.activity == REMOVE_ROLE,
+                    at=at,
+                    result=spec.result,
+                )
+            return
+        grant = {
+            "id": _grant_id(client.id, resource.id, principal),
+            "clientId": client.id,
+            "consentType": "Principal" if principal else "AllPrincipals",
+            "principalId": principal,
+            "resourceId": resource.id,
+            "scope": " ".join(spec.values),
+        }
+        if spec.activity == CONSENT:
+            self._consent_event(
+                tenant,
+                client,
+                [grant] if spec.type == "delegated" else [],
+                by,
+                correlation,
+                admin=principal is None,
+                app_only=spec.type == "application",
+                at=at,
+                result=spec.result,
+            )
+            return
+        removed = spec.activity == REMOVE_GRANT
+        self._grant_event(
+            tenant,
+            grant,
+            grant["scope"] if removed else None,
+            None if removed else grant["scope"],
+            by,
+            correlation,
+            activity=spec.activity,
+            at=at,
+            result=spec.result,
+        )
+
+    def _gone_sp(self, tenant: TenantState, app_id: str) -> Entity:
+        """An app the history mentions that has no service principal here any more."""
+        app = self.applications[app_id]
+        sp_id = object_id("sp", tenant.id, app_id)
+        return Entity(0, {"id": sp_id, "appId": app_id, "displayName": app.name})
 
     def _add_user(self, tenant: TenantState, user: User) -> None:
         given, _, surname = user.name.partition(" ")
@@ -593,16 +1058,19 @@ class State:
 
     def _apply(
         self, tenant: TenantState, client_sp_id: str, grant: Grant, moments: Iterator[dt.datetime]
-    ) -> None:
-        """Records a scenario grant (or an admin consent), skipping what already exists."""
+    ) -> list[tuple[Entity, str | None]]:
+        """Records a scenario grant (or an admin consent), skipping what already exists.
+        Returns what changed: new assignments (with None), and grants with their scope
+        before (None: new)."""
         client = tenant.sp(client_sp_id)
         resource = tenant.sp_by_app_id[grant.resource]
+        changed: list[tuple[Entity, str | None]] = []
         if grant.type == "application":
             role_ids = {r["value"]: r["id"] for r in resource.data["appRoles"]}
             held = {a.data["appRoleId"] for a in tenant.assignments_by(client.id)}
             for value in grant.values:
                 if role_ids[value] not in held:
-                    self._add_assignment(
+                    added = self._add_assignment(
                         tenant,
                         client,
                         resource,
@@ -610,13 +1078,14 @@ class State:
                         _timestamp(next(moments)),
                         _assignment_id(client.id, resource.id, role_ids[value]),
                     )
-            return
+                    changed.append((added, None))
+            return changed
         principals = [tenant.user(upn).id for upn in grant.users] or [None]
         for principal in principals:
             grant_id = _grant_id(client.id, resource.id, principal)
             existing = tenant.grants.get(grant_id)
             if existing is None:
-                self._add_grant(
+                created = self._add_grant(
                     tenant,
                     {
                         "clientId": client.id,
@@ -627,11 +1096,15 @@ class State:
                         "scope": grant.scope,
                     },
                 )
+                changed.append((created, None))
             else:
-                current = existing.data["scope"].split()
-                added = [v for v in grant.values if v not in current]
-                if added:
-                    self._set_scope(tenant, existing, " ".join([*current, *added]))
+                before = existing.data["scope"]
+                current = before.split()
+                more = [v for v in grant.values if v not in current]
+                if more:
+                    self._set_scope(tenant, existing, " ".join([*current, *more]))
+                    changed.append((existing, before))
+        return changed
 
     # -- every change goes through these, so lag, delta logs and tokens follow it --------
 
@@ -728,7 +1201,9 @@ class State:
 
     # -- Graph writes ----------------------------------------------------------------
 
-    def create_assignment(self, tenant: TenantState, resource_id: str, body: Any) -> Entity:
+    def create_assignment(
+        self, tenant: TenantState, resource_id: str, body: Any, by: dict[str, Any] | None = None
+    ) -> Entity:
         fields = _body_fields(body, required={"principalId", "resourceId", "appRoleId"})
         if fields["resourceId"].lower() != resource_id.lower():
             raise GraphError(
@@ -762,7 +1237,7 @@ class State:
                     "Request_BadRequest",
                     "Permission being assigned already exists on the object",
                 )
-            return self._add_assignment(
+            created = self._add_assignment(
                 tenant,
                 principal,
                 resource,
@@ -770,16 +1245,29 @@ class State:
                 _timestamp(dt.datetime.now(dt.UTC)),
                 _assignment_id(principal.id, resource.id, str(uuid.uuid4())),
             )
+            if by is not None:
+                self._role_event(tenant, created, by, str(uuid.uuid4()), removed=False)
+            return created
 
-    def delete_assignment(self, tenant: TenantState, resource_id: str, assignment_id: str) -> None:
+    def delete_assignment(
+        self,
+        tenant: TenantState,
+        resource_id: str,
+        assignment_id: str,
+        by: dict[str, Any] | None = None,
+    ) -> None:
         with self.lock:
             tenant.sp(resource_id)
             entity = tenant.assignments.get(assignment_id)
             if entity is None or entity.data["resourceId"] != resource_id:
                 raise not_found(assignment_id)
             self._remove_assignment(tenant, entity)
+            if by is not None:
+                self._role_event(tenant, entity, by, str(uuid.uuid4()), removed=True)
 
-    def create_grant(self, tenant: TenantState, body: Any) -> Entity:
+    def create_grant(
+        self, tenant: TenantState, body: Any, by: dict[str, Any] | None = None
+    ) -> Entity:
         fields = _body_fields(
             body,
             required={"clientId", "consentType", "resourceId", "scope"},
@@ -808,7 +1296,7 @@ class State:
                     "Request_MultipleObjectsWithSameKeyValue",
                     "Permission entry already exists.",
                 )
-            return self._add_grant(
+            created = self._add_grant(
                 tenant,
                 {
                     "clientId": client.id,
@@ -819,22 +1307,56 @@ class State:
                     "scope": fields["scope"],
                 },
             )
+            if by is not None:
+                correlation = str(uuid.uuid4())
+                scope = fields["scope"]
+                self._grant_event(
+                    tenant, created.data, None, scope, by, correlation, activity=ADD_GRANT
+                )
+            return created
 
-    def update_grant(self, tenant: TenantState, grant_id: str, body: Any) -> None:
+    def update_grant(
+        self, tenant: TenantState, grant_id: str, body: Any, by: dict[str, Any] | None = None
+    ) -> None:
         fields = _body_fields(body, required={"scope"})
         with self.lock:
             entity = tenant.grants.get(grant_id)
             if entity is None:
                 raise not_found(grant_id)
             _check_scope(tenant.sp(entity.data["resourceId"]), fields["scope"])
+            before = entity.data["scope"]
             self._set_scope(tenant, entity, fields["scope"])
+            if by is not None:
+                self._scope_change_events(tenant, entity.data, before, by, str(uuid.uuid4()))
 
-    def delete_grant(self, tenant: TenantState, grant_id: str) -> None:
+    def _scope_change_events(
+        self,
+        tenant: TenantState,
+        grant: dict[str, Any],
+        before: str,
+        by: dict[str, Any],
+        correlation: str,
+    ) -> None:
+        # Entra has no "update" activity for a grant: a changed scope is logged as an
+        # Add and a Remove, both from the old scope to the new (as captured in 2026).
+        after = grant["scope"]
+        for activity in (ADD_GRANT, REMOVE_GRANT):
+            self._grant_event(tenant, grant, before, after, by, correlation, activity=activity)
+
+    def delete_grant(
+        self, tenant: TenantState, grant_id: str, by: dict[str, Any] | None = None
+    ) -> None:
         with self.lock:
             entity = tenant.grants.get(grant_id)
             if entity is None:
                 raise not_found(grant_id)
             self._remove_grant(tenant, entity)
+            if by is not None:
+                scope = entity.data["scope"]
+                correlation = str(uuid.uuid4())
+                self._grant_event(
+                    tenant, entity.data, scope, None, by, correlation, activity=REMOVE_GRANT
+                )
 
     def update_service_principal(self, tenant: TenantState, sp_id: str, body: Any) -> None:
         if not isinstance(body, dict) or not body:
@@ -872,18 +1394,49 @@ class State:
 
     # -- admin consent ---------------------------------------------------------------
 
-    def consent(self, tenant: TenantState, app: Application, grants: Iterable[Grant]) -> None:
+    def consent(
+        self,
+        tenant: TenantState,
+        app: Application,
+        grants: Iterable[Grant],
+        user: Entity | None = None,
+    ) -> None:
         """What an admin's consent does: the app gets a service principal in the tenant
-        if it has none, and every requested permission is granted tenant-wide."""
+        if it has none, and every requested permission is granted tenant-wide. With the
+        consenting `user`, the audit log gets what Entra logs: each role and grant added,
+        then "Consent to application", under one correlation id."""
         with self.lock:
             client = tenant.sp_by_app_id.get(app.app_id)
             if client is None:
                 client = self._add_app_sp(tenant, app, object_id("sp", tenant.id, app.app_id))
+                client.update(createdDateTime=evidence.iso_seconds(self.clock.now()))
                 self._sp_changed(tenant, client)
             now = dt.datetime.now(dt.UTC)
+            changed: list[tuple[Entity, str | None]] = []
             for grant in grants:
                 if grant.resource in tenant.sp_by_app_id:
-                    self._apply(tenant, client.id, grant, itertools.repeat(now))
+                    changed += self._apply(tenant, client.id, grant, itertools.repeat(now))
+            if user is None:
+                return
+            by = evidence.user_initiator(user.data, via_ests=True)
+            correlation = str(uuid.uuid4())
+            delegated = []
+            for entity, before in changed:
+                if "appRoleId" in entity.data:
+                    self._role_event(tenant, entity, by, correlation, removed=False)
+                    continue
+                delegated.append(entity.data)
+                if before is None:
+                    self._grant_event(
+                        tenant, entity.data, None, entity.data["scope"], by, correlation,
+                        activity=ADD_GRANT,
+                    )  # fmt: skip
+                else:
+                    self._scope_change_events(tenant, entity.data, before, by, correlation)
+            app_only = not any(g.type == "delegated" for g in grants)
+            self._consent_event(
+                tenant, client, delegated, by, correlation, admin=True, app_only=app_only
+            )
 
 
 def _body_fields(
@@ -916,6 +1469,22 @@ def _check_scope(resource: Entity, scope: str) -> None:
             f"Invalid value specified for property 'scope' of resource "
             f"'OAuth2PermissionGrant': '{unknown[0]}' is not a scope of the resource.",
         )
+
+
+def _required_access(scenario: Scenario, app: Application) -> list[dict[str, Any]]:
+    """requiredResourceAccess, from what the app's admin consent grants."""
+    found: dict[str, list[dict[str, str]]] = {}
+    for grant in app.requires:
+        resource = scenario.resources.get(grant.resource)
+        if resource is None:
+            continue
+        catalog = resource.app_roles if grant.type == "application" else resource.scopes
+        ids = {p.value: p.id for p in catalog}
+        kind = "Role" if grant.type == "application" else "Scope"
+        found.setdefault(grant.resource, []).extend(
+            {"id": ids[value], "type": kind} for value in grant.values if value in ids
+        )
+    return [{"resourceAppId": r, "resourceAccess": access} for r, access in found.items()]
 
 
 def _b64(*guids: str) -> str:

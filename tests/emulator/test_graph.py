@@ -141,7 +141,7 @@ def test_app_role_assigned_to_lists_every_client_of_a_resource(emu, http, contos
     assert body["@odata.context"] == (
         f"{emu.url}/v1.0/$metadata#servicePrincipals('{graph_id}')/appRoleAssignedTo"
     )
-    assert len(body["value"]) == 25  # Contoso's application grants on Graph
+    assert len(body["value"]) == 26  # Contoso's application grants on Graph
     for assignment in body["value"]:
         assert set(assignment) == APP_ROLE_ASSIGNMENT
         assert assignment["resourceId"] == graph_id

@@ -1,5 +1,6 @@
 """Scenario files, the generator and the command line."""
 
+import datetime as dt
 import subprocess
 import sys
 from pathlib import Path
@@ -53,7 +54,11 @@ def test_the_demo_tenants_use_the_apps_differently(data_dir):
     assert "Group.Read.All" not in granted(fabrikam, connect)
     assert "Mail.Read" in granted(contoso, "3c1a9d6e-5b2f-4e8a-9c7d-1f0e2b3a4c5d")
     assert granted(contoso, "b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e") == {"Directory.ReadWrite.All"}
-    assert granted(fabrikam, PORTAL_APP_ID) == {"Application.Read.All", "Directory.Read.All"}
+    assert granted(fabrikam, PORTAL_APP_ID) == {
+        "Application.Read.All",
+        "Directory.Read.All",
+        "AuditLog.Read.All",
+    }
     per_user = [g for g in fabrikam.grants if g.data["consentType"] == "Principal"]
     assert len(per_user) == 2
 
@@ -102,6 +107,39 @@ def test_object_ids_are_stable_across_loads(data_dir):
         (
             lambda d: d.update(faults=[{"path": "x", "status": 429, "every": 0}]),
             "demo.yaml: faults[0]: every: must be between 1 and 1000000",
+        ),
+        (
+            lambda d: d["tenants"][0]["apps"][1].update(sign_ins={"app_client": "3 days ago"}),
+            "demo.yaml: tenants[0].apps[1].sign_ins.app_client: "
+            "'3 days ago' is not a date, nor relative like -3d or +20d",
+        ),
+        (
+            lambda d: d["tenants"][0]["apps"][1].update(sign_ins={"app_only": "-3d"}),
+            "demo.yaml: tenants[0].apps[1].sign_ins.app_only: unknown key",
+        ),
+        (
+            lambda d: d["tenants"][0]["apps"][1].update(owners=["zoe@contoso.onmicrosoft.com"]),
+            "demo.yaml: tenants[0].apps[1].owners[0]: "
+            "no user or app zoe@contoso.onmicrosoft.com in this tenant",
+        ),
+        (
+            lambda d: d["tenants"][0]["apps"][5]["credentials"][0].update(type="token"),
+            "demo.yaml: tenants[0].apps[5].credentials[0].type: expected password or certificate",
+        ),
+        (
+            lambda d: d["tenants"][0]["audit"][0].update(activity="Update application"),
+            "demo.yaml: tenants[0].audit[0].activity: expected one of: Consent to application, "
+            "Add app role assignment to service principal, Remove app role assignment from "
+            "service principal, Add delegated permission grant, Remove delegated permission grant",
+        ),
+        (
+            lambda d: d["tenants"][0]["audit"][4].update(permissions=["Mail.Send"]),
+            "demo.yaml: tenants[0].audit[4].permissions[0]: "
+            "unknown application permission 'Mail.Send' on Microsoft Graph",
+        ),
+        (
+            lambda d: d["tenants"][1].update(premium="yes"),
+            "demo.yaml: tenants[1].premium: expected true or false",
         ),
     ],
 )
@@ -264,3 +302,51 @@ def test_a_scenario_with_a_short_token_lifetime_issues_short_tokens(data_dir):
             },
         )
         assert response.json()["expires_in"] == 5
+
+
+def test_generated_tenants_carry_evidence_without_changing_their_counts(data_dir, tmp_path):
+    def make(audit_log):
+        return generate(
+            service_principals=60,
+            app_role_assignments=200,
+            delegated_grants=300,
+            users=50,
+            seed=3,
+            audit_log=audit_log,
+        )
+
+    data = make(True)
+    assert make(True) == data  # deterministic
+    tenant = next(iter(State(parse(data, "generated", data_dir, tmp_path)).tenants.values()))
+
+    assert tenant.premium
+    held = [a for a in tenant.assignments.values() if a.data["principalType"] == "ServicePrincipal"]
+    assert len(held) == 200 and len(tenant.grants) == 300
+    assert "AuditLog.Read.All" in granted(tenant, PORTAL_APP_ID)  # one of the 200
+    clients = len(tenant.service_principals) - 3  # not Graph, Intune, the portal
+    assert len(tenant.sign_ins) >= clients * 3 // 5
+    assert tenant.audit
+    assert "AuditLog.Read.All" not in str(make(False)["tenants"][0]["apps"][0])
+
+
+def test_a_realistic_generated_tenant_has_owners_and_credentials_to_watch(data_dir, tmp_path):
+    data = generate(
+        service_principals=80, app_role_assignments=100, delegated_grants=80, users=40,
+        realistic=True, sso_assignments=10, groups=2,
+    )  # fmt: skip
+    state = State(parse(data, "generated", data_dir, tmp_path))
+    tenant = next(iter(state.tenants.values()))
+    now = state.clock.now()
+
+    assert any(len(owners) > 1 for owners in tenant.owners.values())
+    assert any(tenant.service_principals.get(o) for found in tenant.owners.values() for o in found)
+    ends = [
+        moment(c["endDateTime"]) - now
+        for sp in tenant.service_principals
+        for c in sp.data["passwordCredentials"] + sp.data["keyCredentials"]
+    ]
+    assert any(0 < end < 30 * 86400 for end in ends) and any(end < 0 for end in ends)
+
+
+def moment(text):
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()

@@ -460,7 +460,7 @@ def test_the_sync_queued_after_a_revoke_waits_out_the_lag(synced_contoso, monkey
     monkeypatch.setattr("tenants.tasks.sync_tenant.apply_async", lambda *a, **kw: sent.append(kw))
     monkeypatch.setattr(
         "tenants.revokes.execution.GraphClient",
-        lambda tenant_id: GraphClient(tenant_id=tenant_id, sleep=waiting),
+        lambda tenant_id, **options: GraphClient(tenant_id=tenant_id, sleep=waiting, **options),
     )
     from tenants.tasks import execute_revoke
 
