@@ -33,6 +33,7 @@ GRANT_KEYS = {
     "features",
     "narrower",
     "tier",
+    "justification",
 }
 
 
@@ -88,6 +89,13 @@ def assert_contract(data: dict) -> None:
                 "UserAccess",
             }
             assert GUID.match(entry["resource_app_id"])
+            justification = entry["justification"]
+            assert justification is None or (
+                set(justification) == {"reason", "by", "expires"}
+                and isinstance(justification["reason"], str)
+                and isinstance(justification["by"], str)
+                and (justification["expires"] is None or isinstance(justification["expires"], str))
+            )
         for missing in app["missing"]:
             assert set(missing) == {"permission", "type", "resource_app_id", "features"}
 
@@ -106,7 +114,7 @@ def test_the_report_keys_come_in_the_contracts_order(synced):
     }
     assert {tuple(g) for app in apps for g in app["grants"]} == {
         ("permission", "type", "resource_app_id", "consent", "users")
-        + ("verdict", "features", "narrower", "tier")
+        + ("verdict", "features", "narrower", "tier", "justification")
     }
     assert {tuple(m) for app in report(FABRIKAM)["applications"] for m in app["missing"]} == {
         ("permission", "type", "resource_app_id", "features")
