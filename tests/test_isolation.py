@@ -15,6 +15,7 @@ here, so a new page is covered the day it is added.
 - An admin of A (alice): those POSTs are accepted.
 """
 
+import datetime as dt
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,10 +26,19 @@ from django.contrib.messages import get_messages
 from django.shortcuts import resolve_url
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from digests.models import Subscription
 from permissions.models import MICROSOFT_GRAPH_APP_ID, Permission
-from tenants.models import AuditEvent, Grant, RevokeRequest, ServicePrincipal, SyncRun, Tenant
+from tenants.models import (
+    AuditEvent,
+    Grant,
+    Justification,
+    RevokeRequest,
+    ServicePrincipal,
+    SyncRun,
+    Tenant,
+)
 from tests.factories import (
     FeatureFactory,
     GrantFactory,
@@ -59,6 +69,9 @@ WRITES = {
     "tenants:revoke-undo",
     "tenants:revoke-unused",
     "tenants:revoke-unused-application",
+    "tenants:justify",
+    "tenants:justify-extend",
+    "tenants:justify-remove",
     "digests:subscription-save",
 }
 # Of those, what a reader may do too: ask for a revoke, which then waits for an admin.
@@ -173,6 +186,19 @@ def world(monkeypatch) -> World:
     AuditEvent.objects.create(
         tenant=contoso, action=AuditEvent.Action.REVOKE_SUCCEEDED, target="Payroll Robot 7F3A"
     )
+    # An admin's reason for keeping the grant the writes name, expired yesterday (so a
+    # revoke needs no confirmation): kept another term, changed, removed.
+    Justification.objects.create(
+        tenant=contoso,
+        app_id=client_app.app_id,
+        resource_app_id=MICROSOFT_GRAPH_APP_ID,
+        kind="application",
+        value=permission.value,
+        consent="admin",
+        reason="Payroll Robot 7F3A pays everyone",
+        by_name="alice",
+        expires=timezone.localdate() - dt.timedelta(days=1),
+    )
     fabrikam_run = SyncRunFactory(tenant=fabrikam, status=SyncRun.Status.SUCCEEDED)
     GrantFactory(client=ServicePrincipalFactory(tenant=fabrikam), first_seen_run=fabrikam_run)
     contoso.refresh_from_db()
@@ -220,6 +246,7 @@ def post(client: Client, world: World, url: str):  # a test response
             "value": world.permission.value,
             "consent": "admin",
             "frequency": "daily",
+            "reason": "Payroll runs on it",
         },
     )
 
