@@ -384,6 +384,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "permissions.tasks.refresh_catalog",
         "schedule": crontab(minute=30, hour=3, day_of_week="sun"),
     },
+    # Justifications about to expire: their reviewers are asked to keep or revoke each.
+    "justification-reviews": {
+        "task": "digests.tasks.send_justification_reviews",
+        "schedule": crontab(minute=30, hour=6),
+    },
 }
 
 # --- Justifications (an admin's reason for keeping a grant) ------------------------------------
