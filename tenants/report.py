@@ -160,7 +160,7 @@ def tenant_report(
     tiers = _tiers(
         key for client_groups in groups.values() for key in {g.key for g in client_groups}
     )
-    justifications = justifications_by_client([tenant.pk], {sp.app_id for sp in clients})
+    justifications = justifications_by_client([tenant.pk], [app_id] if app_id else None)
     last = tenant.last_good_sync
     return TenantReport(
         tenant_id=tenant.tenant_id,
@@ -173,7 +173,9 @@ def tenant_report(
                 tiers,
                 notes={
                     slot: justification_note(justification)
-                    for slot, justification in justifications[(tenant.pk, sp.app_id)].items()
+                    for slot, justification in justifications.get(
+                        (tenant.pk, sp.app_id), {}
+                    ).items()
                 },
                 today=today,
             )
@@ -283,13 +285,16 @@ def _application_report(
     today: date,
 ) -> ApplicationReport:
     by_key = {finding.permission: finding for finding in evaluation.grants}
-    # Justifications name a grant with its consent type: applied per entry.
-    findings = {
-        group: apply_justification(
+    # Justifications name a grant with its consent type: applied per entry, for the few
+    # applications that have any.
+    findings = [
+        apply_justification(
             by_key[group.key], notes.get(GrantSlot.of(group.key, group.consent)), today=today
         )
+        if notes
+        else by_key[group.key]
         for group in groups
-    }
+    ]
     return ApplicationReport(
         app_id=sp.app_id,
         display_name=sp.display_name,
@@ -301,13 +306,13 @@ def _application_report(
                 resource_app_id=group.key.resource_app_id,
                 consent=group.consent,
                 users=group.users,
-                verdict=findings[group].verdict,
-                features=findings[group].features,
-                narrower=_value(findings[group].narrower),
+                verdict=finding.verdict,
+                features=finding.features,
+                narrower=_value(finding.narrower),
                 tier=tiers.get(group.key),
-                justification=findings[group].justification,
+                justification=finding.justification,
             )
-            for group in groups
+            for group, finding in zip(groups, findings, strict=True)
         ),
         missing=tuple(
             MissingReport(

@@ -179,7 +179,9 @@ def held_applications(
     app_ids = {sp.app_id for sp in holders}
     needs = application_needs(app_ids)
     enabled = _enabled_by_tenant(tenant_ids, app_ids)
-    justified = justifications_by_client(tenant_ids, app_ids)
+    # A tenant holds a handful of justifications: all of them, rather than a list of
+    # thousands of appIds to match.
+    justified = justifications_by_client(tenant_ids)
     control_plane = _control_plane_permissions()
     held = []
     for sp in holders:
@@ -193,8 +195,12 @@ def held_applications(
         sp_justified = justified.get((sp.tenant_id, sp.app_id), {})
         # The engine answers in the order it was asked, one finding per distinct key.
         for finding, (_, consents) in zip(evaluation.grants, sp_entries, strict=True):
-            for verdict, number in _verdicts_by_entry(finding, consents, sp_justified, today):
-                setattr(counts, verdict, getattr(counts, verdict) + number)
+            if sp_justified:
+                for verdict, number in _verdicts_by_entry(finding, consents, sp_justified, today):
+                    setattr(counts, verdict, getattr(counts, verdict) + number)
+            else:  # most clients: every entry has the engine's verdict
+                verdict = finding.verdict.value
+                setattr(counts, verdict, getattr(counts, verdict) + len(consents))
             if finding.permission in control_plane:
                 counts.control_plane += len(consents)
         held.append(HeldApplication(service_principal=sp, counts=counts))
@@ -208,9 +214,7 @@ def _verdicts_by_entry(
     today: date,
 ) -> list[tuple[str, int]]:
     """The verdicts of a permission's entries (one per consent type), as (verdict, count):
-    a justification names one entry. Without any, all entries share the engine's verdict."""
-    if not justified:
-        return [(finding.verdict.value, len(consents))]
+    a justification names one entry."""
     verdicts = []
     for consent in consents:
         justification = justified.get(GrantSlot.of(finding.permission, consent))
