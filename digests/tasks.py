@@ -62,3 +62,24 @@ def send_digest(subscription_id: int, period: str) -> str:
 )
 def send_alert(subscription_id: int, run_id: int) -> str:
     return alert_send(subscription_id=subscription_id, run_id=run_id)
+
+
+@shared_task(acks_late=True)
+def send_justification_reviews() -> int:
+    """Beat's daily run: one review e-mail task per application and reviewer whose
+    justifications expire within JUSTIFICATION_REVIEW_DAYS (digests.reviews)."""
+    from digests.reviews import justification_reviews_queue
+
+    return justification_reviews_queue()
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(OSError,),
+    max_retries=EMAIL_MAX_RETRIES,
+    retry_backoff=60,
+)
+def send_justification_review(justification_ids: list[int]) -> str:
+    from digests.reviews import justification_review_send
+
+    return justification_review_send(justification_ids=justification_ids)

@@ -11,11 +11,14 @@ Rules (see DESIGN.md):
 * unexplained  no feature lists it (or the application has no manifest)
 * missing      an enabled feature lists a permission that is not granted
 * narrower     a suggestion on a needed grant; see :meth:`CallIndex.narrower_than`
+* justified    a grant an admin of the tenant recorded a reason to keep is needed, until
+               that reason expires; see :func:`apply_justification`
 """
 
 import re
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date
 from enum import StrEnum
 
 # A candidate must allow at most this share of the granted permission's calls to count
@@ -69,12 +72,28 @@ class Need:
 
 
 @dataclass(frozen=True)
+class JustificationNote:
+    """An admin's reason for keeping a grant: who said so, and until when."""
+
+    reason: str
+    by: str
+    # The last day the reason counts; None: it never expires.
+    expires: date | None
+
+    def in_force(self, today: date) -> bool:
+        return self.expires is None or today <= self.expires
+
+
+@dataclass(frozen=True)
 class GrantFinding:
     permission: PermissionKey
     verdict: Verdict
     # needed: the enabled features that list it; unused: the disabled ones; else empty.
     features: tuple[str, ...]
     narrower: PermissionKey | None = None
+    # The justification in force for the grant, whatever its verdict; None when there is
+    # none or it has expired.
+    justification: JustificationNote | None = None
 
 
 @dataclass(frozen=True)
@@ -249,3 +268,22 @@ def _feature_keys(
         need.feature_key for need in key_needs if (need.feature_key in enabled_features) == enabled
     )
     return tuple(dict.fromkeys(keys))
+
+
+def apply_justification(
+    finding: GrantFinding, justification: JustificationNote | None, *, today: date
+) -> GrantFinding:
+    """The finding of one grant once an admin's justification for it counts.
+
+    Justifications name a grant with its consent type while :func:`evaluate` answers per
+    permission, so callers apply them per grant entry. One in force makes an unused or
+    unexplained grant needed, with the justification as its reason and no features (none
+    that is enabled lists it); a needed grant keeps its features and carries the
+    justification too. An expired one counts for nothing: the grant is what the manifest
+    makes it, which is how its owner gets asked to review it.
+    """
+    if justification is None or not justification.in_force(today):
+        return finding
+    if finding.verdict == Verdict.NEEDED:
+        return replace(finding, justification=justification)
+    return replace(finding, verdict=Verdict.NEEDED, features=(), justification=justification)

@@ -400,4 +400,30 @@ CELERY_BEAT_SCHEDULE = {
         "task": "permissions.tasks.refresh_catalog",
         "schedule": crontab(minute=30, hour=3, day_of_week="sun"),
     },
+    # Justifications about to expire: their reviewers are asked to keep or revoke each.
+    "justification-reviews": {
+        "task": "digests.tasks.send_justification_reviews",
+        "schedule": crontab(minute=30, hour=6),
+    },
 }
+
+# --- Justifications (an admin's reason for keeping a grant) ------------------------------------
+# The term a justification gets unless its admin picks an expiry; the longest one allowed
+# (0: no maximum, and a justification may then never expire); and how many days before its
+# expiry its reviewer (or the tenant's admins) is asked to keep it another term or revoke it.
+JUSTIFICATION_DAYS = env_int("JUSTIFICATION_DAYS", 365)
+JUSTIFICATION_MAX_DAYS = env_int("JUSTIFICATION_MAX_DAYS", 365)
+JUSTIFICATION_REVIEW_DAYS = env_int("JUSTIFICATION_REVIEW_DAYS", 7)
+if JUSTIFICATION_DAYS < 1:
+    raise ImproperlyConfigured(f"JUSTIFICATION_DAYS={JUSTIFICATION_DAYS} must be 1 or more")
+if JUSTIFICATION_MAX_DAYS < 0:
+    raise ImproperlyConfigured(f"JUSTIFICATION_MAX_DAYS={JUSTIFICATION_MAX_DAYS} must be 0 or more")
+if JUSTIFICATION_MAX_DAYS and JUSTIFICATION_DAYS > JUSTIFICATION_MAX_DAYS:
+    raise ImproperlyConfigured(
+        f"JUSTIFICATION_DAYS={JUSTIFICATION_DAYS} is more than "
+        f"JUSTIFICATION_MAX_DAYS={JUSTIFICATION_MAX_DAYS}"
+    )
+if JUSTIFICATION_REVIEW_DAYS < 0:
+    raise ImproperlyConfigured(
+        f"JUSTIFICATION_REVIEW_DAYS={JUSTIFICATION_REVIEW_DAYS} must be 0 or more"
+    )

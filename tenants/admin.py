@@ -6,6 +6,7 @@ from tenants.models import (
     AuditEvent,
     FeatureSwitch,
     Grant,
+    Justification,
     RevokeRequest,
     ServicePrincipal,
     SyncRun,
@@ -129,4 +130,24 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ("at", "action", "tenant", "actor_name", "target")
     list_filter = ("action", "tenant")
     search_fields = ("target", "actor_name")
+    list_select_related = ("tenant",)
+
+
+@admin.register(Justification)
+class JustificationAdmin(ReadOnlyAdmin):
+    """Justifications change through the portal's pages and the ``justify`` command, each
+    change audited; here they are only read."""
+
+    list_display = (
+        "value",
+        "kind",
+        "consent",
+        "app_id",
+        "tenant",
+        "by_name",
+        "expires",
+        "reminded_at",
+    )
+    list_filter = ("kind", "tenant")
+    search_fields = ("value", "app_id", "reason", "by_name")
     list_select_related = ("tenant",)

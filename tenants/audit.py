@@ -27,7 +27,7 @@ def audit_record(
         tenant=tenant,
         actor=actor,
         # Kept as text as well: the record must still say who it was once the user is gone.
-        actor_name=_actor_name(actor),
+        actor_name=actor_name(actor),
         target=target[:500],
         details=details or {},
     )
@@ -47,7 +47,8 @@ def audit_events(
     return events
 
 
-def _actor_name(actor: User | None) -> str:
+def actor_name(actor: User | None) -> str:
+    """How the audit trail (and a justification) names a user: "Full Name (username)"."""
     if actor is None:
         return ""
     full_name = actor.get_full_name()

@@ -29,6 +29,9 @@ REPORT_COLUMNS = [
     "features",
     "narrower",
     "tier",
+    "justification",
+    "justified_by",
+    "justified_until",
 ]
 AUDIT_COLUMNS = ["at", "tenant_id", "tenant", "actor", "action", "target", "details"]
 
@@ -58,6 +61,7 @@ def _report_rows(report: TenantReport) -> Iterable[list[object]]:
             "service_principal_id": str(app.service_principal_id),
         }
         for grant in app.grants:
+            note = grant.justification
             yield _in_columns(
                 {
                     **base,
@@ -65,6 +69,9 @@ def _report_rows(report: TenantReport) -> Iterable[list[object]]:
                     "features": " ".join(grant.features),
                     "narrower": grant.narrower or "",
                     "tier": grant.tier or "",
+                    "justification": note.reason if note else "",
+                    "justified_by": note.by if note else "",
+                    "justified_until": (note.expires.isoformat() if note and note.expires else ""),
                 }
             )
         for missing in app.missing:

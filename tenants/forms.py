@@ -1,10 +1,13 @@
-"""The forms of the tenant pages: filters, feature switches, and naming one grant."""
+"""The forms of the tenant pages: filters, feature switches, naming one grant, and
+justifying grants."""
 
 from typing import Any
 
 from django import forms
 
 from permissions.models import Feature, PermissionKind
+from portal.models import User
+from tenants.audit import actor_name
 from tenants.models import AuditEvent, Grant
 from tenants.slots import GrantSlot
 
@@ -64,3 +67,69 @@ class AuditFilterForm(forms.Form):
     since = forms.DateField(
         required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
     )
+
+
+class GrantSlotsField(forms.Field):
+    """Several grants, each as a :attr:`GrantSlot.token` (the "keep several" checkboxes)."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value: Any) -> list[GrantSlot]:
+        slots = []
+        for token in value or []:
+            try:
+                slot = GrantSlot.from_token(str(token))
+            except ValueError:
+                raise forms.ValidationError("a ticked grant is not one this page names") from None
+            if slot.kind not in PermissionKind.values or slot.consent not in Grant.Consent.values:
+                raise forms.ValidationError("a ticked grant is not one this page names")
+            slots.append(slot)
+        return slots
+
+
+class JustificationForm(forms.Form):
+    """ "Keep, because ...": a reason, an expiry (empty: the default term), a reviewer (one of
+    the tenant's users; nobody: its admins), and the grants it is for: ``grant`` tokens, or
+    one grant named by the fields every grant form uses (resource, kind, value, consent).
+
+    The reason and the expiry are checked by the service, which gives the command's errors.
+    """
+
+    reason = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 2}))
+    expires = forms.DateField(
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        error_messages={"invalid": "the expiry is not a date (YYYY-MM-DD)"},
+    )
+    reviewer = forms.TypedChoiceField(
+        required=False,
+        coerce=int,
+        empty_value=None,
+        error_messages={"invalid_choice": "the reviewer is not a user of this tenant"},
+    )
+    grant = GrantSlotsField(required=False)
+
+    def __init__(self, *args: Any, reviewers: list[User], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reviewers = {user.pk: user for user in reviewers}
+        reviewer = self.fields["reviewer"]
+        assert isinstance(reviewer, forms.TypedChoiceField)
+        reviewer.choices = [("", "Nobody: the tenant's admins")] + [
+            (user.pk, actor_name(user)) for user in reviewers
+        ]
+
+    def slots(self) -> list[GrantSlot]:
+        """The grants ticked, or the one grant the slot fields name; empty for neither."""
+        ticked = self.cleaned_data["grant"]
+        if ticked:
+            return ticked
+        one = GrantSlotForm(self.data)
+        return [one.slot()] if one.is_valid() else []
+
+    def reviewer_user(self) -> User | None:
+        pk = self.cleaned_data["reviewer"]
+        return self.reviewers[pk] if pk is not None else None
+
+    def first_error(self) -> str:
+        """The form's first error, one line, as the page says it."""
+        return next(str(message) for messages in self.errors.values() for message in messages)

@@ -9,11 +9,12 @@ runs is two range queries. Run ids grow with time per tenant, which is what make
 """
 
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 
 from permissions.models import Feature, PermissionKind
 
@@ -395,6 +396,72 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
         raise ValueError(APPEND_ONLY)
 
 
+class Justification(models.Model):
+    """An admin's reason for keeping one grant that no enabled feature explains.
+
+    It names the grant as revoke requests do (a GrantSlot: resource, kind, value, consent)
+    and the client by its appId rather than its service principal: deleting an enterprise
+    application and consenting again makes a new service principal of the same app, and the
+    reason for keeping its permission still holds. While in force (up to and including
+    ``expires``) the grant is needed; afterwards the verdict engine ignores it and the
+    reviewer (or the tenant's admins) get one e-mail asking to keep it or revoke it.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="justifications")
+    app_id = models.UUIDField()
+    resource_app_id = models.UUIDField()
+    kind = models.CharField(max_length=12, choices=PermissionKind.choices)
+    value = models.CharField(max_length=200)
+    consent = models.CharField(max_length=5, choices=Grant.Consent.choices)
+    reason = models.TextField(max_length=1000)
+    by = models.ForeignKey(
+        "portal.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Who said so, as text: the user may be deleted, and the command has no user.
+    by_name = models.CharField(max_length=300)
+    # Asked to review it when it expires; without one (or once they lost their role), the
+    # tenant's admins are.
+    reviewer = models.ForeignKey(
+        "portal.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # The last day it counts; None only where JUSTIFICATION_MAX_DAYS is 0 (no maximum).
+    expires = models.DateField(null=True, blank=True)
+    # When the review e-mail for the current expiry was claimed; cleared whenever the
+    # expiry changes, so each expiry is mailed about once.
+    reminded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["tenant", "app_id", "value"]
+        constraints = [
+            # One per grant; the value ignoring case, as Entra compares permission values.
+            models.UniqueConstraint(
+                "tenant",
+                "app_id",
+                "resource_app_id",
+                "kind",
+                Lower("value"),
+                "consent",
+                name="justification_one_per_grant",
+            ),
+        ]
+        indexes = [
+            # The daily review: those about to expire that nobody was mailed about yet.
+            models.Index(
+                fields=["expires"],
+                condition=Q(reminded_at__isnull=True),
+                name="justification_review_due",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.value} ({self.kind}, {self.consent}) of {self.app_id}: {self.reason[:40]}"
+
+    def in_force(self, today: date) -> bool:
+        return self.expires is None or today <= self.expires
+
+
 class AuditEvent(models.Model):
     """One state change, as it happened. Append-only: the portal never edits or deletes one,
     and neither the model nor its manager lets anyone do so."""
@@ -420,6 +487,11 @@ class AuditEvent(models.Model):
         REGRANTED = "grant.regranted", "Revoked permission granted again"
         ADMIN_SIGNED_IN = "admin.signed_in", "Admin signed in"
         TENANT_CONNECTED = "tenant.connected", "Tenant connected by admin consent"
+        JUSTIFIED = "justification.added", "Grant justified"
+        JUSTIFICATION_CHANGED = "justification.changed", "Justification changed"
+        JUSTIFICATION_EXTENDED = "justification.extended", "Justification kept another term"
+        JUSTIFICATION_REMOVED = "justification.removed", "Justification removed"
+        JUSTIFICATION_REVIEW = "justification.review", "Justification review asked for"
         # Portal-wide (no tenant): Django admin's sign-ins, and failed sign-ins of any kind.
         STAFF_SIGNED_IN = "staff.signed_in", "Signed in to Django admin"
         SIGN_IN_FAILED = "sign_in.failed", "Sign-in failed"

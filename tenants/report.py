@@ -9,11 +9,12 @@ which the ``report`` command and the JSON export print; ``tenants.exports`` writ
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from permissions.models import (
     Application,
@@ -23,11 +24,14 @@ from permissions.models import (
 from permissions.selectors import call_index_for
 from permissions.verdicts import (
     Evaluation,
+    JustificationNote,
     Need,
     PermissionKey,
     Verdict,
+    apply_justification,
     evaluate,
 )
+from tenants.justifications import justification_note, justifications_by_client
 from tenants.models import FeatureSwitch, Grant, RevokeRequest, ServicePrincipal, Tenant
 from tenants.slots import GrantSlot
 
@@ -48,6 +52,8 @@ class GrantReport:
     # A less privileged permission that allows every API call the features declare.
     narrower: str | None
     tier: str | None
+    # An admin's reason for keeping it, while in force (an expired one counts for nothing).
+    justification: JustificationNote | None = None
     # The portal revoked it and a later sync found it granted again.
     regranted: bool = False
 
@@ -67,8 +73,16 @@ class GrantReport:
             "features": list(self.features),
             "narrower": self.narrower,
             "tier": self.tier,
+            "justification": _justification_json(self.justification),
             "regranted": self.regranted,
         }
+
+
+def _justification_json(note: JustificationNote | None) -> dict[str, Any] | None:
+    if note is None:
+        return None
+    expires = note.expires.isoformat() if note.expires else None
+    return {"reason": note.reason, "by": note.by, "expires": expires}
 
 
 @dataclass(frozen=True)
@@ -140,7 +154,11 @@ class GrantGroup:
     users: int
 
 
-def tenant_report(*, tenant: Tenant, app_id: UUID | None = None) -> TenantReport:
+def tenant_report(
+    *, tenant: Tenant, app_id: UUID | None = None, today: date | None = None
+) -> TenantReport:
+    """``today`` decides which justifications are in force (default: the local date)."""
+    today = today or timezone.localdate()
     grants = Grant.objects.filter(tenant=tenant, removed_in_run__isnull=True)
     if app_id is not None:
         grants = grants.filter(client__app_id=app_id)
@@ -153,12 +171,26 @@ def tenant_report(*, tenant: Tenant, app_id: UUID | None = None) -> TenantReport
         key for client_groups in groups.values() for key in {g.key for g in client_groups}
     )
     regranted = _regranted(tenant)
+    justifications = justifications_by_client([tenant.pk], [app_id] if app_id else None)
     last = tenant.last_good_sync
     return TenantReport(
         tenant_id=tenant.tenant_id,
         synced_at=last.finished_at if last else None,
         applications=tuple(
-            _application_report(sp, groups[sp.pk], evaluations[sp.pk], tiers, regranted)
+            _application_report(
+                sp,
+                groups[sp.pk],
+                evaluations[sp.pk],
+                tiers,
+                regranted,
+                notes={
+                    slot: justification_note(justification)
+                    for slot, justification in justifications.get(
+                        (tenant.pk, sp.app_id), {}
+                    ).items()
+                },
+                today=today,
+            )
             for sp in clients
         ),
     )
@@ -281,8 +313,21 @@ def _application_report(
     evaluation: Evaluation,
     tiers: dict[PermissionKey, str],
     regranted: set[tuple[int, GrantSlot]],
+    *,
+    notes: dict[GrantSlot, JustificationNote],
+    today: date,
 ) -> ApplicationReport:
-    findings = {finding.permission: finding for finding in evaluation.grants}
+    by_key = {finding.permission: finding for finding in evaluation.grants}
+    # Justifications name a grant with its consent type: applied per entry, for the few
+    # applications that have any.
+    findings = [
+        apply_justification(
+            by_key[group.key], notes.get(GrantSlot.of(group.key, group.consent)), today=today
+        )
+        if notes
+        else by_key[group.key]
+        for group in groups
+    ]
     return ApplicationReport(
         app_id=sp.app_id,
         display_name=sp.display_name,
@@ -296,13 +341,14 @@ def _application_report(
                 resource_app_id=group.key.resource_app_id,
                 consent=group.consent,
                 users=group.users,
-                verdict=findings[group.key].verdict,
-                features=findings[group.key].features,
-                narrower=_value(findings[group.key].narrower),
+                verdict=finding.verdict,
+                features=finding.features,
+                narrower=_value(finding.narrower),
                 tier=tiers.get(group.key),
+                justification=finding.justification,
                 regranted=(sp.pk, GrantSlot.of(group.key, group.consent)) in regranted,
             )
-            for group in groups
+            for group, finding in zip(groups, findings, strict=True)
         ),
         missing=tuple(
             MissingReport(

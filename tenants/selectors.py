@@ -4,7 +4,7 @@ runs) and the grants of tenants and applications with their verdicts."""
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, TypedDict
 from uuid import UUID
 
@@ -21,6 +21,7 @@ from django.db.models import (
     Window,
 )
 from django.db.models.functions import Cast, RowNumber
+from django.utils import timezone
 
 from permissions.models import Application, Feature, Permission, Requirement, Tier
 from permissions.selectors import call_index_for
@@ -29,12 +30,15 @@ from permissions.verdicts import (
     MissingFinding,
     PermissionKey,
     Verdict,
+    apply_justification,
     evaluate,
 )
+from tenants.justifications import justification_note, justifications_by_client
 from tenants.models import (
     MICROSOFT_TENANT_IDS,
     FeatureSwitch,
     Grant,
+    Justification,
     RevokeRequest,
     ServicePrincipal,
     SyncRun,
@@ -160,8 +164,9 @@ def held_applications(
     """Every client holding permissions in ``tenants`` (of ``clients``, when given), its
     grants counted by verdict; by tenant, then name.
 
-    Six queries, whatever the number of tenants, clients and grants.
+    Seven queries, whatever the number of tenants, clients and grants.
     """
+    today = timezone.localdate()
     tenant_ids = [tenant.pk for tenant in tenants]
     grants = current_grants(tenant_ids)
     if clients is not None:
@@ -175,6 +180,9 @@ def held_applications(
     app_ids = {sp.app_id for sp in holders}
     needs = application_needs(app_ids)
     enabled = _enabled_by_tenant(tenant_ids, app_ids)
+    # A tenant holds a handful of justifications: all of them, rather than a list of
+    # thousands of appIds to match.
+    justified = justifications_by_client(tenant_ids)
     control_plane = _control_plane_permissions()
     held = []
     for sp in holders:
@@ -185,14 +193,35 @@ def held_applications(
             granted=[key for key, _ in sp_entries],
         )
         counts = VerdictCounts(missing=len(evaluation.missing))
+        sp_justified = justified.get((sp.tenant_id, sp.app_id), {})
         # The engine answers in the order it was asked, one finding per distinct key.
-        for finding, (_, number) in zip(evaluation.grants, sp_entries, strict=True):
-            verdict = finding.verdict.value
-            setattr(counts, verdict, getattr(counts, verdict) + number)
+        for finding, (_, consents) in zip(evaluation.grants, sp_entries, strict=True):
+            if sp_justified:
+                for verdict, number in _verdicts_by_entry(finding, consents, sp_justified, today):
+                    setattr(counts, verdict, getattr(counts, verdict) + number)
+            else:  # most clients: every entry has the engine's verdict
+                verdict = finding.verdict.value
+                setattr(counts, verdict, getattr(counts, verdict) + len(consents))
             if finding.permission in control_plane:
-                counts.control_plane += number
+                counts.control_plane += len(consents)
         held.append(HeldApplication(service_principal=sp, counts=counts))
     return held
+
+
+def _verdicts_by_entry(
+    finding: GrantFinding,
+    consents: list[str],
+    justified: dict[GrantSlot, Justification],
+    today: date,
+) -> list[tuple[str, int]]:
+    """The verdicts of a permission's entries (one per consent type), as (verdict, count):
+    a justification names one entry."""
+    verdicts = []
+    for consent in consents:
+        justification = justified.get(GrantSlot.of(finding.permission, consent))
+        note = justification_note(justification) if justification else None
+        verdicts.append((apply_justification(finding, note, today=today).verdict.value, 1))
+    return verdicts
 
 
 def _grant_key(
@@ -202,9 +231,9 @@ def _grant_key(
     return PermissionKey(str(resource_app_id), kind, value or str(permission_id))
 
 
-def _grant_entries(grants: QuerySet[Grant]) -> dict[int, list[tuple[PermissionKey, int]]]:
-    """Per client pk, the permissions it holds (each once), each with its number of entries:
-    one per distinct grant row of the report's grouping (consent type, mostly)."""
+def _grant_entries(grants: QuerySet[Grant]) -> dict[int, list[tuple[PermissionKey, list[str]]]]:
+    """Per client pk, the permissions it holds (each once), each with its entries' consent
+    types: one per distinct grant row of the report's grouping (consent type, mostly)."""
     # Tens of thousands of grants name a few hundred permissions, so rows are read as plain
     # text (no UUID object per row) and each distinct permission becomes one key object,
     # shared by equal keys (PermissionKey ignores case). Rows are then counted per object
@@ -221,7 +250,7 @@ def _grant_entries(grants: QuerySet[Grant]) -> dict[int, list[tuple[PermissionKe
     keys: dict[tuple, PermissionKey] = {}
     canonical: dict[PermissionKey, PermissionKey] = {}
     counted: dict[int, dict[int, list]] = defaultdict(dict)
-    for client_id, resource, kind, value, role, _consent in rows:
+    for client_id, resource, kind, value, role, consent in rows:
         raw = (resource, kind, value, role)
         key = keys.get(raw)
         if key is None:
@@ -231,12 +260,12 @@ def _grant_entries(grants: QuerySet[Grant]) -> dict[int, list[tuple[PermissionKe
         client_counts = counted[client_id]
         entry = client_counts.get(id(key))
         if entry is None:
-            client_counts[id(key)] = [key, 1]
+            client_counts[id(key)] = [key, [consent]]
         else:
-            entry[1] += 1
-    entries: dict[int, list[tuple[PermissionKey, int]]] = defaultdict(list)
+            entry[1].append(consent)
+    entries: dict[int, list[tuple[PermissionKey, list[str]]]] = defaultdict(list)
     for client_id, by_key in counted.items():
-        entries[client_id] = [(key, number) for key, number in by_key.values()]
+        entries[client_id] = [(key, consents) for key, consents in by_key.values()]
     return entries
 
 
@@ -383,10 +412,17 @@ class GrantDetail:
     narrower: Permission | None
     # Every manifest requirement that lists the permission, enabled feature or not.
     requirements: list[Requirement]
+    # An admin's justification for keeping it, in force or expired; the finding carries it
+    # (and is needed) only while in force.
+    justification: Justification | None = None
 
     @property
     def verdict(self) -> str:
         return self.finding.verdict.value
+
+    @property
+    def justification_expired(self) -> bool:
+        return self.justification is not None and self.finding.justification is None
 
     @property
     def slot(self) -> GrantSlot:
@@ -422,13 +458,15 @@ VERDICT_ORDER = {Verdict.UNEXPLAINED: 0, Verdict.UNUSED: 1, Verdict.NEEDED: 2}
 
 
 def application_in_tenant(
-    *, tenant: Tenant, service_principal: ServicePrincipal
+    *, tenant: Tenant, service_principal: ServicePrincipal, today: date | None = None
 ) -> ApplicationInTenant:
-    """Every grant of one client with its verdict, narrower suggestion, catalog entry, dates
-    and the manifest requirements behind it; the missing permissions; its features.
+    """Every grant of one client with its verdict, narrower suggestion, catalog entry, dates,
+    justification and the manifest requirements behind it; the missing permissions; its
+    features. ``today`` decides which justifications are in force.
 
-    Ten queries, whatever the number of grants and features.
+    Eleven queries, whatever the number of grants and features.
     """
+    today = today or timezone.localdate()
     app_id = service_principal.app_id
     rows = list(
         current_grants([tenant.pk])
@@ -459,19 +497,29 @@ def application_in_tenant(
         [*keys, *(m.permission for m in evaluation.missing)]
         + [f.narrower for f in evaluation.grants if f.narrower]
     )
-    grants = [
-        GrantDetail(
-            finding=findings[key],
-            consent=row["consent"],
-            users=row["users"],
-            granted_at=row["granted_at"],
-            first_seen=row["first_seen"],
-            permission=catalog.get(key),
-            narrower=_narrower_entry(catalog, findings[key]),
-            requirements=requirements.get(key, []),
+    justified = justifications_by_client([tenant.pk], [app_id]).get((tenant.pk, app_id), {})
+    grants = []
+    for key, row in keyed:
+        # Justifications name a grant with its consent type: applied per entry.
+        justification = justified.get(GrantSlot.of(key, row["consent"]))
+        finding = apply_justification(
+            findings[key],
+            justification_note(justification) if justification else None,
+            today=today,
         )
-        for key, row in keyed
-    ]
+        grants.append(
+            GrantDetail(
+                finding=finding,
+                consent=row["consent"],
+                users=row["users"],
+                granted_at=row["granted_at"],
+                first_seen=row["first_seen"],
+                permission=catalog.get(key),
+                narrower=_narrower_entry(catalog, finding),
+                requirements=requirements.get(key, []),
+                justification=justification,
+            )
+        )
     grants.sort(key=lambda g: VERDICT_ORDER[g.finding.verdict])
     counts = VerdictCounts(missing=len(evaluation.missing))
     for grant in grants:
@@ -565,28 +613,36 @@ def features_preview(
 ) -> FeaturesPreview:
     """The verdicts under the saved switches against those under ``enabled``; reads only.
 
-    Five queries. Narrower suggestions are left out: a switch never changes them.
+    Six queries. Narrower suggestions are left out: a switch never changes them.
     """
     app_id = service_principal.app_id
     needs = application_needs([app_id]).get(app_id, [])
     saved = enabled_features(tenant, [app_id]).get(app_id, set())
     grants = current_grants([tenant.pk]).filter(client=service_principal)
-    granted = [key for key, _ in _grant_entries(grants)[service_principal.pk]]
+    entries = _grant_entries(grants)[service_principal.pk]
+    granted = [key for key, _ in entries]
     before = evaluate(needs=needs, enabled_features=saved, granted=granted)
     after = evaluate(needs=needs, enabled_features=set(enabled), granted=granted)
     names = dict(Feature.objects.filter(application__app_id=app_id).values_list("key", "name"))
+    kept = _justified_throughout(tenant, service_principal, entries)
 
     def item(finding: GrantFinding | MissingFinding) -> PreviewItem:
         return PreviewItem(finding.permission, [names[key] for key in finding.features])
 
-    was = {finding.permission: finding.verdict for finding in before.grants}
+    # A permission justified in every entry stays needed whatever the switches say.
+    was = {
+        finding.permission: Verdict.NEEDED if finding.permission in kept else finding.verdict
+        for finding in before.grants
+    }
     missing_before = {m.permission for m in before.missing}
     missing_after = {m.permission for m in after.missing}
     return FeaturesPreview(
         to_unused=[
             item(f)
             for f in after.grants
-            if f.verdict == Verdict.UNUSED and was[f.permission] == Verdict.NEEDED
+            if f.verdict == Verdict.UNUSED
+            and f.permission not in kept
+            and was[f.permission] == Verdict.NEEDED
         ],
         to_needed=[
             item(f)
@@ -596,6 +652,29 @@ def features_preview(
         newly_missing=[item(m) for m in after.missing if m.permission not in missing_before],
         no_longer_missing=[item(m) for m in before.missing if m.permission not in missing_after],
     )
+
+
+def _justified_throughout(
+    tenant: Tenant,
+    service_principal: ServicePrincipal,
+    entries: list[tuple[PermissionKey, list[str]]],
+) -> set[PermissionKey]:
+    """The permissions whose every entry (consent type) has a justification in force: no
+    switch makes them unused."""
+    today = timezone.localdate()
+    app_id = service_principal.app_id
+    justified = justifications_by_client([tenant.pk], [app_id]).get((tenant.pk, app_id), {})
+    if not justified:
+        return set()
+    return {
+        key
+        for key, consents in entries
+        if all(
+            (justification := justified.get(GrantSlot.of(key, consent))) is not None
+            and justification.in_force(today)
+            for consent in consents
+        )
+    }
 
 
 # --- a catalog permission across tenants ----------------------------------------------

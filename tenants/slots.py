@@ -9,6 +9,7 @@ question has one answer.
 
 from dataclasses import dataclass
 from typing import Self
+from uuid import UUID
 
 from permissions.verdicts import PermissionKey
 from tenants.models import Grant, RevokeRequest
@@ -69,6 +70,21 @@ class GrantSlot:
             "value": self.value,
             "consent": self.consent,
         }
+
+    @property
+    def token(self) -> str:
+        """The slot as one form value (a checkbox's), read back by :meth:`from_token`.
+        The value goes last: permission values hold no spaces, but nothing else may follow."""
+        return f"{self.resource_app_id} {self.kind} {self.consent} {self.value}"
+
+    @classmethod
+    def from_token(cls, token: str) -> Self:
+        """The slot a :attr:`token` names; ValueError for anything else."""
+        parts = token.split(" ", 3)
+        if len(parts) != 4 or not all(parts):
+            raise ValueError(f"{token!r} does not name a grant")
+        resource, kind, consent, value = parts
+        return cls(str(UUID(resource)), kind, value, consent)
 
     def __str__(self) -> str:
         return f"{self.value} ({self.kind}, {self.consent} consent)"

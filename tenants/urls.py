@@ -1,6 +1,16 @@
 from django.urls import include, path
 
-from tenants.views import application, audit, dashboard, drafts, onboarding, revokes, runs, tenant
+from tenants.views import (
+    application,
+    audit,
+    dashboard,
+    drafts,
+    justifications,
+    onboarding,
+    revokes,
+    runs,
+    tenant,
+)
 
 app_name = "tenants"
 
@@ -66,6 +76,21 @@ tenant_pages = [
         "<uuid:tenant_id>/applications/<uuid:app_id>/revoke/",
         revokes.revoke_create,
         name="revoke-create",
+    ),
+    path(
+        "<uuid:tenant_id>/applications/<uuid:app_id>/justify/",
+        justifications.justify,
+        name="justify",
+    ),
+    path(
+        "<uuid:tenant_id>/applications/<uuid:app_id>/justify/extend/",
+        justifications.justify_extend,
+        name="justify-extend",
+    ),
+    path(
+        "<uuid:tenant_id>/applications/<uuid:app_id>/justify/remove/",
+        justifications.justify_remove,
+        name="justify-remove",
     ),
     path(
         "<uuid:tenant_id>/applications/<uuid:app_id>/revoke-unused/",

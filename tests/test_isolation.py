@@ -16,6 +16,7 @@ here, so a new page is covered the day it is added.
   portal-wide and for operators (403).
 """
 
+import datetime as dt
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from tenants.audit import audit_record
 from tenants.models import (
     AuditEvent,
     HeldSnapshot,
+    Justification,
     RevokeRequest,
     ServicePrincipal,
     SyncRun,
@@ -71,6 +73,9 @@ WRITES = {
     "tenants:revoke-unused-application",
     "tenants:run-apply",
     "tenants:run-discard",
+    "tenants:justify",
+    "tenants:justify-extend",
+    "tenants:justify-remove",
     "digests:subscription-save",
     "permissions:manifest-upload",
 }
@@ -197,6 +202,19 @@ def world(monkeypatch, contoso, fabrikam) -> World:
     audit_record(
         tenant=contoso, action=AuditEvent.Action.REVOKE_SUCCEEDED, target="Payroll Robot 7F3A"
     )
+    # An admin's reason for keeping the grant the writes name, expired yesterday (so a
+    # revoke needs no confirmation): kept another term, changed, removed.
+    Justification.objects.create(
+        tenant=contoso,
+        app_id=client_app.app_id,
+        resource_app_id=MICROSOFT_GRAPH_APP_ID,
+        kind="application",
+        value=permission.value,
+        consent="admin",
+        reason="Payroll Robot 7F3A pays everyone",
+        by_name="alice",
+        expires=timezone.localdate() - dt.timedelta(days=1),
+    )
     fabrikam_run = SyncRunFactory(tenant=fabrikam, succeeded=True)
     GrantFactory(client=ServicePrincipalFactory(tenant=fabrikam), first_seen_run=fabrikam_run)
     contoso.refresh_from_db()
@@ -216,6 +234,7 @@ def post(client: Client, world: World, url: str):  # a test response
             "value": world.permission.value,
             "consent": "admin",
             "frequency": "daily",
+            "reason": "Payroll runs on it",
         },
     )
 

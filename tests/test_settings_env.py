@@ -194,3 +194,28 @@ def test_a_lifetime_or_lockout_under_one_stops_the_start(name):
     assert reason(start(PRINT_DEBUG, DEBUG="1", **{name: "0"})) == (
         f"django.core.exceptions.ImproperlyConfigured: {name}=0 must be 1 or more"
     )
+
+
+@pytest.mark.parametrize(
+    ("env", "error"),
+    [
+        ({"JUSTIFICATION_DAYS": "0"}, "JUSTIFICATION_DAYS=0 must be 1 or more"),
+        ({"JUSTIFICATION_MAX_DAYS": "-1"}, "JUSTIFICATION_MAX_DAYS=-1 must be 0 or more"),
+        (
+            {"JUSTIFICATION_DAYS": "400"},
+            "JUSTIFICATION_DAYS=400 is more than JUSTIFICATION_MAX_DAYS=365",
+        ),
+        ({"JUSTIFICATION_REVIEW_DAYS": "-2"}, "JUSTIFICATION_REVIEW_DAYS=-2 must be 0 or more"),
+    ],
+)
+def test_bad_justification_settings_stop_the_start(env, error):
+    assert reason(start(PRINT_DEBUG, DEBUG="1", **env)) == (
+        f"django.core.exceptions.ImproperlyConfigured: {error}"
+    )
+
+
+def test_a_longer_term_needs_a_longer_maximum_or_none():
+    code = "from django.conf import settings; print(settings.JUSTIFICATION_DAYS)"
+    assert start(
+        code, DEBUG="1", JUSTIFICATION_DAYS="400", JUSTIFICATION_MAX_DAYS="0"
+    ).stdout.split() == ["400"]

@@ -4,6 +4,7 @@
 - ``tenant``: a tenant's applications and sync panel, "Sync now", the report exports;
 - ``runs``: the sync panel's polled status, the sync history, what one sync changed;
 - ``application``: one application in a tenant, its verdicts and feature switches;
+- ``justifications``: "Keep, because ..." on its grants, another term, removing one;
 - ``revokes``: revoking a grant, the requests' approvals and undo, bulk revokes;
 - ``audit``: the audit trail and its CSV;
 - ``onboarding``: connecting a tenant by admin consent, a tenant's health.

@@ -1,12 +1,19 @@
-"""One application in a tenant: its grants with their verdicts, its revoke requests, and
-the feature switches that decide which grants are needed (previewed before saving)."""
+"""One application in a tenant: its grants with their verdicts, justifications and revoke
+requests, and the feature switches that decide which grants are needed (previewed before
+saving). A review link from an e-mail (``?review=<justification>&do=keep|revoke``) shows the
+justification with its two choices at the top; choosing posts, as every change does."""
 
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
 from permissions.models import Feature
@@ -15,7 +22,15 @@ from portal.http import AuthenticatedHttpRequest
 from tenants import selectors
 from tenants.access import Role, service_principal_for
 from tenants.forms import FeatureSwitchForm
-from tenants.models import ServicePrincipal
+from tenants.justifications import (
+    default_expiry,
+    justification_for,
+    latest_expiry,
+    may_extend,
+    slot_of,
+    tenant_users,
+)
+from tenants.models import Justification, ServicePrincipal, Tenant
 from tenants.revokes import portal_can_write
 from tenants.risk import application_risk
 from tenants.services import features_set
@@ -30,7 +45,45 @@ def application_detail(
     sp, role = service_principal_for(request.user, tenant_id, app_id)
     detail = selectors.application_in_tenant(tenant=sp.tenant, service_principal=sp)
     checked = {state.feature.key for state in detail.features if state.enabled}
-    return _application_page(request, role, sp, detail, checked=checked, preview=None)
+    review = _review(request, sp, detail)
+    return _application_page(
+        request, role, sp, detail, checked=checked, preview=None, review=review
+    )
+
+
+@dataclass(frozen=True)
+class Review:
+    """A justification its reviewer came to decide on, from the review e-mail's link."""
+
+    justification: Justification
+    # The grant it keeps; None once the application no longer holds it.
+    grant: selectors.GrantDetail | None
+    # "keep" or "revoke": the link followed, whose button the panel stresses.
+    choice: str
+    may_keep: bool
+    expired: bool
+
+
+def _review(
+    request: AuthenticatedHttpRequest, sp: ServicePrincipal, detail: selectors.ApplicationInTenant
+) -> Review | None:
+    """The justification a review link names, looked for only in this application of this
+    tenant; a link that names anything else shows the page without a panel."""
+    try:
+        pk = int(request.GET.get("review", ""))
+    except ValueError:
+        return None
+    justification = justification_for(tenant=sp.tenant, app_id=sp.app_id, pk=pk)
+    if justification is None:
+        return None
+    slot = slot_of(justification)
+    return Review(
+        justification=justification,
+        grant=next((grant for grant in detail.grants if grant.slot == slot), None),
+        choice="revoke" if request.GET.get("do") == "revoke" else "keep",
+        may_keep=may_extend(request.user, justification),
+        expired=not justification.in_force(timezone.localdate()),
+    )
 
 
 @login_required
@@ -97,7 +150,20 @@ def _application_page(
     *,
     checked: set[str],
     preview: selectors.FeaturesPreview | None,
+    review: Review | None = None,
 ) -> HttpResponse:
+    context = application_context(request, role, sp, detail)
+    context.update(checked=checked, preview=preview, review=review)
+    return render(request, "tenants/application_detail.html", context)
+
+
+def application_context(
+    request: AuthenticatedHttpRequest,
+    role: Role,
+    sp: ServicePrincipal,
+    detail: selectors.ApplicationInTenant,
+) -> dict[str, Any]:
+    """What the page's grants section needs (the justification views render it alone)."""
     tenant = sp.tenant
     latest = selectors.latest_revoke_requests(tenant=tenant, client=sp)
     shown = [latest.pop(grant.slot, None) for grant in detail.grants]
@@ -106,7 +172,7 @@ def _application_page(
     gone = sorted(latest.values(), key=lambda revoke: revoke.value.lower())
     rows = revoke_rows([revoke for revoke in shown if revoke] + gone)
     by_pk = {row.revoke.pk: row for row in rows}
-    context = {
+    return {
         "tenant": tenant,
         "can_change": role == Role.ADMIN,
         "portal_can_write": portal_can_write(tenant),
@@ -117,11 +183,30 @@ def _application_page(
             for grant, revoke in zip(detail.grants, shown, strict=True)
         ],
         "revoked_rows": [by_pk[revoke.pk] for revoke in gone],
-        "checked": checked,
-        "preview": preview,
         "risk": application_risk(tenant=tenant, service_principal=sp, detail=detail),
+        "justify": _justify_context(tenant, role, detail),
+        # A justification expiring by then may be kept another term from the page (earlier,
+        # another term would change nothing but its date).
+        "review_horizon": timezone.localdate() + timedelta(days=settings.JUSTIFICATION_REVIEW_DAYS),
     }
-    return render(request, "tenants/application_detail.html", context)
+
+
+def _justify_context(
+    tenant: Tenant, role: Role, detail: selectors.ApplicationInTenant
+) -> dict[str, Any] | None:
+    """The "Keep, because ..." forms' choices, for admins: the expiry's default and bounds,
+    the reviewers to pick from, and the grants to keep several of at once."""
+    if role != Role.ADMIN:
+        return None
+    today = timezone.localdate()
+    return {
+        "today": today,
+        "default_expiry": default_expiry(today),
+        "latest_expiry": latest_expiry(today),
+        "reviewers": tenant_users(tenant),
+        # Revoke candidates nobody justified yet (an expired justification counts as none).
+        "candidates": [grant for grant in detail.grants if grant.verdict != "needed"],
+    }
 
 
 def _features(sp: ServicePrincipal) -> list[Feature]:

@@ -3,17 +3,11 @@ htmx included (its swaps and its indicator styles)."""
 
 import pytest
 
-from tests.browser.helpers import open_rooms_platform, sign_in
+from tests.browser.helpers import RECORD_VIOLATIONS, open_rooms_platform, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # Runs before any page script; DevTools-injected scripts are not subject to the CSP.
-RECORD_VIOLATIONS = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.__cspViolations.push(`${event.violatedDirective} ${event.blockedURI}`);
-});
-"""
 
 
 def test_the_main_pages_and_an_htmx_swap_break_no_csp_rule(page, live_server, demo):

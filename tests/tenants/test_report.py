@@ -26,6 +26,7 @@ GRANT_KEYS = {
     "features",
     "narrower",
     "tier",
+    "justification",
     "regranted",
 }
 
@@ -80,6 +81,13 @@ def assert_contract(data: dict) -> None:
                 "UserAccess",
             }
             assert GUID.match(entry["resource_app_id"])
+            justification = entry["justification"]
+            assert justification is None or (
+                set(justification) == {"reason", "by", "expires"}
+                and isinstance(justification["reason"], str)
+                and isinstance(justification["by"], str)
+                and (justification["expires"] is None or isinstance(justification["expires"], str))
+            )
             assert entry["regranted"] is False  # nothing was revoked in the demo
         for missing in app["missing"]:
             assert set(missing) == {"permission", "type", "resource_app_id", "features"}
@@ -100,7 +108,7 @@ def test_the_report_keys_come_in_the_contracts_order(synced):
     }
     assert {tuple(g) for app in apps for g in app["grants"]} == {
         ("permission", "type", "resource_app_id", "consent", "users")
-        + ("verdict", "features", "narrower", "tier", "regranted")
+        + ("verdict", "features", "narrower", "tier", "justification", "regranted")
     }
     assert {tuple(m) for app in report(FABRIKAM)["applications"] for m in app["missing"]} == {
         ("permission", "type", "resource_app_id", "features")

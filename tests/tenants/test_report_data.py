@@ -5,9 +5,9 @@ import csv
 import io
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
-from permissions.verdicts import Verdict
+from permissions.verdicts import JustificationNote, Verdict
 from tenants.exports import report_csv
 from tenants.report import (
     ApplicationReport,
@@ -55,6 +55,22 @@ REPORT = TenantReport(
                     tier=None,
                     regranted=True,
                 ),
+                GrantReport(
+                    permission="Sites.Read.All",
+                    kind="application",
+                    resource_app_id=GRAPH,
+                    consent="admin",
+                    users=0,
+                    verdict=Verdict.NEEDED,
+                    features=(),
+                    narrower=None,
+                    tier="ControlPlane",
+                    justification=JustificationNote(
+                        reason="The intranet search indexes every site.",
+                        by="Alice (alice@contoso.onmicrosoft.com)",
+                        expires=date(2027, 6, 30),
+                    ),
+                ),
             ),
             missing=(
                 MissingReport(
@@ -92,6 +108,7 @@ CONTRACT = """{
           ],
           "narrower": "Group.ReadBasic.All",
           "tier": "UserAccess",
+          "justification": null,
           "regranted": false
         },
         {
@@ -104,7 +121,25 @@ CONTRACT = """{
           "features": [],
           "narrower": null,
           "tier": null,
+          "justification": null,
           "regranted": true
+        },
+        {
+          "permission": "Sites.Read.All",
+          "type": "application",
+          "resource_app_id": "00000003-0000-0000-c000-000000000000",
+          "consent": "admin",
+          "users": 0,
+          "verdict": "needed",
+          "features": [],
+          "narrower": null,
+          "tier": "ControlPlane",
+          "justification": {
+            "reason": "The intranet search indexes every site.",
+            "by": "Alice (alice@contoso.onmicrosoft.com)",
+            "expires": "2027-06-30"
+          },
+          "regranted": false
         }
       ],
       "missing": [
@@ -132,8 +167,9 @@ def test_a_tenant_never_synced_reports_no_sync_time():
 
 
 def test_unused_and_unexplained_grants_are_the_revoke_candidates():
-    needed, unexplained = REPORT.applications[0].grants
+    needed, unexplained, justified = REPORT.applications[0].grants
     assert not needed.is_revoke_candidate and unexplained.is_revoke_candidate
+    assert not justified.is_revoke_candidate
 
 
 def test_the_csv_has_a_row_per_grant_then_per_missing_permission():
@@ -141,8 +177,26 @@ def test_the_csv_has_a_row_per_grant_then_per_missing_permission():
     assert [(r["permission"], r["verdict"], r["features"]) for r in rows] == [
         ("Group.Read.All", "needed", "device-assignment"),
         ("Calendars.Read", "unexplained", ""),
+        ("Sites.Read.All", "needed", ""),
         ("Device.Read.All", "missing", "device-assignment"),
     ]
     assert rows[0]["narrower"] == "Group.ReadBasic.All" and rows[1]["narrower"] == ""
-    assert rows[1]["users"] == "3" and rows[2]["users"] == rows[2]["consent"] == ""
+    assert rows[1]["users"] == "3" and rows[3]["users"] == rows[3]["consent"] == ""
     assert {r["app_id"] for r in rows} == {str(APP)}
+
+
+def test_the_csv_carries_a_justification_in_three_columns():
+    rows = list(csv.DictReader(io.StringIO(report_csv(REPORT))))
+    justified = [
+        (r["justification"], r["justified_by"], r["justified_until"])
+        for r in rows
+        if r["justification"]
+    ]
+    assert justified == [
+        (
+            "The intranet search indexes every site.",
+            "Alice (alice@contoso.onmicrosoft.com)",
+            "2027-06-30",
+        )
+    ]
+    assert rows[0]["justified_by"] == rows[0]["justified_until"] == ""

@@ -51,18 +51,19 @@ def csv_export(tenant: Tenant, sp: ServicePrincipal) -> str:
 
 # The page, whether htmx asks for it (the preview: as a switch flips), and its bound; each
 # counts the session and the signed-in user (2) and the header's look-up of the user's
-# tenant (1). The tenant page counts the revoke requests waiting for approval (1) and looks
-# for a sync held for review (1); the application page reads its revoke requests and
-# whether the portal may write (2); the report behind the CSV export reads which revoked
-# grants came back (1).
+# tenant (1), and the justifications that may change verdicts (1). The tenant page counts
+# the revoke requests waiting for approval (1) and looks for a sync held for review (1);
+# the application page reads its revoke requests and whether the portal may write (2), and
+# for an admin the tenant's users, who may be picked to review a justification (1); the
+# report behind the CSV export reads which revoked grants came back (1).
 PAGES = [
-    (tenant_page, False, 14),
-    (filtered_tenant_page, False, 14),
-    (application_page, False, 17),
-    (feature_preview, True, 10),
-    (dashboard, False, 11),
-    (matrix, False, 12),
-    (csv_export, False, 12),
+    (tenant_page, False, 15),
+    (filtered_tenant_page, False, 15),
+    (application_page, False, 18),
+    (feature_preview, True, 11),
+    (dashboard, False, 12),
+    (matrix, False, 13),
+    (csv_export, False, 13),
 ]
 
 
