@@ -152,13 +152,17 @@ def revoke_request_deny(*, revoke: RevokeRequest, actor: User | None) -> RevokeR
 
 
 def revoke_request_cancel(*, revoke: RevokeRequest, actor: User | None) -> RevokeRequest:
-    """The requester or an admin withdraws a request that has not started."""
-    if actor is not None and revoke.requested_by_id != actor.pk:
-        _require_admin(actor, revoke.tenant)
+    """An admin withdraws a request that has not started; a requester who is not an admin
+    only one still waiting for approval: once approved, the revoke is an admin's decision."""
+    from_statuses = [Status.PENDING_APPROVAL, Status.QUEUED, Status.MANUAL]
+    if actor is not None and role_in(actor, revoke.tenant) != Role.ADMIN:
+        if revoke.requested_by_id != actor.pk or revoke.status != Status.PENDING_APPROVAL:
+            raise PermissionDenied("Only the tenant's admins can cancel this request")
+        from_statuses = [Status.PENDING_APPROVAL]
     return _close_by_decision(
         revoke,
         actor=actor,
-        from_statuses=[Status.PENDING_APPROVAL, Status.QUEUED, Status.MANUAL],
+        from_statuses=from_statuses,
         status=Status.CANCELLED,
         audit_action=AuditEvent.Action.REVOKE_CANCELLED,
         fields={"finished_at": timezone.now()},

@@ -308,6 +308,21 @@ def test_a_reader_cancels_their_own_request_only(reader, rooms, bob, alice):
     assert (own.status, other.status) == (Status.CANCELLED, Status.PENDING_APPROVAL)
 
 
+@pytest.mark.parametrize("status", [Status.QUEUED, Status.MANUAL])
+def test_a_reader_cannot_cancel_their_request_once_an_admin_approved_it(
+    reader, admin, rooms, bob, alice, status
+):
+    approved = make_request(rooms, "Place.Read.All", status, requested_by=bob, decided_by=alice)
+
+    assert reader.post(url("tenants:revoke-cancel", approved)).status_code == 403
+    approved.refresh_from_db()
+    assert approved.status == status
+    # The admin who approved it still may.
+    assert admin.post(url("tenants:revoke-cancel", approved)).status_code == 302
+    approved.refresh_from_db()
+    assert approved.status == Status.CANCELLED
+
+
 def test_a_next_that_leaves_the_portal_is_ignored(admin, rooms, bob):
     revoke = make_request(rooms, "Place.Read.All", Status.PENDING_APPROVAL, requested_by=bob)
 
