@@ -1,8 +1,8 @@
 """Revoking in a real browser: an admin revokes an unused permission, watches it finish
 and undoes it; a reader asks for a revoke and an admin approves it.
 
-No worker runs here: the revoke task (and the sync it queues after a success) run at once,
-in the live server's thread, against the emulator's Graph.
+No worker runs here: the revoke task (and the sync it queues after a success) and the
+admins' e-mail run at once, in the live server's thread, against the emulator's Graph.
 """
 
 import pytest
@@ -10,7 +10,7 @@ from django.core import mail
 from playwright.sync_api import Locator, Page
 
 from tenants.models import Grant, RevokeRequest
-from tenants.tasks import execute_revoke, sync_tenant
+from tenants.tasks import execute_revoke, notify_revoke_requests, sync_tenant
 from tests.browser.conftest import screenshot, sign_in
 from tests.browser.test_flows import ROOMS, open_rooms_platform
 
@@ -25,6 +25,9 @@ def tasks_run_at_once(monkeypatch) -> None:
         execute_revoke, "delay", lambda revoke_id: execute_revoke.apply((revoke_id,))
     )
     monkeypatch.setattr(sync_tenant, "delay", lambda run_id: sync_tenant.apply((run_id,)))
+    monkeypatch.setattr(
+        notify_revoke_requests, "delay", lambda ids: notify_revoke_requests.apply((ids,))
+    )
 
 
 def grant_article(page: Page, value: str) -> Locator:

@@ -35,7 +35,12 @@ from tenants.revokes import (
 from tenants.services import sync_run_queue
 from tenants.slots import GrantSlot
 from tenants.sync import sync_run_execute
-from tenants.tasks import REVOKE_MAX_RETRIES, REVOKE_TIME_LIMIT, execute_revoke
+from tenants.tasks import (
+    REVOKE_MAX_RETRIES,
+    REVOKE_TIME_LIMIT,
+    execute_revoke,
+    notify_revoke_requests,
+)
 from tests.tenants.conftest import CONTOSO, FABRIKAM
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -93,6 +98,14 @@ def sync(tenant, client_for) -> SyncRun:
     run = sync_run_execute(run_id=run.pk, client=client_for(str(tenant.tenant_id)))
     assert run.status == SyncRun.Status.SUCCEEDED, run.error
     return run
+
+
+@pytest.fixture
+def mailed_at_once(monkeypatch) -> None:
+    """The admins' e-mail task runs as soon as it is sent (on commit), in the test."""
+    monkeypatch.setattr(
+        notify_revoke_requests, "delay", lambda ids: notify_revoke_requests.apply((ids,))
+    )
 
 
 @pytest.fixture
@@ -572,7 +585,7 @@ def test_only_a_succeeded_revoke_can_be_undone(synced):
 
 
 def test_a_readers_request_waits_for_approval_and_mails_the_tenants_admins(
-    synced, alice, bob, graph_for
+    synced, alice, bob, graph_for, mailed_at_once
 ):
     contoso, _ = synced
     User.objects.create(username="no-mail", entra_tenant_id=CONTOSO, entra_roles=["Portal.Admin"])
@@ -774,7 +787,7 @@ def test_bulk_creates_one_request_per_candidate_once(synced, alice, graph_for, e
     assert emu.counters()["requests"][DELETE_ASSIGNMENT] == len(candidates)
 
 
-def test_a_readers_bulk_request_sends_the_admins_one_mail(synced, alice, bob):
+def test_a_readers_bulk_request_sends_the_admins_one_mail(synced, alice, bob, mailed_at_once):
     contoso, _ = synced
     revokes = revoke_bulk_create(tenant=contoso, actor=bob, role=Role.READER)
     assert len(revokes) > 1 and {r.status for r in revokes} == {"pending_approval"}
