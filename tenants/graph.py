@@ -178,6 +178,11 @@ class GraphClient:
             return result["access_token"]
         raise _token_error(self.tenant_id, result)
 
+    def forget_token(self) -> None:
+        """Drop this tenant's cached token: the next call asks Entra for a fresh one (a
+        token issued just after consent may lack the roles granted)."""
+        self._forget_token()
+
     def _forget_token(self) -> None:
         app = _msal_app(self.tenant_id, self.credentials, self.session)
         # list(): the cache cannot be changed while it is being searched.
