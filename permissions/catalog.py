@@ -13,6 +13,10 @@ starter (the bundled snapshot of the reference's facts, plus starter_catalog.yam
 the facts of its own rows, fills only empty texts, and on a graph row that no reference
 has described fills the privilege level and tier, which Graph never supplies. Tiers
 belong to the classification, whatever the row's source.
+
+Every permission the reference or the starter lists is ``published``: public knowledge.
+One that only a tenant's Graph described (a custom API's) is not, and each sync records
+the tenant it was seen in (``seen_in``): only that tenant's users see it.
 """
 
 import uuid
@@ -21,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import yaml
@@ -40,6 +44,9 @@ from permissions.models import (
     Tier,
 )
 from permissions.sources import SourceError, load_json
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 _RAW = "https://raw.githubusercontent.com"
 REFERENCE_PERMISSIONS_URL = (
@@ -342,12 +349,15 @@ class GraphPermission:
     enabled: bool
 
 
-def catalog_apply_graph(*, entries: Iterable[GraphPermission]) -> CatalogImportResult:
+def catalog_apply_graph(
+    *, entries: Iterable[GraphPermission], tenant: "Tenant | None" = None
+) -> CatalogImportResult:
     """Upsert permissions read from Graph: Graph is the authority for ids and texts.
 
     Adds and updates only: a tenant's sync sees the catalogs of the resources its grants
-    name, so a permission it does not mention is not gone. Runs inside the caller's
-    transaction.
+    name, so a permission it does not mention is not gone. Records that ``tenant`` saw
+    each of them, which lets its users see those nobody published. Runs inside the
+    caller's transaction.
     """
     by_resource: dict[str, list[GraphPermission]] = {}
     for entry in entries:
@@ -379,7 +389,25 @@ def catalog_apply_graph(*, entries: Iterable[GraphPermission]) -> CatalogImportR
             else:
                 plan.update(row, {**item.fields, "value": item.value, "source": Source.GRAPH}, {})
         plan.save(result)
+        if tenant is not None:
+            _record_seen(tenant, sorted(plan.listed))
     return result
+
+
+def _record_seen(tenant: "Tenant", permission_ids: list[int]) -> None:
+    """Adds ``tenant`` to ``seen_in`` of the permissions not recorded there yet: an
+    unchanged re-sync writes nothing."""
+    through = Permission.seen_in.through
+    known = set(
+        through.objects.filter(tenant=tenant, permission_id__in=permission_ids).values_list(
+            "permission_id", flat=True
+        )
+    )
+    through.objects.bulk_create(
+        [through(permission_id=pk, tenant=tenant) for pk in permission_ids if pk not in known],
+        batch_size=2000,
+        ignore_conflicts=True,  # a sync of the same tenant in another worker
+    )
 
 
 # --- reading inputs ---------------------------------------------------------------------
@@ -775,6 +803,8 @@ class _Plan:
         self.new: list[Permission] = []
         self.claimed: set[int] = set()
         self.examined: set[int] = set()
+        # The rows this run's inputs list (new ones get their pk when saved).
+        self.listed: set[int] = set()
         # pk -> {"field": [old, new]}; and the action when it is not "changed".
         self.details: dict[int, dict[str, list[Any]]] = {}
         self.actions: dict[int, str] = {}
@@ -789,6 +819,7 @@ class _Plan:
         if row is None or row.pk in self.claimed:
             return None
         self.claimed.add(row.pk)
+        self.listed.add(row.pk)
         return row
 
     def add(self, item: _Described) -> Permission:
@@ -796,6 +827,7 @@ class _Plan:
         for name, value in {**item.gaps, **item.fields}.items():
             setattr(row, name, value)
         row.source = self.source
+        row.published = self.source != Source.GRAPH
         self.new.append(row)
         return row
 
@@ -848,6 +880,11 @@ class _Plan:
                 row.updated_at = self.now  # bulk_update doesn't apply auto_now
             Permission.objects.bulk_update(changed, [*fields, "updated_at"], batch_size=500)
         Permission.objects.bulk_create(self.new, batch_size=500)
+        self.listed.update(row.pk for row in self.new)
+        unpublished = [row.pk for row in self.rows if row.pk in self.claimed and not row.published]
+        if self.source != Source.GRAPH and unpublished:
+            # Not a change anyone looks for: no CatalogChange, no count.
+            Permission.objects.filter(pk__in=unpublished).update(published=True)
         records = [self._record(row, CatalogChange.Action.ADDED, {}) for row in self.new]
         for row in changed:
             action = self.actions.get(row.pk, CatalogChange.Action.CHANGED)

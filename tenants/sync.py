@@ -366,7 +366,7 @@ def _delegated_records(grant: dict[str, Any]) -> Iterable[GrantRecord]:
 def apply_snapshot(*, run: SyncRun, snapshot: Snapshot, client: GraphClient) -> None:
     tenant = Tenant.objects.select_for_update().get(pk=run.tenant_id)
     _progress(run, "Saving", client)
-    catalog_apply_graph(entries=snapshot.catalog)
+    catalog_apply_graph(entries=snapshot.catalog, tenant=tenant)
     sp_ids = _apply_service_principals(tenant, snapshot.service_principals)
     added, removed, unchanged = _apply_grants(tenant, run, snapshot, sp_ids)
     # In the same transaction: a manual revoke is done, or a revoked permission is back,

@@ -36,8 +36,14 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _signed_in(client):
-    """Every page needs someone signed in; these pages show the same to anyone who is."""
-    client.force_login(UserFactory(username="visitor"))
+    """Every page needs someone signed in with a portal role; these pages show the same
+    to anyone who has one (the catalog's own visibility: test_catalog_visibility.py)."""
+    tenant = TenantFactory(name="Visitor's tenant")
+    client.force_login(
+        UserFactory(
+            username="visitor", entra_tenant_id=str(tenant.tenant_id), entra_roles=["Portal.Reader"]
+        )
+    )
 
 
 APPLICATION = PermissionKind.APPLICATION
@@ -97,8 +103,12 @@ def test_the_application_list_lives_under_applications(client):
 
 
 def test_the_admin_link_is_shown_to_staff_only(client, django_user_model):
+    tenant = TenantFactory()
     alice = django_user_model.objects.create_user("alice", password="x", is_staff=True)
     bob = django_user_model.objects.create_user("bob", password="x")
+    for user in (alice, bob):
+        user.entra_tenant_id, user.entra_roles = str(tenant.tenant_id), ["Portal.Reader"]
+        user.save()
     admin_link = f'href="{reverse("admin:index")}"'
 
     client.force_login(alice)
@@ -183,8 +193,9 @@ def test_the_application_list_queries_do_not_grow_with_applications(
         for value in ("User.Read.All", "Group.Read.All", "Device.Read.All"):
             RequirementFactory(feature=feature, permission_value=value)
 
-    # The session and the signed-in user, the count, the page.
-    with django_assert_max_num_queries(4):
+    # The session and the signed-in user, the role check, the user's tenant in the header,
+    # the count, the page.
+    with django_assert_max_num_queries(6):
         client.get(reverse("permissions:application-list"))
 
 
@@ -321,9 +332,9 @@ def test_the_application_page_queries_do_not_grow_with_the_manifest(
             PermissionFactory(value=value)
             RequirementFactory(feature=feature, permission_value=value)
 
-    # The session and the user; the application, its features, their requirements, the
-    # catalog's permissions.
-    with django_assert_max_num_queries(6):
+    # The session and the user, the role check, the user's tenant in the header; the
+    # application, its features, their requirements, the catalog's permissions.
+    with django_assert_max_num_queries(8):
         response = client.get(app_url(application))
 
     assert len(response.context["manifest"].permissions) == 120
@@ -523,9 +534,9 @@ def test_the_catalog_queries_do_not_grow_with_the_page(client, django_assert_max
     PermissionFactory.create_batch(50)
     PermissionFactory.create_batch(5, resource=intune())
 
-    # The session and the user; resources for the filter, the count, the page with its
-    # resources, the last catalog import.
-    with django_assert_max_num_queries(6):
+    # The session and the user, the role check, the user's tenant in the header; resources
+    # for the filter, the count, the page with its resources, the last catalog import.
+    with django_assert_max_num_queries(8):
         client.get(catalog_url())
 
 
@@ -691,7 +702,7 @@ def test_a_widely_held_permission_names_the_first_holders_and_counts_them_all(cl
     assert "27 applications hold it; the first 25 by name" in response.content.decode()
 
 
-def test_someone_without_a_tenant_sees_that_no_application_holds_it(client):
+def test_someone_whose_tenants_hold_none_sees_that_no_application_holds_it(client):
     permission = PermissionFactory(value="Device.Read.All")
     holder(TenantFactory(), "247connect", value="Device.Read.All")
 
