@@ -125,7 +125,10 @@ def generate(
     admin = {"upn": f"admin@{domain}", "name": "Generated Admin", "roles": ["Portal.Admin"]}
     people = [{**admin, "tenant_admin": True}]
     people += [{"upn": f"user{n:05d}@{domain}", "name": f"User {n:05d}"} for n in range(1, users)]
-    apps: list[dict[str, Any]] = [copy.deepcopy(contoso_portal)]
+    # Its grants only: the demo's group assignments name groups only Contoso has.
+    apps: list[dict[str, Any]] = [
+        {k: v for k, v in copy.deepcopy(contoso_portal).items() if k != "assignments"}
+    ]
     registrations: list[dict[str, Any]] = [portal]
     for index in range(clients):
         app_id = guid()
