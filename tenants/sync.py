@@ -30,6 +30,7 @@ from permissions.catalog import GraphPermission, catalog_apply_graph
 from permissions.models import PermissionKind
 from tenants.audit import audit_record
 from tenants.graph import GraphClient, GraphError, Organization, organization_read
+from tenants.memberships import RoleHolders, role_holders_apply, role_holders_read
 from tenants.models import AuditEvent, Grant, ServicePrincipal, SyncRun, Tenant
 from tenants.portal_app import DELEGATED_READ_NEEDS, READ_NEEDS
 from tenants.revokes import revokes_after_sync
@@ -84,6 +85,8 @@ class Snapshot:
     service_principals: list[SpRecord] = field(default_factory=list)
     grants: list[GrantRecord] = field(default_factory=list)
     catalog: list[GraphPermission] = field(default_factory=list)
+    # Who holds the portal's roles (tenants.memberships); None: not read, nobody changes.
+    role_holders: RoleHolders | None = None
 
 
 def sync_run_execute(*, run_id: int, client: GraphClient | None = None) -> SyncRun:
@@ -200,6 +203,8 @@ def read_snapshot(*, client: GraphClient, progress: Any = lambda text: None) -> 
         _assignment_record(a, roles) for a in assignments if a["principalId"] in by_object_id
     ]
     snapshot.grants += delegated
+    progress("Reading who holds the portal's roles")
+    snapshot.role_holders = role_holders_read(client)
     return snapshot
 
 
@@ -372,6 +377,7 @@ def apply_snapshot(*, run: SyncRun, snapshot: Snapshot, client: GraphClient) -> 
     # In the same transaction: a manual revoke is done, or a revoked permission is back,
     # exactly when the snapshot that shows it is saved.
     revokes_after_sync(tenant=tenant, run=run)
+    role_holders_apply(tenant=tenant, holders=snapshot.role_holders)
     now = timezone.now()
     SyncRun.objects.filter(pk=run.pk).update(
         status=SyncRun.Status.SUCCEEDED,
