@@ -179,3 +179,13 @@ def test_the_refusal_says_how_to_get_a_role(contoso):
     assert response.status_code == 403
     assert b"need a portal role" in response.content
     assert reverse("access").encode() in response.content
+
+
+def test_the_navigation_offers_the_catalog_only_to_who_may_open_it(contoso):
+    catalog = f'href="{reverse("permissions:catalog")}"'
+
+    with_role = as_user(contoso.tenant_id, "Portal.Reader").get(reverse("digests:subscriptions"))
+    without = as_user(contoso.tenant_id).get(reverse("access"))
+
+    assert catalog in with_role.content.decode()
+    assert without.status_code == 200 and catalog not in without.content.decode()
