@@ -5,8 +5,10 @@ bundle, throttling and error handling are decided here once. Failures surface as
 :class:`GraphError`, which says whether trying again later can help.
 """
 
+import json
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -38,6 +40,20 @@ MAX_ATTEMPTS = 6
 # a worker.
 MAX_SINGLE_WAIT = 60.0
 MAX_TOTAL_WAIT = 180.0
+
+
+# A NUL as Graph's JSON escapes it, not preceded by an escaping backslash.
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def graph_json(response: requests.Response) -> Any:
+    """A Graph answer's JSON, with every NUL in its strings read as U+FFFD: PostgreSQL
+    cannot store NUL in text, and one hostile name must not fail a whole sync. Pages and
+    e-mails show U+FFFD as it is (portal/text.py)."""
+    if b"\\u0000" not in response.content:
+        return response.json()
+    text = response.content.decode("utf-8")
+    return json.loads(_JSON_NUL.sub(r"\1\\ufffd", text))
 
 
 class GraphError(Exception):
@@ -257,7 +273,7 @@ class GraphClient:
         self.stats.throttled_seconds += delay
 
     def get_json(self, path: str, *, needs: str = "") -> dict[str, Any]:
-        return self.request("GET", path, needs=needs).json()
+        return graph_json(self.request("GET", path, needs=needs))
 
     def pages(self, path: str, *, needs: str = "") -> Iterator[list[dict[str, Any]]]:
         """Each page's ``value`` of a collection, following ``@odata.nextLink`` verbatim."""
@@ -284,7 +300,9 @@ class GraphClient:
             delay = 0.0
             for chunk_start in range(0, len(pending), BATCH_LIMIT):
                 chunk = pending[chunk_start : chunk_start + BATCH_LIMIT]
-                body = self.request("POST", "/$batch", json={"requests": chunk}, needs=needs).json()
+                body = graph_json(
+                    self.request("POST", "/$batch", json={"requests": chunk}, needs=needs)
+                )
                 by_id = {item["id"]: item for item in chunk}
                 for answer in body.get("responses", []):
                     status = int(answer.get("status", 500))
@@ -363,7 +381,7 @@ def response_error(
     method: str, url: str, response: requests.Response, *, needs: str, tenant_id: str
 ) -> GraphError:
     try:
-        body = response.json()
+        body = graph_json(response)
     except ValueError:
         body = {}
     error = _error_from_body(
