@@ -9,9 +9,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     WEB_CONCURRENCY=3
 
 WORKDIR /app
-# The lock pins every dependency; wheels exist for all of them (psycopg[binary]).
-COPY requirements.lock ./
-RUN pip install --requirement requirements.lock
+# The runtime lock pins every dependency the portal runs on, as requirements.lock does,
+# without the development tools (pytest, Playwright, ruff, aiosmtpd, mypy); wheels exist
+# for all of them (psycopg[binary]).
+COPY requirements.runtime.lock ./
+RUN pip install --requirement requirements.runtime.lock
 
 COPY . .
 # collectstatic imports the settings, which need a SECRET_KEY once DEBUG is off: a throwaway

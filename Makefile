@@ -2,9 +2,10 @@
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
+UV ?= $(VENV)/bin/uv
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.lock | cut -c1-12)
 
-.PHONY: run test bench lint migrate demo-data clean
+.PHONY: run test bench lint lock migrate demo-data clean
 
 $(STAMP): requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +33,13 @@ run: demo-data
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Both locks at the newest releases pyproject.toml allows: the development one, then the
+# production image's, which pins the same versions without the dev extra (needs uv:
+# `pip install uv`).
+lock:
+	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 --upgrade -o requirements.lock
+	$(UV) pip compile pyproject.toml --python-version 3.11 -c requirements.lock -o requirements.runtime.lock
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

@@ -233,7 +233,7 @@ class GraphSide:
         return min(self._floor_pass(truth), self._floor_pass(truth))
 
     def _floor_pass(self, truth: GraphTruth) -> float:
-        from tenants.sync import ASSIGNMENT_FIELDS, CATALOG_FIELDS, DELEGATED_FIELDS, SP_FIELDS
+        from tenants.sync_read import ASSIGNMENT_FIELDS, CATALOG_FIELDS, DELEGATED_FIELDS, SP_FIELDS
 
         base = f"{self.url}/v1.0"
         collections = [f"{base}/servicePrincipals?$select={SP_FIELDS}&$top={PAGE_SIZE}"]

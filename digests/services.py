@@ -25,6 +25,7 @@ from digests.content import (
 from digests.models import DigestDelivery, Subscription
 from portal.logging import redact
 from portal.models import User
+from portal.text import plain
 from tenants.access import role_in
 from tenants.models import SyncRun, Tenant
 from tenants.selectors import run_diff
@@ -175,7 +176,9 @@ def _message(
         "subscriptions_url": portal_url("digests:subscriptions"),
     }
     message = EmailMultiAlternatives(
-        subject=f"[Permission Portal] {subject}",
+        # Names in it come from Graph: a CR/LF would abort the send, a bidi override
+        # would disguise it.
+        subject=f"[Permission Portal] {plain(subject)}",
         body=render_to_string(f"email/{template}.txt", context),
         to=[to],
         headers={

@@ -143,6 +143,7 @@ def generate(
     admin = {"upn": f"admin@{domain}", "name": "Generated Admin", "roles": ["Portal.Admin"]}
     people = [{**admin, "tenant_admin": True}]
     people += [{"upn": f"user{n:05d}@{domain}", "name": f"User {n:05d}"} for n in range(1, users)]
+    # Its grants only: the demo's group assignments name groups only Contoso has.
     apps: list[dict[str, Any]] = [{"app_id": contoso_portal["app_id"], "grants": portal_grants}]
     registrations: list[dict[str, Any]] = [portal]
     for index in range(clients):

@@ -109,6 +109,17 @@ _AUDIT_PAGE, _AUDIT_MAX_PAGE = 100, 1000
 # $expand on directory objects: 100 a page, 20 related objects each (query-parameters.md).
 _EXPAND_PAGE, _EXPANDED_ITEMS = 100, 20
 _EXPAND_OWNERS = re.compile(r"owners(?:\(\s*\$select\s*=\s*([\w\s,]+)\))?", re.IGNORECASE)
+# group-list-transitivemembers.md: least privileged first.
+READ_GROUP_MEMBERS = frozenset(
+    {
+        "GroupMember.Read.All",
+        "Group.Read.All",
+        "GroupMember.ReadWrite.All",
+        "Group.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -156,6 +167,14 @@ ASSIGNMENT = Kind(
         "principalDisplayName": ("String", frozenset({"eq", "startswith"})),
     },
     guids=frozenset({"principalId", "resourceId", "appRoleId"}),
+)
+# A group's members are directoryObjects of several types: each as its type has it, with
+# "@odata.type"; $select picks among the fields users and groups share.
+MEMBER = Kind(
+    "directoryObject",
+    ("id", "displayName", "mail"),
+    ("id", "displayName", "mail"),
+    frozenset({"id"}),
 )
 GRANT = Kind(
     "oAuth2PermissionGrant",
@@ -273,6 +292,7 @@ class GraphApi:
             ("GET", "/v1.0/me", self.me),
             ("GET", "/v1.0/users", self.list_users),
             ("GET", "/v1.0/users/{userId}", self.get_user),
+            ("GET", "/v1.0/groups/{groupId}/transitiveMembers", self.list_transitive_members),
             ("POST", "/v1.0/$batch", self.batch),
             ("GET", "/beta/reports/servicePrincipalSignInActivities", self.list_sign_ins),
             (
@@ -860,6 +880,32 @@ class GraphApi:
     def _initiator(self, caller: Caller) -> dict[str, Any]:
         return self.state.initiator(caller.tenant, caller.claims, caller.app_only)
 
+    def list_transitive_members(self, request: Request) -> Response:
+        """A group's members through nested groups, users and groups alike, each once."""
+        caller = self._caller(request)
+        caller.require(READ_GROUP_MEMBERS)
+        query = _query(request, MEMBER, collection=True)
+        tenant = caller.tenant
+        group_id = request.params["groupId"].lower()
+        with self.state.lock:
+            if tenant.groups.get(group_id) is None:
+                raise not_found(request.params["groupId"])
+            members = [
+                member
+                for member in tenant.transitive_members(group_id)
+                if member.seq > query.after and (query.match is None or query.match(member))
+            ]
+        found, more = members[: query.top], len(members) > query.top
+        body = b'{"@odata.context":' + dumps(
+            _metadata(request, _context("directoryObjects", query))
+        )
+        if more:
+            token = _skiptoken(found[-1].seq, query.binding)
+            body += b',"@odata.nextLink":' + dumps(_next_link(request, token))
+        parts = [dumps(_member_json(member, query)) for member in found]
+        body += b',"value":[' + b",".join(parts) + b"]}"
+        return _graph_response(request, 200, body)
+
     # -- $batch ---------------------------------------------------------------------
 
     def batch(self, request: Request) -> Response:
@@ -1034,6 +1080,16 @@ def _query(
     binding = zlib.crc32(f"{request.path.lower()}|{filter_text}".encode())
     after = _read_skiptoken(options["$skiptoken"], binding) if "$skiptoken" in options else 0
     return Query(fields, selected, match, top, after, binding, count == "true")
+
+
+def _member_json(member: Entity, query: Query) -> dict[str, Any]:
+    """A directoryObject in a members list: its type first, whatever $select chose."""
+    is_user = "userPrincipalName" in member.data
+    fields = query.fields if query.selected else tuple(member.data)
+    return {
+        "@odata.type": "#microsoft.graph.user" if is_user else "#microsoft.graph.group",
+        **{name: member.data.get(name) for name in fields},
+    }
 
 
 def _select(text: str, kind: Kind) -> tuple[str, ...]:

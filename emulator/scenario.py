@@ -174,6 +174,8 @@ class User:
 class Group:
     id: str
     name: str
+    # Direct members: user and group object ids (a group may hold groups).
+    members: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -555,8 +557,9 @@ class _Parser:
                 self.fail(f"{path}.upn", f"duplicate user {parsed.upn}")
             users[parsed.upn.lower()] = parsed
         groups: dict[str, Group] = {}
-        for path, group in self.items(item, "groups", where):
-            group = self.mapping(group, path, {"name"}, {"id"})
+        listed = list(self.items(item, "groups", where))
+        for path, group in listed:
+            group = self.mapping(group, path, {"name"}, {"id", "members", "groups"})
             name = self.text(group["name"], f"{path}.name")
             if name.lower() in groups:
                 self.fail(f"{path}.name", f"duplicate group {name}")
@@ -566,6 +569,12 @@ class _Parser:
                 else object_id("group", tenant_id, name.lower())
             )
             groups[name.lower()] = Group(group_id, name)
+        # Members once every group is known: a group may hold one listed after it.
+        for path, group in listed:
+            name = str(group["name"]).lower()
+            groups[name] = Group(
+                groups[name].id, groups[name].name, self.group_members(group, path, users, groups)
+            )
         self.synthetic(item, f"{_join(where, 'synthetic')}", tenant_id, domain, users, groups)
         apps: dict[str, TenantApp] = {}
         for path, app in self.items(item, "apps", where):
@@ -644,6 +653,24 @@ class _Parser:
             user=parsed.users[0] if parsed.users else None,
             result=result,
         )
+
+    def group_members(
+        self,
+        group: dict,
+        where: str,
+        users: Mapping[str, User],
+        groups: Mapping[str, Group],
+    ) -> tuple[str, ...]:
+        """`members: [upn, ...]` and `groups: [name, ...]` (nested groups), as object ids."""
+        found: list[str] = []
+        for key, known in (("members", users), ("groups", groups)):
+            for index, name in enumerate(self.texts(group, key, where)):
+                member = known.get(name.lower())
+                if member is None:
+                    what = "user" if key == "members" else "group"
+                    self.fail(f"{where}.{key}[{index}]", f"no such {what} {name!r} here")
+                found.append(member.id)
+        return tuple(found)
 
     def synthetic(
         self,

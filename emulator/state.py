@@ -316,6 +316,8 @@ class TenantState:
     sp_by_app_id: dict[str, Entity] = field(default_factory=dict)
     user_by_upn: dict[str, Entity] = field(default_factory=dict)
     groups: Collection = field(default_factory=Collection)
+    # Group id -> its direct members' object ids (users and groups), in scenario order.
+    group_members: dict[str, tuple[str, ...]] = field(default_factory=dict)
     grants_by_client: dict[str, Collection] = field(default_factory=dict)
     # Replication lag: per kind ("grants", "assignments"), object id -> what replicas show.
     stale: dict[str, dict[str, Stale]] = field(
@@ -382,23 +384,50 @@ class TenantState:
     def grants_of(self, client_id: str) -> Collection:
         return self.grants_by_client.setdefault(client_id, Collection())
 
+    def transitive_members(self, group_id: str) -> list[Entity]:
+        """Every user and group inside a group, through nested groups, each once."""
+        found: dict[str, Entity] = {}
+        pending = list(self.group_members.get(group_id, ()))
+        while pending:
+            member_id = pending.pop(0)
+            if member_id in found or member_id == group_id:
+                continue
+            member = self.users.get(member_id) or self.groups.get(member_id)
+            if member is None:
+                continue
+            found[member_id] = member
+            pending.extend(self.group_members.get(member_id, ()))
+        return sorted(found.values(), key=lambda e: e.seq)
+
+    def groups_holding(self, principal_id: str) -> set[str]:
+        """The groups a principal is in, directly or through nested groups."""
+        return {
+            group.id
+            for group in self.groups
+            if any(m.id == principal_id for m in self.transitive_members(group.id))
+        }
+
     def role_values(
         self, principal_id: str, resource_id: str, as_of: float | None = None
     ) -> list[str]:
-        """The values of the app roles a principal holds on a resource (a token's roles);
-        with `as_of`, as they were then: changes made since are undone, newest first."""
+        """The values of the app roles a principal holds on a resource (a token's roles),
+        its own and those of the groups it is in, as Entra puts both in tokens; with
+        `as_of`, as they were then: changes made since are undone, newest first."""
         resource = self.sp(resource_id).data
         names = {role["id"]: role["value"] for role in resource["appRoles"]}
-        held = {
-            a.data["appRoleId"]
-            for a in self.assignments_by(principal_id)
-            if a.data["resourceId"] == resource_id
-        }
+        holders = {principal_id, *self.groups_holding(principal_id)}
+        held: set[str] = set()
+        for holder in holders:
+            held.update(
+                a.data["appRoleId"]
+                for a in self.assignments_by(holder)
+                if a.data["resourceId"] == resource_id
+            )
         if as_of is not None:
             for moment, principal, resource_of, role, added in reversed(self.role_changes):
                 if moment <= as_of:
                     break
-                if principal == principal_id and resource_of == resource_id:
+                if principal in holders and resource_of == resource_id:
                     (held.discard if added else held.add)(role)
         return sorted(names[r] for r in held if names.get(r))
 
@@ -988,6 +1017,7 @@ class State:
         tenant.user_by_upn[user.upn.lower()] = entity
 
     def _add_group(self, tenant: TenantState, group: Group) -> None:
+        tenant.group_members[group.id] = group.members
         tenant.groups.add(
             self._entity(
                 {

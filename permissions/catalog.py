@@ -13,33 +13,51 @@ starter (the bundled snapshot of the reference's facts, plus starter_catalog.yam
 the facts of its own rows, fills only empty texts, and on a graph row that no reference
 has described fills the privilege level and tier, which Graph never supplies. Tiers
 belong to the classification, whatever the row's source.
+
+Every permission the reference or the starter lists is ``published``: public knowledge.
+One that only a tenant's Graph described (a custom API's) is not, and each sync records
+the tenant it was seen in (``seen_in``): only that tenant's users see it.
 """
 
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from pathlib import Path, PurePosixPath
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import yaml
 from django.conf import settings
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from permissions.catalog_inputs import (
+    CallKey,
+    CatalogImportError,
+    Described,
+    Tiers,
+    load_yaml,
+    merge_descriptions,
+    merge_starter,
+    merge_tiers,
+    parse_classification,
+    parse_descriptions,
+    parse_input,
+    parse_permissions,
+    parse_snapshot,
+    parse_starter,
+)
 from permissions.models import (
     MICROSOFT_GRAPH_APP_ID,
     CatalogChange,
     CatalogImport,
     Permission,
     PermissionApiCall,
-    PermissionKind,
     Resource,
-    Tier,
 )
-from permissions.sources import SourceError, load_json
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 _RAW = "https://raw.githubusercontent.com"
 REFERENCE_PERMISSIONS_URL = (
@@ -56,20 +74,7 @@ CLASSIFICATION_URLS = (
 STARTER_CATALOG_PATH = Path(__file__).resolve().parent / "data" / "starter_catalog.yaml"
 # The facts of the whole reference, without its texts: see build_catalog_snapshot.
 SNAPSHOT_PATH = Path(__file__).resolve().parent / "data" / "catalog-snapshot.json"
-SNAPSHOT_FORMAT = "permission-portal catalog snapshot 1"
-SNAPSHOT_COLUMNS = ("kind", "value", "id", "admin_consent", "privilege_level", "tier")
-
 Source = Permission.Source
-Scheme = PermissionApiCall.Scheme
-APPLICATION = PermissionKind.APPLICATION.value
-DELEGATED = PermissionKind.DELEGATED.value
-
-# Both delegated schemes (work or school, personal account) are one delegated permission.
-_SCHEME_KIND = {
-    Scheme.APPLICATION.value: APPLICATION,
-    Scheme.DELEGATED_WORK.value: DELEGATED,
-    Scheme.DELEGATED_PERSONAL.value: DELEGATED,
-}
 # Fields a Graph read supplies and the reference must not overwrite on graph rows.
 _GRAPH_FIELDS = frozenset(
     {"graph_id", "value", "display_name", "description", "admin_consent_required", "enabled"}
@@ -78,14 +83,6 @@ _GRAPH_FIELDS = frozenset(
 _STARTER_FACTS = frozenset({"graph_id", "admin_consent_required", "privilege_level", "tier"})
 # What the starter may fill on a graph row that no reference has described.
 _NOT_FROM_GRAPH = ("privilege_level", "tier")
-
-T = TypeVar("T")
-Key = tuple[str, str]  # (kind, value)
-CallKey = tuple[str, str, str]  # (scheme, method, path)
-
-
-class CatalogImportError(Exception):
-    """An input is missing or malformed; the message is one line naming the file."""
 
 
 @dataclass
@@ -118,34 +115,6 @@ class CatalogImportResult:
         )
 
 
-@dataclass
-class _Described:
-    """What one run's inputs say about one permission; a field they don't mention is absent."""
-
-    kind: str
-    value: str
-    fields: dict[str, Any] = field(default_factory=dict)
-    # Written only where the catalog has no value yet.
-    gaps: dict[str, Any] = field(default_factory=dict)
-    # None: no input of this run lists API calls for this permission.
-    api_calls: dict[CallKey, bool] | None = None
-
-
-@dataclass
-class _Tiers:
-    kind: str
-    by_id: dict[uuid.UUID, str] = field(default_factory=dict)
-    by_value: dict[str, str] = field(default_factory=dict)
-
-
-# (resource appId, resource name, its permissions), as the starter and the snapshot list them.
-StarterResources = list[tuple[uuid.UUID, str, list[_Described]]]
-
-
-class _Malformed(Exception):
-    """A problem in an input, reported without the file name, which the caller adds."""
-
-
 # --- public services --------------------------------------------------------------------
 
 
@@ -163,15 +132,15 @@ def catalog_import_reference(
     that a permission is gone, since either file may list a permission the other lacks.
     """
     result = CatalogImportResult()
-    listed, result.skipped = _parse(permissions, _parse_permissions) if permissions else ({}, 0)
+    listed, result.skipped = parse_input(permissions, parse_permissions) if permissions else ({}, 0)
     described = listed
     if descriptions:
-        described = _merge_descriptions(
+        described = merge_descriptions(
             listed,
-            _parse(descriptions, _parse_descriptions),
+            parse_input(descriptions, parse_descriptions),
             permissions_given=bool(permissions),
         )
-    tiers = _merge_tiers(_parse(location, _parse_classification) for location in classifications)
+    tiers = merge_tiers(parse_input(location, parse_classification) for location in classifications)
 
     with transaction.atomic():
         resource, _ = Resource.objects.get_or_create(
@@ -205,9 +174,9 @@ def catalog_import_starter(
     newer facts); fills only empty texts; leaves rows from the reference alone, and on
     rows from Graph fills only an unknown privilege level and tier. Removes nothing.
     """
-    resources = _parse(str(path), _parse_starter, loader=_load_yaml)
+    resources = parse_input(str(path), parse_starter, loader=load_yaml)
     if snapshot is not None:
-        resources = _merge_starter(_parse(str(snapshot), _parse_snapshot), resources)
+        resources = merge_starter(parse_input(str(snapshot), parse_snapshot), resources)
     result = CatalogImportResult()
     with transaction.atomic():
         for app_id, display_name, described in resources:
@@ -342,12 +311,15 @@ class GraphPermission:
     enabled: bool
 
 
-def catalog_apply_graph(*, entries: Iterable[GraphPermission]) -> CatalogImportResult:
+def catalog_apply_graph(
+    *, entries: Iterable[GraphPermission], tenant: "Tenant | None" = None
+) -> CatalogImportResult:
     """Upsert permissions read from Graph: Graph is the authority for ids and texts.
 
     Adds and updates only: a tenant's sync sees the catalogs of the resources its grants
-    name, so a permission it does not mention is not gone. Runs inside the caller's
-    transaction.
+    name, so a permission it does not mention is not gone. Records that ``tenant`` saw
+    each of them, which lets its users see those nobody published. Runs inside the
+    caller's transaction.
     """
     by_resource: dict[str, list[GraphPermission]] = {}
     for entry in entries:
@@ -359,7 +331,7 @@ def catalog_apply_graph(*, entries: Iterable[GraphPermission]) -> CatalogImportR
         )
         plan = _Plan(resource=resource, source=Source.GRAPH)
         described = [
-            _Described(
+            Described(
                 kind=entry.kind,
                 value=entry.value,
                 fields={
@@ -379,373 +351,37 @@ def catalog_apply_graph(*, entries: Iterable[GraphPermission]) -> CatalogImportR
             else:
                 plan.update(row, {**item.fields, "value": item.value, "source": Source.GRAPH}, {})
         plan.save(result)
+        if tenant is not None:
+            _record_seen(tenant, sorted(plan.listed))
     return result
 
 
-# --- reading inputs ---------------------------------------------------------------------
-
-
-def _parse(
-    location: str,
-    parser: Callable[[object], T],
-    loader: Callable[[str], object] = load_json,
-) -> T:
-    name = PurePosixPath(urlsplit(location).path).name or location
-    try:
-        data = loader(location)
-    except SourceError as exc:
-        raise CatalogImportError(str(exc)) from None
-    try:
-        return parser(data)
-    except _Malformed as exc:
-        raise CatalogImportError(f"{name}: {exc}") from None
-
-
-def _load_yaml(location: str) -> object:
-    try:
-        text = Path(location).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SourceError(f"{location}: cannot be read ({exc.strerror})") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise SourceError(f"{location}: not YAML{where}") from None
-
-
-_TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", bool: "true or false"}
-
-
-def _expect(value: object, kind: type[T], where: str) -> T:
-    # bool is an int in Python; a JSON true is never a privilege level.
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise _Malformed(f"{where} is not {_TYPE_NAMES.get(kind, 'a number')}")
-    return value
-
-
-def _get(obj: Mapping[str, Any], key: str, kind: type, where: str, *, required: bool = True) -> Any:
-    """obj[key] checked against kind; None when absent or null and not required."""
-    inner = f"{where}.{key}" if where else f"'{key}'"
-    if obj.get(key) is None:
-        if required:
-            raise _Malformed(f"{where} has no '{key}'" if where else f"'{key}' is missing")
-        return None
-    return _expect(obj[key], kind, inner)
-
-
-def _clean(found: Any) -> Any:
-    """Strip a text; a blank one says nothing (Microsoft's texts are sometimes "" or end in spaces)."""
-    if isinstance(found, str):
-        return found.strip() or None
-    return found
-
-
-def _guid(text: str, where: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        raise _Malformed(f"{where} is not a GUID") from None
-
-
-def _fits(text: str, model: type[models.Model], field_name: str, where: str) -> str:
-    # SQLite would store an over-long value silently and PostgreSQL fail mid-import.
-    column = model._meta.get_field(field_name)
-    limit = column.max_length if isinstance(column, models.Field) else None
-    if limit is not None and len(text) > limit:
-        raise _Malformed(f"{where} is longer than {limit} characters")
-    return text
-
-
-def _parse_permissions(data: object) -> tuple[dict[Key, _Described], int]:
-    root = _expect(data, dict, "the file")
-    entries = _get(root, "permissions", dict, "")
-    described: dict[Key, _Described] = {}
-    skipped = 0
-    for value, entry in entries.items():
-        _fits(value, Permission, "value", value)
-        entry = _expect(entry, dict, value)
-        if _get(entry, "authorizationType", str, value) != "oAuth2":
-            skipped += 1
-            continue
-        by_kind = _scheme_facts(value, _get(entry, "schemes", dict, value))
-        calls: dict[str, dict[CallKey, bool]] = {kind: {} for kind in by_kind}
-        for index, path_set in enumerate(_get(entry, "pathSets", list, value)):
-            _add_path_set(calls, path_set, f"{value}.pathSets[{index}]")
-        for kind, item in by_kind.items():
-            item.api_calls = calls[kind]
-            described[(kind, value)] = item
-    return described, skipped
-
-
-def _scheme_facts(value: str, schemes: Mapping[str, Any]) -> dict[str, _Described]:
-    by_kind: dict[str, _Described] = {}
-    # The delegated texts and levels come from the work-or-school scheme where there is one.
-    for name in (Scheme.APPLICATION, Scheme.DELEGATED_WORK, Scheme.DELEGATED_PERSONAL):
-        kind = _SCHEME_KIND[name]
-        if name not in schemes or kind in by_kind:
-            continue
-        where = f"{value}.schemes.{name}"
-        scheme = _expect(schemes[name], dict, where)
-        item = _Described(kind=kind, value=value)
-        for field_name, key, kind_of in (
-            ("display_name", "adminDisplayName", str),
-            ("description", "adminDescription", str),
-            ("admin_consent_required", "requiresAdminConsent", bool),
-            ("privilege_level", "privilegeLevel", int),
-        ):
-            found = _clean(_get(scheme, key, kind_of, where, required=False))
-            if found is not None:
-                item.fields[field_name] = found
-        level = item.fields.get("privilege_level")
-        if level is not None and not 1 <= level <= 5:
-            raise _Malformed(f"{where}.privilegeLevel is not between 1 and 5")
-        _fits(item.fields.get("display_name", ""), Permission, "display_name", where)
-        by_kind[kind] = item
-    return by_kind
-
-
-def _add_path_set(calls: Mapping[str, dict[CallKey, bool]], path_set: object, where: str) -> None:
-    path_set = _expect(path_set, dict, where)
-    scheme_keys = [
-        _expect(s, str, f"{where}.schemeKeys") for s in _get(path_set, "schemeKeys", list, where)
-    ]
-    methods = [_expect(m, str, f"{where}.methods") for m in _get(path_set, "methods", list, where)]
-    for path, note in _get(path_set, "paths", dict, where).items():
-        _fits(path, PermissionApiCall, "path", f"{where} path {path}")
-        least = _least_schemes(_expect(note, str, f"{where}.paths['{path}']"))
-        for scheme in scheme_keys:
-            # A scheme the permission doesn't define (or a new one) has no row to attach to.
-            kind_calls = calls.get(_SCHEME_KIND.get(scheme, ""))
-            if kind_calls is None:
-                continue
-            for method in methods:
-                key = (scheme, method.upper(), path.lower())
-                # Paths differing only in case become one call; least if any copy says so.
-                kind_calls[key] = kind_calls.get(key, False) or scheme in least
-
-
-def _least_schemes(note: str) -> set[str]:
-    """'least=DelegatedWork,Application;AlsoRequires=X' -> {'DelegatedWork', 'Application'}."""
-    for part in note.split(";"):
-        name, _, schemes = part.partition("=")
-        if name.strip() == "least":
-            return {s.strip() for s in schemes.split(",")}
-    return set()
-
-
-def _parse_descriptions(data: object) -> dict[Key, _Described]:
-    root = _expect(data, dict, "the file")
-    described: dict[Key, _Described] = {}
-    for list_key, kind in (
-        ("delegatedScopesList", DELEGATED),
-        ("applicationScopesList", APPLICATION),
-    ):
-        for index, entry in enumerate(_get(root, list_key, list, "")):
-            where = f"{list_key}[{index}]"
-            entry = _expect(entry, dict, where)
-            value = _fits(_get(entry, "value", str, where), Permission, "value", f"{where}.value")
-            item = _Described(kind=kind, value=value)
-            item.fields["graph_id"] = _guid(_get(entry, "id", str, where), f"{where}.id")
-            enabled = _get(entry, "isEnabled", bool, where, required=False)
-            if enabled is not None:
-                item.fields["enabled"] = enabled
-            # Texts and the consent flag are what the permissions file describes better; see
-            # _merge_descriptions. App roles often carry only the user-facing texts.
-            for field_name, keys, kind_of in (
-                ("display_name", ("adminConsentDisplayName", "consentDisplayName"), str),
-                ("description", ("adminConsentDescription", "consentDescription"), str),
-                ("admin_consent_required", ("isAdmin",), bool),
-            ):
-                found = _first(entry, keys, kind_of, where)
-                if found is not None:
-                    item.gaps[field_name] = found
-            _fits(item.gaps.get("display_name", ""), Permission, "display_name", where)
-            described[(kind, value)] = item
-    return described
-
-
-def _first(entry: Mapping[str, Any], keys: Sequence[str], kind: type, where: str) -> Any:
-    for key in keys:
-        found = _clean(_get(entry, key, kind, where, required=False))
-        if found is not None:
-            return found
-    return None
-
-
-def _merge_descriptions(
-    listed: dict[Key, _Described], extra: dict[Key, _Described], *, permissions_given: bool
-) -> dict[Key, _Described]:
-    """Add the descriptions file's ids and texts to what the permissions file said.
-
-    With the permissions file in the same run, the descriptions' texts fill what it leaves
-    out (and describe the permissions it doesn't list). Alone, they only fill empty fields,
-    so that alternating partial runs don't flip texts back and forth.
-    """
-    merged = dict(listed)
-    for key, item in extra.items():
-        target = merged.setdefault(key, _Described(kind=item.kind, value=item.value))
-        target.fields.update(item.fields)
-        if permissions_given:
-            for name, found in item.gaps.items():
-                target.fields.setdefault(name, found)
-        else:
-            target.gaps.update(item.gaps)
-    return merged
-
-
-def _parse_classification(data: object) -> _Tiers | None:
-    items = _expect(data, list, "the file")
-    if not items:
-        return None
-    first = _expect(items[0], dict, "[0]")
-    if "AppRoleId" in first:
-        tiers, id_key, name_key = _Tiers(kind=APPLICATION), "AppRoleId", "AppRoleDisplayName"
-    elif "ScopeId" in first:
-        tiers, id_key, name_key = _Tiers(kind=DELEGATED), "ScopeId", "ScopeDisplayName"
-    else:
-        raise _Malformed("[0] has neither 'AppRoleId' nor 'ScopeId'")
-    for index, entry in enumerate(items):
-        where = f"[{index}]"
-        entry = _expect(entry, dict, where)
-        app_id = _get(entry, "AppId", str, where, required=False)
-        if app_id is not None and app_id.lower() != MICROSOFT_GRAPH_APP_ID:
-            continue
-        tier = _get(entry, "EAMTierLevelName", str, where)
-        if tier not in Tier.values or tier == Tier.UNCLASSIFIED:
-            raise _Malformed(f"{where}.EAMTierLevelName '{tier}' is not a known tier")
-        tiers.by_id[_guid(_get(entry, id_key, str, where), f"{where}.{id_key}")] = tier
-        display_name = _get(entry, name_key, str, where, required=False)
-        if display_name:
-            tiers.by_value[display_name] = tier
-    return tiers
-
-
-def _merge_tiers(parsed: Iterable[_Tiers | None]) -> list[_Tiers]:
-    by_kind: dict[str, _Tiers] = {}
-    for tiers in parsed:
-        if tiers is None:
-            continue
-        target = by_kind.setdefault(tiers.kind, _Tiers(kind=tiers.kind))
-        target.by_id.update(tiers.by_id)
-        target.by_value.update(tiers.by_value)
-    return list(by_kind.values())
-
-
-_STARTER_KEYS = {"value", "kind", "id", "admin_consent", "privilege_level", "tier", "description"}
-
-
-def _parse_starter(data: object) -> StarterResources:
-    root = _expect(data, dict, "the file")
-    resources = []
-    for index, entry in enumerate(_get(root, "resources", list, "")):
-        where = f"resources[{index}]"
-        entry = _expect(entry, dict, where)
-        app_id = _guid(_get(entry, "app_id", str, where), f"{where}.app_id")
-        described = [
-            _starter_permission(item, f"{where}.permissions[{number}]")
-            for number, item in enumerate(_get(entry, "permissions", list, where))
-        ]
-        resources.append((app_id, _get(entry, "name", str, where), described))
-    return resources
-
-
-def _starter_permission(entry: object, where: str) -> _Described:
-    entry = _expect(entry, dict, where)
-    unknown = sorted(set(entry) - _STARTER_KEYS)
-    if unknown:
-        raise _Malformed(f"{where} has an unknown key '{unknown[0]}'")
-    kind = _get(entry, "kind", str, where)
-    if kind not in PermissionKind.values:
-        raise _Malformed(f"{where}.kind '{kind}' is neither application nor delegated")
-    item = _Described(kind=kind, value=_get(entry, "value", str, where))
-    item.fields["description"] = _get(entry, "description", str, where)
-    graph_id = _get(entry, "id", str, where, required=False)
-    if graph_id is not None:
-        item.fields["graph_id"] = _guid(graph_id, f"{where}.id")
-    for field_name, key, kind_of in (
-        ("admin_consent_required", "admin_consent", bool),
-        ("privilege_level", "privilege_level", int),
-        ("tier", "tier", str),
-    ):
-        found = _get(entry, key, kind_of, where, required=False)
-        if found is not None:
-            item.fields[field_name] = found
-    if item.fields.get("tier", Tier.UNCLASSIFIED) not in Tier.values:
-        raise _Malformed(f"{where}.tier '{item.fields['tier']}' is not a known tier")
-    return item
-
-
-def _parse_snapshot(data: object) -> StarterResources:
-    """The snapshot build_catalog_snapshot writes: see permissions/snapshot.py."""
-    root = _expect(data, dict, "the file")
-    if root.get("format") != SNAPSHOT_FORMAT:
-        raise _Malformed(f"'format' is not '{SNAPSHOT_FORMAT}'")
-    if tuple(_get(root, "columns", list, "")) != SNAPSHOT_COLUMNS:
-        raise _Malformed(f"'columns' is not {list(SNAPSHOT_COLUMNS)}")
-    resources = []
-    for index, entry in enumerate(_get(root, "resources", list, "")):
-        where = f"resources[{index}]"
-        entry = _expect(entry, dict, where)
-        app_id = _guid(_get(entry, "app_id", str, where), f"{where}.app_id")
-        described = [
-            _snapshot_row(row, f"{where}.permissions[{number}]")
-            for number, row in enumerate(_get(entry, "permissions", list, where))
-        ]
-        resources.append((app_id, _get(entry, "name", str, where), described))
-    return resources
-
-
-def _snapshot_row(row: object, where: str) -> _Described:
-    row = _expect(row, list, where)
-    if len(row) != len(SNAPSHOT_COLUMNS):
-        raise _Malformed(f"{where} has {len(row)} columns, not {len(SNAPSHOT_COLUMNS)}")
-    kind, value, graph_id, consent, level, tier = row
-    if kind not in PermissionKind.values:
-        raise _Malformed(f"{where} kind '{kind}' is neither application nor delegated")
-    item = _Described(
-        kind=kind, value=_fits(_expect(value, str, where), Permission, "value", where)
+def _record_seen(tenant: "Tenant", permission_ids: list[int]) -> None:
+    """Adds ``tenant`` to ``seen_in`` of the permissions not recorded there yet: an
+    unchanged re-sync writes nothing."""
+    through = Permission.seen_in.through
+    known = set(
+        through.objects.filter(tenant=tenant, permission_id__in=permission_ids).values_list(
+            "permission_id", flat=True
+        )
     )
-    if graph_id is not None:
-        item.fields["graph_id"] = _guid(_expect(graph_id, str, where), where)
-    if consent is not None:
-        item.fields["admin_consent_required"] = _expect(consent, bool, where)
-    if level is not None and not 1 <= _expect(level, int, where) <= 5:
-        raise _Malformed(f"{where} privilege level is not between 1 and 5")
-    if level is not None:
-        item.fields["privilege_level"] = level
-    if _expect(tier, str, where) not in Tier.values:
-        raise _Malformed(f"{where} tier '{tier}' is not a known tier")
-    item.fields["tier"] = tier
-    return item
-
-
-def _merge_starter(snapshot: StarterResources, starter: StarterResources) -> StarterResources:
-    """The starter file's rows with the snapshot's facts over them: the file adds our own
-    texts and what the reference does not cover; a newer snapshot's facts win over the
-    file's (a test keeps the two in agreement)."""
-    merged: dict[uuid.UUID, tuple[str, dict[Key, _Described]]] = {}
-    for app_id, name, described in [*starter, *snapshot]:
-        _, items = merged.setdefault(app_id, (name, {}))
-        for item in described:
-            known = items.get((item.kind, item.value))
-            if known is None:
-                items[(item.kind, item.value)] = item
-            else:
-                known.fields.update(item.fields)
-    return [(app_id, name, list(items.values())) for app_id, (name, items) in merged.items()]
+    through.objects.bulk_create(
+        [through(permission_id=pk, tenant=tenant) for pk in permission_ids if pk not in known],
+        batch_size=2000,
+        ignore_conflicts=True,  # a sync of the same tenant in another worker
+    )
 
 
 # --- writing ----------------------------------------------------------------------------
 
 
-def _ids_first(described: Iterable[_Described]) -> list[_Described]:
+def _ids_first(described: Iterable[Described]) -> list[Described]:
     # Matching by id first means a renamed permission claims its row before its old name
     # could be matched by value.
     return sorted(described, key=lambda item: "graph_id" not in item.fields)
 
 
-def _reference_upsert(plan: "_Plan", item: _Described) -> Permission:
+def _reference_upsert(plan: "_Plan", item: Described) -> Permission:
     row = plan.match(item)
     if row is None:
         return plan.add(item)
@@ -775,11 +411,13 @@ class _Plan:
         self.new: list[Permission] = []
         self.claimed: set[int] = set()
         self.examined: set[int] = set()
+        # The rows this run's inputs list (new ones get their pk when saved).
+        self.listed: set[int] = set()
         # pk -> {"field": [old, new]}; and the action when it is not "changed".
         self.details: dict[int, dict[str, list[Any]]] = {}
         self.actions: dict[int, str] = {}
 
-    def match(self, item: _Described) -> Permission | None:
+    def match(self, item: Described) -> Permission | None:
         by_value = self.by_value.get((item.kind, item.value))
         graph_id = item.fields.get("graph_id")
         by_id = self.by_id.get((item.kind, graph_id)) if graph_id else None
@@ -789,13 +427,15 @@ class _Plan:
         if row is None or row.pk in self.claimed:
             return None
         self.claimed.add(row.pk)
+        self.listed.add(row.pk)
         return row
 
-    def add(self, item: _Described) -> Permission:
+    def add(self, item: Described) -> Permission:
         row = Permission(resource=self.resource, kind=item.kind, value=item.value)
         for name, value in {**item.gaps, **item.fields}.items():
             setattr(row, name, value)
         row.source = self.source
+        row.published = self.source != Source.GRAPH
         self.new.append(row)
         return row
 
@@ -821,7 +461,7 @@ class _Plan:
                 self._set(row, "removed_at", self.now)
                 self.actions[row.pk] = CatalogChange.Action.REMOVED
 
-    def apply_tiers(self, tiers: _Tiers) -> None:
+    def apply_tiers(self, tiers: Tiers) -> None:
         for row in [*self.rows, *self.new]:
             if row.kind != tiers.kind:
                 continue
@@ -848,6 +488,11 @@ class _Plan:
                 row.updated_at = self.now  # bulk_update doesn't apply auto_now
             Permission.objects.bulk_update(changed, [*fields, "updated_at"], batch_size=500)
         Permission.objects.bulk_create(self.new, batch_size=500)
+        self.listed.update(row.pk for row in self.new)
+        unpublished = [row.pk for row in self.rows if row.pk in self.claimed and not row.published]
+        if self.source != Source.GRAPH and unpublished:
+            # Not a change anyone looks for: no CatalogChange, no count.
+            Permission.objects.filter(pk__in=unpublished).update(published=True)
         records = [self._record(row, CatalogChange.Action.ADDED, {}) for row in self.new]
         for row in changed:
             action = self.actions.get(row.pk, CatalogChange.Action.CHANGED)

@@ -67,6 +67,16 @@ class Permission(models.Model):
         max_length=20, choices=Tier.choices, blank=True, default=Tier.UNCLASSIFIED
     )
     source = models.CharField(max_length=12, choices=Source.choices)
+    # Listed by Microsoft's reference, the built-in snapshot or the starter: public
+    # knowledge, shown to everyone with a portal role. Unset, only tenants' Graph told the
+    # portal about it (a custom API's roles and texts): shown only to the users of the
+    # tenants in ``seen_in``. Kept apart from ``source``, which says whose texts a row
+    # holds and changes when Graph describes a published permission.
+    published = models.BooleanField(default=False)
+    # The tenants whose sync read this permission from Graph.
+    seen_in = models.ManyToManyField(
+        "tenants.Tenant", blank=True, related_name="catalog_seen", db_table="permission_seen_in"
+    )
     # Set when the source that listed this permission no longer does. The row stays:
     # grants and manifests may still name it.
     removed_at = models.DateTimeField(null=True, blank=True)

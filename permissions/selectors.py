@@ -12,8 +12,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import reduce
 from operator import or_
+from typing import TYPE_CHECKING
 
-from django.db.models import Case, CharField, Count, Prefetch, Q, QuerySet, Value, When
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    Exists,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.functions import Cast, Concat
 
 from permissions.models import (
@@ -30,6 +42,9 @@ from permissions.models import (
     Tier,
 )
 from permissions.verdicts import CallIndex, PermissionKey, PermissionScope, normalize_api_call
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 GRAPH_APP_ID = uuid.UUID(MICROSOFT_GRAPH_APP_ID)
 
@@ -187,8 +202,21 @@ def _resource_names(app_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
     return {app_id: known.get(app_id, f"Resource {app_id}") for app_id in others}
 
 
+def visible_permissions(*, tenants: "QuerySet[Tenant]") -> QuerySet[Permission]:
+    """The catalog as the users of ``tenants`` see it: every published permission, and
+    those only a tenant's Graph described where one of ``tenants`` saw them."""
+    seen = Permission.seen_in.through.objects.filter(permission=OuterRef("pk"), tenant__in=tenants)
+    return Permission.objects.filter(Q(published=True) | Exists(seen))
+
+
+def visible_resources(*, permissions: QuerySet[Permission]) -> QuerySet[Resource]:
+    """The resources of ``permissions``: a custom API's name shows only with its roles."""
+    return Resource.objects.filter(Exists(permissions.filter(resource=OuterRef("pk"))))
+
+
 def permission_search(
     *,
+    within: QuerySet[Permission] | None = None,
     q: str = "",
     resource: Resource | None = None,
     kind: str = "",
@@ -200,10 +228,13 @@ def permission_search(
 
     Permissions whose name holds every word come first: someone who types "group" looks
     for Group.Read.All before a permission that mentions groups in its description.
-    `tier` is a Tier value or TIER_UNCLASSIFIED; `consent` is one of CONSENT_*.
+    `tier` is a Tier value or TIER_UNCLASSIFIED; `consent` is one of CONSENT_*; `within`
+    (default: the whole catalog) is what the user may see (:func:`visible_permissions`).
     """
     words = q.split()
-    permissions = Permission.objects.select_related("resource")
+    permissions = (Permission.objects.all() if within is None else within).select_related(
+        "resource"
+    )
     for word in words:
         permissions = permissions.filter(
             Q(value__icontains=word)
@@ -302,17 +333,27 @@ _CATEGORY_FILTERS = {
 
 
 def catalog_change_list(
-    *, category: str = "", catalog_import: CatalogImport | None = None
+    *,
+    category: str = "",
+    catalog_import: CatalogImport | None = None,
+    within: QuerySet[Permission] | None = None,
 ) -> QuerySet[CatalogChange]:
     """New, removed, renamed and re-tiered permissions, newest first; `category` (a
     CatalogChange.Category value) narrows them to one kind of change. Other changes
-    (a new description, a consent flag Graph corrected) are left out."""
+    (a new description, a consent flag Graph corrected) are left out. With `within`,
+    only changes of those permissions, and of deleted ones that an import (not a tenant's
+    Graph) described."""
     wanted = (
         _CATEGORY_FILTERS[Category(category)]
         if category
         else reduce(or_, _CATEGORY_FILTERS.values())
     )
     changes = CatalogChange.objects.filter(wanted)
+    if within is not None:
+        changes = changes.filter(
+            Q(permission__in=within)
+            | Q(permission__isnull=True) & ~Q(source=Permission.Source.GRAPH)
+        )
     if catalog_import is not None:
         changes = changes.filter(catalog_import=catalog_import)
     return changes.select_related("catalog_import", "permission__resource").order_by("-at", "-pk")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from permissions.catalog import (
+from permissions.catalog_inputs import (
     APPLICATION,
     DELEGATED,
     SNAPSHOT_COLUMNS,
@@ -29,14 +29,14 @@ from permissions.catalog import (
     CatalogImportError,
     Key,
     Scheme,
-    _expect,
-    _get,
-    _merge_descriptions,
-    _merge_tiers,
-    _parse,
-    _parse_classification,
-    _parse_descriptions,
-    _parse_permissions,
+    expect,
+    get_field,
+    merge_descriptions,
+    merge_tiers,
+    parse_classification,
+    parse_descriptions,
+    parse_input,
+    parse_permissions,
 )
 from permissions.models import MICROSOFT_GRAPH_APP_ID, Tier
 
@@ -95,13 +95,14 @@ def snapshot_build(
     credits: Mapping[str, Credit],
 ) -> str:
     """The snapshot's text: a JSON object with one permission per line, for readable diffs."""
-    listed, _ = _parse(permissions, _parse_permissions)
-    described = _merge_descriptions(
-        listed, _parse(descriptions, _parse_descriptions), permissions_given=True
+    listed, _ = parse_input(permissions, parse_permissions)
+    described = merge_descriptions(
+        listed, parse_input(descriptions, parse_descriptions), permissions_given=True
     )
-    provisioned = _parse(provisioning, _parse_provisioning)
+    provisioned = parse_input(provisioning, _parse_provisioning)
     tiers = {
-        t.kind: t for t in _merge_tiers(_parse(c, _parse_classification) for c in classifications)
+        t.kind: t
+        for t in merge_tiers(parse_input(c, parse_classification) for c in classifications)
     }
 
     # An id from provisioningInfo only where the descriptions file has none, and only if
@@ -143,17 +144,17 @@ def _parse_provisioning(data: object) -> dict[Key, uuid.UUID]:
     clouds with ids of their own; personal-account scopes may differ from work-or-school
     ones, so delegated ids come from the DelegatedWork entries.
     """
-    root = _expect(data, dict, "the file")
-    deployments = _get(root, "permissionDeployments", dict, "")
+    root = expect(data, dict, "the file")
+    deployments = get_field(root, "permissionDeployments", dict, "")
     kinds = {Scheme.APPLICATION.value: APPLICATION, Scheme.DELEGATED_WORK.value: DELEGATED}
     candidates: dict[Key, set[uuid.UUID]] = defaultdict(set)
     for value, entries in deployments.items():
-        for index, entry in enumerate(_expect(entries, list, value)):
+        for index, entry in enumerate(expect(entries, list, value)):
             where = f"{value}[{index}]"
-            entry = _expect(entry, dict, where)
-            kind = kinds.get(_get(entry, "scheme", str, where))
-            environment = _get(entry, "environment", str, where, required=False) or ""
-            text = _get(entry, "id", str, where, required=False)
+            entry = expect(entry, dict, where)
+            kind = kinds.get(get_field(entry, "scheme", str, where))
+            environment = get_field(entry, "environment", str, where, required=False) or ""
+            text = get_field(entry, "id", str, where, required=False)
             if kind is None or not text or "public" not in _environments(environment):
                 continue
             try:

@@ -1,12 +1,17 @@
 """The portal's pages about applications and the catalog.
 
-Everything needs a signed-in user, the catalog too: it is public knowledge, but the
-permission page shows which of the user's tenants grant each permission, and one rule
-for every page is easier to keep than a list of exceptions.
+Every page needs a signed-in user with a portal role (:func:`portal_role_required`): the
+catalog holds what tenants' Graph told the portal, and the permission page shows which of
+the user's tenants grant each permission. What Microsoft publishes everyone with a role
+sees; a permission only a tenant's Graph described (a custom API's) only the users of the
+tenants where it was seen (``permissions.selectors.visible_permissions``); others get
+404, as for a permission that does not exist.
 """
 
+import functools
 import io
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -16,6 +21,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import InMemoryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.text import slugify
@@ -42,7 +48,7 @@ from permissions.services import (
 from portal.htmx import render_page_or_fragment
 from portal.http import AuthenticatedHttpRequest
 from portal.models import User
-from tenants.access import is_operator, visible_tenants
+from tenants.access import has_portal_role, is_operator, visible_tenants
 from tenants.selectors import HOLDERS_SHOWN_PER_TENANT, permission_holders
 
 APPLICATIONS_PER_PAGE = 25
@@ -107,7 +113,26 @@ class ManifestUploadHandler(FileUploadHandler):
         )
 
 
-@login_required
+def portal_role_required(
+    view: Callable[..., HttpResponse],
+) -> Callable[..., HttpResponse]:
+    """The view, for signed-in users with a portal role; 403 for anyone else."""
+
+    @login_required
+    @functools.wraps(view)
+    def with_role(request: AuthenticatedHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not has_portal_role(request.user):
+            raise PermissionDenied("The catalog and the applications need a portal role")
+        return view(request, *args, **kwargs)
+
+    return with_role
+
+
+def _visible(request: AuthenticatedHttpRequest) -> QuerySet[Permission]:
+    return selectors.visible_permissions(tenants=visible_tenants(request.user))
+
+
+@portal_role_required
 @require_safe
 def application_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     return _application_list_page(request, ManifestUploadForm())
@@ -161,7 +186,7 @@ def _manifest_upload(request: AuthenticatedHttpRequest) -> HttpResponse:
     return redirect("permissions:application-detail", app_id=result.app_id)
 
 
-@login_required
+@portal_role_required
 @require_safe
 def application_detail(request: AuthenticatedHttpRequest, app_id: uuid.UUID) -> HttpResponse:
     application = get_object_or_404(Application, app_id=app_id)
@@ -173,7 +198,7 @@ def application_detail(request: AuthenticatedHttpRequest, app_id: uuid.UUID) -> 
     )
 
 
-@login_required
+@portal_role_required
 @require_safe
 def application_manifest_export(
     request: AuthenticatedHttpRequest, app_id: uuid.UUID
@@ -192,7 +217,7 @@ class CatalogFilterForm(forms.Form):
 
     q = forms.CharField(required=False, label="Search")
     resource = forms.ModelChoiceField(
-        Resource.objects.order_by("display_name"), required=False, empty_label="Any resource"
+        Resource.objects.none(), required=False, empty_label="Any resource"
     )
     kind = forms.ChoiceField(
         required=False, label="Type", choices=[("", "Any type"), *PermissionKind.choices]
@@ -216,20 +241,28 @@ class CatalogFilterForm(forms.Form):
         ],
     )
 
+    def __init__(self, *args: Any, visible: QuerySet[Permission], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Only the resources whose permissions the user sees: a custom API's name too.
+        field = self.fields["resource"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = selectors.visible_resources(permissions=visible).order_by("display_name")
 
-@login_required
+
+@portal_role_required
 @require_safe
 def catalog(request: AuthenticatedHttpRequest) -> HttpResponse:
-    form = CatalogFilterForm(request.GET)
+    visible = _visible(request)
+    form = CatalogFilterForm(request.GET, visible=visible)
     # A stale or hand-edited filter is dropped (cleaned_data then holds only the valid
     # fields) rather than turning the whole search into an error page.
     form.is_valid()
-    permissions = selectors.permission_search(**form.cleaned_data)
+    permissions = selectors.permission_search(within=visible, **form.cleaned_data)
     page = Paginator(permissions, PERMISSIONS_PER_PAGE).get_page(request.GET.get("page"))
     context = {
         "form": form,
         "page_obj": page,
-        "catalog_is_empty": not page.paginator.count and not Permission.objects.exists(),
+        "catalog_is_empty": not page.paginator.count and not visible.exists(),
         "last_import": CatalogImport.objects.order_by("-started_at", "-pk").first(),
     }
     return render_page_or_fragment(request, "permissions/catalog.html", "catalog-results", context)
@@ -247,7 +280,7 @@ class CatalogChangeFilterForm(forms.Form):
     )
 
 
-@login_required
+@portal_role_required
 @require_safe
 def catalog_changes(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = CatalogChangeFilterForm(request.GET)
@@ -255,6 +288,7 @@ def catalog_changes(request: AuthenticatedHttpRequest) -> HttpResponse:
     changes = selectors.catalog_change_list(
         category=form.cleaned_data.get("change", ""),
         catalog_import=form.cleaned_data.get("run"),
+        within=_visible(request),
     )
     page = Paginator(changes, CHANGES_PER_PAGE).get_page(request.GET.get("page"))
     context = {
@@ -268,10 +302,10 @@ def catalog_changes(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@portal_role_required
 @require_safe
 def permission_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    permission = get_object_or_404(Permission.objects.select_related("resource"), pk=pk)
+    permission = get_object_or_404(_visible(request).select_related("resource"), pk=pk)
     api_calls = Paginator(
         selectors.permission_api_calls(permission=permission), API_CALLS_PER_PAGE
     ).get_page(request.GET.get("page"))

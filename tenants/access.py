@@ -90,6 +90,14 @@ def visible_tenants(user: User | AnonymousUser) -> QuerySet[Tenant]:
     return tenants.filter(tenant_id=home) if home else tenants.none()
 
 
+def has_portal_role(user: User) -> bool:
+    """Whether the user sees some tenant (a portal role in an onboarded tenant), is an
+    operator or a superuser: who may read the catalog and the applications' pages."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_superuser or is_operator(user) or visible_tenants(user).exists()
+
+
 def tenant_for(user: User, tenant_id: UUID, *, write: bool = False) -> tuple[Tenant, Role]:
     """The tenant if ``user`` may see it (else 404), and may change it when ``write`` (else 403)."""
     tenant = Tenant.objects.select_related("last_good_sync").filter(tenant_id=tenant_id).first()

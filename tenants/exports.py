@@ -35,16 +35,30 @@ REPORT_COLUMNS = [
 ]
 AUDIT_COLUMNS = ["at", "tenant_id", "tenant", "actor", "action", "target", "details"]
 
+# A spreadsheet takes a cell that starts with one of these for a formula (OWASP's CSV
+# injection list); spreadsheets that fold full-width forms to ASCII take those too.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
 
 def csv_text(
     header: Sequence[str], rows: Iterable[Sequence[object]], *, lineterminator: str = "\r\n"
 ) -> str:
-    """``header`` and ``rows`` as CSV; ``None`` is an empty cell."""
+    """``header`` and ``rows`` as CSV; ``None`` is an empty cell, and every text cell a
+    spreadsheet would evaluate is neutralised (:func:`csv_cell`)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator=lineterminator)
-    writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerow([csv_cell(name) for name in header])
+    writer.writerows([csv_cell(cell) for cell in row] for row in rows)
     return out.getvalue()
+
+
+def csv_cell(value: object) -> object:
+    """A text cell that a spreadsheet would evaluate, with a leading ``'`` that makes it
+    text (DESIGN.md). Only strings: numbers (the report's ``users``) are data a
+    spreadsheet should see as numbers, negative ones included, and cannot carry a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def report_csv(report: TenantReport) -> str:

@@ -5,8 +5,10 @@ bundle, throttling and error handling are decided here once. Failures surface as
 :class:`GraphError`, which says whether trying again later can help.
 """
 
+import json
 import logging
 import random
+import re
 import threading
 import time
 import uuid
@@ -53,6 +55,20 @@ def default_time_budget() -> float:
     rather than the time limit killing it halfway."""
     limit = float(settings.CELERY_TASK_SOFT_TIME_LIMIT)
     return max(limit - max(limit * SAVE_RESERVE_SHARE, SAVE_RESERVE_MIN), 0.0)
+
+
+# A NUL as Graph's JSON escapes it, not preceded by an escaping backslash.
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def graph_json(response: requests.Response) -> Any:
+    """A Graph answer's JSON, with every NUL in its strings read as U+FFFD: PostgreSQL
+    cannot store NUL in text, and one hostile name must not fail a whole sync. Pages and
+    e-mails show U+FFFD as it is (portal/text.py)."""
+    if b"\\u0000" not in response.content:
+        return response.json()
+    text = response.content.decode("utf-8")
+    return json.loads(_JSON_NUL.sub(r"\1\\ufffd", text))
 
 
 class GraphError(Exception):
@@ -225,6 +241,11 @@ class GraphClient:
             return result["access_token"]
         raise _token_error(self.tenant_id, result)
 
+    def forget_token(self) -> None:
+        """Drop this tenant's cached token: the next call asks Entra for a fresh one (a
+        token issued just after consent may lack the roles granted)."""
+        self._forget_token()
+
     def _forget_token(self) -> None:
         app = _msal_app(self.tenant_id, self.credentials, self.session)
         # list(): the cache cannot be changed while it is being searched.
@@ -344,7 +365,7 @@ class GraphClient:
     def get_json(
         self, path: str, *, needs: str = "", headers: dict[str, str] | None = None
     ) -> dict[str, Any]:
-        return self.request("GET", path, needs=needs, headers=headers).json()
+        return graph_json(self.request("GET", path, needs=needs, headers=headers))
 
     def pages(self, path: str, *, needs: str = "") -> Iterator[list[dict[str, Any]]]:
         """Each page's ``value`` of a collection, following ``@odata.nextLink`` verbatim
@@ -383,7 +404,7 @@ class GraphClient:
                 response = self.request("POST", "/$batch", json={"requests": chunk}, needs=needs)
                 client_request_id = response.request.headers.get("client-request-id", "")
                 by_id = {item["id"]: item for item in chunk}
-                for answer in response.json().get("responses", []):
+                for answer in graph_json(response).get("responses", []):
                     status = int(answer.get("status", 500))
                     inner = by_id[answer["id"]]
                     if status in RETRY_STATUSES and rounds < MAX_ATTEMPTS:
@@ -497,7 +518,7 @@ def response_error(
     method: str, url: str, response: requests.Response, *, needs: str, tenant_id: str
 ) -> GraphError:
     try:
-        body = response.json()
+        body = graph_json(response)
     except ValueError:
         body = {}
     error = _error_from_body(

@@ -3,7 +3,10 @@
 Onboarding: the portal sends an Entra administrator to the admin consent page of its own
 app; Entra gives the app a service principal in the tenant with the permissions its
 registration requires (read mode) and comes back with ``admin_consent=True`` (or an
-error). The portal then records the tenant and queues its first sync.
+error). That query string proves nothing (anyone can type it), so the portal then proves
+the consent itself: a token for that tenant and one Graph read (its organization) must
+succeed. Only then does it record the tenant and queue its first sync. The ``state`` is
+single-use, and the caller's right to connect is checked again at the callback.
 
 Health: which of the portal's permissions the tenant granted (as the latest sync saw
 them), and which failures since the last good sync need someone to act.
@@ -12,19 +15,22 @@ them), and which failures since the last good sync need someone to act.
 import logging
 import re
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 from uuid import UUID
 
 from django.conf import settings
 from django.core import signing
+from django.core.cache import cache
 from django.db.models import QuerySet
 
 from portal.models import User
 from tenants.access import Role, home_tenant, is_operator, role_in
 from tenants.audit import audit_record
 from tenants.entra_errors import Advice, consent_advice, first_code, token_advice
-from tenants.graph import GraphClient, GraphError, organization_read
+from tenants.graph import GraphClient, GraphError, Organization, organization_read
 from tenants.models import AuditEvent, ServicePrincipal, SyncRun, Tenant
 from tenants.portal_app import (
     OWN_PERMISSIONS,
@@ -32,7 +38,13 @@ from tenants.portal_app import (
     portal_permissions_held,
     portal_service_principal,
 )
-from tenants.services import TenantError, sync_run_request, tenant_add, tenant_names
+from tenants.services import (
+    TenantError,
+    parse_guid,
+    sync_run_request,
+    tenant_add,
+    tenant_names,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +58,12 @@ STATE_MAX_AGE = 30 * 60
 TENANT_HINT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$")
 # How many failed runs since the last good sync the health page looks through.
 FAILED_RUNS_CONSIDERED = 20
+# A state's nonce waits in the cache (shared by every worker) until its callback spends it.
+NONCE_CACHE_PREFIX = "tenants.onboarding.consent-nonce:"
+# Entra's tokens can lag a consent given a moment ago and lack its roles (DESIGN.md): the
+# proof asks for a fresh token after each of these waits (seconds) before it gives up.
+PROOF_WAITS = (1.0, 2.0, 4.0)
+proof_sleep: Callable[[float], None] = time.sleep
 
 
 class ConsentError(Exception):
@@ -53,7 +71,16 @@ class ConsentError(Exception):
 
 
 class ConsentStateInvalid(ConsentError):
-    """The callback's ``state`` is not one this portal gave this user recently."""
+    """The callback's ``state`` is not one this portal gave this user recently, or it was
+    used already."""
+
+
+class ConsentNotAllowed(ConsentError):
+    """The caller may not connect this tenant (any more)."""
+
+
+class ConsentUnproven(ConsentError):
+    """Entra's callback says "consented", but the portal cannot read the tenant."""
 
 
 @dataclass
@@ -107,11 +134,13 @@ def admin_consent_url(*, tenant_hint: str | None, redirect_uri: str, user: User)
 
     ``state`` is signed and names the user, so that a callback carrying someone else's
     state (a link an attacker had a victim follow) is refused; it also names the tenant
-    asked for, so that consent in another tenant is not taken for it.
+    asked for, so that consent in another tenant is not taken for it. Its nonce waits in
+    the cache until the callback spends it: each state works once.
     """
+    nonce = secrets.token_urlsafe(16)
+    cache.set(NONCE_CACHE_PREFIX + nonce, user.pk, timeout=STATE_MAX_AGE)
     state = signing.dumps(
-        {"user": user.pk, "tenant": tenant_hint or "", "nonce": secrets.token_urlsafe(8)},
-        salt=STATE_SALT,
+        {"user": user.pk, "tenant": tenant_hint or "", "nonce": nonce}, salt=STATE_SALT
     )
     query = urlencode(
         {
@@ -125,13 +154,18 @@ def admin_consent_url(*, tenant_hint: str | None, redirect_uri: str, user: User)
 
 
 def admin_consent_state_ok(*, state: str, user: User, tenant_id: str | None) -> bool:
-    """Whether ``state`` is this portal's, recent, this user's, and for ``tenant_id``
-    (None when Entra names no tenant, as in an error: nothing is created then)."""
+    """Whether ``state`` is this portal's, recent, this user's, not used before, and for
+    ``tenant_id`` (None when Entra names no tenant, as in an error: nothing is created
+    then). A state of this user is spent by this call, whatever the rest of the callback
+    says: a declined consent's state cannot come back later with ``admin_consent=True``."""
     try:
         payload = signing.loads(state, salt=STATE_SALT, max_age=STATE_MAX_AGE)
     except signing.BadSignature:  # SignatureExpired is one
         return False
     if not isinstance(payload, dict) or payload.get("user") != user.pk:
+        return False
+    # delete() is True once: two callbacks racing with one state cannot both pass.
+    if not cache.delete(NONCE_CACHE_PREFIX + str(payload.get("nonce", ""))):
         return False
     asked = str(payload.get("tenant", ""))
     if tenant_id is None:
@@ -152,24 +186,43 @@ def _is_guid(value: str) -> bool:
 
 
 def admin_consent_complete(
-    *, params: dict[str, str], state_ok: bool, actor: User | None = None
+    *,
+    params: dict[str, str],
+    state_ok: bool,
+    actor: User | None = None,
+    client: GraphClient | None = None,
 ) -> Tenant:
-    """Records the tenant Entra's callback names and queues its first sync.
+    """Records the tenant Entra's callback names, once consent there is proven, and
+    queues its first sync.
 
-    Raises :class:`ConsentStateInvalid` for a state that failed its check and
-    :class:`ConsentRefused` when Entra reports an error instead of consent.
+    Raises :class:`ConsentStateInvalid` for a state that failed its check,
+    :class:`ConsentNotAllowed` when ``actor`` may not connect a tenant any more,
+    :class:`ConsentRefused` when Entra reports an error instead of consent, and
+    :class:`ConsentUnproven` when the portal cannot read the tenant after all.
     """
     if not state_ok:
         raise ConsentStateInvalid(
-            "This link to the portal is not valid any more: it expired, was changed, or was "
-            "started by someone else. Start connecting the tenant again."
+            "This link to the portal is not valid any more: it expired, was used already, "
+            "was changed, or was started by someone else. Start connecting the tenant again."
+        )
+    # The right to connect may have ended since the start (a role removed in Entra).
+    if actor is not None and not may_connect(actor):
+        raise ConsentNotAllowed(
+            "You may not connect this tenant: only its Portal.Admins connect it again, "
+            "and only operators connect other tenants."
         )
     if params.get("error") or params.get("admin_consent", "").lower() != "true":
         raise consent_refused(params)
     try:
-        tenant, created = tenant_add(tenant_id=params.get("tenant", ""))
+        tenant_id = parse_guid(params.get("tenant", ""), what="tenant id")
     except TenantError as exc:
         raise ConsentError(f"Entra named no valid tenant: {exc}") from exc
+    organization = consent_proof(client or GraphClient(tenant_id=str(tenant_id)))
+    tenant, created = tenant_add(tenant_id=str(tenant_id))
+    names = tenant_names(tenant=tenant, organization=organization)
+    if names:
+        Tenant.objects.filter(pk=tenant.pk).update(**names)
+        tenant.refresh_from_db(fields=list(names))
     audit_record(
         action=AuditEvent.Action.TENANT_CONNECTED,
         tenant=tenant,
@@ -177,24 +230,32 @@ def admin_consent_complete(
         target=str(tenant.tenant_id),
         details={"new": created},
     )
-    _name_from_graph(tenant)
     sync_run_request(tenant=tenant, trigger=SyncRun.Trigger.SCHEDULE)
     return tenant
 
 
-def _name_from_graph(tenant: Tenant) -> None:
-    """Names the tenant after its organization. Not fatal: right after consent Entra may
-    not issue tokens for the new service principal yet, and the first sync reads the
-    name and domain again."""
-    try:
-        organization = organization_read(GraphClient(tenant_id=str(tenant.tenant_id)))
-    except GraphError as exc:
-        logger.warning("Tenant %s: organization not read yet: %s", tenant.tenant_id, exc)
-        return
-    names = tenant_names(tenant=tenant, organization=organization)
-    if names:
-        Tenant.objects.filter(pk=tenant.pk).update(**names)
-        tenant.refresh_from_db(fields=list(names))
+def consent_proof(client: GraphClient) -> Organization:
+    """The tenant's organization, read with a token of the portal's app in that tenant:
+    proof that its admin consented (before consent the app has no service principal
+    there, and Entra issues no token; without the read permissions Graph answers 403).
+
+    A token issued just after consent may lack the new roles, so a 403 is asked again
+    with a fresh token after each of :data:`PROOF_WAITS`. Raises :class:`ConsentUnproven`.
+    """
+    for wait in (*PROOF_WAITS, None):
+        try:
+            return organization_read(client)
+        except GraphError as exc:
+            if exc.status != 403 or wait is None:
+                logger.warning("Consent in tenant %s not proven: %s", client.tenant_id, exc)
+                raise ConsentUnproven(
+                    f"Entra did not confirm the consent in tenant {client.tenant_id}: {exc} "
+                    "Nothing was connected. If an administrator consented a moment ago, "
+                    "connect the tenant again in a minute."
+                ) from exc
+        client.forget_token()
+        proof_sleep(wait)
+    raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
 
 def consent_refused(params: dict[str, str]) -> ConsentRefused:

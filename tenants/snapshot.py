@@ -10,7 +10,6 @@ portal could not use is not a removal.
 
 import json
 import re
-import unicodedata
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import astuple, dataclass, field
@@ -18,7 +17,9 @@ from typing import Any, NamedTuple, TypeGuard
 
 from permissions.catalog import GraphPermission
 from permissions.models import PermissionKind
+from portal.text import HIDDEN_MARK, plain
 from tenants.graph import Organization
+from tenants.memberships import RoleHolders
 from tenants.models import Grant
 
 # A run's notes are for people: past this many, one line says how many more there were.
@@ -28,7 +29,6 @@ _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 # one is not an id the portal will store or send back.
 _OPAQUE_ID = re.compile(r"^[A-Za-z0-9_\-]{1,200}$")
 # Bidirectional overrides and isolates: they make a name read differently from what it is.
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,9 @@ class Snapshot:
     unread: Unread = field(default_factory=Unread)
     notes: list[str] = field(default_factory=list)
     notes_left_off: int = 0
+    # Who holds the portal's roles (tenants.memberships); None: not read, nobody's roles
+    # change. Not kept with a held snapshot: roles are applied only as fresh as a read.
+    role_holders: RoleHolders | None = None
 
     def note(self, text: str) -> None:
         """Something the run skipped or worked around, in words for the run's page."""
@@ -330,31 +333,23 @@ def _permission_value(value: Any) -> str:
         return ""
     # isprintable() is False for control, format (bidi overrides among them) and
     # surrogate characters and every space but " ": one C-level pass per value.
-    if not value.isprintable() or " " in value:
+    # HIDDEN_MARK: graph_json's stand-in for a NUL, which no permission name has either.
+    if not value.isprintable() or " " in value or HIDDEN_MARK in value:
         return ""
     return value
 
 
 def _text(value: Any, limit: int) -> tuple[str, bool]:
-    """A name or description from Graph, fit to store and show: control characters and
-    bidirectional overrides removed (PostgreSQL refuses NUL; an override makes a name read
-    differently from what it is), whitespace runs made one space, at most ``limit``
-    characters. Returns the text and whether anything had to change."""
+    """A name or description from Graph, fit to store and show: each hidden character
+    (control, bidi override, zero-width; PostgreSQL refuses NUL, an override makes a name
+    read differently from what it is) made visible as portal.text's mark, which the pages
+    flag; whitespace runs made one space; at most ``limit`` characters. Returns the text
+    and whether anything had to change."""
     if not isinstance(value, str):
         return "", False
-    if value.isprintable():  # the usual case: nothing to remove
-        cleaned = value
-    else:
-        cleaned = "".join(
-            " " if ch in "\t\n\r" else ch for ch in value if not _is_control(ch) or ch in "\t\n\r"
-        )
-    cleaned = " ".join(cleaned.split())
+    cleaned = " ".join(plain(value).split())
     shortened = cleaned[:limit]
     return shortened, shortened != value.strip()
-
-
-def _is_control(ch: str) -> bool:
-    return ch in _BIDI_CONTROLS or unicodedata.category(ch) in ("Cc", "Cs")
 
 
 def quoted(value: Any) -> str:

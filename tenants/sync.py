@@ -26,11 +26,9 @@ comes back short must not become a removal either:
 """
 
 import gc
-import itertools
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -45,9 +43,9 @@ from permissions.catalog import catalog_apply_graph
 from permissions.models import PermissionKind
 from portal.models import User
 from tenants.audit import audit_record
-from tenants.graph import BATCH_ERROR, GraphClient, GraphError, Organization, organization_read
+from tenants.graph import GraphClient, GraphError
+from tenants.memberships import role_holders_apply
 from tenants.models import AuditEvent, Grant, HeldSnapshot, ServicePrincipal, SyncRun, Tenant
-from tenants.portal_app import DELEGATED_READ_NEEDS, READ_NEEDS
 from tenants.revokes import revokes_after_sync
 from tenants.services import tenant_names
 from tenants.snapshot import (
@@ -55,27 +53,14 @@ from tenants.snapshot import (
     Snapshot,
     SpRecord,
     Unread,
-    assignment_record,
-    catalog_entries,
-    delegated_records,
-    has_application_roles,
-    quoted,
-    role_values,
     snapshot_dump,
     snapshot_load,
-    sp_record,
 )
+from tenants.sync_read import previous_of, read_snapshot
 from tenants.tasks import SYNC_MAX_RETRIES
 
 logger = logging.getLogger(__name__)
 
-SP_FIELDS = (
-    "id,appId,displayName,appOwnerOrganizationId,servicePrincipalType,accountEnabled,"
-    "verifiedPublisher,appRoles"
-)
-CATALOG_FIELDS = "id,appId,displayName,appRoles,oauth2PermissionScopes"
-ASSIGNMENT_FIELDS = "id,appRoleId,principalId,principalType,resourceId,createdDateTime"
-DELEGATED_FIELDS = "id,clientId,consentType,principalId,resourceId,scope"
 BULK_BATCH = 2000
 # The removed grants a held run's page can list.
 HELD_REMOVED_LISTED = 500
@@ -84,31 +69,6 @@ HELD_REMOVED_LISTED = 500
 FIRST_SYNC_DENIED = (
     "the permissions granted at consent are not in the token yet; retrying in a few minutes"
 )
-
-
-@dataclass(frozen=True)
-class Previous:
-    """What a read needs to know of the tenant's last snapshot."""
-
-    # Whether the tenant has a snapshot at all (no: this is its first sync).
-    synced: bool
-    # Its current delegated grants: Graph object id -> client object id. A callable: it is
-    # a query of every delegated grant, and needed only when the listing is short.
-    delegated: Callable[[], dict[str, str]] = dict
-
-
-def previous_of(tenant: Tenant) -> Previous:
-    def delegated() -> dict[str, str]:
-        rows = (
-            Grant.objects.filter(
-                tenant=tenant, removed_in_run__isnull=True, kind=PermissionKind.DELEGATED
-            )
-            .values_list("graph_object_id", "client__object_id")
-            .distinct()
-        )
-        return {grant_id: str(client_id) for grant_id, client_id in rows}
-
-    return Previous(synced=tenant.last_good_sync_id is not None, delegated=delegated)
 
 
 def sync_run_execute(
@@ -219,315 +179,6 @@ def _fail(run: SyncRun, exc: Exception, client: GraphClient) -> None:
     )
 
 
-# -- read ------------------------------------------------------------------------------------
-
-
-def read_snapshot(
-    *,
-    client: GraphClient,
-    progress: Callable[[str], None] = lambda text: None,
-    previous: Previous | None = None,
-) -> Snapshot:
-    previous = previous or Previous(synced=False)
-    snapshot = Snapshot()
-    progress("Reading the organization")
-    snapshot.organization = _read_organization(client)
-    progress("Reading service principals")
-    by_object_id: dict[str, dict[str, Any]] = {}
-    for page in client.pages(f"/servicePrincipals?$select={SP_FIELDS}&$top=999", needs=READ_NEEDS):
-        for sp in page:
-            record = sp_record(sp, snapshot)
-            if record is not None and record.object_id not in by_object_id:
-                snapshot.service_principals.append(record)
-                by_object_id[record.object_id] = sp
-    known = by_object_id.keys()
-
-    # Application grants are read per resource (appRoleAssignedTo), not per client
-    # (appRoleAssignments): a tenant has a handful of APIs that define app roles and
-    # thousands of clients, so this is one call per resource instead of one per client.
-    # Only APIs with a role that applications may hold: an SSO app's roles are for users,
-    # and its thousands of user and group assignments are not permissions.
-    resources = {
-        object_id: sp for object_id, sp in by_object_id.items() if has_application_roles(sp)
-    }
-    roles = {
-        (object_id, role_id): value
-        for object_id, sp in resources.items()
-        for role_id, value in role_values(sp)
-    }
-    progress(f"Reading application grants on {len(resources)} APIs")
-    assignments = _read_assignments(client, sorted(resources), roles, snapshot)
-
-    progress("Reading delegated grants")
-    delegated, named_resources = _read_delegated(client, known, previous, snapshot)
-
-    # Catalogs: app roles came with the list; scopes only for APIs that delegated grants
-    # name, one read each (batched), since the list does not carry them.
-    delegated_resources = sorted(named_resources & known)
-    progress(f"Reading the permission catalogs of {len(delegated_resources)} APIs")
-    scopes_by_resource = _read_scopes(client, delegated_resources, snapshot)
-
-    granted_resources = {record.resource_object_id for record in assignments}
-    for object_id in sorted((granted_resources | set(delegated_resources)) & known):
-        snapshot.catalog.extend(
-            catalog_entries(by_object_id[object_id], scopes_by_resource.get(object_id, []))
-        )
-    snapshot.grants = [record for record in assignments if record.client_object_id in known]
-    snapshot.grants += delegated
-    return snapshot
-
-
-def _read_organization(client: GraphClient) -> Organization:
-    """The tenant's name and default domain; optional, since a portal app granted only
-    what the grants need (no Directory.Read.All) may not read the organization."""
-    try:
-        return organization_read(client)
-    except GraphError as exc:
-        if exc.status != 403:
-            raise
-        return Organization()
-
-
-def _read_assignments(
-    client: GraphClient,
-    resource_ids: list[str],
-    roles: dict[tuple[str, str], str],
-    snapshot: Snapshot,
-) -> list[GrantRecord]:
-    """All app-role assignments on the given resources that go to service principals, as
-    records; ``roles`` names each (resource, app role id)."""
-    first_pages = client.batch(
-        [
-            {
-                "id": str(index),
-                "method": "GET",
-                "url": f"/servicePrincipals/{object_id}/appRoleAssignedTo?$select={ASSIGNMENT_FIELDS}&$top=999",
-            }
-            for index, object_id in enumerate(resource_ids)
-        ],
-        needs=READ_NEEDS,
-        tolerate=frozenset({404}),
-    )
-    records: list[GrantRecord] = []
-    for index, object_id in enumerate(resource_ids):
-        body = first_pages.get(str(index), {})
-        if BATCH_ERROR in body:
-            _vanished(snapshot, object_id, "its application grants", snapshot.unread.app_resources)
-            continue
-        pages: Iterable[list[dict[str, Any]]] = [body.get("value") or []]
-        next_link = body.get("@odata.nextLink")
-        if next_link:
-            pages = itertools.chain(pages, client.pages(next_link, needs=READ_NEEDS))
-        try:
-            for page in pages:
-                for assignment in page:
-                    # Assignments to users and groups let people into an app; they are not
-                    # permissions an application holds.
-                    if isinstance(assignment, dict) and (
-                        assignment.get("principalType") == "ServicePrincipal"
-                    ):
-                        record = assignment_record(assignment, roles, snapshot)
-                        if record is not None:
-                            records.append(record)
-        except GraphError as exc:
-            if exc.status != 404:
-                raise
-            _vanished(snapshot, object_id, "its application grants", snapshot.unread.app_resources)
-    return records
-
-
-def _read_delegated(
-    client: GraphClient, known: Iterable[str], previous: Previous, snapshot: Snapshot
-) -> tuple[list[GrantRecord], set[str]]:
-    """Delegated grants between known service principals, one record per scope, and every
-    resource that delegated grants name.
-
-    The plain listing has been seen to leave grants out (msgraph-sdk-powershell#2469), so
-    it is checked against Graph's count (an advanced query, which sees them all). When it
-    is short, the clients' own grant lists fill it in, merged by grant id: first the
-    clients whose grants the last snapshot had and the listing did not (what would
-    otherwise be removals), then, if the count is still not reached, every other client
-    (what would otherwise be missed: on a first sync, all of them).
-
-    Each page becomes records as it arrives: the raw JSON of 50,000 grants would take
-    several times the memory of their records."""
-    known = set(known)
-    records: list[GrantRecord] = []
-    resources: set[str] = set()
-    seen: set[str] = set()
-
-    def take(grant: Any) -> None:
-        grant_id = grant.get("id") if isinstance(grant, dict) else None
-        if not isinstance(grant_id, str) or grant_id in seen:
-            return
-        seen.add(grant_id)
-        parsed = delegated_records(grant, snapshot)
-        if parsed is None:
-            return
-        client_id, resource_id, grant_records = parsed
-        resources.add(resource_id)
-        if client_id in known and resource_id in known:
-            records.extend(grant_records)
-
-    for page in client.pages(
-        f"/oauth2PermissionGrants?$select={DELEGATED_FIELDS}&$top=999", needs=DELEGATED_READ_NEEDS
-    ):
-        for grant in page:
-            take(grant)
-    listed = len(seen)
-    total = _count_grants(client, snapshot)
-    if total is not None and listed >= total:
-        return records, resources
-
-    earlier = previous.delegated() if previous.synced else {}
-    would_go = sorted({c for g, c in earlier.items() if g not in seen and c in known})
-    _read_client_grants(client, would_go, take, snapshot)
-    if total is None and previous.synced:
-        snapshot.note(
-            "Delegated grants: the listing could not be checked against Graph's count, so "
-            f"each grant it did not show was looked up by its client ({len(would_go)} "
-            "clients) before being recorded as removed."
-        )
-        return records, resources
-    if total is None or len(seen) < total:
-        rest = sorted(known - set(would_go))
-        _read_client_grants(client, rest, take, snapshot)
-    found = len(seen) - listed
-    if total is None:
-        snapshot.note(
-            "Delegated grants: the listing could not be checked against Graph's count, so "
-            f"every client's own grants were read as well ({found} more found)."
-        )
-    elif len(seen) < total:
-        snapshot.note(
-            f"Delegated grants: Graph counts {total}, the listing showed {listed}; every "
-            f"client's own grants were read and {found} more found, {total - len(seen)} "
-            "still unaccounted for (Graph's count may lag behind)."
-        )
-    else:
-        snapshot.note(
-            f"Delegated grants: the listing showed {listed} of the {total} Graph counts; "
-            f"the other {found} were read from their clients' own grants."
-        )
-    return records, resources
-
-
-def _count_grants(client: GraphClient, snapshot: Snapshot) -> int | None:
-    """Graph's count of every delegated grant, or None where Graph will not count.
-
-    ``/oauth2PermissionGrants/$count`` rather than ``?$count=true&$top=1``: the same one
-    request, answered with a number rather than a grant as well. Counting is an advanced
-    query: without ``ConsistencyLevel: eventual`` Graph refuses it (400)."""
-    try:
-        response = client.request(
-            "GET",
-            "/oauth2PermissionGrants/$count",
-            needs=DELEGATED_READ_NEEDS,
-            headers={"ConsistencyLevel": "eventual", "Accept": "text/plain"},
-        )
-    except GraphError as exc:
-        if exc.retryable or exc.status is None:
-            raise
-        snapshot.note(
-            f"Graph would not count the delegated grants (HTTP {exc.status} "
-            f"{exc.code or 'error'}); the listing was checked client by client instead."
-        )
-        return None
-    text = response.text.strip()
-    if not text.isdigit():
-        snapshot.note(
-            f"Graph's count of delegated grants was not a number ({quoted(text)}); the "
-            "listing was checked client by client instead."
-        )
-        return None
-    return int(text)
-
-
-def _read_client_grants(
-    client: GraphClient, client_ids: list[str], take: Callable[[Any], None], snapshot: Snapshot
-) -> None:
-    """Each client's own delegated grants (``/servicePrincipals/{id}/oauth2PermissionGrants``),
-    batched, passed to ``take`` one by one."""
-    if not client_ids:
-        return
-    bodies = client.batch(
-        [
-            {
-                "id": str(index),
-                "method": "GET",
-                "url": f"/servicePrincipals/{object_id}/oauth2PermissionGrants"
-                f"?$select={DELEGATED_FIELDS}&$top=999",
-            }
-            for index, object_id in enumerate(client_ids)
-        ],
-        needs=DELEGATED_READ_NEEDS,
-        tolerate=frozenset({404}),
-    )
-    for index, object_id in enumerate(client_ids):
-        body = bodies.get(str(index), {})
-        if BATCH_ERROR in body:
-            _vanished(
-                snapshot, object_id, "its delegated grants", snapshot.unread.delegated_clients
-            )
-            continue
-        for grant in body.get("value") or []:
-            take(grant)
-        next_link = body.get("@odata.nextLink")
-        if not next_link:
-            continue
-        try:
-            for page in client.pages(next_link, needs=DELEGATED_READ_NEEDS):
-                for grant in page:
-                    take(grant)
-        except GraphError as exc:
-            if exc.status != 404:
-                raise
-            _vanished(
-                snapshot, object_id, "its delegated grants", snapshot.unread.delegated_clients
-            )
-
-
-def _read_scopes(
-    client: GraphClient, resource_ids: list[str], snapshot: Snapshot
-) -> dict[str, list[dict[str, Any]]]:
-    bodies = client.batch(
-        [
-            {
-                "id": object_id,
-                "method": "GET",
-                "url": f"/servicePrincipals/{object_id}?$select={CATALOG_FIELDS}",
-            }
-            for object_id in resource_ids
-        ],
-        needs=READ_NEEDS,
-        tolerate=frozenset({404}),
-    )
-    scopes: dict[str, list[dict[str, Any]]] = {}
-    for object_id, body in bodies.items():
-        if BATCH_ERROR in body:
-            snapshot.note(
-                f"Service principal {object_id} answered 404 (it was listed a moment ago): "
-                "its delegated permissions' descriptions were not read."
-            )
-            continue
-        found = body.get("oauth2PermissionScopes")
-        scopes[object_id] = (
-            [s for s in found if isinstance(s, dict)] if isinstance(found, list) else []
-        )
-    return scopes
-
-
-def _vanished(snapshot: Snapshot, object_id: str, what: str, unread: set[str]) -> None:
-    unread.add(object_id)
-    snapshot.note(
-        f"Service principal {object_id} answered 404 (it was listed a moment ago): {what} "
-        "were not read and stay as the last sync saw them."
-    )
-
-
-# -- Graph's objects, as hostile input -----------------------------------------------------------
-
-
 # -- apply -----------------------------------------------------------------------------------
 
 
@@ -559,12 +210,13 @@ def apply_snapshot(
             return False
         if client is not None:
             _progress(run, "Saving", client)
-        catalog_apply_graph(entries=snapshot.catalog)
+        catalog_apply_graph(entries=snapshot.catalog, tenant=tenant)
         sp_ids = _apply_service_principals(tenant, snapshot.service_principals, snapshot.unread)
         added = _apply_grants(tenant, run, snapshot, sp_ids, current=current, seen=seen, gone=gone)
         # In the same transaction: a manual revoke is done, or a revoked permission is back,
         # exactly when the snapshot that shows it is saved.
         revokes_after_sync(tenant=tenant, run=run)
+        role_holders_apply(tenant=tenant, holders=snapshot.role_holders)
         _succeed(
             run,
             tenant,

@@ -13,6 +13,7 @@ from tenants.models import RevokeRequest
 
 SYNC_MAX_RETRIES = 3
 REVOKE_MAX_RETRIES = 5
+NOTIFY_MAX_RETRIES = 5
 # The revoke task's limits. A request RUNNING for longer than the hard limit has lost its
 # worker (the limit would have killed it), so another run may take it over.
 REVOKE_SOFT_TIME_LIMIT = 10 * 60
@@ -77,3 +78,14 @@ def execute_revoke(self, revoke_id: int) -> str:
             raise self.retry(countdown=30 * 2**self.request.retries) from exc
         revoke_request_resync(revoke=revoke)
         return revoke.status
+
+
+# A mail server's refusals and outages are OSErrors (smtplib.SMTPException is one).
+@shared_task(
+    acks_late=True, autoretry_for=(OSError,), max_retries=NOTIFY_MAX_RETRIES, retry_backoff=60
+)
+def notify_revoke_requests(revoke_ids: list[int]) -> int:
+    """Mail a tenant's admins that readers ask for these revokes."""
+    from tenants.notifications import revoke_requests_notify
+
+    return revoke_requests_notify(revoke_ids=revoke_ids)

@@ -16,6 +16,7 @@ tests/tenants/conftest.py, syncs both from the emulator).
 """
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,8 +105,12 @@ def emu(emulator_data_dir: Path, settings) -> Iterator[Emulator]:
 def onboarded(tenant_id: str, name: str) -> Tenant:
     """A tenant as connecting it leaves it: named, its first sync due at once."""
     domain = f"{name.lower()}.onmicrosoft.com"
+    # A UUID, as a tenant read from the database has it (code compares it with UUIDs).
     return TenantFactory(
-        tenant_id=tenant_id, name=name, default_domain=domain, next_sync_at=timezone.now()
+        tenant_id=uuid.UUID(tenant_id),
+        name=name,
+        default_domain=domain,
+        next_sync_at=timezone.now(),
     )
 
 

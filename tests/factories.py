@@ -55,6 +55,7 @@ class PermissionFactory(ModelFactory[Permission]):
     admin_consent_required = True
     privilege_level = 3
     source = Permission.Source.STARTER
+    published = True
 
 
 class PermissionApiCallFactory(ModelFactory[PermissionApiCall]):

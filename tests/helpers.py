@@ -21,6 +21,15 @@ def signed_in(user: User, **client_defaults: Any) -> Client:
     return client
 
 
+def member(username: str, tenant: Tenant, *roles: str, **fields: Any) -> User:
+    """Someone outside the cast (conftest.py) who signed in from ``tenant`` with ``roles``."""
+    from tests.factories import UserFactory
+
+    return UserFactory(
+        username=username, entra_tenant_id=str(tenant.tenant_id), entra_roles=list(roles), **fields
+    )
+
+
 def use_broker(url: str) -> None:
     """Points the Celery app at a broker, dropping connections made to the previous one."""
     celery_app.conf.update(broker_url=url, broker_transport_options={})

@@ -30,3 +30,4 @@ LEGACY = "b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e"  # Legacy Reporting Tool, by Con
 # -- Graph's app role ids (the same in every tenant) -----------------------------------------
 DEVICE_READ_ALL = "7438b122-aefc-4978-80ed-43db9fcc7715"
 MAIL_READ = "810c84a8-4a9e-49e6-bf7d-12d183f40d01"
+WOODGROVE = "5a7d3e2b-9c41-4f8e-b6a0-1d2c3b4a5e6f"  # realistic data: managed identities, an SSO app, odd names

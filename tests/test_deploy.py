@@ -7,6 +7,7 @@ import re
 import secrets
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -141,3 +142,74 @@ def test_production_settings_pass_the_deployment_checks():
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# -- the locks: the image installs the runtime one, development the full one ---------------
+
+DEV_LOCK = ROOT / "requirements.lock"
+RUNTIME_LOCK = ROOT / "requirements.runtime.lock"
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+# What the issue names, whatever pyproject's dev extra says.
+NEVER_IN_THE_IMAGE = {"pytest", "pytest-django", "playwright", "ruff", "aiosmtpd", "mypy"}
+
+
+def normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirement_name(requirement: str) -> str:
+    return normalized(re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement).group(0))
+
+
+def lock_entries(path: Path) -> dict[str, tuple[str, set[str]]]:
+    """Each pinned package: its version and what pulls it in (uv's ``# via`` notes)."""
+    entries: dict[str, tuple[str, set[str]]] = {}
+    current = ""
+    for line in path.read_text().splitlines():
+        pin = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", line)
+        via = re.match(r"^\s+#\s+(?:via\s+)?([A-Za-z0-9][A-Za-z0-9._-]*)", line)
+        if pin:
+            current = normalized(pin.group(1))
+            entries[current] = (pin.group(2), set())
+        elif current and via and via.group(1) != "via":
+            entries[current][1].add(normalized(via.group(1)))
+    return entries
+
+
+def runtime_closure(dev: dict[str, tuple[str, set[str]]]) -> set[str]:
+    """The packages of the dev lock that the portal's own dependencies pull in."""
+    needed = {requirement_name(r) for r in PYPROJECT["project"]["dependencies"]}
+    changed = True
+    while changed:
+        more = {name for name, (_, parents) in dev.items() if parents & needed} - needed
+        needed |= more
+        changed = bool(more)
+    return needed & dev.keys()
+
+
+def test_the_image_installs_the_runtime_lock_and_nothing_for_development():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    installs = re.findall(r"pip install .*--requirement (\S+)", dockerfile)
+
+    assert installs == ["requirements.runtime.lock"]
+    assert NEVER_IN_THE_IMAGE & lock_entries(RUNTIME_LOCK).keys() == set()
+    dev_extra = {requirement_name(r) for r in PYPROJECT["project"]["optional-dependencies"]["dev"]}
+    assert dev_extra & lock_entries(RUNTIME_LOCK).keys() == set()
+
+
+def test_the_runtime_lock_pins_what_the_portal_needs_as_the_dev_lock_does():
+    dev = lock_entries(DEV_LOCK)
+    runtime = lock_entries(RUNTIME_LOCK)
+
+    # Exactly the runtime dependencies and theirs: nothing only a dev tool pulls in.
+    assert set(runtime) == runtime_closure(dev)
+    assert {name: version for name, (version, _) in runtime.items()} == {
+        name: dev[name][0] for name in runtime
+    }
+
+
+def test_make_test_keeps_the_development_lock():
+    makefile = (ROOT / "Makefile").read_text()
+
+    assert re.search(r"pip install .*-r requirements\.lock$", makefile, re.M)
+    assert "requirements.runtime.lock" not in re.search(r"^test:.*$", makefile, re.M).group(0)

@@ -6,29 +6,24 @@ approves or denies; the requester or an admin cancels one that has not started; 
 that succeeded can be undone by a RESTORE request.
 """
 
-import logging
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
-from django.urls import reverse
 from django.utils import timezone
 
 from permissions.verdicts import PermissionKey
 from portal.models import User
-from tenants.access import PORTAL_ADMIN, Role, role_in
+from tenants.access import Role, role_in
 from tenants.models import AuditEvent, Grant, RevokeRequest, ServicePrincipal, Tenant
 from tenants.portal_app import portal_can_write
-from tenants.revokes._shared import Action, Status, audit, grant_rows_for, named, target
+from tenants.revokes._shared import Action, Status, audit, grant_rows_for, named
 from tenants.revokes.guard import self_revoke_check
 from tenants.revokes.manual import audit_manual
 from tenants.slots import GrantSlot
 from tenants.tasks import execute_revoke as execute_revoke_task
-
-logger = logging.getLogger(__name__)
+from tenants.tasks import notify_revoke_requests as notify_revoke_requests_task
 
 
 def revoke_grants(
@@ -63,8 +58,6 @@ def revoke_request_create(
     portal's own permissions are refused, or need ``acknowledge_self``
     (:mod:`tenants.revokes.guard`); raises :class:`RevokeRefused` (a ValueError).
     """
-    # One transaction: a request whose e-mail could not be sent is not left waiting for
-    # admins who were never told.
     with transaction.atomic():
         revoke, created = request_create(
             tenant=tenant,
@@ -212,13 +205,17 @@ def revoke_request_deny(*, revoke: RevokeRequest, actor: User | None) -> RevokeR
 
 
 def revoke_request_cancel(*, revoke: RevokeRequest, actor: User | None) -> RevokeRequest:
-    """The requester or an admin withdraws a request that has not started."""
-    if actor is not None and revoke.requested_by_id != actor.pk:
-        _require_admin(actor, revoke.tenant)
+    """An admin withdraws a request that has not started; a requester who is not an admin
+    only one still waiting for approval: once approved, the revoke is an admin's decision."""
+    from_statuses: list[str] = [Status.PENDING_APPROVAL, Status.QUEUED, Status.MANUAL]
+    if actor is not None and role_in(actor, revoke.tenant) != Role.ADMIN:
+        if revoke.requested_by_id != actor.pk or revoke.status != Status.PENDING_APPROVAL:
+            raise PermissionDenied("Only the tenant's admins can cancel this request")
+        from_statuses = [Status.PENDING_APPROVAL]
     return _close_by_decision(
         revoke,
         actor=actor,
-        from_statuses=[Status.PENDING_APPROVAL, Status.QUEUED, Status.MANUAL],
+        from_statuses=from_statuses,
         status=Status.CANCELLED,
         audit_action=AuditEvent.Action.REVOKE_CANCELLED,
         fields={"finished_at": timezone.now()},
@@ -288,35 +285,6 @@ def _require_admin(actor: User | None, tenant: Tenant) -> None:
 
 
 def notify_admins(tenant: Tenant, revokes: list[RevokeRequest]) -> None:
-    """Mail the tenant's portal admins that readers ask for revokes, with the pages."""
-    recipients = [
-        user.email
-        for user in User.objects.filter(
-            entra_tenant_id__iexact=str(tenant.tenant_id), is_active=True
-        ).exclude(email="")
-        # Roles are a JSON list; filtered here because SQLite cannot query inside one.
-        if PORTAL_ADMIN in (user.entra_roles or [])
-    ]
-    if not recipients:
-        # Nobody to mail: the request still waits on the tenant's page for an admin.
-        logger.info("No portal admin of %s has an e-mail address to notify", tenant.tenant_id)
-        return
-    requester = revokes[0].requested_by
-    who = (requester.get_full_name() or requester.get_username()) if requester else "A reader"
-    if len(revokes) == 1:
-        subject = f"Revoke request in {tenant.name}: {revokes[0].value} of {revokes[0].client.display_name}"
-    else:
-        subject = f"{len(revokes)} revoke requests in {tenant.name}"
-    lines = [f"{who} asks to revoke these permissions in {tenant.name}:", ""]
-    for revoke in revokes:
-        lines += [f"- {target(revoke)}", f"  {_application_url(revoke)}"]
-    lines += ["", "Approve or deny each request on the application's page."]
-    send_mail(subject, "\n".join(lines), None, recipients)
-
-
-def _application_url(revoke: RevokeRequest) -> str:
-    path = reverse(
-        "tenants:application",
-        kwargs={"tenant_id": revoke.tenant.tenant_id, "app_id": revoke.client.app_id},
-    )
-    return f"{settings.PORTAL_URL}{path}"
+    """Mail the tenant's portal admins that readers ask for revokes, from a task once
+    committed (tenants.notifications): no mail error can undo or fail the request."""
+    notify_revoke_requests_task.delay_on_commit([revoke.pk for revoke in revokes])

@@ -1,8 +1,9 @@
 """Connecting a tenant by admin consent, and a tenant's health page.
 
 The connect pages are not tenant-scoped: who may start is decided by
-:func:`tenants.onboarding.may_connect`, and the callback acts only on a signed state
-that this portal gave the same user. The health page goes through ``tenants.access``
+:func:`tenants.onboarding.may_connect` (checked again at the callback), and the callback
+acts only on a signed, single-use state that this portal gave the same user, and only
+once the portal's own read of the tenant proves the consent. The health page goes through ``tenants.access``
 like every tenant page: readers may see it.
 """
 
@@ -20,6 +21,7 @@ from portal.http import AuthenticatedHttpRequest
 from tenants.access import role_in, tenant_for
 from tenants.onboarding import (
     ConsentError,
+    ConsentNotAllowed,
     ConsentRefused,
     admin_consent_complete,
     admin_consent_state_ok,
@@ -76,7 +78,9 @@ def connect_callback(request: AuthenticatedHttpRequest) -> HttpResponse:
         tenant = admin_consent_complete(params=params, state_ok=state_ok, actor=request.user)
     except ConsentRefused as refused:
         return render(request, "tenants/connect_failed.html", {"refused": refused})
-    except ConsentError as exc:  # a bad or foreign state, or no tenant named
+    except ConsentNotAllowed as exc:
+        return render(request, "tenants/connect_failed.html", {"message": str(exc)}, status=403)
+    except ConsentError as exc:  # a bad, foreign or spent state, no tenant, no proof
         return render(request, "tenants/connect_failed.html", {"message": str(exc)}, status=400)
     messages.success(request, f"{tenant.name} is connected in read mode; its first sync is queued.")
     if role_in(request.user, tenant) is None:

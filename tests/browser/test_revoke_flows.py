@@ -2,8 +2,8 @@
 and undoes it; a reader asks for a revoke and an admin approves it.
 
 No worker runs here: the revoke task (and the sync it queues after a success, which would
-wait out Graph's replication lag; the emulator has none here) run at once, in the live
-server's thread, against the emulator's Graph.
+wait out Graph's replication lag; the emulator has none here) and the admins' e-mail run
+at once, in the live server's thread, against the emulator's Graph.
 """
 
 import pytest
@@ -11,7 +11,7 @@ from django.core import mail
 from playwright.sync_api import Locator, Page
 
 from tenants.models import Grant, RevokeRequest
-from tenants.tasks import execute_revoke, sync_tenant
+from tenants.tasks import execute_revoke, notify_revoke_requests, sync_tenant
 from tests.browser.helpers import open_rooms_platform, screenshot, sign_in
 from tests.ids import ROOMS
 
@@ -28,6 +28,9 @@ def tasks_run_at_once(monkeypatch) -> None:
     monkeypatch.setattr(sync_tenant, "delay", lambda run_id: sync_tenant.apply((run_id,)))
     monkeypatch.setattr(
         sync_tenant, "apply_async", lambda args, countdown=None: sync_tenant.apply(args)
+    )
+    monkeypatch.setattr(
+        notify_revoke_requests, "delay", lambda ids: notify_revoke_requests.apply((ids,))
     )
 
 

@@ -1,8 +1,10 @@
 """Helpers shared by the emulator's tests."""
 
+import re
 from typing import Any
 
 import requests
+import yaml
 
 from emulator import Emulator
 from tests.ids import CONTOSO as CONTOSO  # re-exported: the demo's ids, from tests/ids.py
@@ -84,3 +86,79 @@ def assert_graph_error(response: requests.Response, status: int, code: str) -> d
     assert error["message"]
     assert set(error["innerError"]) == {"date", "request-id", "client-request-id"}
     return error
+
+
+# -- signing in at the emulator's Entra (test_entra, test_groups) --
+
+REDIRECT = "http://127.0.0.1:8000/accounts/microsoft/login/callback/"
+
+
+def authorize_url(emu, tenant="organizations", **extra):
+    params = {
+        "client_id": PORTAL_APP_ID,
+        "response_type": "code",
+        "redirect_uri": REDIRECT,
+        "scope": "openid profile email User.Read",
+        "state": "xyz",
+        "nonce": "n-0S6",
+        **extra,
+    }
+    return (
+        requests.Request("GET", f"{emu.url}/{tenant}/oauth2/v2.0/authorize", params=params)
+        .prepare()
+        .url
+    )
+
+
+def sign_in(emu, http, user, **extra):
+    url = authorize_url(emu, **extra)
+    page = http.get(url).text
+    users = dict(
+        (upn, oid)
+        for oid, upn in re.findall(r"name='user' value='([^']+)'>[^<]*&lt;([^&]+)&gt;", page)
+    )
+    response = http.post(url, data={"user": users[user]}, allow_redirects=False)
+    assert response.status_code == 302, response.text
+    return response.headers["Location"]
+
+
+# -- a tenant whose apps hold one role each (test_authorization, test_groups) --
+
+TINY = "7d9c1a3e-2b4f-4e6a-8c1d-9e2f3a4b5c6d"
+READER, GRANT_READER, NO_ROLES = (
+    "a1a1a1a1-0000-4000-8000-000000000001",
+    "a1a1a1a1-0000-4000-8000-000000000002",
+    "a1a1a1a1-0000-4000-8000-000000000003",
+)
+ROLES_SCENARIO = yaml.safe_load(
+    f"""
+scenario: 1
+name: roles
+resources:
+  - app_id: {GRAPH_APP_ID}
+    name: Microsoft Graph
+    identifier_uris: [https://graph.microsoft.com]
+    app_roles:
+      - {{value: Application.Read.All, id: 9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30, description: apps}}
+      - {{value: DelegatedPermissionGrant.Read.All, id: 81b4724a-58aa-41c1-8a55-84ef97466587,
+          description: grants}}
+    scopes:
+      - {{value: User.Read, id: e1fe6dd8-ba31-4d61-89e7-88639da4683d, description: me}}
+applications:
+  - {{app_id: {READER}, name: App reader, secrets: [{{value: s}}]}}
+  - {{app_id: {GRANT_READER}, name: Grant reader, secrets: [{{value: s}}]}}
+  - {{app_id: {NO_ROLES}, name: No roles, secrets: [{{value: s}}]}}
+tenants:
+  - id: {TINY}
+    name: Tiny
+    domain: tiny.onmicrosoft.com
+    apps:
+      - app_id: {READER}
+        grants: [{{type: application, permissions: [Application.Read.All]}}]
+      - app_id: {GRANT_READER}
+        grants:
+          - {{type: application, permissions: [DelegatedPermissionGrant.Read.All]}}
+          - {{type: delegated, permissions: [User.Read]}}
+      - app_id: {NO_ROLES}
+"""
+)

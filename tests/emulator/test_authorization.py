@@ -4,57 +4,21 @@ import time
 
 import jwt
 import pytest
-import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from emulator import run_emulator
 from tests.emulator.helpers import (
     CONTOSO,
     FABRIKAM,
-    GRAPH_APP_ID,
+    GRANT_READER,
+    NO_ROLES,
     PORTAL_APP_ID,
+    READER,
+    ROLES_SCENARIO,
+    TINY,
     bearer,
     get_token,
     session_for,
-)
-
-TINY = "7d9c1a3e-2b4f-4e6a-8c1d-9e2f3a4b5c6d"
-READER, GRANT_READER, NO_ROLES = (
-    "a1a1a1a1-0000-4000-8000-000000000001",
-    "a1a1a1a1-0000-4000-8000-000000000002",
-    "a1a1a1a1-0000-4000-8000-000000000003",
-)
-ROLES_SCENARIO = yaml.safe_load(
-    f"""
-scenario: 1
-name: roles
-resources:
-  - app_id: {GRAPH_APP_ID}
-    name: Microsoft Graph
-    identifier_uris: [https://graph.microsoft.com]
-    app_roles:
-      - {{value: Application.Read.All, id: 9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30, description: apps}}
-      - {{value: DelegatedPermissionGrant.Read.All, id: 81b4724a-58aa-41c1-8a55-84ef97466587,
-          description: grants}}
-    scopes:
-      - {{value: User.Read, id: e1fe6dd8-ba31-4d61-89e7-88639da4683d, description: me}}
-applications:
-  - {{app_id: {READER}, name: App reader, secrets: [{{value: s}}]}}
-  - {{app_id: {GRANT_READER}, name: Grant reader, secrets: [{{value: s}}]}}
-  - {{app_id: {NO_ROLES}, name: No roles, secrets: [{{value: s}}]}}
-tenants:
-  - id: {TINY}
-    name: Tiny
-    domain: tiny.onmicrosoft.com
-    apps:
-      - app_id: {READER}
-        grants: [{{type: application, permissions: [Application.Read.All]}}]
-      - app_id: {GRANT_READER}
-        grants:
-          - {{type: application, permissions: [DelegatedPermissionGrant.Read.All]}}
-          - {{type: delegated, permissions: [User.Read]}}
-      - app_id: {NO_ROLES}
-"""
 )
 
 

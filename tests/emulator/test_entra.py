@@ -15,13 +15,15 @@ from tests.emulator.helpers import (
     NORTHWIND,
     PORTAL_APP_ID,
     PORTAL_SECRET,
+    REDIRECT,
+    authorize_url,
     bearer,
     get_token,
     session_for,
+    sign_in,
 )
 
 GRAPH_DEFAULT = ["https://graph.microsoft.com/.default"]
-REDIRECT = "http://127.0.0.1:8000/accounts/microsoft/login/callback/"
 
 
 def token_error(response, status, code):
@@ -189,23 +191,6 @@ def test_a_client_that_does_not_trust_the_ca_cannot_connect(emu):
             untrusting.get(f"{emu.url}/{CONTOSO}/v2.0/.well-known/openid-configuration")
 
 
-def authorize_url(emu, tenant="organizations", **extra):
-    params = {
-        "client_id": PORTAL_APP_ID,
-        "response_type": "code",
-        "redirect_uri": REDIRECT,
-        "scope": "openid profile email User.Read",
-        "state": "xyz",
-        "nonce": "n-0S6",
-        **extra,
-    }
-    return (
-        requests.Request("GET", f"{emu.url}/{tenant}/oauth2/v2.0/authorize", params=params)
-        .prepare()
-        .url
-    )
-
-
 def test_the_authorize_page_lists_the_scenarios_users_to_sign_in_as(emu, http):
     page = http.get(authorize_url(emu))
     assert page.status_code == 200
@@ -217,18 +202,6 @@ def test_the_authorize_page_lists_the_scenarios_users_to_sign_in_as(emu, http):
     only_fabrikam = http.get(authorize_url(emu, tenant=FABRIKAM)).text
     assert "charlie@fabrikam.onmicrosoft.com" in only_fabrikam
     assert "alice@contoso.onmicrosoft.com" not in only_fabrikam
-
-
-def sign_in(emu, http, user, **extra):
-    url = authorize_url(emu, **extra)
-    page = http.get(url).text
-    users = dict(
-        (upn, oid)
-        for oid, upn in re.findall(r"name='user' value='([^']+)'>[^<]*&lt;([^&]+)&gt;", page)
-    )
-    response = http.post(url, data={"user": users[user]}, allow_redirects=False)
-    assert response.status_code == 302, response.text
-    return response.headers["Location"]
 
 
 def test_signing_in_redirects_back_with_a_code_that_redeems_to_an_id_token(emu, http):

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from permissions.catalog import catalog_import_run
 from permissions.models import MICROSOFT_GRAPH_APP_ID, CatalogChange, CatalogImport
-from tests.factories import PermissionFactory, UserFactory
+from tests.factories import PermissionFactory, TenantFactory, UserFactory
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "reference"
 APP_ROLES = FIXTURES / "Classification_MsGraphAppRoles.json"
@@ -21,7 +21,12 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _signed_in(client):
-    client.force_login(UserFactory(username="visitor"))
+    tenant = TenantFactory()
+    client.force_login(
+        UserFactory(
+            username="visitor", entra_tenant_id=str(tenant.tenant_id), entra_roles=["Portal.Reader"]
+        )
+    )
 
 
 def changes_url() -> str:
@@ -206,6 +211,7 @@ def test_the_queries_do_not_grow_with_the_page(client, django_assert_max_num_que
             catalog_import=run,
         )
 
-    # The session and the user; the filter's import, the imports, the count, the page.
-    with django_assert_max_num_queries(6):
+    # The session and the user, the role check, the user's tenant in the header; the
+    # filter's import, the imports, the count, the page.
+    with django_assert_max_num_queries(8):
         client.get(changes_url(), {"run": run.pk})

@@ -36,8 +36,14 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _signed_in(client):
-    """Every page needs someone signed in; these pages show the same to anyone who is."""
-    client.force_login(UserFactory(username="visitor"))
+    """Every page needs someone signed in with a portal role; these pages show the same
+    to anyone who has one (the catalog's own visibility: test_catalog_visibility.py)."""
+    tenant = TenantFactory(name="Visitor's tenant")
+    client.force_login(
+        UserFactory(
+            username="visitor", entra_tenant_id=str(tenant.tenant_id), entra_roles=["Portal.Reader"]
+        )
+    )
 
 
 APPLICATION = PermissionKind.APPLICATION
@@ -96,10 +102,14 @@ def test_the_application_list_lives_under_applications(client):
     assert client.get("/applications/").status_code == 200
 
 
-def test_the_admin_link_is_shown_to_staff_only(client, bob_client):
+def test_the_admin_link_is_shown_to_staff_only(client, bob, bob_client):
     admin_link = f'href="{reverse("admin:index")}"'
 
-    client.force_login(UserFactory(is_staff=True))
+    client.force_login(
+        UserFactory(
+            is_staff=True, entra_tenant_id=bob.entra_tenant_id, entra_roles=["Portal.Reader"]
+        )
+    )
     assert admin_link in client.get(catalog_url()).content.decode()
     assert admin_link not in bob_client.get(catalog_url()).content.decode()
 
@@ -180,8 +190,9 @@ def test_the_application_list_queries_do_not_grow_with_applications(
         for value in ("User.Read.All", "Group.Read.All", "Device.Read.All"):
             RequirementFactory(feature=feature, permission_value=value)
 
-    # The session and the signed-in user, the count, the page.
-    with django_assert_max_num_queries(4):
+    # The session and the signed-in user, the role check, the user's tenant in the header,
+    # the count, the page.
+    with django_assert_max_num_queries(6):
         response = client.get(reverse("permissions:application-list"))
 
     assert response.status_code == 200
@@ -321,9 +332,9 @@ def test_the_application_page_queries_do_not_grow_with_the_manifest(
             PermissionFactory(value=value)
             RequirementFactory(feature=feature, permission_value=value)
 
-    # The session and the user; the application, its features, their requirements, the
-    # catalog's permissions.
-    with django_assert_max_num_queries(6):
+    # The session and the user, the role check, the user's tenant in the header; the
+    # application, its features, their requirements, the catalog's permissions.
+    with django_assert_max_num_queries(8):
         response = client.get(app_url(application))
 
     assert response.status_code == 200
@@ -524,9 +535,9 @@ def test_the_catalog_queries_do_not_grow_with_the_page(client, django_assert_max
     PermissionFactory.create_batch(50)
     PermissionFactory.create_batch(5, resource=intune())
 
-    # The session and the user; resources for the filter, the count, the page with its
-    # resources, the last catalog import.
-    with django_assert_max_num_queries(6):
+    # The session and the user, the role check, the user's tenant in the header; resources
+    # for the filter, the count, the page with its resources, the last catalog import.
+    with django_assert_max_num_queries(8):
         response = client.get(catalog_url())
 
     assert response.status_code == 200
@@ -692,7 +703,7 @@ def test_a_widely_held_permission_names_the_first_holders_and_counts_them_all(cl
     assert "27 applications hold it; the first 25 by name" in response.content.decode()
 
 
-def test_someone_without_a_tenant_sees_that_no_application_holds_it(client):
+def test_someone_whose_tenants_hold_none_sees_that_no_application_holds_it(client):
     permission = PermissionFactory(value="Device.Read.All")
     holder(TenantFactory(), "247connect", value="Device.Read.All")
 

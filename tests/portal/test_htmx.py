@@ -10,7 +10,7 @@ from django_htmx.middleware import HtmxDetails
 
 from portal.htmx import wants_fragment
 from portal.http import HtmxHttpRequest
-from tests.factories import PermissionFactory, UserFactory
+from tests.factories import PermissionFactory, TenantFactory, UserFactory
 
 BROWSER: dict[str, str] = {}
 HTMX = {"HX-Request": "true"}
@@ -35,7 +35,11 @@ def test_only_htmx_swapping_part_of_the_page_wants_a_fragment(headers, expected)
 
 @pytest.fixture
 def catalog(client, db) -> str:
-    client.force_login(UserFactory())
+    # The catalog needs a portal role (tests/permissions/test_catalog_visibility.py).
+    tenant = TenantFactory()
+    client.force_login(
+        UserFactory(entra_tenant_id=str(tenant.tenant_id), entra_roles=["Portal.Reader"])
+    )
     PermissionFactory(value="Mail.Send")
     return reverse("permissions:catalog")
 

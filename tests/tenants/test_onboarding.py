@@ -234,9 +234,97 @@ def test_a_failure_before_the_last_good_sync_is_no_problem_any_more(contoso):
 
 
 def test_connecting_a_tenant_is_recorded_in_the_audit_trail(emu, db):
+    # Contoso's admin consented long ago: the portal's read there proves it.
     tenant = admin_consent_complete(
-        params={"tenant": NORTHWIND, "admin_consent": "True"},
-        state_ok=True,
+        params={"tenant": CONTOSO, "admin_consent": "True"}, state_ok=True
     )
     event = AuditEvent.objects.get(action=AuditEvent.Action.TENANT_CONNECTED)
     assert event.tenant == tenant and event.details == {"new": True}
+
+
+# -- proof of consent, a single-use state, the right to connect checked again (issue 12) --
+
+
+def forged_callback(url: str, tenant_id: str) -> str:
+    """The callback as an attacker writes it: the portal's own state, no consent given."""
+    state = parse_qs(urlsplit(url).query)["state"][0]
+    return (
+        reverse("tenants:connect-callback")
+        + f"?admin_consent=True&tenant={tenant_id}&state={state}"
+    )
+
+
+def test_a_forged_callback_without_consent_connects_nothing(emu, nina, sent_syncs):
+    url = start(nina, emu)
+
+    response = nina.get(forged_callback(url, NORTHWIND))
+
+    assert response.status_code == 400
+    assert b"did not confirm" in response.content
+    assert not Tenant.objects.exists()
+    assert sent_syncs == [] and not portal_apps_in(emu, NORTHWIND)
+
+
+def test_a_state_is_used_once(emu, nina, sent_syncs, django_capture_on_commit_callbacks):
+    nina_id = user_id(emu, NORTHWIND, "nina@northwind.onmicrosoft.com")
+    back = consent_at_entra(emu, start(nina, emu), {"decision": "accept", "user": nina_id})
+    with django_capture_on_commit_callbacks(execute=True):
+        assert nina.get(back).status_code == 302
+
+    replayed = nina.get(back)
+
+    assert replayed.status_code == 400
+    assert b"not valid any more" in replayed.content
+    assert len(sent_syncs) == 1
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.TENANT_CONNECTED).count() == 1
+
+
+def test_a_declined_state_cannot_be_replayed_with_consent(emu, nina, sent_syncs):
+    url = start(nina, emu)
+    nina.get(consent_at_entra(emu, url, {"decision": "decline"}))
+    # An admin consents meanwhile; the declined callback's state is spent all the same.
+    nina_id = user_id(emu, NORTHWIND, "nina@northwind.onmicrosoft.com")
+    consent_at_entra(emu, start(nina, emu), {"decision": "accept", "user": nina_id})
+
+    response = nina.get(forged_callback(url, NORTHWIND))
+
+    assert response.status_code == 400 and b"not valid any more" in response.content
+    assert not Tenant.objects.exists()
+
+
+def test_who_lost_the_right_to_connect_between_start_and_callback_is_refused(
+    emu, alice, sent_syncs
+):
+    client = Client(HTTP_HOST=PORTAL_HOST)
+    client.force_login(alice)
+    url = start(client, emu)
+    alice_id = user_id(emu, CONTOSO, "alice@contoso.onmicrosoft.com")
+    back = consent_at_entra(emu, url, {"decision": "accept", "user": alice_id})
+    # Her Portal.Admin role is removed in Entra (a sync, or her next sign-in, says so).
+    alice.entra_roles = []
+    alice.save()
+
+    response = client.get(back)
+
+    assert response.status_code == 403
+    assert b"may not connect" in response.content
+    assert sent_syncs == []
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.TENANT_CONNECTED).exists()
+
+
+def test_consent_is_proven_even_while_new_tokens_lack_the_new_roles(
+    emu, nina, sent_syncs, django_capture_on_commit_callbacks, monkeypatch
+):
+    # Entra's tokens lag behind a consent given a moment ago (token_role_lag): the proof
+    # waits for one that carries the roles, and the emulator's clock moves as it waits.
+    emu.set_behaviour(token_role_lag=5)
+    monkeypatch.setattr("tenants.onboarding.proof_sleep", emu.advance_clock)
+    nina_id = user_id(emu, NORTHWIND, "nina@northwind.onmicrosoft.com")
+    back = consent_at_entra(emu, start(nina, emu), {"decision": "accept", "user": nina_id})
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = nina.get(back)
+
+    assert response.status_code == 302
+    assert Tenant.objects.get(tenant_id=NORTHWIND).name == "Northwind"
+    assert len(sent_syncs) == 1

@@ -30,7 +30,12 @@ from tenants.revokes import (
     revoke_restore,
 )
 from tenants.slots import GrantSlot
-from tenants.tasks import REVOKE_MAX_RETRIES, REVOKE_TIME_LIMIT, execute_revoke
+from tenants.tasks import (
+    REVOKE_MAX_RETRIES,
+    REVOKE_TIME_LIMIT,
+    execute_revoke,
+    notify_revoke_requests,
+)
 from tests.factories import UserFactory
 from tests.helpers import sync
 from tests.ids import ASKCODY, CONTOSO, FABRIKAM, GRAPH, LEGACY, MAIL_READ, PORTAL_APP, ROOMS
@@ -78,6 +83,14 @@ def graph_for(recorder, sleep):
         return GraphClient(tenant_id=tenant_id, session=recorder.session, sleep=sleep)
 
     return make
+
+
+@pytest.fixture
+def mailed_at_once(monkeypatch) -> None:
+    """The admins' e-mail task runs as soon as it is sent (on commit), in the test."""
+    monkeypatch.setattr(
+        notify_revoke_requests, "delay", lambda ids: notify_revoke_requests.apply((ids,))
+    )
 
 
 def sp(tenant, app_id: str) -> ServicePrincipal:
@@ -509,7 +522,7 @@ def test_only_a_succeeded_revoke_can_be_undone(synced):
 
 
 def test_a_readers_request_waits_for_approval_and_mails_the_tenants_admins(
-    synced, alice, bob, charlie, graph_for
+    synced, alice, bob, charlie, graph_for, mailed_at_once
 ):
     contoso, _ = synced
     # Neither an admin without an address nor charlie, an admin of another tenant, is mailed.
@@ -711,7 +724,7 @@ def test_bulk_creates_one_request_per_candidate_once(synced, alice, graph_for, e
     assert emu.counters()["requests"][DELETE_ASSIGNMENT] == len(candidates)
 
 
-def test_a_readers_bulk_request_sends_the_admins_one_mail(synced, alice, bob):
+def test_a_readers_bulk_request_sends_the_admins_one_mail(synced, alice, bob, mailed_at_once):
     contoso, _ = synced
     shown = [(str(c.client.object_id), c.slot) for c in revoke_bulk_candidates(tenant=contoso)]
     revokes = revoke_bulk_create(tenant=contoso, actor=bob, role=Role.READER, shown=shown).requests
