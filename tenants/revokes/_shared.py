@@ -101,3 +101,35 @@ def target(revoke: RevokeRequest) -> str:
     consent = ", user consents" if revoke.consent == Grant.Consent.USER else ""
     verb = "Restore " if revoke.action == Action.RESTORE else ""
     return f"{verb}{revoke.value} ({revoke.kind}{consent}) of {revoke.client.display_name}"
+
+
+def removed_entries(
+    revoke: RevokeRequest, rows: QuerySet[Grant], *, with_scope: bool
+) -> list[dict[str, Any]]:
+    """The Graph objects the grant rows stand for, as a request's ``removed`` records them;
+    a delegated grant's scope is the row's own ``with_scope``, else left for Graph to say."""
+    rows = rows.order_by("pk")
+    client_id = str(revoke.client.object_id)
+    if revoke.kind == PermissionKind.APPLICATION:
+        return [
+            {
+                "type": "appRoleAssignment",
+                "id": row.graph_object_id,
+                "principalId": client_id,
+                "resourceId": str(row.resource_object_id),
+                "appRoleId": str(row.permission_id),
+            }
+            for row in rows
+        ]
+    return [
+        {
+            "type": "oauth2PermissionGrant",
+            "id": row.graph_object_id,
+            "clientId": client_id,
+            "consentType": consent_type(row.consent),
+            "principalId": str(row.principal_id) if row.principal_id else None,
+            "resourceId": str(row.resource_object_id),
+            "scope": row.value if with_scope else "",
+        }
+        for row in rows
+    ]

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from permissions.models import PermissionKind
 from tenants.models import AuditEvent, Grant, RevokeRequest, SyncRun, Tenant
-from tenants.revokes._shared import OUTCOMES, Action, Status, audit, consent_type, grant_rows
+from tenants.revokes._shared import OUTCOMES, Action, Status, audit, grant_rows, removed_entries
 from tenants.slots import GrantSlot
 
 # A grant of one client, as the re-grant check compares them.
@@ -104,8 +104,8 @@ def _complete_manual(revoke: RevokeRequest, run: SyncRun) -> None:
     fields: dict[str, Any] = {"status": Status.SUCCEEDED, "finished_at": timezone.now()}
     if revoke.action == Action.REVOKE and not revoke.removed:
         # What the admin removed by hand, as the grant rows knew it, so it can be undone.
-        fields["removed"] = _entries_from_rows(
-            revoke, grant_rows(revoke).filter(removed_in_run=run)
+        fields["removed"] = removed_entries(
+            revoke, grant_rows(revoke).filter(removed_in_run=run), with_scope=True
         )
     RevokeRequest.objects.filter(pk=revoke.pk, status=Status.MANUAL).update(**fields)
     audit(revoke, OUTCOMES[(revoke.action, Status.SUCCEEDED)], confirmed_by_sync=run.pk)
@@ -114,32 +114,3 @@ def _complete_manual(revoke: RevokeRequest, run: SyncRun) -> None:
 def _mark_regranted(revoke: RevokeRequest, run: SyncRun) -> None:
     RevokeRequest.objects.filter(pk=revoke.pk).update(regranted_in_run=run)
     audit(revoke, AuditEvent.Action.REGRANTED, sync_run=run.pk)
-
-
-def _entries_from_rows(revoke: RevokeRequest, rows: QuerySet[Grant]) -> list[dict[str, Any]]:
-    """The Graph objects the grant rows were, as ``removed`` records them."""
-    rows = rows.order_by("pk")
-    client_id = str(revoke.client.object_id)
-    if revoke.kind == PermissionKind.APPLICATION:
-        return [
-            {
-                "type": "appRoleAssignment",
-                "id": row.graph_object_id,
-                "principalId": client_id,
-                "resourceId": str(row.resource_object_id),
-                "appRoleId": str(row.permission_id),
-            }
-            for row in rows
-        ]
-    return [
-        {
-            "type": "oauth2PermissionGrant",
-            "id": row.graph_object_id,
-            "clientId": client_id,
-            "consentType": consent_type(row.consent),
-            "principalId": str(row.principal_id) if row.principal_id else None,
-            "resourceId": str(row.resource_object_id),
-            "scope": row.value,
-        }
-        for row in rows
-    ]

@@ -62,9 +62,9 @@ from tenants.revokes._shared import (
     Action,
     Status,
     audit,
-    consent_type,
     grant_rows,
     new_grant_body,
+    removed_entries,
     restore_targets,
     without,
 )
@@ -302,7 +302,13 @@ def _relative(path: str) -> str:
 
 def _revoke(revoke: RevokeRequest, calls: _Calls) -> None:
     noted = {entry["id"]: entry for entry in revoke.removed}
-    fresh = [entry for entry in _recorded_targets(revoke) if entry["id"] not in noted]
+    # What the last sync recorded; a delegated grant's scope is read from Graph before the write.
+    recorded = grant_rows(revoke).filter(removed_in_run__isnull=True)
+    fresh = [
+        entry
+        for entry in removed_entries(revoke, recorded, with_scope=False)
+        if entry["id"] not in noted
+    ]
     if not noted and not fresh:
         raise ValueError(f"no grant of {revoke.value} to {revoke.client.display_name} is recorded")
     # Every object the last sync saw must still be there before anything is written:
@@ -323,36 +329,6 @@ def _revoke(revoke: RevokeRequest, calls: _Calls) -> None:
         lambda entry: _gone(revoke, calls, entry),
         f"Graph still shows {revoke.value} for {revoke.client.display_name} after removing it",
     )
-
-
-def _recorded_targets(revoke: RevokeRequest) -> list[dict[str, Any]]:
-    """The Graph objects the last sync recorded for the request's grant, as ``removed``
-    entries (a delegated grant's scope is read from Graph before the write)."""
-    client_id = str(revoke.client.object_id)
-    rows = grant_rows(revoke).filter(removed_in_run__isnull=True).order_by("pk")
-    if revoke.kind == PermissionKind.APPLICATION:
-        return [
-            {
-                "type": "appRoleAssignment",
-                "id": row.graph_object_id,
-                "principalId": client_id,
-                "resourceId": str(row.resource_object_id),
-                "appRoleId": str(row.permission_id),
-            }
-            for row in rows
-        ]
-    return [
-        {
-            "type": "oauth2PermissionGrant",
-            "id": row.graph_object_id,
-            "clientId": client_id,
-            "consentType": consent_type(row.consent),
-            "principalId": str(row.principal_id) if row.principal_id else None,
-            "resourceId": str(row.resource_object_id),
-            "scope": "",
-        }
-        for row in rows
-    ]
 
 
 def _seen(revoke: RevokeRequest, calls: _Calls, entry: dict[str, Any]) -> dict[str, Any]:
