@@ -191,3 +191,42 @@ def sign_in_json(
         "last": last.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if last else None,
         "inactive": is_inactive(last, now),
     }
+
+
+@dataclass(frozen=True)
+class SignInFacts:
+    """What an application's page says of its sign-ins."""
+
+    known: bool
+    # "last signed in 3 days ago", "no sign-in on record", or "unknown: <why, how to fix>".
+    text: str
+    inactive: bool = False
+    app_only: str = ""
+    delegated: str = ""
+
+
+def _days_ago(moment: dt.datetime, now: dt.datetime) -> str:
+    days = max((now - moment).days, 0)
+    if days == 0:
+        return "today"
+    return f"{days} day{'s' if days != 1 else ''} ago"
+
+
+def sign_in_facts(
+    *, tenant: Tenant, sp: ServicePrincipal, now: dt.datetime | None = None
+) -> SignInFacts:
+    now = now or timezone.now()
+    if not sign_in_known(tenant):
+        return SignInFacts(known=False, text=f"unknown: {why_unknown(tenant)}")
+    last = sp.last_sign_in_at
+    if last is None:
+        return SignInFacts(known=True, text="no sign-in on record", inactive=True)
+    return SignInFacts(
+        known=True,
+        text=f"last signed in {_days_ago(last, now)}",
+        inactive=is_inactive(last, now),
+        app_only=_days_ago(sp.last_app_sign_in_at, now) if sp.last_app_sign_in_at else "",
+        delegated=_days_ago(sp.last_delegated_sign_in_at, now)
+        if sp.last_delegated_sign_in_at
+        else "",
+    )
