@@ -93,3 +93,26 @@ def test_inactive_follows_the_setting(settings):
     assert is_inactive(now - dt.timedelta(days=31), now)
     assert not is_inactive(now - dt.timedelta(days=29), now)
     assert is_inactive(None, now)
+
+
+def test_risk_counts_inactivity_only_where_sign_ins_are_known(db):
+    from tenants.risk import application_risk
+    from tenants.selectors import application_in_tenant
+    from tests.factories import GrantFactory, SyncRunFactory
+
+    tenant = Tenant.objects.create(tenant_id=CONTOSO, name="Contoso", sign_in_status="")
+    run = SyncRunFactory(tenant=tenant, succeeded=True, last_good=True)
+    sp = ServicePrincipal.objects.create(
+        tenant=tenant, object_id=BOTH, app_id=OLD, display_name="Teams Rooms"
+    )
+    GrantFactory(client=sp, value="Mail.Read", first_seen_run=run)
+    tenant.refresh_from_db()
+
+    def reasons() -> str:
+        detail = application_in_tenant(tenant=tenant, service_principal=sp)
+        return repr(application_risk(tenant=tenant, service_principal=sp, detail=detail))
+
+    assert "inactive: no sign-in on record in the last 90 days" in reasons()
+    tenant.sign_in_status = "no_licence"
+    assert "inactive: no sign-in" not in reasons()
+    assert "sign-in activity (inactive or not)" in reasons()
