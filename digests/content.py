@@ -13,14 +13,16 @@ from datetime import datetime
 from uuid import UUID
 
 from django.conf import settings
-from django.db.models import Max, QuerySet
+from django.db.models import Max, Q, QuerySet
 from django.urls import reverse
 
 from permissions.models import Permission, Tier
 from permissions.selectors import catalog_changes_held
 from tenants.models import Grant, RevokeRequest, SyncRun, Tenant
 from tenants.report import GrantReport, MissingReport, tenant_report
-from tenants.selectors import grants_at, run_diff
+from tenants.selectors import grants_at, holding_clients, run_diff
+from tenants.signins import KNOWN as KNOWN_SIGN_INS
+from tenants.signins import inactive_since
 
 # A first digest of a large tenant could list thousands of grants: each application shows
 # this many per list, then a count and the link to its page.
@@ -80,6 +82,10 @@ class Digest:
     findings: list[str] = field(repr=False)
     # Permissions the tenant holds that the catalog removed, renamed or re-tiered.
     catalog_changes: list[Item] = field(default_factory=list)
+    # Applications holding permissions with no sign-in in INACTIVE_DAYS (0 where sign-in
+    # activity is unknown): a standing fact, said in every digest but not news by itself.
+    inactive: int = 0
+    inactive_url: str = ""
 
     @property
     def added(self) -> int:
@@ -124,6 +130,16 @@ class Digest:
         ]
         said = ", ".join(f"{number} {what}" for number, what in counts if number)
         return f"{self.tenant.name}: {said}"
+
+    @property
+    def inactive_line(self) -> str:
+        if not self.inactive:
+            return ""
+        apps, have = ("app holds", "has") if self.inactive == 1 else ("apps hold", "have")
+        return (
+            f"{self.inactive} {apps} permissions and {have} not signed in for "
+            f"{settings.INACTIVE_DAYS} days"
+        )
 
     @property
     def catalog_title(self) -> str:
@@ -191,6 +207,19 @@ def digest_build(
         catalog_changes=_catalog_changes(
             good.filter(pk__lte=up_to_run).order_by("-pk").first(), since
         ),
+        inactive=_inactive_holders(tenant),
+        inactive_url=portal_url("tenants:tenant-detail", tenant.tenant_id) + "?activity=inactive",
+    )
+
+
+def _inactive_holders(tenant: Tenant) -> int:
+    if tenant.sign_in_status != KNOWN_SIGN_INS:
+        return 0
+    return (
+        holding_clients([tenant.pk])
+        .filter(tenant=tenant)
+        .filter(Q(last_sign_in_at__isnull=True) | Q(last_sign_in_at__lt=inactive_since()))
+        .count()
     )
 
 

@@ -407,6 +407,12 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- Sign-in activity ------------------------------------------------------------------------
+# An application with no sign-in on record in this many days is inactive (evidence only).
+INACTIVE_DAYS = env_int("INACTIVE_DAYS", 90)
+if INACTIVE_DAYS < 1:
+    raise ImproperlyConfigured(f"INACTIVE_DAYS={INACTIVE_DAYS} must be 1 or more")
+
 # --- Justifications (an admin's reason for keeping a grant) ------------------------------------
 # The term a justification gets unless its admin picks an expiry; the longest one allowed
 # (0: no maximum, and a justification may then never expire); and how many days before its

@@ -31,6 +31,12 @@ class ApplicationFilterForm(forms.Form):
         label="Publisher",
         choices=[("", "Any publisher"), ("third", "Third-party"), ("first", "Microsoft")],
     )
+    # Inactive: no sign-in on record in INACTIVE_DAYS (where sign-in activity is known).
+    activity = forms.ChoiceField(
+        required=False,
+        label="Sign-in activity",
+        choices=[("", "Any activity"), ("inactive", "Inactive")],
+    )
 
 
 class FeatureSwitchForm(forms.Form):

@@ -34,6 +34,9 @@ class Tenant(models.Model):
         "SyncRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Whether the last sync could read Entra's sign-in activity report (tenants.signins):
+    # "" known, else why not ("not_read", "no_licence", "no_permission", "failed").
+    sign_in_status = models.CharField(max_length=20, default="not_read", blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -158,6 +161,12 @@ class ServicePrincipal(models.Model):
     account_enabled = models.BooleanField(default=True)
     # Set when a sync no longer finds it; grants history still points at it.
     removed_at = models.DateTimeField(null=True, blank=True)
+    # Entra's sign-in activity (tenants.signins): the last sign-in of any kind, app-only
+    # as a client, delegated as a client; None where Entra has none on record. Meaningful
+    # only while the tenant's sign_in_status is known.
+    last_sign_in_at = models.DateTimeField(null=True, blank=True)
+    last_app_sign_in_at = models.DateTimeField(null=True, blank=True)
+    last_delegated_sign_in_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["display_name"]

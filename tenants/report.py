@@ -33,6 +33,7 @@ from permissions.verdicts import (
 )
 from tenants.justifications import justification_note, justifications_by_client
 from tenants.models import FeatureSwitch, Grant, RevokeRequest, ServicePrincipal, Tenant
+from tenants.signins import sign_in_json
 from tenants.slots import GrantSlot
 
 
@@ -114,6 +115,8 @@ class ApplicationReport:
     service_principal_type: str | None
     # Published by one of Microsoft's own tenants (appOwnerOrganizationId).
     first_party: bool
+    # {"last": "...Z" or None, "inactive": bool}; None where the portal cannot know.
+    sign_in: dict[str, Any] | None
     grants: tuple[GrantReport, ...]
     missing: tuple[MissingReport, ...]
 
@@ -124,6 +127,7 @@ class ApplicationReport:
             "service_principal_id": str(self.service_principal_id),
             "service_principal_type": self.service_principal_type,
             "first_party": self.first_party,
+            "sign_in": self.sign_in,
             "grants": [grant.as_json() for grant in self.grants],
             "missing": [missing.as_json() for missing in self.missing],
         }
@@ -173,6 +177,7 @@ def tenant_report(
     regranted = _regranted(tenant)
     justifications = justifications_by_client([tenant.pk], [app_id] if app_id else None)
     last = tenant.last_good_sync
+    now = timezone.now()
     return TenantReport(
         tenant_id=tenant.tenant_id,
         synced_at=last.finished_at if last else None,
@@ -190,6 +195,7 @@ def tenant_report(
                     ).items()
                 },
                 today=today,
+                sign_in=sign_in_json(tenant=tenant, sp=sp, now=now),
             )
             for sp in clients
         ),
@@ -316,6 +322,7 @@ def _application_report(
     *,
     notes: dict[GrantSlot, JustificationNote],
     today: date,
+    sign_in: dict[str, Any] | None,
 ) -> ApplicationReport:
     by_key = {finding.permission: finding for finding in evaluation.grants}
     # Justifications name a grant with its consent type: applied per entry, for the few
@@ -334,6 +341,7 @@ def _application_report(
         service_principal_id=sp.object_id,
         service_principal_type=sp.service_principal_type or None,
         first_party=sp.is_first_party,
+        sign_in=sign_in,
         grants=tuple(
             GrantReport(
                 permission=group.key.value,

@@ -2,13 +2,16 @@
 
 The rule is permissions/risk.py's; this gathers its evidence from what the application's
 page has loaded already (no query of its own). What the sync does not read yet (sign-in
-activity, owners, credentials, publisher verification, an own app's sign-in audience) is
+owners, credentials, publisher verification, an own app's sign-in audience) is
 passed as unknown, so the page says so instead of guessing.
 """
+
+from django.conf import settings
 
 from permissions.risk import HeldPermission, Ownership, RiskAssessment, RiskEvidence, assess
 from tenants.models import ServicePrincipal, Tenant
 from tenants.selectors import ApplicationInTenant
+from tenants.signins import is_inactive, sign_in_known
 
 
 def ownership_of(*, tenant: Tenant, service_principal: ServicePrincipal) -> Ownership:
@@ -47,5 +50,10 @@ def application_risk(
             # An app registered in another organization is multi-tenant, or it could not
             # be in this tenant; an own app's audience is not read yet.
             multi_tenant=True if ownership == Ownership.THIRD_PARTY else None,
+            # Unknown where the tenant's sign-in activity cannot be read.
+            inactive=is_inactive(service_principal.last_sign_in_at)
+            if sign_in_known(tenant)
+            else None,
+            inactive_days=settings.INACTIVE_DAYS,
         )
     )

@@ -45,6 +45,8 @@ from tenants.models import (
     Tenant,
 )
 from tenants.report import application_needs, enabled_features
+from tenants.signins import KNOWN as KNOWN_SIGN_INS
+from tenants.signins import inactive_since
 from tenants.slots import GrantSlot
 
 
@@ -146,10 +148,18 @@ def holding_clients(tenant_ids: Iterable[int]) -> QuerySet[ServicePrincipal]:
     return ServicePrincipal.objects.filter(pk__in=current_grants(tenant_ids).values("client_id"))
 
 
-def clients_matching(*, q: str = "", party: str = "") -> QuerySet[ServicePrincipal]:
+def clients_matching(
+    *, q: str = "", party: str = "", inactive: bool = False
+) -> QuerySet[ServicePrincipal]:
     """Clients whose name holds every word of ``q``, published by Microsoft (``party`` =
-    "first") or anyone else ("third"); an empty filter matches everything."""
+    "first") or anyone else ("third"), and (``inactive``) in a tenant whose sign-in
+    activity is known with no sign-in in INACTIVE_DAYS; an empty filter matches everything."""
     clients = ServicePrincipal.objects.all()
+    if inactive:
+        clients = clients.filter(
+            Q(last_sign_in_at__isnull=True) | Q(last_sign_in_at__lt=inactive_since()),
+            tenant__sign_in_status=KNOWN_SIGN_INS,
+        )
     for word in q.split():
         clients = clients.filter(display_name__icontains=word)
     if party:
@@ -310,6 +320,9 @@ class TenantOverview:
     latest_status: SyncRun.Status | None
     applications: int
     counts: VerdictCounts
+    # Applications holding permissions with no sign-in in INACTIVE_DAYS; None where the
+    # tenant's sign-in activity is unknown.
+    inactive: int | None = None
 
 
 if TYPE_CHECKING:  # django-stubs' annotated model type; django_stubs_ext is a dev dependency
@@ -331,15 +344,21 @@ def tenant_overviews(tenants: "Sequence[TenantWithLatestStatus]") -> list[Tenant
     """Each tenant (from ``tenants_with_latest_status``) with its grants counted by verdict."""
     counts = {tenant.pk: VerdictCounts() for tenant in tenants}
     applications = dict.fromkeys(counts, 0)
+    inactive = dict.fromkeys(counts, 0)
+    cutoff = inactive_since()
     for held in held_applications(tenants):
-        counts[held.service_principal.tenant_id].add(held.counts)
-        applications[held.service_principal.tenant_id] += 1
+        sp = held.service_principal
+        counts[sp.tenant_id].add(held.counts)
+        applications[sp.tenant_id] += 1
+        if sp.last_sign_in_at is None or sp.last_sign_in_at < cutoff:
+            inactive[sp.tenant_id] += 1
     return [
         TenantOverview(
             tenant=tenant,
             latest_status=SyncRun.Status(tenant.latest_status) if tenant.latest_status else None,
             applications=applications[tenant.pk],
             counts=counts[tenant.pk],
+            inactive=inactive[tenant.pk] if tenant.sign_in_status == KNOWN_SIGN_INS else None,
         )
         for tenant in tenants
     ]

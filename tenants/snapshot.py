@@ -21,6 +21,7 @@ from portal.text import HIDDEN_MARK, plain
 from tenants.graph import Organization
 from tenants.memberships import RoleHolders
 from tenants.models import Grant
+from tenants.signins import SignIns
 
 # A run's notes are for people: past this many, one line says how many more there were.
 MAX_NOTES = 100
@@ -95,6 +96,9 @@ class Snapshot:
     # Who holds the portal's roles (tenants.memberships); None: not read, nobody's roles
     # change. Not kept with a held snapshot: roles are applied only as fresh as a read.
     role_holders: RoleHolders | None = None
+    # Entra's sign-in activity (tenants.signins); None: not read. Not kept with a held
+    # snapshot either: it is evidence as fresh as its read, not part of the grants.
+    sign_ins: "SignIns | None" = None
 
     def note(self, text: str) -> None:
         """Something the run skipped or worked around, in words for the run's page."""

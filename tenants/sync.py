@@ -48,6 +48,7 @@ from tenants.memberships import role_holders_apply
 from tenants.models import AuditEvent, Grant, HeldSnapshot, ServicePrincipal, SyncRun, Tenant
 from tenants.revokes import revokes_after_sync
 from tenants.services import tenant_names
+from tenants.signins import sign_ins_apply
 from tenants.snapshot import (
     GrantRecord,
     Snapshot,
@@ -217,6 +218,7 @@ def apply_snapshot(
         # exactly when the snapshot that shows it is saved.
         revokes_after_sync(tenant=tenant, run=run)
         role_holders_apply(tenant=tenant, holders=snapshot.role_holders)
+        sign_ins_apply(tenant=tenant, sign_ins=snapshot.sign_ins)
         _succeed(
             run,
             tenant,

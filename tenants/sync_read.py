@@ -17,6 +17,7 @@ from tenants.graph import BATCH_ERROR, GraphClient, GraphError, Organization, or
 from tenants.memberships import role_holders_read
 from tenants.models import Grant, Tenant
 from tenants.portal_app import DELEGATED_READ_NEEDS, READ_NEEDS
+from tenants.signins import sign_ins_read
 from tenants.snapshot import (
     GrantRecord,
     Snapshot,
@@ -119,6 +120,8 @@ def read_snapshot(
     snapshot.grants += delegated
     progress("Reading who holds the portal's roles")
     snapshot.role_holders = role_holders_read(client)
+    progress("Reading sign-in activity")
+    snapshot.sign_ins = sign_ins_read(client, snapshot.note)
     return snapshot
 
 

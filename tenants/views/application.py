@@ -34,6 +34,7 @@ from tenants.models import Justification, ServicePrincipal, Tenant
 from tenants.revokes import portal_can_write
 from tenants.risk import application_risk
 from tenants.services import features_set
+from tenants.signins import sign_in_facts
 from tenants.views.revokes import revoke_rows
 
 
@@ -184,6 +185,8 @@ def application_context(
         ],
         "revoked_rows": [by_pk[revoke.pk] for revoke in gone],
         "risk": application_risk(tenant=tenant, service_principal=sp, detail=detail),
+        "sign_in": sign_in_facts(tenant=tenant, sp=sp),
+        "inactive_days": settings.INACTIVE_DAYS,
         "justify": _justify_context(tenant, role, detail),
         # A justification expiring by then may be kept another term from the page (earlier,
         # another term would change nothing but its date).

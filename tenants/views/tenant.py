@@ -52,7 +52,12 @@ def _applications(tenant: Tenant, filters: dict[str, Any]) -> list[selectors.Hel
     """The applications holding grants in a synced tenant that pass the page's filters."""
     # Name and publisher narrow the query; verdicts exist only once worked out.
     q, party = filters.get("q", ""), filters.get("party", "")
-    clients = selectors.clients_matching(q=q, party=party) if q or party else None
+    inactive = filters.get("activity") == "inactive"
+    clients = (
+        selectors.clients_matching(q=q, party=party, inactive=inactive)
+        if q or party or inactive
+        else None
+    )
     held = selectors.held_applications([tenant], clients=clients)
     verdict = filters.get("verdict")
     return [item for item in held if not verdict or getattr(item.counts, verdict)]

@@ -60,6 +60,7 @@ def assert_contract(data: dict) -> None:
             "service_principal_id",
             "service_principal_type",
             "first_party",
+            "sign_in",
             "grants",
             "missing",
         }
@@ -68,6 +69,7 @@ def assert_contract(data: dict) -> None:
             app["service_principal_type"], str
         )
         assert isinstance(app["first_party"], bool)
+        assert app["sign_in"] is None or set(app["sign_in"]) == {"last", "inactive"}
         for entry in app["grants"]:
             assert set(entry) == GRANT_KEYS
             assert entry["type"] in {"application", "delegated"}
@@ -104,7 +106,7 @@ def test_the_report_keys_come_in_the_contracts_order(synced):
     apps = data["applications"]
     assert {tuple(app) for app in apps} == {
         ("app_id", "display_name", "service_principal_id")
-        + ("service_principal_type", "first_party", "grants", "missing")
+        + ("service_principal_type", "first_party", "sign_in", "grants", "missing")
     }
     assert {tuple(g) for app in apps for g in app["grants"]} == {
         ("permission", "type", "resource_app_id", "consent", "users")

@@ -31,6 +31,7 @@ REPORT = TenantReport(
             service_principal_id=SP,
             service_principal_type="Application",
             first_party=False,
+            sign_in={"last": "2026-11-30T08:00:00Z", "inactive": False},
             grants=(
                 GrantReport(
                     permission="Group.Read.All",
@@ -95,6 +96,10 @@ CONTRACT = """{
       "service_principal_id": "6f4e2a1b-8c3d-4e5f-a6b7-c8d9e0f1a2b3",
       "service_principal_type": "Application",
       "first_party": false,
+      "sign_in": {
+        "last": "2026-11-30T08:00:00Z",
+        "inactive": false
+      },
       "grants": [
         {
           "permission": "Group.Read.All",
