@@ -13,7 +13,7 @@ import re
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import astuple, dataclass, field
-from typing import Any, NamedTuple, TypeGuard
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeGuard
 
 from permissions.catalog import GraphPermission
 from permissions.models import PermissionKind
@@ -21,6 +21,9 @@ from portal.text import HIDDEN_MARK, plain
 from tenants.graph import Organization
 from tenants.memberships import RoleHolders
 from tenants.models import Grant
+
+if TYPE_CHECKING:
+    from tenants.facts import Facts
 
 # A run's notes are for people: past this many, one line says how many more there were.
 MAX_NOTES = 100
@@ -95,6 +98,8 @@ class Snapshot:
     # Who holds the portal's roles (tenants.memberships); None: not read, nobody's roles
     # change. Not kept with a held snapshot: roles are applied only as fresh as a read.
     role_holders: RoleHolders | None = None
+    # Owners, credentials and the like (tenants.facts); None: not read. Not held either.
+    facts: "Facts | None" = None
 
     def note(self, text: str) -> None:
         """Something the run skipped or worked around, in words for the run's page."""
