@@ -9,16 +9,17 @@ verdicts from the tenant report as it stands now.
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.conf import settings
 from django.db.models import Max, QuerySet
 from django.urls import reverse
+from django.utils import timezone
 
 from permissions.models import Permission, Tier
 from permissions.selectors import catalog_changes_held
-from tenants.models import Grant, RevokeRequest, SyncRun, Tenant
+from tenants.models import Credential, Grant, RevokeRequest, SyncRun, Tenant
 from tenants.report import GrantReport, MissingReport, tenant_report
 from tenants.selectors import grants_at, run_diff
 
@@ -80,6 +81,13 @@ class Digest:
     findings: list[str] = field(repr=False)
     # Permissions the tenant holds that the catalog removed, renamed or re-tiered.
     catalog_changes: list[Item] = field(default_factory=list)
+    # Credentials expired or expiring within CREDENTIAL_WARNING_DAYS (tenants.facts). Shown
+    # in each digest while they last; they do not by themselves make a digest not quiet.
+    credentials: list[Item] = field(default_factory=list)
+
+    @property
+    def credentials_title(self) -> str:
+        return f"Credentials expired or expiring within {settings.CREDENTIAL_WARNING_DAYS} days"
 
     @property
     def added(self) -> int:
@@ -191,7 +199,33 @@ def digest_build(
         catalog_changes=_catalog_changes(
             good.filter(pk__lte=up_to_run).order_by("-pk").first(), since
         ),
+        credentials=_credentials(tenant),
     )
+
+
+def _credentials(tenant: Tenant) -> list[Item]:
+    from tenants.facts import expiry_text
+
+    now = timezone.now()
+    credentials = (
+        Credential.objects.filter(
+            tenant=tenant,
+            service_principal__removed_at__isnull=True,
+            end_at__lte=now + timedelta(days=settings.CREDENTIAL_WARNING_DAYS),
+        )
+        .select_related("service_principal")
+        .order_by("end_at", "pk")
+    )
+    return [
+        Item(
+            c.service_principal.display_name,
+            f"{c.get_kind_display()} {c.display_name or c.key_id}",
+            _application_url(tenant, c.service_principal.app_id),
+            note=expiry_text(c.end_at, now)
+            + ("" if c.on_application else ", on the service principal"),
+        )
+        for c in credentials
+    ]
 
 
 def _application_url(tenant: Tenant, app_id: UUID | str) -> str:

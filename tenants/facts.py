@@ -201,3 +201,73 @@ def facts_apply(*, tenant: Tenant, facts: Facts | None, sp_ids: dict[str, int]) 
         ],
         batch_size=500,
     )
+
+
+# -- what the application's page shows ---------------------------------------------
+
+KIND_LABELS = {
+    "own": "this tenant's own",
+    "third_party": "third-party",
+    "microsoft": "Microsoft first-party",
+    "managed_identity": "managed identity",
+    "unknown": "unknown",
+}
+
+
+@dataclass(frozen=True)
+class CredentialRow:
+    credential: Credential
+    expiry: str
+    # Expired, or expiring within CREDENTIAL_WARNING_DAYS.
+    warn: bool
+
+
+def expiry_text(end: dt.datetime | None, now: dt.datetime) -> str:
+    """ "expires in 20 days", "expired 30 days ago", "expires today"."""
+    if end is None:
+        return "no expiry on record"
+    # Rounded to the nearest day: a secret made to last 20 days still reads "20 days"
+    # a few minutes later.
+    days = round(abs((end - now).total_seconds()) / 86400)
+    if end < now:
+        return "expired today" if days == 0 else f"expired {days} day{'s' if days != 1 else ''} ago"
+    return "expires today" if days == 0 else f"expires in {days} day{'s' if days != 1 else ''}"
+
+
+def warns(end: dt.datetime | None, now: dt.datetime, warning_days: int) -> bool:
+    return end is not None and end <= now + dt.timedelta(days=warning_days)
+
+
+@dataclass(frozen=True)
+class PageFacts:
+    owners: list[dict[str, str]] | None
+    credentials: list[CredentialRow]
+    kind: str
+    verified_publisher: bool | None
+    sign_in_audience: str
+    created: dt.datetime | None
+
+
+def page_facts(*, tenant: Tenant, service_principal: ServicePrincipal) -> PageFacts:
+    from django.conf import settings
+    from django.utils import timezone
+
+    from tenants.risk import ownership_of
+
+    now = timezone.now()
+    credentials = Credential.objects.filter(tenant=tenant, service_principal=service_principal)
+    return PageFacts(
+        owners=service_principal.owners,
+        credentials=[
+            CredentialRow(
+                c,
+                expiry_text(c.end_at, now),
+                warns(c.end_at, now, settings.CREDENTIAL_WARNING_DAYS),
+            )
+            for c in credentials
+        ],
+        kind=KIND_LABELS[ownership_of(tenant=tenant, service_principal=service_principal)],
+        verified_publisher=service_principal.verified_publisher,
+        sign_in_audience=service_principal.sign_in_audience,
+        created=service_principal.app_created_at,
+    )

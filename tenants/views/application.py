@@ -21,6 +21,7 @@ from portal.htmx import vary_on_htmx, wants_fragment
 from portal.http import AuthenticatedHttpRequest
 from tenants import selectors
 from tenants.access import Role, service_principal_for
+from tenants.facts import page_facts
 from tenants.forms import FeatureSwitchForm
 from tenants.justifications import (
     default_expiry,
@@ -184,6 +185,7 @@ def application_context(
         ],
         "revoked_rows": [by_pk[revoke.pk] for revoke in gone],
         "risk": application_risk(tenant=tenant, service_principal=sp, detail=detail),
+        "facts": page_facts(tenant=tenant, service_principal=sp),
         "justify": _justify_context(tenant, role, detail),
         # A justification expiring by then may be kept another term from the page (earlier,
         # another term would change nothing but its date).
