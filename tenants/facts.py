@@ -171,15 +171,22 @@ def facts_apply(*, tenant: Tenant, facts: Facts | None, sp_ids: dict[str, int]) 
     if facts is None:
         return
     pks = {sp_ids[oid]: entry for oid, entry in facts.by_object_id.items() if oid in sp_ids}
-    principals = list(ServicePrincipal.objects.filter(tenant=tenant, pk__in=pks))
-    for sp in principals:
+    changed = []
+    for sp in ServicePrincipal.objects.filter(tenant=tenant, pk__in=pks):
         entry = pks[sp.pk]
-        sp.owners = entry.owners
-        sp.verified_publisher = entry.verified_publisher
-        sp.sign_in_audience = entry.sign_in_audience
-        sp.app_created_at = entry.created
+        values = {
+            "owners": entry.owners,
+            "verified_publisher": entry.verified_publisher,
+            "sign_in_audience": entry.sign_in_audience,
+            "app_created_at": entry.created,
+        }
+        # Only what changed is written: on a re-sync that is almost nothing.
+        if any(getattr(sp, name) != value for name, value in values.items()):
+            for name, value in values.items():
+                setattr(sp, name, value)
+            changed.append(sp)
     ServicePrincipal.objects.bulk_update(
-        principals,
+        changed,
         ["owners", "verified_publisher", "sign_in_audience", "app_created_at"],
         batch_size=500,
     )
