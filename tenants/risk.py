@@ -6,6 +6,8 @@ page has loaded already, and one query of its credentials. Facts the sync has no
 audience; sign-in activity) are passed as unknown, so the page says so instead of guessing.
 """
 
+from collections.abc import Sequence
+
 from permissions.risk import HeldPermission, Ownership, RiskAssessment, RiskEvidence, assess
 from tenants.models import Credential, ServicePrincipal, Tenant
 from tenants.selectors import ApplicationInTenant
@@ -25,8 +27,14 @@ def ownership_of(*, tenant: Tenant, service_principal: ServicePrincipal) -> Owne
 
 
 def application_risk(
-    *, tenant: Tenant, service_principal: ServicePrincipal, detail: ApplicationInTenant
+    *,
+    tenant: Tenant,
+    service_principal: ServicePrincipal,
+    detail: ApplicationInTenant,
+    credentials: Sequence[Credential] | None = None,
 ) -> RiskAssessment:
+    """``credentials``: the application's, where the caller has loaded them already (else
+    one query asks whether any is on the service principal)."""
     ownership = ownership_of(tenant=tenant, service_principal=service_principal)
     sp_owners = service_principal.owners
     held = tuple(
@@ -51,11 +59,19 @@ def application_risk(
             has_owner=None if sp_owners is None else bool(sp_owners),
             credentials_on_service_principal=None
             if sp_owners is None
-            else Credential.objects.filter(
-                tenant=tenant, service_principal=service_principal, on_application=False
-            ).exists(),
+            else _credentials_on_sp(tenant, service_principal, credentials),
         )
     )
+
+
+def _credentials_on_sp(
+    tenant: Tenant, sp: ServicePrincipal, credentials: Sequence[Credential] | None
+) -> bool:
+    if credentials is not None:
+        return any(not credential.on_application for credential in credentials)
+    return Credential.objects.filter(
+        tenant=tenant, service_principal=sp, on_application=False
+    ).exists()
 
 
 # The sign-in audiences that let other organizations' users sign in.

@@ -173,6 +173,7 @@ def application_context(
     gone = sorted(latest.values(), key=lambda revoke: revoke.value.lower())
     rows = revoke_rows([revoke for revoke in shown if revoke] + gone)
     by_pk = {row.revoke.pk: row for row in rows}
+    facts = page_facts(tenant=tenant, service_principal=sp)
     return {
         "tenant": tenant,
         "can_change": role == Role.ADMIN,
@@ -184,8 +185,13 @@ def application_context(
             for grant, revoke in zip(detail.grants, shown, strict=True)
         ],
         "revoked_rows": [by_pk[revoke.pk] for revoke in gone],
-        "risk": application_risk(tenant=tenant, service_principal=sp, detail=detail),
-        "facts": page_facts(tenant=tenant, service_principal=sp),
+        "risk": application_risk(
+            tenant=tenant,
+            service_principal=sp,
+            detail=detail,
+            credentials=[row.credential for row in facts.credentials],
+        ),
+        "facts": facts,
         "justify": _justify_context(tenant, role, detail),
         # A justification expiring by then may be kept another term from the page (earlier,
         # another term would change nothing but its date).
