@@ -91,6 +91,8 @@ def test_the_application_page_shows_owners_credentials_and_kind(emu, contoso, cl
     assert "Certificate CN=legacy-reporting: expired 30 days ago" in legacy
     assert legacy.count("On the service principal</span>") == 2
     assert "Expiring soon" in legacy and "Expired</span>" in legacy
+    # The emulator's principals carry no verifiedPublisherId.
+    assert "<dt>Publisher</dt><dd>Publisher not verified</dd>" in legacy
     askcody = application_page(contoso, ASKCODY)
     assert "erin@contoso.onmicrosoft.com" in askcody and "No owner</span>" not in askcody
     portal = application_page(contoso, PORTAL_APP)
