@@ -9,16 +9,17 @@ verdicts from the tenant report as it stands now.
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.conf import settings
 from django.db.models import Max, Q, QuerySet
 from django.urls import reverse
+from django.utils import timezone
 
 from permissions.models import Permission, Tier
 from permissions.selectors import catalog_changes_held
-from tenants.models import Grant, RevokeRequest, SyncRun, Tenant
+from tenants.models import Credential, Grant, RevokeRequest, SyncRun, Tenant
 from tenants.report import GrantReport, MissingReport, tenant_report
 from tenants.selectors import grants_at, holding_clients, run_diff
 from tenants.signins import KNOWN as KNOWN_SIGN_INS
@@ -86,6 +87,13 @@ class Digest:
     # activity is unknown): a standing fact, said in every digest but not news by itself.
     inactive: int = 0
     inactive_url: str = ""
+    # Credentials expired or expiring within CREDENTIAL_WARNING_DAYS (tenants.facts). Shown
+    # in each digest while they last; they do not by themselves make a digest not quiet.
+    credentials: list[Item] = field(default_factory=list)
+
+    @property
+    def credentials_title(self) -> str:
+        return f"Credentials expired or expiring within {settings.CREDENTIAL_WARNING_DAYS} days"
 
     @property
     def added(self) -> int:
@@ -209,6 +217,7 @@ def digest_build(
         ),
         inactive=_inactive_holders(tenant),
         inactive_url=portal_url("tenants:tenant-detail", tenant.tenant_id) + "?activity=inactive",
+        credentials=_credentials(tenant),
     )
 
 
@@ -221,6 +230,31 @@ def _inactive_holders(tenant: Tenant) -> int:
         .filter(Q(last_sign_in_at__isnull=True) | Q(last_sign_in_at__lt=inactive_since()))
         .count()
     )
+
+
+def _credentials(tenant: Tenant) -> list[Item]:
+    from tenants.facts import expiry_text
+
+    now = timezone.now()
+    credentials = (
+        Credential.objects.filter(
+            tenant=tenant,
+            service_principal__removed_at__isnull=True,
+            end_at__lte=now + timedelta(days=settings.CREDENTIAL_WARNING_DAYS),
+        )
+        .select_related("service_principal")
+        .order_by("end_at", "pk")
+    )
+    return [
+        Item(
+            c.service_principal.display_name,
+            f"{c.get_kind_display()} {c.display_name or c.key_id}",
+            _application_url(tenant, c.service_principal.app_id),
+            note=expiry_text(c.end_at, now)
+            + ("" if c.on_application else ", on the service principal"),
+        )
+        for c in credentials
+    ]
 
 
 def _application_url(tenant: Tenant, app_id: UUID | str) -> str:

@@ -417,6 +417,12 @@ if INACTIVE_DAYS < 1:
 # The term a justification gets unless its admin picks an expiry; the longest one allowed
 # (0: no maximum, and a justification may then never expire); and how many days before its
 # expiry its reviewer (or the tenant's admins) is asked to keep it another term or revoke it.
+# Credentials expiring within this many days (and expired ones) are flagged and digested.
+CREDENTIAL_WARNING_DAYS = env_int("CREDENTIAL_WARNING_DAYS", 30)
+if CREDENTIAL_WARNING_DAYS < 0:
+    raise ImproperlyConfigured(
+        f"CREDENTIAL_WARNING_DAYS={CREDENTIAL_WARNING_DAYS} must be 0 or more"
+    )
 JUSTIFICATION_DAYS = env_int("JUSTIFICATION_DAYS", 365)
 JUSTIFICATION_MAX_DAYS = env_int("JUSTIFICATION_MAX_DAYS", 365)
 JUSTIFICATION_REVIEW_DAYS = env_int("JUSTIFICATION_REVIEW_DAYS", 7)

@@ -167,6 +167,13 @@ class ServicePrincipal(models.Model):
     last_sign_in_at = models.DateTimeField(null=True, blank=True)
     last_app_sign_in_at = models.DateTimeField(null=True, blank=True)
     last_delegated_sign_in_at = models.DateTimeField(null=True, blank=True)
+    # Facts (tenants.facts), None where no sync has read them yet. Owners: a list of
+    # {"id", "name", "upn", "type"} (type "user" or "servicePrincipal"), at most 20.
+    owners = models.JSONField(null=True, blank=True)
+    verified_publisher = models.BooleanField(null=True, blank=True)
+    sign_in_audience = models.CharField(max_length=40, blank=True)
+    # The app registration's createdDateTime: known only for the tenant's own apps.
+    app_created_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["display_name"]
@@ -187,6 +194,35 @@ class ServicePrincipal(models.Model):
     def is_managed_identity(self) -> bool:
         """An Azure resource's identity (servicePrincipalType ManagedIdentity)."""
         return (self.service_principal_type or "").lower() == MANAGED_IDENTITY.lower()
+
+
+class Credential(models.Model):
+    """A secret or certificate an application signs in with, as the last sync saw it:
+    on its service principal in this tenant, or (for the tenant's own apps) on its app
+    registration."""
+
+    class Kind(models.TextChoices):
+        SECRET = "secret", "Secret"
+        CERTIFICATE = "certificate", "Certificate"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="credentials")
+    service_principal = models.ForeignKey(
+        ServicePrincipal, on_delete=models.CASCADE, related_name="credentials"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    key_id = models.UUIDField()
+    display_name = models.CharField(max_length=300, blank=True)
+    start_at = models.DateTimeField(null=True, blank=True)
+    end_at = models.DateTimeField(null=True, blank=True)
+    # False: placed directly on the service principal, where the app's owners may not see it.
+    on_application = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["end_at"]
+        indexes = [models.Index(fields=["tenant", "end_at"], name="credential_tenant_end")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.display_name or self.key_id}"
 
 
 # Tenants Microsoft publishes its own applications from (appOwnerOrganizationId): its

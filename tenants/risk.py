@@ -1,15 +1,18 @@
 """The risk score of an application in a tenant, from what the portal reads today.
 
 The rule is permissions/risk.py's; this gathers its evidence from what the application's
-page has loaded already (no query of its own). What the sync does not read yet (sign-in
-owners, credentials, publisher verification, an own app's sign-in audience) is
-passed as unknown, so the page says so instead of guessing.
+page has loaded already, and one query of its credentials. Evidence the sync has not read
+(tenants.facts: owners, credentials, publisher verification, an own app's sign-in
+audience; tenants.signins: sign-in activity) is passed as unknown, so the page says so
+instead of guessing.
 """
+
+from collections.abc import Sequence
 
 from django.conf import settings
 
 from permissions.risk import HeldPermission, Ownership, RiskAssessment, RiskEvidence, assess
-from tenants.models import ServicePrincipal, Tenant
+from tenants.models import Credential, ServicePrincipal, Tenant
 from tenants.selectors import ApplicationInTenant
 from tenants.signins import is_inactive, sign_in_known
 
@@ -28,9 +31,16 @@ def ownership_of(*, tenant: Tenant, service_principal: ServicePrincipal) -> Owne
 
 
 def application_risk(
-    *, tenant: Tenant, service_principal: ServicePrincipal, detail: ApplicationInTenant
+    *,
+    tenant: Tenant,
+    service_principal: ServicePrincipal,
+    detail: ApplicationInTenant,
+    credentials: Sequence[Credential] | None = None,
 ) -> RiskAssessment:
+    """``credentials``: the application's, where the caller has loaded them already (else
+    one query asks whether any is on the service principal)."""
     ownership = ownership_of(tenant=tenant, service_principal=service_principal)
+    sp_owners = service_principal.owners
     held = tuple(
         HeldPermission(
             value=grant.finding.permission.value,
@@ -47,9 +57,13 @@ def application_risk(
             unused=detail.counts.unused,
             unexplained=detail.counts.unexplained,
             ownership=ownership,
-            # An app registered in another organization is multi-tenant, or it could not
-            # be in this tenant; an own app's audience is not read yet.
-            multi_tenant=True if ownership == Ownership.THIRD_PARTY else None,
+            multi_tenant=_multi_tenant(ownership, service_principal),
+            publisher_verified=service_principal.verified_publisher,
+            # Owners are None until a sync has read them: unknown, not "no owner".
+            has_owner=None if sp_owners is None else bool(sp_owners),
+            credentials_on_service_principal=None
+            if sp_owners is None
+            else _credentials_on_sp(tenant, service_principal, credentials),
             # Unknown where the tenant's sign-in activity cannot be read.
             inactive=is_inactive(service_principal.last_sign_in_at)
             if sign_in_known(tenant)
@@ -57,3 +71,27 @@ def application_risk(
             inactive_days=settings.INACTIVE_DAYS,
         )
     )
+
+
+def _credentials_on_sp(
+    tenant: Tenant, sp: ServicePrincipal, credentials: Sequence[Credential] | None
+) -> bool:
+    if credentials is not None:
+        return any(not credential.on_application for credential in credentials)
+    return Credential.objects.filter(
+        tenant=tenant, service_principal=sp, on_application=False
+    ).exists()
+
+
+# The sign-in audiences that let other organizations' users sign in.
+MULTI_TENANT_AUDIENCES = frozenset({"azureadmultipleorgs", "azureadandpersonalmicrosoftaccount"})
+
+
+def _multi_tenant(ownership: Ownership, sp: ServicePrincipal) -> bool | None:
+    # An app registered in another organization is multi-tenant, or it could not be in
+    # this tenant; an own app's audience is what its registration says, once read.
+    if ownership == Ownership.THIRD_PARTY:
+        return True
+    if not sp.sign_in_audience:
+        return None
+    return sp.sign_in_audience.lower() in MULTI_TENANT_AUDIENCES

@@ -13,7 +13,7 @@ import re
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import astuple, dataclass, field
-from typing import Any, NamedTuple, TypeGuard
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeGuard
 
 from permissions.catalog import GraphPermission
 from permissions.models import PermissionKind
@@ -22,6 +22,9 @@ from tenants.graph import Organization
 from tenants.memberships import RoleHolders
 from tenants.models import Grant
 from tenants.signins import SignIns
+
+if TYPE_CHECKING:
+    from tenants.facts import Facts
 
 # A run's notes are for people: past this many, one line says how many more there were.
 MAX_NOTES = 100
@@ -99,6 +102,8 @@ class Snapshot:
     # Entra's sign-in activity (tenants.signins); None: not read. Not kept with a held
     # snapshot either: it is evidence as fresh as its read, not part of the grants.
     sign_ins: "SignIns | None" = None
+    # Owners, credentials and the like (tenants.facts); None: not read. Not held either.
+    facts: "Facts | None" = None
 
     def note(self, text: str) -> None:
         """Something the run skipped or worked around, in words for the run's page."""

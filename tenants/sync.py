@@ -43,6 +43,7 @@ from permissions.catalog import catalog_apply_graph
 from permissions.models import PermissionKind
 from portal.models import User
 from tenants.audit import audit_record
+from tenants.facts import facts_apply
 from tenants.graph import GraphClient, GraphError
 from tenants.memberships import role_holders_apply
 from tenants.models import AuditEvent, Grant, HeldSnapshot, ServicePrincipal, SyncRun, Tenant
@@ -219,6 +220,7 @@ def apply_snapshot(
         revokes_after_sync(tenant=tenant, run=run)
         role_holders_apply(tenant=tenant, holders=snapshot.role_holders)
         sign_ins_apply(tenant=tenant, sign_ins=snapshot.sign_ins)
+        facts_apply(tenant=tenant, facts=snapshot.facts, sp_ids=sp_ids)
         _succeed(
             run,
             tenant,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from permissions.models import PermissionKind
+from tenants.facts import facts_read
 from tenants.graph import BATCH_ERROR, GraphClient, GraphError, Organization, organization_read
 from tenants.memberships import role_holders_read
 from tenants.models import Grant, Tenant
@@ -122,6 +123,8 @@ def read_snapshot(
     snapshot.role_holders = role_holders_read(client)
     progress("Reading sign-in activity")
     snapshot.sign_ins = sign_ins_read(client, snapshot.note)
+    progress("Reading owners and credentials")
+    snapshot.facts = facts_read(client, snapshot)
     return snapshot
 
 

@@ -200,6 +200,7 @@ def test_a_lifetime_or_lockout_under_one_stops_the_start(name):
     ("env", "error"),
     [
         ({"JUSTIFICATION_DAYS": "0"}, "JUSTIFICATION_DAYS=0 must be 1 or more"),
+        ({"CREDENTIAL_WARNING_DAYS": "-1"}, "CREDENTIAL_WARNING_DAYS=-1 must be 0 or more"),
         ({"JUSTIFICATION_MAX_DAYS": "-1"}, "JUSTIFICATION_MAX_DAYS=-1 must be 0 or more"),
         (
             {"JUSTIFICATION_DAYS": "400"},

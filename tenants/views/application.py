@@ -21,6 +21,7 @@ from portal.htmx import vary_on_htmx, wants_fragment
 from portal.http import AuthenticatedHttpRequest
 from tenants import selectors
 from tenants.access import Role, service_principal_for
+from tenants.facts import page_facts
 from tenants.forms import FeatureSwitchForm
 from tenants.justifications import (
     default_expiry,
@@ -173,6 +174,7 @@ def application_context(
     gone = sorted(latest.values(), key=lambda revoke: revoke.value.lower())
     rows = revoke_rows([revoke for revoke in shown if revoke] + gone)
     by_pk = {row.revoke.pk: row for row in rows}
+    facts = page_facts(tenant=tenant, service_principal=sp)
     return {
         "tenant": tenant,
         "can_change": role == Role.ADMIN,
@@ -184,7 +186,13 @@ def application_context(
             for grant, revoke in zip(detail.grants, shown, strict=True)
         ],
         "revoked_rows": [by_pk[revoke.pk] for revoke in gone],
-        "risk": application_risk(tenant=tenant, service_principal=sp, detail=detail),
+        "risk": application_risk(
+            tenant=tenant,
+            service_principal=sp,
+            detail=detail,
+            credentials=[row.credential for row in facts.credentials],
+        ),
+        "facts": facts,
         "sign_in": sign_in_facts(tenant=tenant, sp=sp),
         "inactive_days": settings.INACTIVE_DAYS,
         "justify": _justify_context(tenant, role, detail),
