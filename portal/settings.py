@@ -7,6 +7,8 @@ SECRET_KEY, ALLOWED_HOSTS and DEBUG=0 (see README and .env.example).
 
 import ipaddress
 import os
+import secrets
+import sys
 from pathlib import Path
 
 import bulma
@@ -29,8 +31,21 @@ _DEVELOPMENT_KEY = "insecure-development-key-only-for-debug"
 # .env.example's placeholder, the development key above, and Django's startproject keys.
 _PLACEHOLDER_KEY_PREFIXES = ("change-me", "insecure-development-key", "django-insecure")
 _MIN_SECRET_KEY_LENGTH = 50
+
+
+def _runs_one_command() -> bool:
+    """Whether this process is one management command (``manage.py report ...``) rather
+    than the web server or a worker: what it signs, if anything, does not outlive it."""
+    argv = sys.argv
+    return Path(argv[0]).name == "manage.py" and len(argv) > 1 and argv[1] != "runserver"
+
+
 if DEBUG:
     SECRET_KEY = SECRET_KEY or _DEVELOPMENT_KEY
+elif not SECRET_KEY and _runs_one_command():
+    # Scripts run the contract's commands (DESIGN.md) with no key: a throwaway one serves
+    # them; the web server and the workers still refuse to start without a real one.
+    SECRET_KEY = secrets.token_urlsafe(_MIN_SECRET_KEY_LENGTH)
 elif not SECRET_KEY:
     raise ImproperlyConfigured(
         f"SECRET_KEY must be set when DEBUG is off: {_MIN_SECRET_KEY_LENGTH} or more random "

@@ -220,3 +220,30 @@ def test_a_longer_term_needs_a_longer_maximum_or_none():
     assert start(
         code, DEBUG="1", JUSTIFICATION_DAYS="400", JUSTIFICATION_MAX_DAYS="0"
     ).stdout.split() == ["400"]
+
+
+def manage(*args: str) -> subprocess.CompletedProcess[str]:
+    """``manage.py ARGS`` as a script outside the project runs it: no DEBUG, no key."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY")}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_contracts_commands_run_without_debug_or_a_key():
+    commands = manage("help", "--commands").stdout.split()
+
+    for command in ("import_manifest", "report", "revoke", "revokes", "justify", "sync_tenant"):
+        assert command in commands
+
+
+def test_the_web_server_still_refuses_to_start_without_a_key():
+    result = manage("runserver", "--noreload", "127.0.0.1:0")
+
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
