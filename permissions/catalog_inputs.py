@@ -334,14 +334,21 @@ _STARTER_KEYS = {"value", "kind", "id", "admin_consent", "privilege_level", "tie
 
 
 def parse_starter(data: object) -> StarterResources:
-    root = expect(data, dict, "the file")
+    return _resources(expect(data, dict, "the file"), _starter_permission)
+
+
+def _resources(
+    root: Mapping[str, Any], permission: Callable[[object, str], Described]
+) -> StarterResources:
+    """The ``resources`` list the starter and the snapshot share: an app id, a name, and
+    permissions each read by ``permission``."""
     resources = []
     for index, entry in enumerate(get_field(root, "resources", list, "")):
         where = f"resources[{index}]"
         entry = expect(entry, dict, where)
         app_id = _guid(get_field(entry, "app_id", str, where), f"{where}.app_id")
         described = [
-            _starter_permission(item, f"{where}.permissions[{number}]")
+            permission(item, f"{where}.permissions[{number}]")
             for number, item in enumerate(get_field(entry, "permissions", list, where))
         ]
         resources.append((app_id, get_field(entry, "name", str, where), described))
@@ -381,17 +388,7 @@ def parse_snapshot(data: object) -> StarterResources:
         raise Malformed(f"'format' is not '{SNAPSHOT_FORMAT}'")
     if tuple(get_field(root, "columns", list, "")) != SNAPSHOT_COLUMNS:
         raise Malformed(f"'columns' is not {list(SNAPSHOT_COLUMNS)}")
-    resources = []
-    for index, entry in enumerate(get_field(root, "resources", list, "")):
-        where = f"resources[{index}]"
-        entry = expect(entry, dict, where)
-        app_id = _guid(get_field(entry, "app_id", str, where), f"{where}.app_id")
-        described = [
-            _snapshot_row(row, f"{where}.permissions[{number}]")
-            for number, row in enumerate(get_field(entry, "permissions", list, where))
-        ]
-        resources.append((app_id, get_field(entry, "name", str, where), described))
-    return resources
+    return _resources(root, _snapshot_row)
 
 
 def _snapshot_row(row: object, where: str) -> Described:

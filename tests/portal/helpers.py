@@ -33,3 +33,7 @@ def sign_in(portal: Client, browser: requests.Session, upn: str, **form: str) ->
     back = urlsplit(sign_in_at_entra(browser, start["Location"], upn))
     assert f"{back.scheme}://{back.netloc}{back.path}" == CALLBACK
     return portal.get(f"{back.path}?{back.query}")
+
+
+# The password of the ``root`` superuser fixture (tests/portal/conftest.py).
+ROOT_PASSWORD = "correct horse battery staple"

@@ -8,26 +8,12 @@ import pytest
 from django.urls import reverse
 
 from tenants.models import AuditEvent
-from tests.factories import UserFactory
+from tests.portal.helpers import ROOT_PASSWORD as PASSWORD
 
 pytestmark = pytest.mark.django_db
 
-PASSWORD = "correct horse battery staple"
 WRONG = "hunter2-not-the-password"
 ADDRESS = "203.0.113.50"
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def root():
-    user = UserFactory(username="root", is_staff=True, is_superuser=True)
-    user.set_password(PASSWORD)
-    user.save()
-    return user
 
 
 def sign_in(client, username: str, password: str):

@@ -9,28 +9,13 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from portal.middleware import client_ip
-from tests.factories import UserFactory
+from tests.portal.helpers import ROOT_PASSWORD as PASSWORD
 
 pytestmark = pytest.mark.django_db
 
 ADMIN_LOGIN = "admin:login"
-PASSWORD = "correct horse battery staple"
 PROXY = "10.0.0.1"
 ATTACKER = "203.0.113.50"
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    # Django's real hasher takes most of a second per attempt; these tests make hundreds.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def root():
-    user = UserFactory(username="root", is_staff=True, is_superuser=True)
-    user.set_password(PASSWORD)
-    user.save()
-    return user
 
 
 def sign_in(client, username: str, password: str, address: str = ATTACKER, **headers):
