@@ -37,8 +37,8 @@ class Tenant(models.Model):
     # Whether the last sync could read Entra's sign-in activity report (tenants.signins):
     # "" known, else why not ("not_read", "no_licence", "no_permission", "failed").
     sign_in_status = models.CharField(max_length=20, default="not_read", blank=True)
-    # Whether the last sync could read Entra's directory audit events (tenants.provenance),
-    # with the same values as sign_in_status (but "no_licence": Entra ID Free keeps 7 days).
+    # Whether the last sync could read Entra's directory audit events (tenants.provenance):
+    # "" known, else "not_read", "no_permission" or "failed" (Entra ID Free has them too).
     consent_history_status = models.CharField(max_length=20, default="not_read", blank=True)
     # The newest event time read so far: the next read starts a little before it.
     consent_history_through = models.DateTimeField(null=True, blank=True)

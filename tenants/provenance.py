@@ -131,8 +131,9 @@ def consent_events_read(
     try:
         for page in client.pages(consent_events_url(since), needs=NEEDS):
             for item in page if isinstance(page, list) else []:
-                if not isinstance(item, dict) or item.get("activityDisplayName") not in ACTIVITIES:
-                    continue
+                activity = item.get("activityDisplayName") if isinstance(item, dict) else None
+                if not isinstance(activity, str) or activity not in ACTIVITIES:
+                    continue  # ApplicationManagement has many other activities
                 record = event_record(item, app_ids)
                 if record is None:
                     skipped += 1

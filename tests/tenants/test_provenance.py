@@ -3,6 +3,7 @@ events read incrementally and kept for good, each grant's "granted by", the appl
 consent history, and "unknown" (never a failed sync) without AuditLog.Read.All."""
 
 import datetime as dt
+import json
 import re
 
 import pytest
@@ -12,7 +13,7 @@ from django.utils import timezone
 
 from tenants.graph import GraphClient
 from tenants.models import ConsentEvent, ServicePrincipal
-from tenants.provenance import OVERLAP, ConsentEvents, consent_events_apply
+from tenants.provenance import OVERLAP, ConsentEvents, consent_events_apply, event_record
 from tenants.services import tenant_add
 from tests.helpers import demo_catalog, member, signed_in, sync
 from tests.ids import CONTOSO, WOODGROVE
@@ -27,6 +28,10 @@ LOOKOUT = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
 PORTAL = "0d3c2b1a-9f8e-4d7c-8b6a-5f4e3d2c1b0a"
 GRAPH = "00000003-0000-0000-c000-000000000000"
 MAIL_READ = "810c84a8-4a9e-49e6-bf7d-12d183f40d01"
+DIRECTORY_READ_ALL = "7ab1d382-f21e-4acd-a863-ba3e13f7da61"
+GRAPH_SP = "11111111-2222-4333-8444-555555555555"
+CLIENT_SP = "66666666-7777-4888-9999-000000000000"
+ALICE_ID = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
 DAY = 86400
 
 
@@ -45,6 +50,17 @@ def origin_line(html: str, value: str) -> str:
 def kept(tenant, app_id) -> list[ConsentEvent]:
     sp = ServicePrincipal.objects.get(tenant=tenant, app_id=app_id)
     return list(ConsentEvent.objects.filter(tenant=tenant, client_object_id=sp.object_id))
+
+
+def grant_role(tenant_id: str, client_object_id: str, app_role_id: str) -> None:
+    """The portal's app gives a client a Graph app role: Entra logs it as done by the app."""
+    graph = GraphClient(tenant_id=tenant_id)
+    resource = graph.get_json(f"/servicePrincipals(appId='{GRAPH}')?$select=id")["id"]
+    graph.request(
+        "POST",
+        f"/servicePrincipals/{resource}/appRoleAssignedTo",
+        json={"principalId": client_object_id, "resourceId": resource, "appRoleId": app_role_id},
+    )
 
 
 def test_a_sync_keeps_the_consent_events_entra_returns(emu, synced):
@@ -84,14 +100,8 @@ def test_the_next_sync_reads_only_events_since_the_newest_kept(emu, synced, clie
     first = emu.queries_to(AUDITS, "GET")
     assert first[0]["$filter"] == "category eq 'ApplicationManagement'"
     before = ConsentEvent.objects.filter(tenant=contoso).count()
-    # The portal gives Lookout Mail.Read: Entra logs it as done by the portal's app.
-    graph = emu.sp_id(CONTOSO, GRAPH)
     lookout = emu.sp_id(CONTOSO, LOOKOUT)
-    GraphClient(tenant_id=CONTOSO).request(
-        "POST",
-        f"/servicePrincipals/{graph}/appRoleAssignedTo",
-        json={"principalId": lookout, "resourceId": graph, "appRoleId": MAIL_READ},
-    )
+    grant_role(CONTOSO, lookout, MAIL_READ)
     emu.reset_counters()
 
     sync(contoso, client_for(CONTOSO))
@@ -211,15 +221,120 @@ def test_hostile_names_in_events_are_escaped(emu, synced, client_for, alice_clie
     emu.update_service_principal(
         CONTOSO, portal, displayName="<img src=x onerror=alert(1)>\u202eevil"
     )
-    graph, lookout = emu.sp_id(CONTOSO, GRAPH), emu.sp_id(CONTOSO, LOOKOUT)
-    GraphClient(tenant_id=CONTOSO).request(
-        "POST",
-        f"/servicePrincipals/{graph}/appRoleAssignedTo",
-        json={"principalId": lookout, "resourceId": graph, "appRoleId": MAIL_READ},
-    )
+    grant_role(CONTOSO, emu.sp_id(CONTOSO, LOOKOUT), MAIL_READ)
     sync(synced.contoso, client_for(CONTOSO))
 
     html = page(alice_client, synced.contoso, LOOKOUT)
     assert "<img src=x" not in html
     line = origin_line(html, "Mail.Read")
     assert line.startswith("&lt;img src=x onerror=alert(1)&gt;\ufffdevil (an application) on")
+
+
+def test_an_event_that_shows_up_late_is_read_by_the_overlap(emu, synced, client_for):
+    contoso = synced.contoso
+    lookout = emu.sp_id(CONTOSO, LOOKOUT)
+    emu.set_behaviour(audit_latency=600)
+    grant_role(CONTOSO, lookout, MAIL_READ)  # logged first, shown in ten minutes
+    emu.set_behaviour(audit_latency=0)
+    grant_role(CONTOSO, lookout, DIRECTORY_READ_ALL)  # logged next, shown at once
+    sync(contoso, client_for(CONTOSO))
+
+    def graph_roles() -> list[list[str]]:
+        return [e.permissions for e in kept(contoso, LOOKOUT) if str(e.resource_app_id) == GRAPH]
+
+    assert graph_roles() == [["Directory.Read.All"]]
+    emu.advance_clock(700)
+    sync(contoso, client_for(CONTOSO))
+
+    # Older than the newest event the last sync kept, yet read: the overlap covers it.
+    assert graph_roles() == [["Directory.Read.All"], ["Mail.Read"]]
+
+
+def scope_event(activity: str, old: str | None, new: str | None, **over) -> dict:
+    """A delegated grant's event as Entra logs it (values JSON-encoded)."""
+
+    def encoded(value):
+        return None if value is None else json.dumps(value)
+
+    return {
+        "id": "Directory_1_ABC_00000001",
+        "activityDisplayName": activity,
+        "activityDateTime": "2026-11-30T08:00:00.1234567Z",
+        "result": "success",
+        "initiatedBy": {
+            "user": {"id": ALICE_ID, "userPrincipalName": "alice@x", "displayName": "A"}
+        },
+        "targetResources": [
+            {
+                "id": GRAPH_SP,
+                "modifiedProperties": [
+                    {
+                        "displayName": "DelegatedPermissionGrant.Scope",
+                        "oldValue": encoded(old),
+                        "newValue": encoded(new),
+                    },
+                    {
+                        "displayName": "DelegatedPermissionGrant.ConsentType",
+                        "oldValue": encoded("Principal" if old else None),
+                        "newValue": encoded("Principal" if new else None),
+                    },
+                    {
+                        "displayName": "ServicePrincipal.ObjectID",
+                        "oldValue": None,
+                        "newValue": encoded(CLIENT_SP),
+                    },
+                ],
+            }
+        ],
+        **over,
+    }
+
+
+@pytest.mark.parametrize(
+    ("activity", "old", "new", "values"),
+    [
+        ("Add delegated permission grant", None, " User.Read", ("User.Read",)),
+        ("Add delegated permission grant", " User.Read", " User.Read Mail.Read", ("Mail.Read",)),
+        ("Remove delegated permission grant", " User.Read Mail.Read", " User.Read", ("Mail.Read",)),
+        ("Remove delegated permission grant", " User.Read", None, ("User.Read",)),
+    ],
+)
+def test_a_grant_event_keeps_what_it_added_or_removed(activity, old, new, values):
+    record = event_record(scope_event(activity, old, new), {GRAPH_SP: GRAPH})
+    assert record is not None
+    assert (record.permissions, record.kind, record.consent) == (values, "delegated", "user")
+    assert (record.client_object_id, record.resource_app_id) == (CLIENT_SP, GRAPH)
+    assert record.at == dt.datetime(2026, 11, 30, 8, 0, 0, 123456, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    "over",
+    [
+        {"id": "Directory_<script>"},
+        {"id": ["Directory_1"]},
+        {"activityDateTime": "yesterday"},
+        {"activityDateTime": "2026-13-45T00:00:00Z"},
+        {"targetResources": "Microsoft Graph"},
+        {"targetResources": []},
+    ],
+)
+def test_an_event_without_a_usable_id_time_or_target_is_skipped(over):
+    event = scope_event("Add delegated permission grant", None, " User.Read", **over)
+    assert event_record(event, {}) is None
+
+
+def test_an_event_with_an_unusable_client_or_initiator_is_skipped_or_left_anonymous():
+    no_client = scope_event("Add delegated permission grant", None, " User.Read")
+    properties = no_client["targetResources"][0]["modifiedProperties"]
+    properties[2]["newValue"] = json.dumps("not-a-guid")
+    assert event_record(no_client, {}) is None
+    odd = scope_event(
+        "Add delegated permission grant",
+        None,
+        " User.Read <b>x</b> " + "A" * 500,
+        initiatedBy={"user": ["alice"], "app": 7},
+    )
+    record = event_record(odd, {})
+    # Values as the grants keep them (shown escaped); none longer than a permission name.
+    assert record is not None and record.permissions == ("User.Read", "<b>x</b>")
+    assert (record.initiator_name, record.initiator_upn, record.initiator_id) == ("", "", None)
