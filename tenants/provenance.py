@@ -26,7 +26,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -363,23 +363,12 @@ def consent_events_apply(*, tenant: Tenant, events: ConsentEvents | None) -> int
 
 
 def _row(tenant: Tenant, record: EventRecord) -> ConsentEvent:
-    return ConsentEvent(
-        tenant=tenant,
-        event_id=record.event_id,
-        activity=record.activity,
-        at=record.at,
-        result=record.result,
-        initiator_name=record.initiator_name,
-        initiator_upn=record.initiator_upn,
-        initiator_id=_uuid(record.initiator_id),
-        initiator_is_app=record.initiator_is_app,
-        client_object_id=_uuid(record.client_object_id),
-        resource_object_id=_uuid(record.resource_object_id),
-        resource_app_id=_uuid(record.resource_app_id),
-        kind=record.kind,
-        permissions=list(record.permissions),
-        consent=record.consent,
-    )
+    # The record's fields are the model's, its GUIDs as text.
+    values: dict[str, Any] = asdict(record)
+    for name in ("initiator_id", "client_object_id", "resource_object_id", "resource_app_id"):
+        values[name] = _uuid(values[name])
+    values["permissions"] = list(record.permissions)
+    return ConsentEvent(tenant=tenant, **values)
 
 
 def _uuid(value: str | None) -> UUID | None:
