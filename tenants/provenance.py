@@ -396,13 +396,21 @@ class Origin:
 
 
 @dataclass(frozen=True)
+class HistoryRow:
+    event: ConsentEvent
+    # Who did it (:func:`who`), and the API whose permissions it gave or took ("" unknown).
+    by: str
+    api: str
+
+
+@dataclass(frozen=True)
 class ConsentHistory:
     known: bool
     # Why the history is unknown, and how to enable it ("" when known).
     why_unknown: str
     # Events before this were past Entra's retention when the portal first read them.
     since: dt.datetime | None
-    events: list[tuple[ConsentEvent, str]]
+    rows: list[HistoryRow]
     total: int
 
 
@@ -417,11 +425,23 @@ def consent_history(*, tenant: Tenant, service_principal: ServicePrincipal) -> C
         tenant=tenant, client_object_id=service_principal.object_id
     )
     shown = list(events[:HISTORY_SHOWN])
+    apis = {event.resource_app_id for event in shown if event.resource_app_id}
+    names = (
+        dict(
+            ServicePrincipal.objects.filter(tenant=tenant, app_id__in=apis).values_list(
+                "app_id", "display_name"
+            )
+        )
+        if apis
+        else {}
+    )
     return ConsentHistory(
         known=known,
         why_unknown="" if known else why_unknown(tenant),
         since=tenant.consent_history_from,
-        events=[(event, who(event)) for event in shown],
+        rows=[
+            HistoryRow(event, who(event), names.get(event.resource_app_id, "")) for event in shown
+        ],
         total=len(shown) if len(shown) < HISTORY_SHOWN else events.count(),
     )
 

@@ -184,6 +184,7 @@ def test_each_grant_says_who_granted_it_and_the_page_lists_the_history(emu, sync
     assert "are past Entra's retention)" in line
     history = html.split('id="consent-history"', 1)[1].split("</section>", 1)[0]
     assert "4 events on record" in history
+    assert "<td>Microsoft Graph</td>" in history  # the API of the permissions
     assert history.index("Calendars.Read") < history.index("Group.Read.All")  # newest first
 
 
