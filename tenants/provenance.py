@@ -426,15 +426,10 @@ def consent_history(*, tenant: Tenant, service_principal: ServicePrincipal) -> C
     )
     shown = list(events[:HISTORY_SHOWN])
     apis = {event.resource_app_id for event in shown if event.resource_app_id}
-    names = (
-        dict(
-            ServicePrincipal.objects.filter(tenant=tenant, app_id__in=apis).values_list(
-                "app_id", "display_name"
-            )
-        )
-        if apis
-        else {}
-    )
+    names: dict[UUID | None, str] = {}
+    if apis:
+        found = ServicePrincipal.objects.filter(tenant=tenant, app_id__in=apis)
+        names.update(found.values_list("app_id", "display_name"))
     return ConsentHistory(
         known=known,
         why_unknown="" if known else why_unknown(tenant),
