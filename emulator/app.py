@@ -76,6 +76,7 @@ class App:
         self.counters.add(
             f"{request.method} {route.template if route else '(no route)'}",
             f"{request.method} {request.path}",
+            request.query,
         )
         effect = self.faults.decide(request.method, request.path, can_drop=can_drop)
         if effect is not None:

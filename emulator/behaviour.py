@@ -106,6 +106,8 @@ class Behaviour:
     incomplete_grants: IncompleteGrants = field(default_factory=IncompleteGrants)
     vanished_principals: tuple[str, ...] = ()  # appIds or object ids: listed, then 404
     token_role_lag: float = 0.0  # seconds a new (or removed) app role stays out of (in) tokens
+    # Seconds before an audit event written now is returned (Entra's reporting latency).
+    audit_latency: float = 0.0
     strict_filters: bool = False  # Graph's own $filter rules on app role assignments
     count_without_header: str = "ignore"  # `$count=true` without ConsistencyLevel: or "error"
     delta_token_max_age: float = DEFAULT_DELTA_TOKEN_MAX_AGE
@@ -144,7 +146,7 @@ class Behaviour:
             changes["vanished_principals"] = _strings(
                 data["vanished_principals"], "vanished_principals"
             )
-        for name in ("token_role_lag", "delta_token_max_age"):
+        for name in ("token_role_lag", "delta_token_max_age", "audit_latency"):
             if name in data:
                 changes[name] = _seconds(data[name], name)
         if "strict_filters" in data:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import re
 import threading
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -155,20 +155,28 @@ class Faults:
         return effect
 
 
+# The query strings kept for tests to read (the latest ones): bounded, since a benchmark
+# sends hundreds of thousands of requests.
+_QUERIES_KEPT = 5000
+
+
 class Counters:
     """Requests received, counted before any fault: per "METHOD /path/{template}" and per
-    "METHOD /the/path/as/requested" (to count what touched one object)."""
+    "METHOD /the/path/as/requested" (to count what touched one object); and the latest
+    requests' query parameters (to check what a client asked for, e.g. its $filter)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self._paths: Counter[str] = Counter()
+        self._queries: deque[tuple[str, dict[str, str]]] = deque(maxlen=_QUERIES_KEPT)
 
-    def add(self, key: str, path: str | None = None) -> None:
+    def add(self, key: str, path: str | None = None, query: dict[str, str] | None = None) -> None:
         with self._lock:
             self._counts[key] += 1
             if path is not None:
                 self._paths[path] += 1
+                self._queries.append((path, dict(query or {})))
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -189,7 +197,19 @@ class Counters:
                 and found.search(key.split(" ", 1)[1])
             )
 
+    def queries(self, pattern: str, method: str | None = None) -> list[dict[str, str]]:
+        """The query parameters of the latest requests whose path matches, oldest first."""
+        found = re.compile(pattern, re.IGNORECASE)
+        with self._lock:
+            return [
+                dict(query)
+                for key, query in self._queries
+                if (method is None or key.split(" ", 1)[0] == method.upper())
+                and found.search(key.split(" ", 1)[1])
+            ]
+
     def reset(self) -> None:
         with self._lock:
             self._counts.clear()
             self._paths.clear()
+            self._queries.clear()

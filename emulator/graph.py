@@ -796,6 +796,8 @@ class GraphApi:
                 data = tenant.audit[position].data
                 if match is not None and not match(data):
                     continue
+                if not self.state.audit_shown(tenant, tenant.audit[position], now):
+                    continue
                 if len(parts) == top:
                     more = True
                     break
@@ -818,7 +820,7 @@ class GraphApi:
         with self.state.lock:
             start = bisect_left(tenant.audit_times, tenant.retention_start(self._now()))
             found = next((e for e in tenant.audit[start:] if e.data["id"] == wanted), None)
-            if found is None:
+            if found is None or not self.state.audit_shown(tenant, found, self._now()):
                 raise not_found(wanted)
             part = dumps(found.data)
         return _entity(request, "auditLogs/directoryAudits/$entity", part)

@@ -228,6 +228,11 @@ class Emulator:
         expression searched ignoring case; e.g. an SSO app's id + "/appRoleAssignedTo"."""
         return self.app.counters.matching(pattern, method)
 
+    def queries_to(self, pattern: str, method: str | None = None) -> list[dict[str, str]]:
+        """The query parameters (decoded) of the latest requests to paths matching
+        `pattern`, oldest first; e.g. the `$filter` of each audit log read."""
+        return self.app.counters.queries(pattern, method)
+
     def behaviour(self) -> dict[str, Any]:
         return self.app.state.behaviour.to_dict()
 

@@ -333,6 +333,8 @@ class TenantState:
     # Directory audit events, oldest first, with their times (epoch seconds) beside them.
     audit: list[Entity] = field(default_factory=list)
     audit_times: list[float] = field(default_factory=list)
+    # Events written while `audit_latency` was on: event id -> when they show up.
+    audit_shown_from: dict[str, float] = field(default_factory=dict)
     # The sign-in activity report: one entry per app with a sign-in on record.
     sign_ins: Collection = field(default_factory=Collection)
     sign_in_kinds: dict[str, dict[str, tuple[float, str]]] = field(default_factory=dict)
@@ -812,6 +814,12 @@ class State:
         position = bisect_right(tenant.audit_times, at)
         tenant.audit_times.insert(position, at)
         tenant.audit.insert(position, Entity(seq, data))
+        if self.behaviour.audit_latency:
+            tenant.audit_shown_from[data["id"]] = self.clock.now() + self.behaviour.audit_latency
+
+    def audit_shown(self, tenant: TenantState, event: Entity, now: float) -> bool:
+        """Whether the audit log returns the event yet (see `audit_latency`)."""
+        return tenant.audit_shown_from.get(event.data["id"], 0.0) <= now
 
     def initiator(
         self, tenant: TenantState, claims: Mapping[str, Any], app_only: bool

@@ -4,6 +4,7 @@ from django.http import HttpRequest
 
 from tenants.models import (
     AuditEvent,
+    ConsentEvent,
     FeatureSwitch,
     Grant,
     Justification,
@@ -150,4 +151,14 @@ class JustificationAdmin(ReadOnlyAdmin):
     )
     list_filter = ("kind", "tenant")
     search_fields = ("value", "app_id", "reason", "by_name")
+    list_select_related = ("tenant",)
+
+
+@admin.register(ConsentEvent)
+class ConsentEventAdmin(ReadOnlyAdmin):
+    """Entra's directory audit events, as the syncs kept them: only read."""
+
+    list_display = ("at", "activity", "tenant", "initiator_upn", "initiator_name", "result")
+    list_filter = ("activity", "result", "tenant")
+    search_fields = ("event_id", "initiator_upn", "initiator_name")
     list_select_related = ("tenant",)

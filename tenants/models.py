@@ -37,6 +37,14 @@ class Tenant(models.Model):
     # Whether the last sync could read Entra's sign-in activity report (tenants.signins):
     # "" known, else why not ("not_read", "no_licence", "no_permission", "failed").
     sign_in_status = models.CharField(max_length=20, default="not_read", blank=True)
+    # Whether the last sync could read Entra's directory audit events (tenants.provenance):
+    # "" known, else "not_read", "no_permission" or "failed" (Entra ID Free has them too).
+    consent_history_status = models.CharField(max_length=20, default="not_read", blank=True)
+    # The newest event time read so far: the next read starts a little before it.
+    consent_history_through = models.DateTimeField(null=True, blank=True)
+    # Entra had dropped events older than this when the portal first read them: what
+    # happened before is not on record.
+    consent_history_from = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -297,6 +305,46 @@ class Grant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.value or self.permission_id} ({self.kind}) for {self.client_id}"
+
+
+class ConsentEvent(models.Model):
+    """One directory audit event about a consent or a grant (tenants.provenance), kept for
+    good: Entra keeps them 7 days (Entra ID Free) or 30 (P1). Written once, as read."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="consent_events")
+    # Entra's id ("Directory_<correlation>_<...>"): what makes a re-read the same event.
+    event_id = models.CharField(max_length=200)
+    activity = models.CharField(max_length=100)
+    at = models.DateTimeField()
+    # "success" or "failure", as Entra says it.
+    result = models.CharField(max_length=20, blank=True)
+    # Who did it: a user (their UPN and name) or an application (its name, no UPN).
+    initiator_name = models.CharField(max_length=300, blank=True)
+    initiator_upn = models.CharField(max_length=300, blank=True)
+    initiator_id = models.UUIDField(null=True, blank=True)
+    initiator_is_app = models.BooleanField(default=False)
+    # The client that was granted (or lost) the permissions, and the API they are of.
+    client_object_id = models.UUIDField(null=True, blank=True)
+    resource_object_id = models.UUIDField(null=True, blank=True)
+    resource_app_id = models.UUIDField(null=True, blank=True)
+    # PermissionKind, or "" where the event does not say (a consent to nothing delegated).
+    kind = models.CharField(max_length=12, blank=True)
+    # Permission values (scopes or app role values) the event added or removed.
+    permissions = models.JSONField(default=list, blank=True)
+    # Grant.Consent ("admin", "user"), or "" where the event does not say.
+    consent = models.CharField(max_length=5, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "event_id"], name="consent_event_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "client_object_id", "-at"], name="consent_event_client"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.activity}"
 
 
 class FeatureSwitch(models.Model):

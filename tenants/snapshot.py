@@ -25,6 +25,7 @@ from tenants.signins import SignIns
 
 if TYPE_CHECKING:
     from tenants.facts import Facts
+    from tenants.provenance import ConsentEvents
 
 # A run's notes are for people: past this many, one line says how many more there were.
 MAX_NOTES = 100
@@ -104,6 +105,9 @@ class Snapshot:
     sign_ins: "SignIns | None" = None
     # Owners, credentials and the like (tenants.facts); None: not read. Not held either.
     facts: "Facts | None" = None
+    # Directory audit events about consents (tenants.provenance); None: not read. Not held:
+    # a later sync reads them again from where the kept ones end.
+    consent_events: "ConsentEvents | None" = None
 
     def note(self, text: str) -> None:
         """Something the run skipped or worked around, in words for the run's page."""

@@ -47,6 +47,7 @@ from tenants.facts import facts_apply
 from tenants.graph import GraphClient, GraphError
 from tenants.memberships import role_holders_apply
 from tenants.models import AuditEvent, Grant, HeldSnapshot, ServicePrincipal, SyncRun, Tenant
+from tenants.provenance import consent_events_apply
 from tenants.revokes import revokes_after_sync
 from tenants.services import tenant_names
 from tenants.signins import sign_ins_apply
@@ -221,6 +222,7 @@ def apply_snapshot(
         role_holders_apply(tenant=tenant, holders=snapshot.role_holders)
         sign_ins_apply(tenant=tenant, sign_ins=snapshot.sign_ins)
         facts_apply(tenant=tenant, facts=snapshot.facts, sp_ids=sp_ids)
+        consent_events_apply(tenant=tenant, events=snapshot.consent_events)
         _succeed(
             run,
             tenant,

@@ -6,6 +6,7 @@ checked against Graph's count and, when short, the clients' own grant lists are 
 what could not be read is recorded in :class:`~tenants.snapshot.Unread` with a note.
 """
 
+import datetime as dt
 import itertools
 import logging
 from collections.abc import Callable, Iterable
@@ -18,6 +19,7 @@ from tenants.graph import BATCH_ERROR, GraphClient, GraphError, Organization, or
 from tenants.memberships import role_holders_read
 from tenants.models import Grant, Tenant
 from tenants.portal_app import DELEGATED_READ_NEEDS, READ_NEEDS
+from tenants.provenance import consent_events_read
 from tenants.signins import sign_ins_read
 from tenants.snapshot import (
     GrantRecord,
@@ -51,6 +53,8 @@ class Previous:
     # Its current delegated grants: Graph object id -> client object id. A callable: it is
     # a query of every delegated grant, and needed only when the listing is short.
     delegated: Callable[[], dict[str, str]] = dict
+    # The newest directory audit event kept (tenants.provenance): the next read starts there.
+    consent_history_through: dt.datetime | None = None
 
 
 def previous_of(tenant: Tenant) -> Previous:
@@ -64,7 +68,11 @@ def previous_of(tenant: Tenant) -> Previous:
         )
         return {grant_id: str(client_id) for grant_id, client_id in rows}
 
-    return Previous(synced=tenant.last_good_sync_id is not None, delegated=delegated)
+    return Previous(
+        synced=tenant.last_good_sync_id is not None,
+        delegated=delegated,
+        consent_history_through=tenant.consent_history_through,
+    )
 
 
 def read_snapshot(
@@ -125,6 +133,10 @@ def read_snapshot(
     snapshot.sign_ins = sign_ins_read(client, snapshot.note)
     progress("Reading owners and credentials")
     snapshot.facts = facts_read(client, snapshot)
+    progress("Reading consent history")
+    snapshot.consent_events = consent_events_read(
+        client, snapshot, previous.consent_history_through
+    )
     return snapshot
 
 

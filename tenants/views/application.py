@@ -32,6 +32,7 @@ from tenants.justifications import (
     tenant_users,
 )
 from tenants.models import Justification, ServicePrincipal, Tenant
+from tenants.provenance import consent_history, grant_origins
 from tenants.revokes import portal_can_write
 from tenants.risk import application_risk
 from tenants.services import features_set
@@ -175,16 +176,21 @@ def application_context(
     rows = revoke_rows([revoke for revoke in shown if revoke] + gone)
     by_pk = {row.revoke.pk: row for row in rows}
     facts = page_facts(tenant=tenant, service_principal=sp)
+    origins = grant_origins(
+        tenant=tenant, service_principal=sp, slots=[grant.slot for grant in detail.grants]
+    )
     return {
         "tenant": tenant,
         "can_change": role == Role.ADMIN,
         "portal_can_write": portal_can_write(tenant),
         "service_principal": sp,
         "detail": detail,
+        # Each grant with its latest revoke request and the event that gave it.
         "grant_rows": [
-            (grant, by_pk[revoke.pk] if revoke else None)
-            for grant, revoke in zip(detail.grants, shown, strict=True)
+            (grant, by_pk[revoke.pk] if revoke else None, origin)
+            for grant, revoke, origin in zip(detail.grants, shown, origins, strict=True)
         ],
+        "consent_history": consent_history(tenant=tenant, service_principal=sp),
         "revoked_rows": [by_pk[revoke.pk] for revoke in gone],
         "risk": application_risk(
             tenant=tenant,

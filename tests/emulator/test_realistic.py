@@ -243,6 +243,7 @@ def test_switches_come_from_the_scenario_and_reset_goes_back_to_them(data_dir):
         ({"strict_filters": "yes"}, "strict_filters: expected true or false"),
         ({"count_without_header": "fail"}, "count_without_header: expected 'ignore' or 'error'"),
         ({"throttling": {"limit": -3}}, "throttling.limit: expected a whole number"),
+        ({"audit_latency": "soon"}, "audit_latency: expected a number"),
         ({"lag": 1}, "lag: unknown switch"),
     ],
 )

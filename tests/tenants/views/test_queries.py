@@ -59,7 +59,9 @@ def csv_export(tenant: Tenant, sp: ServicePrincipal) -> str:
 PAGES = [
     (tenant_page, False, 15),
     (filtered_tenant_page, False, 15),
-    (application_page, False, 19),  # + the application's credentials (tenants.facts)
+    # + the application's credentials (tenants.facts), the events that gave its grants and
+    # its consent history (tenants.provenance; its count only past the 50 listed)
+    (application_page, False, 21),
     (feature_preview, True, 11),
     (dashboard, False, 12),
     (matrix, False, 13),
