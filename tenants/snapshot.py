@@ -24,6 +24,7 @@ from tenants.models import Grant
 from tenants.signins import SignIns
 
 if TYPE_CHECKING:
+    from tenants.delta import Collections
     from tenants.facts import Facts
 
 # A run's notes are for people: past this many, one line says how many more there were.
@@ -104,6 +105,10 @@ class Snapshot:
     sign_ins: "SignIns | None" = None
     # Owners, credentials and the like (tenants.facts); None: not read. Not held either.
     facts: "Facts | None" = None
+    # The raw service principals and delegated grants and where their delta queries stand
+    # (tenants.delta), kept when the snapshot is applied. None for a held snapshot applied
+    # later: the delta state stays where it was, and its next round still covers all since.
+    collections: "Collections | None" = None
 
     def note(self, text: str) -> None:
         """Something the run skipped or worked around, in words for the run's page."""
