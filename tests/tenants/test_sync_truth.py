@@ -40,6 +40,7 @@ def full_reads(settings) -> None:
     the delta re-syncs)."""
     settings.SYNC_FULL_READ_DAYS = 0
 
+
 INTUNE = "c161e42e-d4df-4a3d-9b42-e7a3c31f59d4"
 WOODGROVE = "5a7d3e2b-9c41-4f8e-b6a0-1d2c3b4a5e6f"
 GLOBEX_TRAVEL = "6e7f8a9b-0c1d-4e2f-9a3b-4c5d6e7f8091"  # SAML app: user-only roles
