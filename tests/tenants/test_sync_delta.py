@@ -1,0 +1,223 @@
+"""Delta re-syncs against the emulator over HTTPS, through the real sync: what changed is
+read, merged and applied; a full read when the token is gone, after a failed sync and
+every SYNC_FULL_READ_DAYS, which checks what the deltas said."""
+
+from datetime import timedelta
+
+import pytest
+
+from tenants.delta import Collections, base_load
+from tenants.graph import GraphError
+from tenants.models import Grant, ServicePrincipal, SyncRun, TenantDelta
+from tenants.services import sync_run_queue
+from tenants.sync import sync_run_execute
+from tests.helpers import sync
+from tests.ids import ASKCODY, CONNECT_247, CONTOSO, GRAPH, LOOKOUT
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+DELEGATED_LISTING = r"/v1.0/oauth2PermissionGrants$"
+SP_LISTING = r"/v1.0/servicePrincipals$"
+DELTAS = r"/delta$"
+
+
+def current(tenant, app_id: str) -> set[tuple[str, str, str]]:
+    grants = Grant.objects.filter(tenant=tenant, client__app_id=app_id, removed_in_run__isnull=True)
+    return set(grants.values_list("kind", "value", "consent"))
+
+
+def graph_grants(emu, client_id: str) -> list[dict]:
+    return [g for g in emu.state(CONTOSO)["oauth2PermissionGrants"] if g["clientId"] == client_id]
+
+
+def test_an_unchanged_resync_reads_only_the_deltas(emu, contoso, client_for):
+    first = sync(contoso, client_for(CONTOSO))
+    emu.reset_counters()
+
+    second = sync(contoso, client_for(CONTOSO))
+
+    assert (first.read_mode, second.read_mode) == ("full", "delta")
+    assert emu.requests_to(DELTAS) == 2  # one page of each, nothing changed
+    assert emu.requests_to(DELEGATED_LISTING) == 0 and emu.requests_to(SP_LISTING) == 0
+    assert emu.requests_to(r"/oauth2PermissionGrants/\$count") == 0
+    assert (second.grants_added, second.grants_removed) == (0, 0)
+    assert second.grants_unchanged == first.grants_added
+    assert second.graph_requests < first.graph_requests
+    assert second.notes == []
+
+
+def test_a_delta_resync_finds_consents_given_and_grants_removed_outside_the_portal(
+    emu, contoso, client_for
+):
+    sync(contoso, client_for(CONTOSO))
+    graph = client_for(CONTOSO)
+    connect, graph_sp = emu.sp_id(CONTOSO, CONNECT_247), emu.sp_id(CONTOSO, GRAPH)
+    assert graph_grants(emu, connect) == []
+    graph.request(
+        "POST",
+        "/oauth2PermissionGrants",
+        json={
+            "clientId": connect,
+            "consentType": "AllPrincipals",
+            "resourceId": graph_sp,
+            "scope": "User.Read openid",
+        },
+    )
+    askcody = emu.sp_id(CONTOSO, ASKCODY)
+    admin_grant = next(g for g in graph_grants(emu, askcody) if g["consentType"] == "AllPrincipals")
+    graph.request("DELETE", f"/oauth2PermissionGrants/{admin_grant['id']}")
+    before = current(contoso, ASKCODY)
+
+    run = sync(contoso, client_for(CONTOSO))
+
+    assert run.read_mode == "delta", run.notes
+    assert {("delegated", "User.Read", "admin"), ("delegated", "openid", "admin")} <= current(
+        contoso, CONNECT_247
+    )
+    gone = {("delegated", v, "admin") for v in admin_grant["scope"].split()}
+    assert gone and gone <= before and not gone & current(contoso, ASKCODY)
+    assert run.grants_added == 2 and run.grants_removed == len(gone)
+
+
+def test_application_grants_are_read_per_resource_at_a_delta_resync(emu, contoso, client_for):
+    """appRoleAssignedTo has no delta, and a new assignment changes no service principal."""
+    sync(contoso, client_for(CONTOSO))
+    lookout, graph_sp = emu.sp_id(CONTOSO, LOOKOUT), emu.sp_id(CONTOSO, GRAPH)
+    graph = client_for(CONTOSO)
+    held = {
+        a["appRoleId"]
+        for a in emu.state(CONTOSO)["appRoleAssignments"]
+        if a["principalId"] == lookout and a["resourceId"] == graph_sp
+    }
+    roles = graph.get_json(f"/servicePrincipals/{graph_sp}?$select=appRoles")["appRoles"]
+    role = next(
+        r for r in roles if r["id"] not in held and "Application" in r["allowedMemberTypes"]
+    )
+    graph.request(
+        "POST",
+        f"/servicePrincipals/{graph_sp}/appRoleAssignedTo",
+        json={"principalId": lookout, "resourceId": graph_sp, "appRoleId": role["id"]},
+    )
+
+    run = sync(contoso, client_for(CONTOSO))
+
+    assert run.read_mode == "delta"
+    assert ("application", role["value"], "admin") in current(contoso, LOOKOUT)
+    assert run.grants_added == 1
+
+
+def test_a_service_principal_deleted_is_removed_with_its_grants(emu, contoso, client_for):
+    sync(contoso, client_for(CONTOSO))
+    assert current(contoso, LOOKOUT)
+    emu.delete_service_principal(CONTOSO, emu.sp_id(CONTOSO, LOOKOUT))
+
+    run = sync(contoso, client_for(CONTOSO))
+
+    assert run.read_mode == "delta"
+    assert ServicePrincipal.objects.get(tenant=contoso, app_id=LOOKOUT).removed_at is not None
+    assert current(contoso, LOOKOUT) == set()
+    assert run.grants_removed > 0
+
+
+def test_a_lost_sync_state_410_means_a_full_read_and_deltas_after_it(emu, contoso, client_for):
+    sync(contoso, client_for(CONTOSO))
+    emu.expire_delta_tokens()  # Graph lost the sync state: 410 Gone, resyncRequired
+    emu.reset_counters()
+
+    run = sync(contoso, client_for(CONTOSO))
+
+    assert run.read_mode == "full"
+    assert any("410 resyncRequired" in note for note in run.notes), run.notes
+    assert emu.requests_to(DELEGATED_LISTING) >= 1
+    assert (run.grants_added, run.grants_removed) == (0, 0)
+    assert sync(contoso, client_for(CONTOSO)).read_mode == "delta"
+
+
+def test_a_token_past_its_age_means_a_full_read(emu, contoso, client_for):
+    sync(contoso, client_for(CONTOSO))
+    emu.advance_clock(8 * 86400)  # Graph keeps a directory delta token for 7 days
+
+    run = sync(contoso, client_for(CONTOSO))
+
+    assert run.read_mode == "full"
+    assert any("400 syncStateNotFound" in note for note in run.notes), run.notes
+    assert (run.grants_added, run.grants_removed) == (0, 0)
+
+
+def test_a_failed_delta_round_applies_nothing_and_the_next_sync_reads_everything(
+    emu, contoso, client_for
+):
+    sync(contoso, client_for(CONTOSO))
+    askcody = emu.sp_id(CONTOSO, ASKCODY)
+    grant = graph_grants(emu, askcody)[0]
+    client_for(CONTOSO).request("DELETE", f"/oauth2PermissionGrants/{grant['id']}")
+    emu.update_service_principal(CONTOSO, askcody, displayName="AskCody (renamed)")
+    before = current(contoso, ASKCODY)
+    link_before = TenantDelta.objects.get(tenant=contoso).grants_link
+    # The service principals' round is read, then the grants' fails.
+    emu.set_faults([{"path": "/v1.0/oauth2PermissionGrants/delta", "status": 500, "times": 1}])
+    queued = sync_run_queue(tenant=contoso)
+
+    with pytest.raises(GraphError):
+        sync_run_execute(run_id=queued.pk, client=client_for(CONTOSO))
+
+    assert SyncRun.objects.get(pk=queued.pk).status == SyncRun.Status.FAILED
+    assert current(contoso, ASKCODY) == before
+    assert ServicePrincipal.objects.get(tenant=contoso, app_id=ASKCODY).display_name != (
+        "AskCody (renamed)"
+    )
+    stored = TenantDelta.objects.get(tenant=contoso)
+    assert stored.grants_link == link_before and stored.full_read_reason
+    emu.clear_faults()
+    emu.reset_counters()
+
+    run = sync(contoso, client_for(CONTOSO))
+
+    assert run.read_mode == "full"
+    assert any(f"sync ({queued.pk}) failed" in note for note in run.notes), run.notes
+    assert emu.requests_to(DELEGATED_LISTING) >= 1
+    assert run.grants_removed == len(grant["scope"].split())
+    assert ServicePrincipal.objects.get(tenant=contoso, app_id=ASKCODY).display_name == (
+        "AskCody (renamed)"
+    )
+    assert not TenantDelta.objects.get(tenant=contoso).full_read_reason
+
+
+def test_every_few_days_a_full_read_checks_what_the_deltas_said(emu, contoso, client_for, settings):
+    settings.SYNC_FULL_READ_DAYS = 7
+    sync(contoso, client_for(CONTOSO))
+    sync(contoso, client_for(CONTOSO))
+    stored = TenantDelta.objects.get(tenant=contoso)
+    TenantDelta.objects.filter(pk=stored.pk).update(
+        full_read_at=stored.full_read_at - timedelta(days=7)
+    )
+    emu.reset_counters()
+
+    run = sync(contoso, client_for(CONTOSO))
+
+    assert run.read_mode == "full" and run.delta_discrepancies == 0
+    assert emu.requests_to(DELTAS) == 2 and emu.requests_to(DELEGATED_LISTING) >= 1
+    assert emu.requests_to("/v1.0/servicePrincipals$") >= 2  # the listing and the owners
+    stored.refresh_from_db()
+    assert stored.full_read_at > run.started_at - timedelta(minutes=1)
+    assert sync(contoso, client_for(CONTOSO)).read_mode == "delta"
+
+
+def test_a_full_read_counts_what_the_deltas_missed(emu, contoso, client_for):
+    sync(contoso, client_for(CONTOSO))
+    stored = TenantDelta.objects.get(tenant=contoso)
+    sps, grants = base_load(bytes(stored.base))
+    missed = next(iter(grants))
+    del grants[missed]  # as if a delta round had not reported this grant
+    kept = Collections(
+        sps, grants, links=None, full_read_at=stored.full_read_at - timedelta(days=8)
+    )
+    TenantDelta.objects.filter(pk=stored.pk).update(
+        base=kept.dump(), full_read_at=kept.full_read_at
+    )
+
+    run = sync(contoso, client_for(CONTOSO))
+
+    assert run.read_mode == "full" and run.delta_discrepancies == 1
+    assert any("differs from what the delta queries said in 1" in n for n in run.notes)
+    assert (run.grants_added, run.grants_removed) == (0, 0)  # the full read is the truth
