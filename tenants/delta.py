@@ -67,7 +67,18 @@ class Collections:
     changed_principals: set[str] | None = None
     # A full read checked against the deltas: how many objects differed.
     discrepancies: int | None = None
+    # A delta read in which nothing changed: the kept collections need no rewrite.
+    unchanged: bool = False
     notes: list[str] = field(default_factory=list)
+    # The collections as they are kept (:meth:`seal`); None until then, or unchanged.
+    kept: bytes | None = None
+
+    def seal(self) -> None:
+        """Compress the collections for keeping and let go of them: the snapshot has its
+        records by now, and the apply phase needs the memory more."""
+        if not self.unchanged:
+            self.kept = self.dump()
+        self.service_principals, self.grants = {}, {}
 
     def dump(self) -> bytes:
         """The collections as kept between syncs: compressed JSON."""
@@ -243,6 +254,9 @@ def _delta_collections(client: GraphClient, stored: TenantDelta) -> Collections:
         full_read_at=stored.full_read_at,
         delta=True,
         changed_principals=set(sp_round.changed) | sp_round.removed,
+        unchanged=not any(
+            (sp_round.changed, sp_round.removed, grant_round.changed, grant_round.removed)
+        ),
     )
 
 
@@ -299,17 +313,25 @@ def _normal(name: str, value: Any) -> Any:
 
 
 def delta_state_apply(*, tenant: Tenant, collections: Collections) -> None:
-    """Keep where the delta queries stand, inside the sync's transaction: exactly when the
-    snapshot built from them is applied. No deltaLink: there is no state to keep."""
+    """Keep where the delta queries stand (the collections sealed), inside the sync's
+    transaction: exactly when the snapshot built from them is applied. No deltaLink:
+    there is no state to keep."""
     if collections.links is None:
         TenantDelta.objects.filter(tenant=tenant).delete()
+        return
+    links = {
+        "service_principals_link": collections.links[0],
+        "grants_link": collections.links[1],
+    }
+    if collections.kept is None:
+        # Nothing changed: the kept collections are still right, megabytes not rewritten.
+        TenantDelta.objects.filter(tenant=tenant).update(**links)
         return
     TenantDelta.objects.update_or_create(
         tenant=tenant,
         defaults={
-            "service_principals_link": collections.links[0],
-            "grants_link": collections.links[1],
-            "base": collections.dump(),
+            **links,
+            "base": collections.kept,
             "full_read_at": collections.full_read_at,
             "full_read_reason": "",
         },

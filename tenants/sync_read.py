@@ -143,6 +143,7 @@ def read_snapshot(
         )
     snapshot.grants = [record for record in assignments if record.client_object_id in known]
     snapshot.grants += delegated
+    collections.seal()
     progress("Reading who holds the portal's roles")
     snapshot.role_holders = role_holders_read(client)
     progress("Reading sign-in activity")
