@@ -10,7 +10,7 @@ from tenants.delta import Collections, base_load
 from tenants.graph import GraphError
 from tenants.models import Grant, ServicePrincipal, SyncRun, TenantDelta
 from tenants.services import sync_run_queue
-from tenants.sync import sync_run_execute
+from tenants.sync import sync_run_apply_held, sync_run_execute
 from tests.helpers import sync
 from tests.ids import ASKCODY, CONNECT_247, CONTOSO, GRAPH, LOOKOUT
 
@@ -221,3 +221,25 @@ def test_a_full_read_counts_what_the_deltas_missed(emu, contoso, client_for):
     assert run.read_mode == "full" and run.delta_discrepancies == 1
     assert any("differs from what the delta queries said in 1" in n for n in run.notes)
     assert (run.grants_added, run.grants_removed) == (0, 0)  # the full read is the truth
+
+
+def test_a_held_delta_read_keeps_the_delta_state_where_it_was(
+    emu, contoso, client_for, settings, alice
+):
+    settings.SYNC_HOLD_REMOVED_MIN = 5  # Contoso is small; the share (20%) as shipped
+    sync(contoso, client_for(CONTOSO))
+    kept = TenantDelta.objects.get(tenant=contoso)
+    for app_id in (ASKCODY, LOOKOUT):
+        emu.delete_service_principal(CONTOSO, emu.sp_id(CONTOSO, app_id))
+    queued = sync_run_queue(tenant=contoso)
+
+    held = sync_run_execute(run_id=queued.pk, client=client_for(CONTOSO))
+
+    assert (held.status, held.read_mode) == (SyncRun.Status.HELD, "delta")
+    assert TenantDelta.objects.get(tenant=contoso).grants_link == kept.grants_link
+    applied = sync_run_apply_held(run=held, actor=alice)
+    assert applied.status == SyncRun.Status.SUCCEEDED and current(contoso, LOOKOUT) == set()
+    # The next round starts where the last applied delta state was: it sees the same
+    # removals again, which change nothing now.
+    after = sync(contoso, client_for(CONTOSO))
+    assert after.read_mode == "delta" and (after.grants_added, after.grants_removed) == (0, 0)
