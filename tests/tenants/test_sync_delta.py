@@ -13,6 +13,7 @@ from tenants.services import sync_run_queue
 from tenants.sync import sync_run_apply_held, sync_run_execute
 from tests.helpers import sync
 from tests.ids import ASKCODY, CONNECT_247, CONTOSO, GRAPH, LOOKOUT
+from tests.tenants.helpers import graph_grants, tampered
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,10 +25,6 @@ DELTAS = r"/delta$"
 def current(tenant, app_id: str) -> set[tuple[str, str, str]]:
     grants = Grant.objects.filter(tenant=tenant, client__app_id=app_id, removed_in_run__isnull=True)
     return set(grants.values_list("kind", "value", "consent"))
-
-
-def graph_grants(emu, client_id: str) -> list[dict]:
-    return [g for g in emu.state(CONTOSO)["oauth2PermissionGrants"] if g["clientId"] == client_id]
 
 
 def test_an_unchanged_resync_reads_only_the_deltas(emu, contoso, client_for):
@@ -52,7 +49,7 @@ def test_a_delta_resync_finds_consents_given_and_grants_removed_outside_the_port
     sync(contoso, client_for(CONTOSO))
     graph = client_for(CONTOSO)
     connect, graph_sp = emu.sp_id(CONTOSO, CONNECT_247), emu.sp_id(CONTOSO, GRAPH)
-    assert graph_grants(emu, connect) == []
+    assert graph_grants(emu, CONTOSO, connect) == []
     graph.request(
         "POST",
         "/oauth2PermissionGrants",
@@ -64,7 +61,9 @@ def test_a_delta_resync_finds_consents_given_and_grants_removed_outside_the_port
         },
     )
     askcody = emu.sp_id(CONTOSO, ASKCODY)
-    admin_grant = next(g for g in graph_grants(emu, askcody) if g["consentType"] == "AllPrincipals")
+    admin_grant = next(
+        g for g in graph_grants(emu, CONTOSO, askcody) if g["consentType"] == "AllPrincipals"
+    )
     graph.request("DELETE", f"/oauth2PermissionGrants/{admin_grant['id']}")
     before = current(contoso, ASKCODY)
 
@@ -77,6 +76,29 @@ def test_a_delta_resync_finds_consents_given_and_grants_removed_outside_the_port
     gone = {("delegated", v, "admin") for v in admin_grant["scope"].split()}
     assert gone and gone <= before and not gone & current(contoso, ASKCODY)
     assert run.grants_added == 2 and run.grants_removed == len(gone)
+
+
+def test_an_update_that_carries_only_what_changed_is_merged_field_by_field(
+    emu, contoso, client_for
+):
+    """Graph may send an updated object with only the properties that changed."""
+    sync(contoso, client_for(CONTOSO))
+    graph_sp = emu.sp_id(CONTOSO, GRAPH)
+    emu.update_service_principal(CONTOSO, graph_sp, displayName="Microsoft Graph (renamed)")
+    before = Grant.objects.filter(tenant=contoso, removed_in_run__isnull=True).count()
+
+    def only_what_changed(body: dict) -> None:
+        body["value"] = [{"id": sp["id"], "displayName": sp["displayName"]} for sp in body["value"]]
+
+    client = client_for(CONTOSO)
+    with tampered(client.session, r"/servicePrincipals/delta", only_what_changed):
+        run = sync(contoso, client)
+
+    assert run.read_mode == "delta" and run.notes == []
+    principal = ServicePrincipal.objects.get(tenant=contoso, app_id=GRAPH)
+    assert principal.display_name == "Microsoft Graph (renamed)" and principal.removed_at is None
+    # Its app roles were kept: the application grants on it are read and stay.
+    assert (run.grants_added, run.grants_removed, run.grants_unchanged) == (0, 0, before)
 
 
 def test_application_grants_are_read_per_resource_at_a_delta_resync(emu, contoso, client_for):
@@ -149,7 +171,7 @@ def test_a_failed_delta_round_applies_nothing_and_the_next_sync_reads_everything
 ):
     sync(contoso, client_for(CONTOSO))
     askcody = emu.sp_id(CONTOSO, ASKCODY)
-    grant = graph_grants(emu, askcody)[0]
+    grant = graph_grants(emu, CONTOSO, askcody)[0]
     client_for(CONTOSO).request("DELETE", f"/oauth2PermissionGrants/{grant['id']}")
     emu.update_service_principal(CONTOSO, askcody, displayName="AskCody (renamed)")
     before = current(contoso, ASKCODY)
