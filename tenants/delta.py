@@ -208,11 +208,11 @@ def collections_read(
     by_delta: Collections | None = None
     if stored is not None and stored.full_read_reason:
         notes.append(f"The whole tenant was read: {stored.full_read_reason}.")
-    elif stored is not None and delta_enabled():
+    elif stored is not None and delta_enabled() and (kept := _kept(stored, notes)) is not None:
         # A scheduled full read takes the round too: to check it, and for its deltaLinks.
         progress("Reading what changed since the last sync")
         try:
-            by_delta = _delta_collections(client, stored)
+            by_delta = _delta_collections(client, stored, kept)
         except GraphError as exc:
             if not token_expired(exc):
                 raise
@@ -243,10 +243,22 @@ def collections_read(
     return read
 
 
-def _delta_collections(client: GraphClient, stored: TenantDelta) -> Collections:
+def _kept(stored: TenantDelta, notes: list[str]) -> tuple[Raw, Raw] | None:
+    """The kept collections, or None (with a note: a full read follows) where they cannot
+    be read, e.g. kept by another version of the portal."""
+    try:
+        return base_load(bytes(stored.base))
+    except (ValueError, KeyError, TypeError, zlib.error) as exc:
+        notes.append(f"The whole tenant was read: the kept delta state could not be used ({exc}).")
+        return None
+
+
+def _delta_collections(
+    client: GraphClient, stored: TenantDelta, kept: tuple[Raw, Raw]
+) -> Collections:
     sp_round = delta_round(client, stored.service_principals_link, needs=READ_NEEDS)
     grant_round = delta_round(client, stored.grants_link, needs=GRANT_DELTA_NEEDS)
-    sps, grants = base_load(bytes(stored.base))
+    sps, grants = kept
     return Collections(
         merged(sps, sp_round),
         merged(grants, grant_round),

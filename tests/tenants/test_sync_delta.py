@@ -265,3 +265,16 @@ def test_a_held_delta_read_keeps_the_delta_state_where_it_was(
     # removals again, which change nothing now.
     after = sync(contoso, client_for(CONTOSO))
     assert after.read_mode == "delta" and (after.grants_added, after.grants_removed) == (0, 0)
+
+
+def test_a_kept_delta_state_that_cannot_be_read_means_a_full_read(emu, contoso, client_for):
+    sync(contoso, client_for(CONTOSO))
+    TenantDelta.objects.filter(tenant=contoso).update(base=b"not zlib")
+    emu.reset_counters()
+
+    run = sync(contoso, client_for(CONTOSO))
+
+    assert run.read_mode == "full" and emu.requests_to(DELTAS) == 2  # the two latest links
+    assert any("kept delta state could not be used" in note for note in run.notes)
+    assert (run.grants_added, run.grants_removed) == (0, 0)
+    assert sync(contoso, client_for(CONTOSO)).read_mode == "delta"
