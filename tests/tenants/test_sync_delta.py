@@ -11,6 +11,7 @@ from tenants.graph import GraphError
 from tenants.models import Grant, ServicePrincipal, SyncRun, TenantDelta
 from tenants.services import sync_run_queue
 from tenants.sync import sync_run_apply_held, sync_run_execute
+from tenants.sync_read import DELEGATED_FIELDS
 from tests.helpers import sync
 from tests.ids import ASKCODY, CONNECT_247, CONTOSO, GRAPH, LOOKOUT
 from tests.tenants.helpers import graph_grants, tampered
@@ -278,3 +279,49 @@ def test_a_kept_delta_state_that_cannot_be_read_means_a_full_read(emu, contoso, 
     assert any("kept delta state could not be used" in note for note in run.notes)
     assert (run.grants_added, run.grants_removed) == (0, 0)
     assert sync(contoso, client_for(CONTOSO)).read_mode == "delta"
+
+
+def small_pages(client, contoso) -> None:
+    """The grants' deltaLink re-taken with 2 changes a page, so a round has several."""
+    link = client.get_json(
+        f"/oauth2PermissionGrants/delta?$select={DELEGATED_FIELDS}&$top=2&$deltatoken=latest"
+    )["@odata.deltaLink"]
+    TenantDelta.objects.filter(tenant=contoso).update(grants_link=link)
+
+
+def test_a_round_of_several_pages_is_read_to_its_delta_link(emu, contoso, client_for):
+    sync(contoso, client_for(CONTOSO))
+    graph = client_for(CONTOSO)
+    small_pages(graph, contoso)
+    askcody = emu.sp_id(CONTOSO, ASKCODY)
+    users = [g for g in graph_grants(emu, CONTOSO, askcody) if g["consentType"] == "Principal"]
+    assert len(users) >= 3
+    for grant in users:
+        graph.request("DELETE", f"/oauth2PermissionGrants/{grant['id']}")
+    emu.reset_counters()
+
+    run = sync(contoso, client_for(CONTOSO))
+
+    assert run.read_mode == "delta"
+    assert emu.requests_to(r"/oauth2PermissionGrants/delta$") == -(-len(users) // 2)
+    assert run.grants_removed == sum(len(g["scope"].split()) for g in users)
+
+
+def test_a_round_that_fails_on_a_later_page_applies_nothing(emu, contoso, client_for):
+    sync(contoso, client_for(CONTOSO))
+    graph = client_for(CONTOSO)
+    small_pages(graph, contoso)
+    askcody = emu.sp_id(CONTOSO, ASKCODY)
+    for grant in graph_grants(emu, CONTOSO, askcody)[:3]:
+        graph.request("DELETE", f"/oauth2PermissionGrants/{grant['id']}")
+    before = current(contoso, ASKCODY)
+    emu.set_faults([{"path": "/oauth2PermissionGrants/delta$", "status": 500, "after": 1}])
+    queued = sync_run_queue(tenant=contoso)
+
+    with pytest.raises(GraphError):
+        sync_run_execute(run_id=queued.pk, client=client_for(CONTOSO))
+
+    assert current(contoso, ASKCODY) == before  # the first page's removals are not applied
+    emu.clear_faults()
+    run = sync(contoso, client_for(CONTOSO))
+    assert run.read_mode == "full" and run.grants_removed > 0
