@@ -62,8 +62,9 @@ class Collections:
     # When the whole tenant was last read (now, for a full read).
     full_read_at: datetime
     delta: bool = False
-    # A delta read: the service principals that changed, came or went (their catalogs are
-    # read again). None for a full read: every catalog is read.
+    # A delta read: the service principals whose catalogs are read again: those that
+    # changed or came, and the resources of delegated grants that changed or came (a
+    # consent to an API no grant named before). None for a full read: every catalog is.
     changed_principals: set[str] | None = None
     # A full read checked against the deltas: how many objects differed.
     discrepancies: int | None = None
@@ -265,7 +266,8 @@ def _delta_collections(
         (sp_round.link, grant_round.link),
         full_read_at=stored.full_read_at,
         delta=True,
-        changed_principals=set(sp_round.changed) | sp_round.removed,
+        changed_principals={object_id.lower() for object_id in sp_round.changed}
+        | {str(g.get("resourceId", "")).lower() for g in grant_round.changed.values()},
         unchanged=not any(
             (sp_round.changed, sp_round.removed, grant_round.changed, grant_round.removed)
         ),

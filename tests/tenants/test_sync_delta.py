@@ -21,6 +21,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 DELEGATED_LISTING = r"/v1.0/oauth2PermissionGrants$"
 SP_LISTING = r"/v1.0/servicePrincipals$"
 DELTAS = r"/delta$"
+CATALOG_READ = r"/v1.0/servicePrincipals/[0-9a-f-]{36}$"
 
 
 def current(tenant, app_id: str) -> set[tuple[str, str, str]]:
@@ -38,6 +39,7 @@ def test_an_unchanged_resync_reads_only_the_deltas(emu, contoso, client_for):
     assert emu.requests_to(DELTAS) == 2  # one page of each, nothing changed
     assert emu.requests_to(DELEGATED_LISTING) == 0 and emu.requests_to(SP_LISTING) == 0
     assert emu.requests_to(r"/oauth2PermissionGrants/\$count") == 0
+    assert emu.requests_to(CATALOG_READ) == 0  # no API changed: the catalog is as it was
     assert (second.grants_added, second.grants_removed) == (0, 0)
     assert second.grants_unchanged == first.grants_added
     assert second.graph_requests < first.graph_requests
@@ -67,10 +69,13 @@ def test_a_delta_resync_finds_consents_given_and_grants_removed_outside_the_port
     )
     graph.request("DELETE", f"/oauth2PermissionGrants/{admin_grant['id']}")
     before = current(contoso, ASKCODY)
+    emu.reset_counters()
 
     run = sync(contoso, client_for(CONTOSO))
 
     assert run.read_mode == "delta", run.notes
+    # The API the new consent names has its delegated permissions described again.
+    assert emu.requests_to(f"/v1.0/servicePrincipals/{graph_sp}$") == 1
     assert {("delegated", "User.Read", "admin"), ("delegated", "openid", "admin")} <= current(
         contoso, CONNECT_247
     )
