@@ -2,8 +2,12 @@
 
 Three syncs of one generated tenant (the size `benchmarks.emulator_paging` pages through):
 the first, an unchanged re-sync, and a re-sync after 1% of the tenant's Graph grant
-objects changed. For each: Graph requests against their lower bound, wall seconds
-against the floor, grant rows written and peak memory, with PASS/FAIL against the targets.
+objects changed and a consent was given outside the portal. For each: Graph requests
+against their lower bound, wall seconds against the floor, grant rows written and peak
+memory, with PASS/FAIL against the targets. The re-syncs are delta re-syncs (issue 14):
+the unchanged one's Graph requests as a share of the full first sync's (at most 30%), and
+whether the changed one found every change Graph made (its added and removed grants are
+exactly what differs between the emulator's state before and after the change).
 
 How things are counted:
 - Graph requests: the emulator's request counters, without Entra's (token, discovery) and
@@ -46,6 +50,7 @@ import requests
 
 from benchmarks._database import database_ensure
 from benchmarks.emulator_paging import (
+    GRAPH_APP_ID,
     TENANT,
     Running,
     app_token,
@@ -63,13 +68,13 @@ DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/portal_bench"
 MAX_REQUESTS_RATIO = 1.2
 MAX_WALL_RATIO = 2.0
 MAX_PEAK_MB = 400
+MAX_DELTA_SHARE = 0.30  # an unchanged re-sync's Graph requests, of a full sync's
 CHANGED_SHARE = 0.01
 PAGE_SIZE = 999
 BATCH_LIMIT = 20
 SYNC_TIMEOUT = 600
 HTTP_TIMEOUT = 60
 AUDITS = "GET /v1.0/auditLogs/directoryAudits"
-GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,7 @@ class Figures:
     removed: int
     unchanged: bool
     run_id: int
+    read_mode: str
 
 
 def main() -> None:
@@ -164,7 +170,9 @@ def run(running: Running) -> list[str]:
         graph = GraphSide(http, running.url, tenant_id, headers)
         results = [measure("first sync", tenant, graph)]
         results.append(measure("unchanged re-sync", tenant, graph, unchanged=True))
-        changed = graph.change_share(CHANGED_SHARE)
+        before = graph.grant_identities()
+        changed = graph.change_share(CHANGED_SHARE) + "; " + graph.consent_outside()
+        after = graph.grant_identities()
         results.append(measure("re-sync, 1% changed", tenant, graph))
         denied = graph.requests_to(AUDITS)
         graph.grant_portal(running.client_id, "AuditLog.Read.All")
@@ -177,6 +185,7 @@ def run(running: Running) -> list[str]:
         *emulator_lines,
         *table(results),
         f"sync: the 1% change: {changed}",
+        *delta_lines(results, before, after),
         f"sync: PostgreSQL alone inserts the first sync's {results[0].added} rows in "
         f"{first_insert:.2f} s (INSERT ... SELECT, the table's indexes and foreign keys)",
         history,
@@ -332,6 +341,51 @@ class GraphSide:
             ]
         )
 
+    def consent_outside(self) -> str:
+        """An admin consent given in Entra, not through the portal: a client with no
+        delegated grant gets one on Microsoft Graph."""
+        state = self._get(f"{self.url}/_emulator/state?tenant={self.tenant_id}")
+        graph = next(sp["id"] for sp in state["servicePrincipals"] if sp["appId"] == GRAPH_APP_ID)
+        consented = {grant["clientId"] for grant in state["oauth2PermissionGrants"]}
+        client = next(
+            sp["id"]
+            for sp in state["servicePrincipals"]
+            if sp["id"] not in consented and sp["id"] != graph
+        )
+        grant = {
+            "clientId": client,
+            "consentType": "AllPrincipals",
+            "resourceId": graph,
+            "scope": "User.Read",
+        }
+        self._batch(
+            [
+                {
+                    "method": "POST",
+                    "url": "/oauth2PermissionGrants",
+                    "body": grant,
+                    "headers": {"Content-Type": "application/json"},
+                }
+            ]
+        )
+        return "a consent (User.Read for all users) given outside the portal"
+
+    def grant_identities(self) -> set[str]:
+        """Every grant the emulator holds, as the portal names them (tenants.snapshot):
+        application grants to service principals and each scope of a delegated grant."""
+        state = self._get(f"{self.url}/_emulator/state?tenant={self.tenant_id}")
+        found = {
+            f"a:{a['id']}"
+            for a in state["appRoleAssignments"]
+            if a["principalType"] == "ServicePrincipal"
+        }
+        found |= {
+            f"d:{grant['id']}:{scope.lower()}"
+            for grant in state["oauth2PermissionGrants"]
+            for scope in (grant["scope"] or "").split()
+        }
+        return found
+
     def _batch(self, items: Iterable[dict[str, Any]]) -> None:
         numbered = [{"id": str(index), **item} for index, item in enumerate(items)]
         for start in range(0, len(numbered), BATCH_LIMIT):
@@ -408,6 +462,7 @@ def measure(name: str, tenant: Tenant, graph: GraphSide, *, unchanged: bool = Fa
         removed=run.grants_removed,
         unchanged=unchanged,
         run_id=run.pk,
+        read_mode=run.read_mode,
     )
     # Hours pass between two syncs of a tenant, and autovacuum runs in them; without this,
     # the next sync would share the two CPUs with autovacuum.
@@ -587,6 +642,29 @@ def table(results: list[Figures]) -> list[str]:
             f"{f.floor / f.lower_bound * 1000:.1f}); RSS {f.start_mb:.0f} MB at the start"
         )
     return lines
+
+
+def delta_lines(results: list[Figures], before: set[str], after: set[str]) -> list[str]:
+    """The delta re-syncs against issue 14's targets."""
+    from tenants.models import Grant
+
+    first, unchanged, changed = results
+    share = unchanged.graph_requests / first.graph_requests
+    rows = Grant.objects.values_list("identity", flat=True)
+    added = set(rows.filter(first_seen_run_id=changed.run_id))
+    removed = set(rows.filter(removed_in_run_id=changed.run_id))
+    found = added == after - before and removed == before - after
+    return [
+        f"sync: read as: {', '.join(f'{f.name} {f.read_mode}' for f in results)}",
+        f"sync: unchanged re-sync: {unchanged.graph_requests} Graph requests, "
+        f"{share:.0%} of the full sync's {first.graph_requests} "
+        f"{_verdict(share <= MAX_DELTA_SHARE and unchanged.read_mode == 'delta')} "
+        f"(target: at most {MAX_DELTA_SHARE:.0%})",
+        f"sync: re-sync after the 1% change: {len(added)} grants added and {len(removed)} "
+        f"removed, of {len(after - before)} and {len(before - after)} that Graph changed: "
+        f"{'every change found' if found else 'changes missed or invented'} "
+        f"{_verdict(found and changed.read_mode == 'delta')}",
+    ]
 
 
 def _verdict(ok: bool) -> str:

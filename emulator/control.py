@@ -20,7 +20,7 @@ PATCH  /_emulator/behaviour              change only the switches given
 DELETE /_emulator/behaviour              every switch off
 GET    /_emulator/clock                  {"now": epoch seconds, "offset": seconds}
 POST   /_emulator/clock                  move it forward: {"advance": seconds}
-POST   /_emulator/delta/expire           every delta token issued so far answers 410
+POST   /_emulator/delta/expire           every delta token issued so far answers 410 Gone (resyncRequired)
 PATCH  /_emulator/tenants/{tenant}     {"premium": true|false}: Entra ID P1 or not
 PATCH  /_emulator/tenants/{tenant}/servicePrincipals/{id}   change fields (as Graph PATCH)
 DELETE /_emulator/tenants/{tenant}/servicePrincipals/{id}   delete it, with its grants

@@ -2,8 +2,9 @@
 
 A round either pages through the collection as it is (`sync`, the first round) or
 through the change log from `start` to `end`. Tokens are bound to this process (a
-restarted emulator answers 410, as Graph does for a lost sync state), to the state's
-delta generation (`/_emulator/delta/expire`, scenario loads) and expire with age.
+restarted emulator answers 410 Gone, resyncRequired, as Graph does for a lost sync state),
+to the state's delta generation (`/_emulator/delta/expire`, scenario loads: 410 as well)
+and expire with age (400 syncStateNotFound, as Graph answers a token older than 7 days).
 """
 
 from __future__ import annotations

@@ -582,7 +582,15 @@ class GraphApi:
                 state = self._delta_start(options, kind, which, _visible_end(log, 0, now), now)
             else:
                 state = self._delta_state(token, which, now)
-                if options.get("$select", "").strip():  # Entra objects take a new $select
+                if options.get("$select", "").strip():
+                    # A deltaLink may change what is tracked; a nextLink may not
+                    # (delta-query-overview.md: "$select and $skipToken will not be supported").
+                    if "$skiptoken" in options:
+                        raise GraphError(
+                            400,
+                            "Request_UnsupportedQuery",
+                            "$select is not supported with $skiptoken in a delta query.",
+                        )
                     state = replace(state, fields=_select(options["$select"], kind))
             fields = state.fields or ALL_FIELDS
             if fields != ALL_FIELDS and "id" not in fields:
@@ -632,17 +640,25 @@ class GraphApi:
 
     def _delta_state(self, token: str, which: str, now: float) -> delta.DeltaState:
         state = delta.decode(token)
-        max_age = self.state.behaviour.delta_token_max_age
         if (
             state is None
             or state.collection != which
             or state.generation != self.state.delta_generation
-            or now - state.issued > max_age
         ):
-            # 410 Gone with syncStateNotFound: "The delta token is expired and data must
-            # be synchronized again" (Graph errors.md; microsoft-graph-docs#2350).
+            # A sync state Graph no longer has (a restart, a reset on its side): 410 Gone,
+            # "the application must restart with a full synchronization"
+            # (delta-query-overview.md, "Synchronization reset"; errors.md: resyncRequired).
             raise GraphError(
                 410,
+                "resyncRequired",
+                "A resync is required: the sync state is no longer available.",
+            )
+        if now - state.issued > self.state.behaviour.delta_token_max_age:
+            # Directory objects' delta tokens last 7 days; an older one is a Bad Request
+            # with syncStateNotFound ("Duration of change tracking tokens for identity and
+            # education resources", Microsoft 365 Developer Blog, 2020).
+            raise GraphError(
+                400,
                 "syncStateNotFound",
                 "The sync state generation is not found. The delta token is expired and "
                 "data must be synchronized again.",

@@ -343,6 +343,10 @@ REVOKE_LAG_SECONDS = 300
 # short read from Graph must not look like an admin removing everything (tenants/sync.py).
 SYNC_HOLD_REMOVED_PERCENT = env_int("SYNC_HOLD_REMOVED_PERCENT", 20)
 SYNC_HOLD_REMOVED_MIN = env_int("SYNC_HOLD_REMOVED_MIN", 50)
+# Re-syncs read only what changed (Graph's delta queries, tenants/delta.py); at least this
+# often a sync reads the whole tenant again and checks what the deltas said against it
+# (0: every sync reads the whole tenant).
+SYNC_FULL_READ_DAYS = env_int("SYNC_FULL_READ_DAYS", 7)
 
 # --- E-mail -----------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")

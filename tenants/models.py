@@ -82,6 +82,12 @@ class SyncRun(models.Model):
         MANUAL = "manual", "Sync now"
         COMMAND = "command", "Command"
 
+    class ReadMode(models.TextChoices):
+        # Every collection listed in full.
+        FULL = "full", "Full read"
+        # Only what changed since the last sync (Graph's delta queries, tenants/delta.py).
+        DELTA = "delta", "Changes only (delta)"
+
     # A run in one of these has not ended; a tenant has at most one (the constraint below,
     # whose frozen list a test compares with this). A held run has ended: it waits for an
     # admin, not for a worker, and the next sync runs meanwhile.
@@ -106,6 +112,11 @@ class SyncRun(models.Model):
     # What the run skipped or worked around without failing, one line each, for the run's
     # page: a principal that vanished, a grant listing Graph left incomplete...
     notes = models.JSONField(default=list, blank=True)
+    # How the run read Graph ("" for a run that did not get that far).
+    read_mode = models.CharField(max_length=5, choices=ReadMode.choices, blank=True)
+    # A full read that checked what the delta queries had said: how many service principals
+    # and delegated grants differed (None: nothing to check against).
+    delta_discrepancies = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -135,6 +146,26 @@ class SyncRun(models.Model):
         if self.started_at and self.finished_at:
             return self.finished_at - self.started_at
         return None
+
+
+class TenantDelta(models.Model):
+    """Where a tenant's delta queries stand: the deltaLink of each collection and the two
+    collections as the last applied snapshot read them, which the next round's changes are
+    merged into (tenants/delta.py). Beside the tenant: it can be megabytes."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="delta")
+    service_principals_link = models.TextField()
+    grants_link = models.TextField()
+    # Service principals and delegated grants as zlib-compressed JSON (tenants.delta).
+    base = models.BinaryField()
+    # When the whole tenant was last read: the next full read is due SYNC_FULL_READ_DAYS on.
+    full_read_at = models.DateTimeField()
+    # Why the next sync must read everything ("": it need not), e.g. a failed delta round.
+    full_read_reason = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Delta state of {self.tenant}"
 
 
 class HeldSnapshot(models.Model):

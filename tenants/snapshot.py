@@ -24,6 +24,7 @@ from tenants.models import Grant
 from tenants.signins import SignIns
 
 if TYPE_CHECKING:
+    from tenants.delta import Collections
     from tenants.facts import Facts
     from tenants.provenance import ConsentEvents
 
@@ -108,6 +109,10 @@ class Snapshot:
     # Directory audit events about consents (tenants.provenance); None: not read. Not held:
     # a later sync reads them again from where the kept ones end.
     consent_events: "ConsentEvents | None" = None
+    # The raw service principals and delegated grants and where their delta queries stand
+    # (tenants.delta), kept when the snapshot is applied. None for a held snapshot applied
+    # later: the delta state stays where it was, and its next round still covers all since.
+    collections: "Collections | None" = None
 
     def note(self, text: str) -> None:
         """Something the run skipped or worked around, in words for the run's page."""

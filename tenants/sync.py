@@ -3,11 +3,14 @@
 Two phases, so that a failure can never look like a removal:
 
 1. read: every Graph collection is read completely into memory as plain tuples, not
-   model instances; delegated grants (the most numerous) not even as raw JSON: each page
-   becomes tuples as it arrives. Nothing is written but the run's progress.
+   model instances. A re-sync reads service principals and delegated grants as Graph's
+   delta queries give them (only what changed) merged into what the last applied
+   snapshot had; a full read every SYNC_FULL_READ_DAYS, or when the delta state is gone
+   or a sync failed (tenants.delta). Nothing is written but the run's progress.
 2. apply: one transaction upserts the catalog entries Graph returned, the service
-   principals and the grant history, and closes the run. Only grants that are new or gone
-   are written, so an unchanged re-sync writes no grant rows.
+   principals and the grant history, keeps where the delta queries stand, and closes the
+   run. Only grants that are new or gone are written, so an unchanged re-sync writes no
+   grant rows; a delta round is applied in that one transaction or not at all.
 
 A read that fails leaves the previous snapshot untouched and the run failed, with the
 error in words an admin can act on.
@@ -43,6 +46,7 @@ from permissions.catalog import catalog_apply_graph
 from permissions.models import PermissionKind
 from portal.models import User
 from tenants.audit import audit_record
+from tenants.delta import delta_state_apply, delta_state_distrust
 from tenants.facts import facts_apply
 from tenants.graph import GraphClient, GraphError
 from tenants.memberships import role_holders_apply
@@ -165,6 +169,8 @@ def _fail(run: SyncRun, exc: Exception, client: GraphClient) -> None:
     else:
         message = f"{exc.__class__.__name__}: {exc}"
     logger.warning("Sync %s of tenant %s failed: %s", run.pk, run.tenant.tenant_id, message)
+    # Whatever failed, a delta round may have been part-read: the next sync reads it all.
+    delta_state_distrust(tenant=run.tenant, why=f"the last sync ({run.pk}) failed")
     SyncRun.objects.filter(pk=run.pk).update(
         status=SyncRun.Status.FAILED,
         finished_at=timezone.now(),
@@ -223,6 +229,8 @@ def apply_snapshot(
         sign_ins_apply(tenant=tenant, sign_ins=snapshot.sign_ins)
         facts_apply(tenant=tenant, facts=snapshot.facts, sp_ids=sp_ids)
         consent_events_apply(tenant=tenant, events=snapshot.consent_events)
+        if snapshot.collections is not None:
+            delta_state_apply(tenant=tenant, collections=snapshot.collections)
         _succeed(
             run,
             tenant,
@@ -292,7 +300,7 @@ def _succeed(
         }
     if not applying_held:
         # A held snapshot keeps the time it was read: that is the moment it describes.
-        fields |= {"finished_at": now, "notes": snapshot.run_notes()}
+        fields |= {"finished_at": now, "notes": snapshot.run_notes(), **_read_fields(snapshot)}
     SyncRun.objects.filter(pk=run.pk).update(**fields)
     schedule = {} if applying_held else {"next_sync_at": now + tenant.sync_interval}
     Tenant.objects.filter(pk=tenant.pk).update(
@@ -308,6 +316,17 @@ def _succeed(
     )
     # Once the snapshot is committed: ControlPlane alerts and after-sync digests.
     after_sync.delay_on_commit(run.pk)
+
+
+def _read_fields(snapshot: Snapshot) -> dict[str, Any]:
+    """How the run read Graph, for its record."""
+    collections = snapshot.collections
+    if collections is None:
+        return {}
+    return {
+        "read_mode": SyncRun.ReadMode.DELTA if collections.delta else SyncRun.ReadMode.FULL,
+        "delta_discrepancies": collections.discrepancies,
+    }
 
 
 def _apply_service_principals(
@@ -493,6 +512,7 @@ def _hold(
         "grants_removed": len(gone),
         "grants_unchanged": len(current) - len(gone),
         "notes": notes,
+        **_read_fields(snapshot),
     }
     if client is not None:
         fields |= {

@@ -1,5 +1,7 @@
 """The read phase of a consent sync (tenants.sync): every Graph collection a snapshot
-needs, read completely into plain records before anything is written.
+needs, read completely into plain records before anything is written. A re-sync reads
+service principals and delegated grants as what changed since the last one, merged into
+what it had (tenants.delta); the snapshot is then built as from a full read.
 
 A read that comes back short must not become a removal: the delegated-grant listing is
 checked against Graph's count and, when short, the clients' own grant lists are merged in;
@@ -14,16 +16,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from permissions.models import PermissionKind
+from tenants.delta import Listings, Raw, collections_read, stored_delta
 from tenants.facts import facts_read
 from tenants.graph import BATCH_ERROR, GraphClient, GraphError, Organization, organization_read
 from tenants.memberships import role_holders_read
-from tenants.models import Grant, Tenant
+from tenants.models import Grant, Tenant, TenantDelta
 from tenants.portal_app import DELEGATED_READ_NEEDS, READ_NEEDS
 from tenants.provenance import consent_events_read
 from tenants.signins import sign_ins_read
 from tenants.snapshot import (
     GrantRecord,
     Snapshot,
+    _guid,
     assignment_record,
     catalog_entries,
     delegated_records,
@@ -55,6 +59,8 @@ class Previous:
     delegated: Callable[[], dict[str, str]] = dict
     # The newest directory audit event kept (tenants.provenance): the next read starts there.
     consent_history_through: dt.datetime | None = None
+    # Where its delta queries stand (tenants.delta); None: the next read is a full one.
+    delta: TenantDelta | None = None
 
 
 def previous_of(tenant: Tenant) -> Previous:
@@ -68,9 +74,11 @@ def previous_of(tenant: Tenant) -> Previous:
         )
         return {grant_id: str(client_id) for grant_id, client_id in rows}
 
+    synced = tenant.last_good_sync_id is not None
     return Previous(
-        synced=tenant.last_good_sync_id is not None,
+        synced=synced,
         delegated=delegated,
+        delta=stored_delta(tenant) if synced else None,
         consent_history_through=tenant.consent_history_through,
     )
 
@@ -85,21 +93,34 @@ def read_snapshot(
     snapshot = Snapshot()
     progress("Reading the organization")
     snapshot.organization = _read_organization(client)
-    progress("Reading service principals")
+    collections = collections_read(
+        client=client,
+        stored=previous.delta,
+        listings=Listings(
+            service_principals=lambda: _list_service_principals(client, snapshot),
+            grants=lambda listed: _read_delegated(client, listed, previous, snapshot),
+            sp_delta=f"/servicePrincipals/delta?$select={SP_FIELDS}",
+            grant_delta=f"/oauth2PermissionGrants/delta?$select={DELEGATED_FIELDS}",
+        ),
+        progress=progress,
+    )
+    for text in collections.notes:
+        snapshot.note(text)
+    snapshot.collections = collections
     by_object_id: dict[str, dict[str, Any]] = {}
-    for page in client.pages(f"/servicePrincipals?$select={SP_FIELDS}&$top=999", needs=READ_NEEDS):
-        for sp in page:
-            record = sp_record(sp, snapshot)
-            if record is not None and record.object_id not in by_object_id:
-                snapshot.service_principals.append(record)
-                by_object_id[record.object_id] = sp
+    for sp in collections.service_principals.values():
+        record = sp_record(sp, snapshot)
+        if record is not None and record.object_id not in by_object_id:
+            snapshot.service_principals.append(record)
+            by_object_id[record.object_id] = sp
     known = by_object_id.keys()
 
     # Application grants are read per resource (appRoleAssignedTo), not per client
     # (appRoleAssignments): a tenant has a handful of APIs that define app roles and
     # thousands of clients, so this is one call per resource instead of one per client.
     # Only APIs with a role that applications may hold: an SSO app's roles are for users,
-    # and its thousands of user and group assignments are not permissions.
+    # and its thousands of user and group assignments are not permissions. Graph has no
+    # delta for them: they are read at every sync, a delta one too.
     resources = {
         object_id: sp for object_id, sp in by_object_id.items() if has_application_roles(sp)
     }
@@ -111,14 +132,16 @@ def read_snapshot(
     progress(f"Reading application grants on {len(resources)} APIs")
     assignments = _read_assignments(client, sorted(resources), roles, snapshot)
 
-    progress("Reading delegated grants")
-    delegated, named_resources = _read_delegated(client, known, previous, snapshot)
+    delegated, named_resources = _delegated_records(collections.grants.values(), known, snapshot)
 
     # Catalogs: app roles came with the list; scopes only for APIs that delegated grants
-    # name, one read each (batched), since the list does not carry them.
+    # name, one read each (batched), since the list does not carry them. A delta read
+    # reads them only for APIs that changed (the catalog keeps what it was told before).
     delegated_resources = sorted(named_resources & known)
-    progress(f"Reading the permission catalogs of {len(delegated_resources)} APIs")
-    scopes_by_resource = _read_scopes(client, delegated_resources, snapshot)
+    changed = collections.changed_principals
+    to_describe = [r for r in delegated_resources if changed is None or r in changed]
+    progress(f"Reading the permission catalogs of {len(to_describe)} APIs")
+    scopes_by_resource = _read_scopes(client, to_describe, snapshot)
 
     granted_resources = {record.resource_object_id for record in assignments}
     for object_id in sorted((granted_resources | set(delegated_resources)) & known):
@@ -127,17 +150,35 @@ def read_snapshot(
         )
     snapshot.grants = [record for record in assignments if record.client_object_id in known]
     snapshot.grants += delegated
+    collections.seal()
     progress("Reading who holds the portal's roles")
     snapshot.role_holders = role_holders_read(client)
     progress("Reading sign-in activity")
     snapshot.sign_ins = sign_ins_read(client, snapshot.note)
-    progress("Reading owners and credentials")
-    snapshot.facts = facts_read(client, snapshot)
+    # Owners are no property of a principal, so no delta shows them changing: they are
+    # read with the full reads (at least every SYNC_FULL_READ_DAYS); between them the last
+    # full read's stay (facts None).
+    if not collections.delta:
+        progress("Reading owners and credentials")
+        snapshot.facts = facts_read(client, snapshot)
     progress("Reading consent history")
     snapshot.consent_events = consent_events_read(
         client, snapshot, previous.consent_history_through
     )
     return snapshot
+
+
+def _list_service_principals(client: GraphClient, snapshot: Snapshot) -> Raw:
+    """Every service principal by id, as listed (the first of a repeated id kept)."""
+    listed: Raw = {}
+    for page in client.pages(f"/servicePrincipals?$select={SP_FIELDS}&$top=999", needs=READ_NEEDS):
+        for sp in page:
+            object_id = sp.get("id") if isinstance(sp, dict) else None
+            if isinstance(object_id, str):
+                listed.setdefault(object_id, sp)
+            else:
+                sp_record(sp, snapshot)  # skipped, with a note
+    return listed
 
 
 def _read_organization(client: GraphClient) -> Organization:
@@ -200,50 +241,40 @@ def _read_assignments(
 
 
 def _read_delegated(
-    client: GraphClient, known: Iterable[str], previous: Previous, snapshot: Snapshot
-) -> tuple[list[GrantRecord], set[str]]:
-    """Delegated grants between known service principals, one record per scope, and every
-    resource that delegated grants name.
+    client: GraphClient, listed_principals: Raw, previous: Previous, snapshot: Snapshot
+) -> Raw:
+    """Every delegated grant by id, as listed.
 
     The plain listing has been seen to leave grants out (msgraph-sdk-powershell#2469), so
     it is checked against Graph's count (an advanced query, which sees them all). When it
     is short, the clients' own grant lists fill it in, merged by grant id: first the
     clients whose grants the last snapshot had and the listing did not (what would
     otherwise be removals), then, if the count is still not reached, every other client
-    (what would otherwise be missed: on a first sync, all of them).
+    (what would otherwise be missed: on a first sync, all of them), among the listed
+    service principals.
 
-    Each page becomes records as it arrives: the raw JSON of 50,000 grants would take
-    several times the memory of their records."""
-    known = set(known)
-    records: list[GrantRecord] = []
-    resources: set[str] = set()
-    seen: set[str] = set()
+    The raw grants are kept (tenants.delta merges the next round's changes into them);
+    the records are made from them afterwards (:func:`_delegated_records`)."""
+    grants: Raw = {}
 
     def take(grant: Any) -> None:
         grant_id = grant.get("id") if isinstance(grant, dict) else None
-        if not isinstance(grant_id, str) or grant_id in seen:
-            return
-        seen.add(grant_id)
-        parsed = delegated_records(grant, snapshot)
-        if parsed is None:
-            return
-        client_id, resource_id, grant_records = parsed
-        resources.add(resource_id)
-        if client_id in known and resource_id in known:
-            records.extend(grant_records)
+        if isinstance(grant_id, str):
+            grants.setdefault(grant_id, grant)
 
     for page in client.pages(
         f"/oauth2PermissionGrants?$select={DELEGATED_FIELDS}&$top=999", needs=DELEGATED_READ_NEEDS
     ):
         for grant in page:
             take(grant)
-    listed = len(seen)
+    listed = len(grants)
     total = _count_grants(client, snapshot)
     if total is not None and listed >= total:
-        return records, resources
+        return grants
 
+    known = {guid for object_id in listed_principals if (guid := _guid(object_id))}
     earlier = previous.delegated() if previous.synced else {}
-    would_go = sorted({c for g, c in earlier.items() if g not in seen and c in known})
+    would_go = sorted({c for g, c in earlier.items() if g not in grants and c in known})
     _read_client_grants(client, would_go, take, snapshot)
     if total is None and previous.synced:
         snapshot.note(
@@ -251,20 +282,20 @@ def _read_delegated(
             f"each grant it did not show was looked up by its client ({len(would_go)} "
             "clients) before being recorded as removed."
         )
-        return records, resources
-    if total is None or len(seen) < total:
+        return grants
+    if total is None or len(grants) < total:
         rest = sorted(known - set(would_go))
         _read_client_grants(client, rest, take, snapshot)
-    found = len(seen) - listed
+    found = len(grants) - listed
     if total is None:
         snapshot.note(
             "Delegated grants: the listing could not be checked against Graph's count, so "
             f"every client's own grants were read as well ({found} more found)."
         )
-    elif len(seen) < total:
+    elif len(grants) < total:
         snapshot.note(
             f"Delegated grants: Graph counts {total}, the listing showed {listed}; every "
-            f"client's own grants were read and {found} more found, {total - len(seen)} "
+            f"client's own grants were read and {found} more found, {total - len(grants)} "
             "still unaccounted for (Graph's count may lag behind)."
         )
     else:
@@ -272,6 +303,25 @@ def _read_delegated(
             f"Delegated grants: the listing showed {listed} of the {total} Graph counts; "
             f"the other {found} were read from their clients' own grants."
         )
+    return grants
+
+
+def _delegated_records(
+    grants: Iterable[Any], known: Iterable[str], snapshot: Snapshot
+) -> tuple[list[GrantRecord], set[str]]:
+    """Delegated grants between known service principals, one record per scope, and every
+    resource that delegated grants name."""
+    known = set(known)
+    records: list[GrantRecord] = []
+    resources: set[str] = set()
+    for grant in grants:
+        parsed = delegated_records(grant, snapshot)
+        if parsed is None:
+            continue
+        client_id, resource_id, grant_records = parsed
+        resources.add(resource_id)
+        if client_id in known and resource_id in known:
+            records.extend(grant_records)
     return records, resources
 
 

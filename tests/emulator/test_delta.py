@@ -1,5 +1,6 @@
 """Delta queries for servicePrincipals and oauth2PermissionGrants (both v1.0): a first
-round, what changed since, @removed, and 410 Gone for a token that is too old."""
+round, what changed since, @removed, 400 syncStateNotFound for a token that is too old and
+410 Gone (resyncRequired) for a sync state the emulator no longer has."""
 
 from urllib.parse import parse_qs, urlsplit
 
@@ -114,13 +115,13 @@ def test_a_change_reaches_the_delta_only_when_replicas_have_it(emu, http, contos
     assert items == [{"id": grant["id"], "@removed": {"reason": "deleted"}}]
 
 
-def test_an_old_delta_token_answers_410_and_a_new_round_starts_over(emu, http, contoso):
+def test_an_old_delta_token_answers_400_and_a_new_round_starts_over(emu, http, contoso):
     _, _, delta_link = run_round(http, f"{emu.url}{SP_DELTA}", contoso)
     emu.set_behaviour(delta_token_max_age=3600)
     assert http.get(delta_link, headers=contoso).status_code == 200
     emu.advance_clock(3601)
 
-    error = assert_graph_error(http.get(delta_link, headers=contoso), 410, "syncStateNotFound")
+    error = assert_graph_error(http.get(delta_link, headers=contoso), 400, "syncStateNotFound")
     assert "synchronized again" in error["message"]
     items, _, fresh = run_round(http, f"{emu.url}{SP_DELTA}", contoso)
     assert len(items) == 8
@@ -135,19 +136,19 @@ def test_delta_tokens_expire_over_the_control_endpoint_and_by_default_after_7_da
 
     assert http.post(f"{emu.url}/_emulator/delta/expire").status_code == 204
 
-    assert_graph_error(http.get(sp_link, headers=contoso), 410, "syncStateNotFound")
-    assert_graph_error(http.get(grant_link, headers=contoso), 410, "syncStateNotFound")
+    assert_graph_error(http.get(sp_link, headers=contoso), 410, "resyncRequired")
+    assert_graph_error(http.get(grant_link, headers=contoso), 410, "resyncRequired")
     _, _, sp_link = run_round(http, f"{emu.url}{SP_DELTA}", contoso)
     emu.advance_clock(6 * 86400)
     assert http.get(sp_link, headers=contoso).status_code == 200
     emu.advance_clock(2 * 86400)  # that deltaLink is 8 days old now
-    assert_graph_error(http.get(sp_link, headers=contoso), 410, "syncStateNotFound")
+    assert_graph_error(http.get(sp_link, headers=contoso), 400, "syncStateNotFound")
     # A token from another collection, or made up, is no sync state either.
     token = parse_qs(urlsplit(grant_link).query)["$deltatoken"][0]
     other = http.get(f"{emu.url}{SP_DELTA}", headers=contoso, params={"$deltatoken": token})
-    assert_graph_error(other, 410, "syncStateNotFound")
+    assert_graph_error(other, 410, "resyncRequired")
     made_up = http.get(f"{emu.url}{SP_DELTA}", headers=contoso, params={"$deltatoken": "abc"})
-    assert_graph_error(made_up, 410, "syncStateNotFound")
+    assert_graph_error(made_up, 410, "resyncRequired")
 
 
 def test_sync_from_now_and_tracking_chosen_ids(emu, http, contoso):
@@ -171,3 +172,17 @@ def test_sync_from_now_and_tracking_chosen_ids(emu, http, contoso):
     ]
     bad = http.get(f"{emu.url}{SP_DELTA}", headers=contoso, params={"$filter": "appId eq 'x'"})
     assert_graph_error(bad, 400, "Request_UnsupportedQuery")
+
+
+def test_a_delta_link_takes_a_new_select_and_a_next_link_does_not(emu, http, contoso):
+    first = http.get(f"{emu.url}{SP_DELTA}", headers=contoso, params={"$top": "3"})
+    next_link = first.json()["@odata.nextLink"]
+    refused = http.get(next_link, headers=contoso, params={"$select": "displayName"})
+    assert_graph_error(refused, 400, "Request_UnsupportedQuery")
+    _, _, delta_link = run_round(http, next_link, contoso)
+    connect = emu.sp_id(CONTOSO, CONNECT_APP_ID)
+    emu.update_service_principal(CONTOSO, connect, displayName="247connect (renamed)")
+
+    items, _, _ = run_round(http, delta_link, contoso, {"$select": "appId"})
+
+    assert items == [{"id": connect, "appId": CONNECT_APP_ID}]

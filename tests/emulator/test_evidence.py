@@ -695,3 +695,25 @@ def test_an_expanded_listing_pages_by_100_whatever_top_asks(data_dir):
     assert len(first["value"]) == 100 and "@odata.nextLink" in first
     assert (len(items), pages) == (150, 2)
     assert any(sp["owners"] for sp in items)
+
+
+def test_with_audit_latency_an_event_is_returned_only_later(emu, http, contoso):
+    start = emu.app.state.clock.now() - 1
+    graph, lookout = emu.sp_id(CONTOSO, GRAPH_APP_ID), emu.sp_id(CONTOSO, LOOKOUT_APP_ID)
+    emu.set_behaviour(audit_latency=300)
+    created = http.post(
+        f"{emu.url}/v1.0/servicePrincipals/{graph}/appRoleAssignedTo",
+        headers=contoso,
+        json={"principalId": lookout, "resourceId": graph, "appRoleId": MAIL_READ},
+    )
+    assert created.status_code == 201, created.text
+    (logged,) = [e for e in emu.audit_events(CONTOSO) if moment(e["activityDateTime"]) >= start]
+
+    assert events_since(emu, http, contoso, start) == []
+    hidden = http.get(f"{emu.url}{AUDITS}/{logged['id']}", headers=contoso)
+    assert_graph_error(hidden, 404, "Request_ResourceNotFound")
+    emu.advance_clock(301)
+    (shown,) = events_since(emu, http, contoso, start)
+    assert shown["id"] == logged["id"]
+    # Its time is when it happened, not when it showed up.
+    assert shown["activityDateTime"] == logged["activityDateTime"]

@@ -1,9 +1,15 @@
-"""Helpers of the tenants app's tests: what the emulator's Graph holds, and audit events
-recorded in the past."""
+"""Helpers of the tenants app's tests: what the emulator's Graph holds, Graph's answers
+changed on their way in, and audit events recorded in the past."""
 
+import json
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 from unittest import mock
+
+import requests
 
 from emulator import Emulator
 from tenants.audit import audit_record
@@ -30,3 +36,26 @@ def recorded_at(at: datetime, **event: Any) -> AuditEvent:
     backdate an event afterwards; it records it with the clock set back instead."""
     with mock.patch("django.utils.timezone.now", return_value=at):
         return audit_record(**event)
+
+
+@contextmanager
+def tampered(
+    session: requests.Session, pattern: str, change: Callable[[dict[str, Any]], None]
+) -> Iterator[None]:
+    """Graph answers as received over HTTPS, then changed by ``change`` (for bodies of
+    URLs matching ``pattern``): Graph sending what the portal does not expect."""
+
+    def hook(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        if re.search(pattern, response.url) and response.headers.get("Content-Type", "").startswith(
+            "application/json"
+        ):
+            body = response.json()
+            change(body)
+            response._content = json.dumps(body).encode()
+        return response
+
+    session.hooks["response"].append(hook)
+    try:
+        yield
+    finally:
+        session.hooks["response"].remove(hook)

@@ -45,7 +45,8 @@ def test_a_sync_stores_owners_and_credentials(emu, contoso, client_for):
     assert legacy.app_created_at is None  # not registered in Contoso: not known
 
 
-def test_a_second_sync_replaces_credentials_rather_than_adding(emu, contoso, client_for):
+def test_a_second_sync_replaces_credentials_rather_than_adding(emu, contoso, client_for, settings):
+    settings.SYNC_FULL_READ_DAYS = 0  # facts are read with the full reads
     sync(contoso, client_for(CONTOSO))
     first = Credential.objects.filter(tenant=contoso).count()
     sync(contoso, client_for(CONTOSO))
@@ -63,7 +64,8 @@ def test_a_failed_facts_read_keeps_the_sync_succeeded_with_a_note(emu, contoso, 
     assert run.grants_added > 0
 
 
-def test_a_failed_read_keeps_what_the_last_sync_saw(emu, contoso, client_for):
+def test_a_failed_read_keeps_what_the_last_sync_saw(emu, contoso, client_for, settings):
+    settings.SYNC_FULL_READ_DAYS = 0  # facts are read with the full reads
     sync(contoso, client_for(CONTOSO))
     known = Credential.objects.filter(tenant=contoso).count()
     emu.set_faults([{"path": "/v1.0/applications$", "status": 403}])

@@ -6,16 +6,12 @@ Each test prints one ``FIGURE`` line (requests, seconds, outcome) for the issue'
 ``pytest -s tests/tenants/test_sync_truth.py | grep FIGURE``.
 """
 
-import json
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-import requests
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -30,8 +26,17 @@ from tenants.slots import GrantSlot
 from tenants.sync import sync_run_execute
 from tenants.tasks import SYNC_MAX_RETRIES
 from tests.ids import ASKCODY, CONTOSO, LOOKOUT, NORTHWIND, PORTAL_APP
+from tests.tenants.helpers import tampered
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def full_reads(settings) -> None:
+    """These re-syncs are full reads: they are about the listings (test_sync_delta.py has
+    the delta re-syncs)."""
+    settings.SYNC_FULL_READ_DAYS = 0
+
 
 INTUNE = "c161e42e-d4df-4a3d-9b42-e7a3c31f59d4"
 WOODGROVE = "5a7d3e2b-9c41-4f8e-b6a0-1d2c3b4a5e6f"
@@ -73,29 +78,6 @@ def delegated_ids(tenant: Tenant) -> set[str]:
             tenant=tenant, removed_in_run__isnull=True, kind="delegated"
         ).values_list("graph_object_id", flat=True)
     )
-
-
-@contextmanager
-def tampered(
-    session: requests.Session, pattern: str, change: Callable[[dict[str, Any]], None]
-) -> Iterator[None]:
-    """Graph answers as received over HTTPS, then changed by ``change`` (for bodies of
-    URLs matching ``pattern``): Graph sending what the portal does not expect."""
-
-    def hook(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
-        if re.search(pattern, response.url) and response.headers.get("Content-Type", "").startswith(
-            "application/json"
-        ):
-            body = response.json()
-            change(body)
-            response._content = json.dumps(body).encode()
-        return response
-
-    session.hooks["response"].append(hook)
-    try:
-        yield
-    finally:
-        session.hooks["response"].remove(hook)
 
 
 @pytest.fixture

@@ -190,6 +190,21 @@ def test_a_sync_that_changed_nothing_says_so(alice_client, contoso):
     assert f"No changes: the grants are the same as sync {first.pk} read them." in html
 
 
+def test_the_run_page_says_how_graph_was_read(alice_client, contoso):
+    delta = succeeded_run(contoso)
+    SyncRun.objects.filter(pk=delta.pk).update(read_mode=SyncRun.ReadMode.DELTA)
+    checked = succeeded_run(contoso)
+    SyncRun.objects.filter(pk=checked.pk).update(
+        read_mode=SyncRun.ReadMode.FULL, delta_discrepancies=3
+    )
+
+    assert "<dd>Changes only (delta)</dd>" in alice_client.get(run_url(delta)).content.decode()
+    assert (
+        "<dd>Full read; 3 differences from what the delta queries said</dd>"
+        in alice_client.get(run_url(checked)).content.decode()
+    )
+
+
 def test_a_failed_run_page_shows_its_error_and_that_it_changed_nothing(alice_client, contoso):
     run = SyncRunFactory(tenant=contoso, failed=True, error="Token refused")
 
