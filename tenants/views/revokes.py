@@ -26,7 +26,7 @@ from portal.http import AuthenticatedHttpRequest
 from tenants import selectors
 from tenants.access import Role, revoke_request_for, service_principal_for, tenant_for
 from tenants.forms import GrantSlotForm
-from tenants.models import RevokeRequest, ServicePrincipal, Tenant
+from tenants.models import REASON_MAX_LENGTH, RevokeRequest, ServicePrincipal, Tenant
 from tenants.revokes import (
     bulk_token_parse,
     manual_steps,
@@ -52,10 +52,16 @@ class RevokeRow:
     revoke: RevokeRequest
     undoable: bool
     manual_steps: list[str]
+    # While it waits for approval: the grant as it stands (verdict, the features it would
+    # break), what the admin weighs; None once the application no longer holds it.
+    grant: selectors.GrantDetail | None = None
 
 
 def revoke_rows(revokes: Sequence[RevokeRequest]) -> list[RevokeRow]:
     undoable = selectors.undoable_revoke_ids(revokes)
+    impacts = selectors.revoke_impacts(
+        [revoke for revoke in revokes if revoke.status == RevokeRequest.Status.PENDING_APPROVAL]
+    )
     return [
         RevokeRow(
             revoke=revoke,
@@ -63,6 +69,7 @@ def revoke_rows(revokes: Sequence[RevokeRequest]) -> list[RevokeRow]:
             manual_steps=(
                 manual_steps(revoke) if revoke.status == RevokeRequest.Status.MANUAL else []
             ),
+            grant=impacts.get(revoke.pk),
         )
         for revoke in revokes
     ]
@@ -85,11 +92,18 @@ def revoke_create(request: AuthenticatedHttpRequest, tenant_id: UUID, app_id: UU
     tenant = sp.tenant
     form = GrantSlotForm(request.POST)
     if not form.is_valid():
+        if "reason" in form.errors:
+            return HttpResponseBadRequest(
+                f"The reason is longer than {REASON_MAX_LENGTH} characters: say it shorter"
+            )
         return HttpResponseBadRequest("Name the grant: resource, kind, value and consent")
     detail = selectors.application_in_tenant(tenant=tenant, service_principal=sp)
     grant = next((g for g in detail.grants if g.slot == form.slot()), None)
     if grant is None:
         return _revoke_refused(request, tenant, sp, "The application does not hold this now.")
+    reason = form.cleaned_data["reason"].strip()
+    if role != Role.ADMIN and not reason:
+        return _reason_missing(request, tenant, sp, grant)
     own = portal_grant(sp, grant.slot)
     if own == "read":
         return _revoke_refused(request, tenant, sp, read_refusal(tenant, grant.slot))
@@ -100,7 +114,7 @@ def revoke_create(request: AuthenticatedHttpRequest, tenant_id: UUID, app_id: UU
             return _revoke_self_confirm(request, tenant, sp, grant, typed=typed)
         acknowledged = True
     elif grant.finding.verdict == Verdict.NEEDED and not form.cleaned_data["confirm"]:
-        return _revoke_confirm(request, tenant, role, sp, grant)
+        return _revoke_confirm(request, tenant, role, sp, grant, reason=reason)
     try:
         revoke, created = revoke_request_create(
             tenant=tenant,
@@ -109,6 +123,7 @@ def revoke_create(request: AuthenticatedHttpRequest, tenant_id: UUID, app_id: UU
             actor=request.user,
             role=role,
             acknowledge_self=acknowledged,
+            reason=reason,
         )
     except ValueError as exc:
         return _revoke_refused(request, tenant, sp, str(exc))
@@ -129,22 +144,43 @@ def _revoke_confirm(
     role: Role,
     sp: ServicePrincipal,
     grant: selectors.GrantDetail,
+    *,
+    reason: str,
 ) -> HttpResponse:
-    breaks = [
-        requirement
-        for requirement in grant.requirements
-        if requirement.feature.key in grant.finding.features
-    ]
     context = {
         "tenant": tenant,
         "can_change": role == Role.ADMIN,
         "service_principal": sp,
         "grant": grant,
-        "breaks": breaks,
+        "breaks": grant.breaks,
+        "reason": reason,
     }
     return render_page_or_fragment(
         request, "tenants/revoke_confirm.html", "revoke-confirm", context
     )
+
+
+def _reason_missing(
+    request: AuthenticatedHttpRequest,
+    tenant: Tenant,
+    sp: ServicePrincipal,
+    grant: selectors.GrantDetail,
+) -> HttpResponse:
+    """A reader's request without a reason: the admins decide on it by that reason, so the
+    button comes back asking for one (a browser's ``required`` usually stops it first)."""
+    said = "Say why it should go: the admins read your reason before they decide."
+    if not wants_fragment(request):
+        messages.error(request, said)
+        return redirect("tenants:application", tenant_id=tenant.tenant_id, app_id=sp.app_id)
+    context = {
+        "tenant": tenant,
+        "can_change": False,
+        "service_principal": sp,
+        "grant": grant,
+        "portal_can_write": portal_can_write(tenant),
+        "reason_error": said,
+    }
+    return render(request, "tenants/application_detail.html#revoke-button", context)
 
 
 def _revoke_self_confirm(
@@ -163,11 +199,7 @@ def _revoke_self_confirm(
         "service_principal": sp,
         "grant": grant,
         "typed": typed,
-        "breaks": [
-            requirement
-            for requirement in grant.requirements
-            if requirement.feature.key in grant.finding.features
-        ],
+        "breaks": grant.breaks,
     }
     return render_page_or_fragment(
         request, "tenants/revoke_self_confirm.html", "revoke-self-confirm", context
@@ -206,7 +238,20 @@ def revoke_status(
 def revoke_approve(
     request: AuthenticatedHttpRequest, tenant_id: UUID, revoke_id: int
 ) -> HttpResponse:
+    """Approve a reader's request; one for a grant that enabled features need first answers
+    with a confirmation naming them (``confirm`` posts past it)."""
     revoke, role = revoke_request_for(request.user, tenant_id, revoke_id, write=True)
+    if revoke.status == RevokeRequest.Status.PENDING_APPROVAL and not request.POST.get("confirm"):
+        grant = selectors.revoke_impacts([revoke]).get(revoke.pk)
+        if grant is not None and grant.breaks:
+            context = {
+                "tenant": revoke.tenant,
+                "row": RevokeRow(revoke=revoke, undoable=False, manual_steps=[], grant=grant),
+                "back": _back(request, revoke.tenant),
+            }
+            return render_page_or_fragment(
+                request, "tenants/revoke_approve_confirm.html", "approve-confirm", context
+            )
     return _revoke_decided(request, role, revoke, revoke_request_approve, "Approved")
 
 

@@ -197,14 +197,20 @@ def test_a_readers_request_waits_and_mails_the_admins(
         notify_revoke_requests, "delay", lambda ids: notify_revoke_requests.apply((ids,))
     )
     with django_capture_on_commit_callbacks(execute=True):
-        response = bob_client.post(create_url(rooms), grant_fields("Place.Read.All"), **HTMX)
+        response = bob_client.post(
+            create_url(rooms), grant_fields("Place.Read.All", reason="No smart buildings."), **HTMX
+        )
 
     revoke = RevokeRequest.objects.get()
     assert revoke.status == Status.PENDING_APPROVAL and sent_revokes == []
+    assert revoke.reason == "No smart buildings."
     assert [message.to for message in mail.outbox] == [["alice@contoso.onmicrosoft.com"]]
     assert "Place.Read.All" in mail.outbox[0].subject
+    assert "Verdict: unused" in mail.outbox[0].body
+    assert "Why: No smart buildings." in mail.outbox[0].body
     page = text(response)
     assert "Waiting for approval" in page and "Cancel my request" in page
+    assert "No smart buildings." in page
     assert "Approve" not in page
 
 
