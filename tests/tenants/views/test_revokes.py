@@ -4,6 +4,7 @@ page. alice is an admin and bob a reader of Contoso."""
 
 import html
 import re
+from smtplib import SMTPServerDisconnected
 
 import pytest
 from django.core import mail
@@ -11,9 +12,10 @@ from django.urls import reverse
 
 from permissions.models import MICROSOFT_GRAPH_APP_ID
 from tenants.models import RevokeRequest, ServicePrincipal, Tenant
+from tenants.notifications import revoke_decision_notify
 from tenants.portal_app import WRITE_PERMISSIONS
-from tenants.revokes import revoke_bulk_candidates
-from tenants.tasks import notify_revoke_requests
+from tenants.revokes import revoke_bulk_candidates, revoke_request_approve
+from tenants.tasks import notify_revoke_decision, notify_revoke_requests
 from tests.factories import (
     ApplicationFactory,
     FeatureFactory,
@@ -23,6 +25,7 @@ from tests.factories import (
     ServicePrincipalFactory,
     SyncRunFactory,
 )
+from tests.helpers import signed_in
 from tests.ids import PORTAL_APP
 from tests.tenants.views.helpers import HTMX, succeeded_run
 
@@ -461,3 +464,175 @@ def test_readers_see_the_bulk_list_but_may_not_post_it(bob_client, rooms):
     assert "Only the tenant's admins" in text(bob_client.get(address))
     assert bob_client.post(address).status_code == 403
     assert not RevokeRequest.objects.exists()
+
+
+# --- approvals that see what they decide (issue 15, item 1) --------------------------------
+
+
+def test_a_readers_request_needs_a_reason_and_the_button_comes_back_asking_for_it(
+    bob_client, rooms, writable
+):
+    page = text(bob_client.get(page_url(rooms)))
+    assert page.count('name="reason" rows="2" required maxlength="500"') == 3
+
+    response = bob_client.post(create_url(rooms), grant_fields("Place.Read.All"), **HTMX)
+
+    assert "Say why it should go" in html.unescape(text(response))
+    assert ">Request revoke</button>" in text(response)
+    assert not RevokeRequest.objects.exists()
+    too_long = bob_client.post(create_url(rooms), grant_fields("Place.Read.All", reason="x" * 501))
+    assert too_long.status_code == 400 and b"longer than 500" in too_long.content
+
+
+def test_a_readers_reason_goes_through_the_needed_grants_confirmation(bob_client, rooms, writable):
+    asked = grant_fields("Rooms.Read.All", reason="We moved to another room system.")
+
+    confirmation = text(bob_client.post(create_url(rooms), asked, **HTMX))
+
+    assert "Request the revoke anyway" in confirmation
+    assert 'name="reason" value="We moved to another room system."' in confirmation
+    bob_client.post(create_url(rooms), {**asked, "confirm": "on"})
+    revoke = RevokeRequest.objects.get()
+    assert (revoke.status, revoke.reason) == (Status.PENDING_APPROVAL, asked["reason"])
+
+
+def test_a_pending_card_shows_the_reason_the_verdict_and_the_features_that_break(
+    alice_client, rooms, bob
+):
+    needed = RevokeRequestFactory(
+        client=rooms,
+        value="Rooms.Read.All",
+        pending_approval=True,
+        requested_by=bob,
+        reason="We moved to another room system.",
+    )
+    RevokeRequestFactory(
+        client=rooms, value="Place.Read.All", pending_approval=True, requested_by=bob
+    )
+
+    page = text(alice_client.get(reverse("tenants:revoke-list", args=[rooms.tenant.tenant_id])))
+
+    card = page[page.index(f'id="revoke-request-{needed.pk}"') :]
+    assert "Why:</strong> We moved to another room system." in card
+    assert 'class="tag verdict-needed">Needed' in card
+    assert (
+        "breaks 1 enabled feature" in card and "Room monitoring</strong>: Lists the rooms." in card
+    )
+    assert ">Approve&hellip;</button>" in page  # the needed one asks first
+    assert ">Approve</button>" in page  # the unused one goes in one click
+    assert "only switched-off features list it" in page
+
+
+def test_approving_a_needed_grant_asks_first_naming_the_features(
+    alice, alice_client, rooms, bob, writable, sent_revokes, django_capture_on_commit_callbacks
+):
+    revoke = RevokeRequestFactory(
+        client=rooms, value="Rooms.Read.All", pending_approval=True, requested_by=bob
+    )
+
+    asked = text(alice_client.post(url("tenants:revoke-approve", revoke), **HTMX))
+
+    assert "Room monitoring" in asked and "Lists the rooms." in asked
+    assert "Approve, breaking 1 feature" in asked and 'name="confirm" value="on"' in asked
+    assert f'id="revoke-request-{revoke.pk}"' in asked  # takes the card's place
+    revoke.refresh_from_db()
+    assert revoke.status == Status.PENDING_APPROVAL and sent_revokes == []
+    page = alice_client.post(url("tenants:revoke-approve", revoke))
+    assert page.status_code == 200 and "<title>Approve revoking Rooms.Read.All?" in text(page)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        alice_client.post(url("tenants:revoke-approve", revoke), {"confirm": "on"}, **HTMX)
+
+    revoke.refresh_from_db()
+    assert (revoke.status, revoke.decided_by) == (Status.QUEUED, alice)
+    assert sent_revokes == [revoke.pk]
+
+
+@pytest.fixture
+def decision_mails_at_once(monkeypatch) -> None:
+    monkeypatch.setattr(
+        notify_revoke_decision, "delay", lambda pk: notify_revoke_decision.apply((pk,))
+    )
+
+
+@pytest.mark.parametrize(("decision", "said"), [("approve", "approved"), ("deny", "denied")])
+def test_the_requester_is_mailed_the_decision_and_who_made_it(
+    decision,
+    said,
+    alice_client,
+    rooms,
+    bob,
+    writable,
+    sent_revokes,
+    decision_mails_at_once,
+    django_capture_on_commit_callbacks,
+):
+    revoke = RevokeRequestFactory(
+        client=rooms, value="Place.Read.All", pending_approval=True, requested_by=bob
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        alice_client.post(url(f"tenants:revoke-{decision}", revoke))
+
+    [message] = mail.outbox
+    assert message.to == ["bob@contoso.onmicrosoft.com"]
+    assert f"was {said}: Place.Read.All of Rooms" in message.subject
+    assert f"Alice Anders {said} your request" in message.body
+    revoke.refresh_from_db()
+    assert revoke.decision_mailed_at is not None
+    assert notify_revoke_decision(revoke.pk) == "already sent"
+
+
+def test_an_admin_deciding_their_own_request_is_not_mailed(
+    alice, rooms, writable, sent_revokes, monkeypatch, django_capture_on_commit_callbacks
+):
+    queued: list[int] = []
+    monkeypatch.setattr(notify_revoke_decision, "delay", queued.append)
+    revoke = RevokeRequestFactory(
+        client=rooms, value="Place.Read.All", pending_approval=True, requested_by=alice
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        revoke_request_approve(revoke=revoke, actor=alice)
+
+    assert queued == []
+
+
+def test_a_failed_decision_mail_is_kept_on_the_request_and_sent_by_the_retry(
+    alice, alice_client, rooms, bob, monkeypatch
+):
+    revoke = RevokeRequestFactory(
+        client=rooms, value="Place.Read.All", denied=True, requested_by=bob, decided_by=alice
+    )
+
+    def refuse(*args, **kwargs):
+        raise SMTPServerDisconnected("the mail server went away")
+
+    monkeypatch.setattr("tenants.notifications.send_mail", refuse)
+    with pytest.raises(SMTPServerDisconnected):
+        revoke_decision_notify(revoke_id=revoke.pk)
+
+    revoke.refresh_from_db()
+    assert revoke.decision_mailed_at is None
+    assert revoke.decision_mail_error == "SMTPServerDisconnected: the mail server went away"
+    page = text(alice_client.get(reverse("tenants:revoke-list", args=[rooms.tenant.tenant_id])))
+    assert "could not be mailed" in page and "the mail server went away" in page
+
+    monkeypatch.undo()
+    assert revoke_decision_notify(revoke_id=revoke.pk) == "sent"
+    revoke.refresh_from_db()
+    assert revoke.decision_mail_error == "" and len(mail.outbox) == 1
+
+
+def test_decisions_need_the_csrf_token(alice, rooms, bob):
+    revoke = RevokeRequestFactory(
+        client=rooms, value="Place.Read.All", pending_approval=True, requested_by=bob
+    )
+    client = signed_in(alice, enforce_csrf_checks=True)
+
+    for name in ("approve", "deny", "undo", "cancel"):
+        assert (
+            client.post(url(f"tenants:revoke-{name}", revoke), {"confirm": "on"}).status_code == 403
+        )
+    revoke.refresh_from_db()
+    assert revoke.status == Status.PENDING_APPROVAL
