@@ -16,7 +16,7 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import HTMX_STOP_POLLING
 
@@ -400,4 +400,74 @@ def _revoke_shown(
     messages.success(request, f"{count} revoke request{'s' if count != 1 else ''} created.")
     for reason in result.skipped:
         messages.warning(request, reason)
-    return redirect("tenants:revoke-list", tenant_id=tenant.tenant_id)
+    if not result.requests:
+        return redirect("tenants:revoke-list", tenant_id=tenant.tenant_id)
+    return redirect(_results_url(tenant, [revoke.pk for revoke in result.requests]))
+
+
+def _results_url(tenant: Tenant, revoke_ids: Sequence[int]) -> str:
+    address = reverse("tenants:revoke-results", kwargs={"tenant_id": tenant.tenant_id})
+    return f"{address}?{urlencode({'request': list(revoke_ids)}, doseq=True)}"
+
+
+# A bulk revoke's results name their requests in the address; more than this is no page.
+RESULTS_MAX = 500
+
+
+def _named_requests(request: AuthenticatedHttpRequest, tenant: Tenant) -> list[RevokeRequest]:
+    """The tenant's requests that the query string or the form names (``request``, repeated);
+    ids of other tenants' requests, or no request at all, find nothing."""
+    source = request.POST if request.method == "POST" else request.GET
+    ids = {int(value) for value in source.getlist("request")[:RESULTS_MAX] if value.isdigit()}
+    revokes = tenant.revoke_requests.filter(pk__in=ids).select_related(
+        "client", "requested_by", "decided_by", "regranted_in_run"
+    )
+    return list(revokes.order_by("client__display_name", "value", "pk"))
+
+
+@login_required
+@require_safe
+def revoke_results(request: AuthenticatedHttpRequest, tenant_id: UUID) -> HttpResponse:
+    """What a bulk revoke (or its undo) left: each request, polling its own status until it
+    ends, with its application (reachable even once it holds nothing), and one button that
+    undoes every one of them that succeeded."""
+    tenant, role = tenant_for(request.user, tenant_id)
+    revokes = _named_requests(request, tenant)
+    context = {
+        "tenant": tenant,
+        "can_change": role == Role.ADMIN,
+        "rows": revoke_rows(revokes),
+        "undoing": bool(revokes) and all(r.action == RevokeRequest.Action.RESTORE for r in revokes),
+    }
+    return render(request, "tenants/revoke_results.html", context)
+
+
+@login_required
+@require_POST
+def revoke_undo_all(request: AuthenticatedHttpRequest, tenant_id: UUID) -> HttpResponse:
+    """Undo every named revoke that succeeded and can still be undone (the per-request undo,
+    each its own restore request); the others are said, not guessed at."""
+    tenant, _role = tenant_for(request.user, tenant_id, write=True)
+    revokes = [
+        r for r in _named_requests(request, tenant) if r.action == RevokeRequest.Action.REVOKE
+    ]
+    undoable = selectors.undoable_revoke_ids(revokes)
+    restores: list[int] = []
+    for revoke in revokes:
+        if revoke.pk not in undoable:
+            messages.warning(
+                request,
+                f"{revoke.value} of {revoke.client.display_name}: not undone "
+                f"({revoke.get_status_display().lower()}, nothing to put back).",
+            )
+            continue
+        try:
+            restores.append(revoke_restore(revoke=revoke, actor=request.user).pk)
+        except ValueError as exc:
+            messages.warning(request, f"{revoke.value} of {revoke.client.display_name}: {exc}")
+    if not restores:
+        messages.info(request, "Nothing was undone.")
+        return redirect(_back(request, tenant))
+    count = len(restores)
+    messages.success(request, f"Undoing {count} revoke{'s' if count != 1 else ''}.")
+    return redirect(_results_url(tenant, restores))

@@ -426,7 +426,7 @@ def bulk_tokens(response) -> list[str]:
     return [
         html.unescape(token)
         for token in re.findall(
-            r'<input type="hidden" name="grant" value="([^"]+)">', text(response)
+            r'<input type="checkbox" name="grant" value="([^"]+)" checked', text(response)
         )
     ]
 
@@ -448,10 +448,10 @@ def test_bulk_lists_exactly_the_candidates_then_creates_one_request_each(
         assert bulk_rows(alice_client.get(address)) == expected
     assert sorted(bulk_rows(alice_client.get(app_url))) == ["Place.Read.All", "Sites.Read.All"]
 
-    # The form carries back exactly the grants it showed.
+    # The form carries back exactly the grants it showed (every box checked at first).
     response = alice_client.post(app_url, {"grant": bulk_tokens(alice_client.get(app_url))})
 
-    assert response["Location"] == reverse("tenants:revoke-list", args=[rooms.tenant.tenant_id])
+    assert response["Location"].startswith(results_url(rooms.tenant))
     assert sorted(RevokeRequest.objects.values_list("value", flat=True)) == [
         "Place.Read.All",
         "Sites.Read.All",
@@ -464,6 +464,95 @@ def test_readers_see_the_bulk_list_but_may_not_post_it(bob_client, rooms):
     assert "Only the tenant's admins" in text(bob_client.get(address))
     assert bob_client.post(address).status_code == 403
     assert not RevokeRequest.objects.exists()
+
+
+def results_url(tenant: Tenant, *revokes: RevokeRequest) -> str:
+    address = reverse("tenants:revoke-results", args=[tenant.tenant_id])
+    return address + ("?" + "&".join(f"request={r.pk}" for r in revokes) if revokes else "")
+
+
+def test_bulk_revokes_exactly_the_checked_grants_and_shows_their_live_results(
+    alice_client, rooms, writable, sent_revokes, django_capture_on_commit_callbacks
+):
+    address = reverse("tenants:revoke-unused", args=[rooms.tenant.tenant_id])
+    tokens = bulk_tokens(alice_client.get(address))
+    assert len(tokens) == 2  # Place.Read.All and Sites.Read.All, both checked
+    checked = [token for token in tokens if "Sites.Read.All" in token]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_client.post(address, {"grant": checked})
+
+    [revoke] = RevokeRequest.objects.all()
+    assert revoke.value == "Sites.Read.All" and sent_revokes == [revoke.pk]
+    assert response["Location"] == results_url(rooms.tenant, revoke)
+    page = text(alice_client.get(response["Location"]))
+    assert f'hx-get="{url("tenants:revoke-status", revoke)}" hx-trigger="every 2s"' in page
+    assert page_url(rooms) in page and "Undo all of these" in page
+    assert "Place.Read.All" not in page
+
+
+def test_bulk_skips_a_posted_grant_that_is_no_candidate(
+    alice_client, rooms, writable, sent_revokes
+):
+    address = reverse("tenants:revoke-unused", args=[rooms.tenant.tenant_id])
+    needed = bulk_tokens(alice_client.get(address))[0].replace("Place.Read.All", "Rooms.Read.All")
+
+    response = alice_client.post(address, {"grant": [needed]}, follow=True)
+
+    assert not RevokeRequest.objects.exists()
+    assert "Rooms.Read.All (application) of Rooms is no longer a revoke candidate" in text(response)
+
+
+def test_the_results_page_shows_only_the_tenants_own_requests(
+    alice_client, charlie_client, rooms, fabrikam
+):
+    own = RevokeRequestFactory(client=rooms, value="Place.Read.All", succeeded=True)
+    foreign_client = ServicePrincipalFactory(tenant=fabrikam, display_name="Fabrikam app")
+    foreign = RevokeRequestFactory(client=foreign_client, value="Mail.Read", succeeded=True)
+
+    page = text(alice_client.get(results_url(rooms.tenant, own, foreign)))
+
+    assert f"Revoke request {own.pk}" in page and "Mail.Read" not in page
+    assert charlie_client.get(results_url(rooms.tenant, own)).status_code == 404
+
+
+def test_undo_all_restores_every_succeeded_revoke_and_shows_the_restores(
+    alice, alice_client, bob_client, rooms, writable, sent_revokes
+):
+    done = [
+        RevokeRequestFactory(client=rooms, value=value, succeeded=True)
+        for value in ("Place.Read.All", "Sites.Read.All")
+    ]
+    running = RevokeRequestFactory(client=rooms, value="Rooms.Read.All", running=True)
+    undo_all = reverse("tenants:revoke-undo-all", args=[rooms.tenant.tenant_id])
+    named = {"request": [r.pk for r in (*done, running)]}
+
+    assert bob_client.post(undo_all, named).status_code == 403
+    assert signed_in(alice, enforce_csrf_checks=True).post(undo_all, named).status_code == 403
+    response = alice_client.post(undo_all, named)
+
+    restores = list(RevokeRequest.objects.filter(restores__in=done).order_by("value"))
+    assert [r.restores_id for r in restores] == [done[0].pk, done[1].pk]
+    assert all(r.requested_by == alice for r in restores)
+    assert response["Location"] == results_url(rooms.tenant, *restores)
+    page = html.unescape(text(alice_client.get(response["Location"])))
+    assert "Undoing 2 permissions" in page and "Undo all of these" not in page
+    assert "Rooms.Read.All of Rooms: not undone (running" in page
+    assert not RevokeRequest.objects.filter(restores=running).exists()
+
+
+def test_an_application_that_holds_nothing_any_more_keeps_its_page_and_undo(
+    alice_client, contoso, writable
+):
+    gone = ServicePrincipalFactory(tenant=contoso, display_name="Emptied")
+    revoke = RevokeRequestFactory(client=gone, value="Mail.Read", succeeded=True)
+
+    response = alice_client.get(page_url(gone))
+
+    assert response.status_code == 200
+    page = text(response)
+    assert "It holds no permission in this tenant now." in page
+    assert f'hx-post="{url("tenants:revoke-undo", revoke)}"' in page
 
 
 # --- approvals that see what they decide (issue 15, item 1) --------------------------------
