@@ -76,6 +76,12 @@ class AuditFilterForm(forms.Form):
     since = forms.DateField(
         required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
     )
+    until = forms.DateField(
+        required=False, label="Until", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    actor = forms.CharField(required=False, max_length=150, label="Who")
+    application = forms.CharField(required=False, max_length=300, label="Application")
+    hide_sign_ins = forms.BooleanField(required=False, label="Hide sign-ins")
 
 
 class GrantSlotsField(forms.Field):

@@ -104,5 +104,6 @@ tenant_pages = [
 # Mounted at the root: the portal's home page is the dashboard of the user's tenants.
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
+    path("approvals/", revokes.approval_queue, name="approvals"),
     path("tenants/", include(tenant_pages)),
 ]

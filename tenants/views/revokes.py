@@ -24,7 +24,14 @@ from permissions.verdicts import Verdict
 from portal.htmx import render_page_or_fragment, vary_on_htmx, wants_fragment
 from portal.http import AuthenticatedHttpRequest
 from tenants import selectors
-from tenants.access import Role, revoke_request_for, service_principal_for, tenant_for
+from tenants.access import (
+    Role,
+    revoke_request_for,
+    role_in,
+    service_principal_for,
+    tenant_for,
+    visible_tenants,
+)
 from tenants.forms import GrantSlotForm
 from tenants.models import REASON_MAX_LENGTH, RevokeRequest, ServicePrincipal, Tenant
 from tenants.revokes import (
@@ -326,6 +333,42 @@ def _revoke_block(
         "row": revoke_rows([revoke])[0],
     }
     return render(request, "tenants/revoke_parts.html#revoke-request", context)
+
+
+# --- every tenant's requests waiting for approval ------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    row: RevokeRow
+    # Whether the user may decide on it: an admin of its tenant (an operator admin is one
+    # in every tenant); an operator without Portal.Admin reads the queue only.
+    can_change: bool
+
+
+@login_required
+@require_safe
+def approval_queue(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Every request waiting for approval in the tenants the user sees, oldest first, each
+    with its verdict, the features it would break and its reason: one queue for operators
+    and for admins (who see their own tenant's). Paginated."""
+    waiting = (
+        RevokeRequest.objects.filter(
+            tenant__in=visible_tenants(request.user),
+            status=RevokeRequest.Status.PENDING_APPROVAL,
+        )
+        .select_related("tenant", "client", "requested_by", "decided_by", "regranted_in_run")
+        .order_by("pk")
+    )
+    page = Paginator(waiting, REVOKES_PER_PAGE).get_page(request.GET.get("page"))
+    revokes = list(page)
+    roles = {revoke.tenant_id: role_in(request.user, revoke.tenant) for revoke in revokes}
+    entries = [
+        QueueEntry(row=row, can_change=roles[row.revoke.tenant_id] == Role.ADMIN)
+        for row in revoke_rows(revokes)
+    ]
+    context = {"page_obj": page, "entries": entries}
+    return render_page_or_fragment(request, "tenants/approvals.html", "approval-queue", context)
 
 
 # --- a tenant's revoke requests, bulk revokes ---------------------------------------------
