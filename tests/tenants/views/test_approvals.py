@@ -5,7 +5,6 @@ bob a reader of Contoso, charlie an admin of Fabrikam, oscar an operator."""
 import re
 
 import pytest
-from django.http import HttpResponse
 from django.urls import reverse
 
 from tenants.models import RevokeRequest, Tenant
@@ -18,7 +17,7 @@ pytestmark = pytest.mark.django_db
 QUEUE = reverse("tenants:approvals")
 
 
-def text(response: HttpResponse) -> str:
+def text(response) -> str:
     return re.sub(r"\s+", " ", response.content.decode())
 
 
