@@ -93,14 +93,14 @@ def visible_tenants(user: User | AnonymousUser) -> QuerySet[Tenant]:
 
 def decides_revokes(user: User | AnonymousUser) -> bool:
     """Whether the approval queue is for this user: an operator (who reads every tenant's
-    queue, and decides where an operator admin), a superuser, or an admin of their own
-    tenant."""
+    queue, and decides where an operator admin), a superuser, or an admin of their home
+    tenant. Asks no query (every page's nav asks it): whether that tenant is onboarded is
+    the access notice's business, which closes the nav's tenant pages."""
     if not user.is_authenticated or not user.is_active:
         return False
     if user.is_superuser or is_operator(user):
         return True
-    home = home_tenant(user)
-    return home is not None and role_in(user, home) == Role.ADMIN
+    return home_tenant_id(user) is not None and PORTAL_ADMIN in (user.entra_roles or [])
 
 
 def has_portal_role(user: User) -> bool:

@@ -155,7 +155,7 @@ def tokens(response) -> list[str]:
     return [
         html.unescape(token)
         for token in re.findall(
-            r'<input type="hidden" name="grant" value="([^"]+)">', text(response)
+            r'<input type="checkbox" name="grant" value="([^"]+)" checked', text(response)
         )
     ]
 
