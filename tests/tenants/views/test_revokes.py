@@ -723,5 +723,12 @@ def test_decisions_need_the_csrf_token(alice, rooms, bob):
         assert (
             client.post(url(f"tenants:revoke-{name}", revoke), {"confirm": "on"}).status_code == 403
         )
+    bulk = reverse("tenants:revoke-unused", args=[rooms.tenant.tenant_id])
+    assert client.post(bulk, {"grant": bulk_tokens(client.get(bulk))}).status_code == 403
+    asked = grant_fields("Sites.Read.All", reason="Unexplained.")
+    assert (
+        signed_in(bob, enforce_csrf_checks=True).post(create_url(rooms), asked).status_code == 403
+    )
     revoke.refresh_from_db()
     assert revoke.status == Status.PENDING_APPROVAL
+    assert RevokeRequest.objects.count() == 1
