@@ -24,6 +24,7 @@ from tests.factories import (
     RevokeRequestFactory,
     ServicePrincipalFactory,
     SyncRunFactory,
+    UserFactory,
 )
 from tests.helpers import signed_in
 from tests.ids import PORTAL_APP
@@ -706,6 +707,8 @@ def test_a_failed_decision_mail_is_kept_on_the_request_and_sent_by_the_retry(
     assert revoke.decision_mail_error == "SMTPServerDisconnected: the mail server went away"
     page = text(alice_client.get(reverse("tenants:revoke-list", args=[rooms.tenant.tenant_id])))
     assert "could not be mailed" in page and "the mail server went away" in page
+    outbox = text(signed_in(UserFactory(is_staff=True)).get(reverse("digests:outbox")))
+    assert "Failed revoke decisions" in outbox and "Denied: Place.Read.All of Rooms" in outbox
 
     monkeypatch.undo()
     assert revoke_decision_notify(revoke_id=revoke.pk) == "sent"
