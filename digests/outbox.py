@@ -1,4 +1,5 @@
-"""The Outbox page's data: the e-mails that failed to go out (rows, whatever the backend),
+"""The Outbox page's data: the e-mails that failed to go out (rows, whatever the backend:
+digests and alerts, and revoke decisions to their requesters),
 and those Django's file-based backend kept in EMAIL_FILE_PATH (`make run`'s outbox).
 
 The backend appends each message to a ``<timestamp>-<id>.log`` file, followed by a line
@@ -18,6 +19,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from digests.models import DigestDelivery
+from tenants.models import RevokeRequest
 
 SEPARATOR = b"\n" + b"-" * 79 + b"\n"
 # "<file name without .log>_<position in the file>": also what stops a key from naming
@@ -67,6 +69,17 @@ def failed_deliveries() -> QuerySet[DigestDelivery]:
     return failed.select_related("subscription__user", "subscription__tenant").order_by(
         "-claimed_at"
     )[:FAILED_SHOWN]
+
+
+def failed_decision_mails() -> QuerySet[RevokeRequest]:
+    """The revoke requests whose decision e-mail to their requester failed and is not sent
+    yet (tenants.notifications keeps the failure on the request), newest first."""
+    failed = RevokeRequest.objects.exclude(decision_mail_error="").filter(
+        decision_mailed_at__isnull=True
+    )
+    return failed.select_related("tenant", "client", "requested_by").order_by("-decided_at")[
+        :FAILED_SHOWN
+    ]
 
 
 def outbox_enabled() -> bool:

@@ -23,7 +23,7 @@ from digests.content import (
     portal_url,
 )
 from digests.models import DigestDelivery, Subscription
-from portal.logging import redact
+from portal.logging import failure_text
 from portal.models import User
 from portal.text import plain
 from tenants.access import role_in
@@ -139,22 +139,12 @@ def _send_claimed(delivery: DigestDelivery, build: Callable[[str], EmailMultiAlt
         build(message_id).send()
     except Exception as exc:
         DigestDelivery.objects.filter(pk=delivery.pk).update(
-            status=DigestDelivery.Status.FAILED, error=_delivery_error(exc)
+            status=DigestDelivery.Status.FAILED, error=failure_text(exc)
         )
         raise
     DigestDelivery.objects.filter(pk=delivery.pk).update(
         status=DigestDelivery.Status.SENT, sent_at=timezone.now(), message_id=message_id, error=""
     )
-
-
-# Enough for a mail server's reply; the rest of a long traceback text is noise here.
-ERROR_MAX_LENGTH = 1000
-
-
-def _delivery_error(exc: BaseException) -> str:
-    """What the outbox shows of a failed send: the exception's class and message, without
-    credentials (a mail server may echo what it was sent)."""
-    return redact(f"{exc.__class__.__name__}: {exc}")[:ERROR_MAX_LENGTH]
 
 
 def _message(

@@ -14,7 +14,13 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from digests.models import DigestDelivery, Subscription
-from digests.outbox import failed_deliveries, outbox_enabled, outbox_message, outbox_messages
+from digests.outbox import (
+    failed_decision_mails,
+    failed_deliveries,
+    outbox_enabled,
+    outbox_message,
+    outbox_messages,
+)
 from digests.services import subscription_for_token, subscription_set, subscription_unsubscribe
 from portal.http import AuthenticatedHttpRequest
 from tenants.access import tenant_for, visible_tenants
@@ -90,6 +96,7 @@ def outbox(request: HttpRequest) -> HttpResponse:
             "enabled": outbox_enabled(),
             "outbox_messages": outbox_messages(),
             "failed": failed_deliveries(),
+            "failed_decisions": failed_decision_mails(),
             "max_attempts": DigestDelivery.MAX_ATTEMPTS,
         },
     )

@@ -65,6 +65,16 @@ def redact(text: str) -> str:
     return text
 
 
+# Enough for a mail server's reply; the rest of a long traceback text is noise where kept.
+FAILURE_MAX_LENGTH = 1000
+
+
+def failure_text(exc: BaseException) -> str:
+    """An exception as a row keeps it for people to read: its class and message, without
+    credentials (a mail server may echo what it was sent)."""
+    return redact(f"{exc.__class__.__name__}: {exc}")[:FAILURE_MAX_LENGTH]
+
+
 def _configured_secrets() -> list[str]:
     from django.conf import settings
 

@@ -3,8 +3,9 @@
 A signed-in user belongs to the onboarded tenant whose id is their token's ``tid``, with
 the portal app role Entra gave them there: ``Portal.Admin`` may change things,
 ``Portal.Reader`` may look and ask. Users of the operator tenant
-(``PORTAL_OPERATOR_TENANT_ID``) with ``Portal.Operator`` see every tenant; they may change
-things where they also hold ``Portal.Admin``. Superusers (Django admin) may do anything.
+(``PORTAL_OPERATOR_TENANT_ID``) with ``Portal.Operator`` see every tenant; an operator who
+also holds ``Portal.Admin`` there is an *operator admin*, who may change things (approve,
+revoke, undo) in every tenant. Superusers (Django admin) may do anything.
 
 Outsiders get 404, so a tenant's existence is not disclosed; readers get 403 on writes.
 Every object a view names by id is found through one helper here (``tenant_for``,
@@ -88,6 +89,18 @@ def visible_tenants(user: User | AnonymousUser) -> QuerySet[Tenant]:
         return tenants.none()
     home = home_tenant_id(user)
     return tenants.filter(tenant_id=home) if home else tenants.none()
+
+
+def decides_revokes(user: User | AnonymousUser) -> bool:
+    """Whether the approval queue is for this user: an operator (who reads every tenant's
+    queue, and decides where an operator admin), a superuser, or an admin of their home
+    tenant. Asks no query (every page's nav asks it): whether that tenant is onboarded is
+    the access notice's business, which closes the nav's tenant pages."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_superuser or is_operator(user):
+        return True
+    return home_tenant_id(user) is not None and PORTAL_ADMIN in (user.entra_roles or [])
 
 
 def has_portal_role(user: User) -> bool:

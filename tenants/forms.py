@@ -8,7 +8,7 @@ from django import forms
 from permissions.models import Feature, PermissionKind
 from portal.models import User
 from tenants.audit import actor_name
-from tenants.models import AuditEvent, Grant
+from tenants.models import REASON_MAX_LENGTH, AuditEvent, Grant
 from tenants.slots import GrantSlot
 
 
@@ -60,6 +60,9 @@ class GrantSlotForm(forms.Form):
     confirm = forms.BooleanField(required=False)
     # The portal's own write permission goes only once an admin typed its name here.
     acknowledge = forms.CharField(required=False, max_length=200)
+    # Why the requester asks: required of readers (the view says so), whose request an
+    # admin decides on.
+    reason = forms.CharField(required=False, max_length=REASON_MAX_LENGTH)
 
     def slot(self) -> GrantSlot:
         data = self.cleaned_data
@@ -73,6 +76,12 @@ class AuditFilterForm(forms.Form):
     since = forms.DateField(
         required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
     )
+    until = forms.DateField(
+        required=False, label="Until", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    actor = forms.CharField(required=False, max_length=150, label="Who")
+    application = forms.CharField(required=False, max_length=300, label="Application")
+    hide_sign_ins = forms.BooleanField(required=False, label="Hide sign-ins")
 
 
 class GrantSlotsField(forms.Field):

@@ -396,6 +396,10 @@ class FeatureSwitch(models.Model):
         return f"{self.feature} {state} in {self.tenant}"
 
 
+# A requester's reason: a sentence or two for the admin who decides, not an essay.
+REASON_MAX_LENGTH = 500
+
+
 class RevokeRequest(models.Model):
     """Taking one permission away from one application in one tenant, or giving it back.
 
@@ -453,6 +457,13 @@ class RevokeRequest(models.Model):
     decided_by = models.ForeignKey(
         "portal.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Why the requester asks (a reader must say why; an admin may). Shown to whoever
+    # decides, beside the grant's verdict and the features it would break.
+    reason = models.TextField(max_length=REASON_MAX_LENGTH, blank=True)
+    # The e-mail telling the requester the decision: claimed (set) before it is sent, put
+    # back on failure with the error kept here, so a failed send stays visible and retried.
+    decision_mailed_at = models.DateTimeField(null=True, blank=True)
+    decision_mail_error = models.TextField(blank=True)
     # The revoke a restore undoes.
     restores = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -448,6 +448,18 @@ class GrantDetail:
         """The grant as revoke requests name it."""
         return GrantSlot.of(self.finding.permission, self.consent)
 
+    @property
+    def breaks(self) -> list[Requirement]:
+        """What taking it away would break: the requirements of its enabled features (an
+        unused grant's features are the switched-off ones that list it: nothing breaks)."""
+        if self.finding.verdict != Verdict.NEEDED:
+            return []
+        return [
+            requirement
+            for requirement in self.requirements
+            if requirement.feature.key in self.finding.features
+        ]
+
 
 @dataclass(frozen=True)
 class MissingDetail:
@@ -766,6 +778,26 @@ def latest_revoke_requests(
         .order_by("pk")
     )
     return {GrantSlot.from_request(revoke): revoke for revoke in requests}
+
+
+def revoke_impacts(revokes: Iterable[RevokeRequest]) -> dict[int, GrantDetail]:
+    """For each revoke (not restore) in ``revokes`` whose client still holds the grant, the
+    grant as its application's page shows it: its verdict now and the features it would
+    break. What an admin weighs before approving. One application_in_tenant per client."""
+    by_client: dict[tuple[int, int], list[RevokeRequest]] = defaultdict(list)
+    for revoke in revokes:
+        if revoke.action == RevokeRequest.Action.REVOKE:
+            by_client[(revoke.tenant_id, revoke.client_id)].append(revoke)
+    impacts: dict[int, GrantDetail] = {}
+    for requests in by_client.values():
+        first = requests[0]
+        detail = application_in_tenant(tenant=first.tenant, service_principal=first.client)
+        grants = {grant.slot: grant for grant in detail.grants}
+        for revoke in requests:
+            grant = grants.get(GrantSlot.from_request(revoke))
+            if grant is not None:
+                impacts[revoke.pk] = grant
+    return impacts
 
 
 # A restore in one of these states has not put the grant back, nor will it.

@@ -89,3 +89,13 @@ def notify_revoke_requests(revoke_ids: list[int]) -> int:
     from tenants.notifications import revoke_requests_notify
 
     return revoke_requests_notify(revoke_ids=revoke_ids)
+
+
+@shared_task(
+    acks_late=True, autoretry_for=(OSError,), max_retries=NOTIFY_MAX_RETRIES, retry_backoff=60
+)
+def notify_revoke_decision(revoke_id: int) -> str:
+    """Mail the requester of a revoke whether an admin approved or denied it, and who."""
+    from tenants.notifications import revoke_decision_notify
+
+    return revoke_decision_notify(revoke_id=revoke_id)

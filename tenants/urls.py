@@ -30,6 +30,8 @@ tenant_pages = [
     path("<uuid:tenant_id>/audit.csv", audit.audit_csv, name="audit-csv"),
     path("<uuid:tenant_id>/revokes/", revokes.revoke_list, name="revoke-list"),
     path("<uuid:tenant_id>/revoke-unused/", revokes.revoke_unused, name="revoke-unused"),
+    path("<uuid:tenant_id>/revokes/results/", revokes.revoke_results, name="revoke-results"),
+    path("<uuid:tenant_id>/revokes/undo-all/", revokes.revoke_undo_all, name="revoke-undo-all"),
     path(
         "<uuid:tenant_id>/revokes/<int:revoke_id>/status/",
         revokes.revoke_status,
@@ -102,5 +104,6 @@ tenant_pages = [
 # Mounted at the root: the portal's home page is the dashboard of the user's tenants.
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
+    path("approvals/", revokes.approval_queue, name="approvals"),
     path("tenants/", include(tenant_pages)),
 ]

@@ -69,6 +69,7 @@ WRITES = {
     "tenants:revoke-deny",
     "tenants:revoke-cancel",
     "tenants:revoke-undo",
+    "tenants:revoke-undo-all",
     "tenants:revoke-unused",
     "tenants:revoke-unused-application",
     "tenants:run-apply",

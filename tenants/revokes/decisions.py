@@ -16,13 +16,21 @@ from django.utils import timezone
 from permissions.verdicts import PermissionKey
 from portal.models import User
 from tenants.access import Role, role_in
-from tenants.models import AuditEvent, Grant, RevokeRequest, ServicePrincipal, Tenant
+from tenants.models import (
+    REASON_MAX_LENGTH,
+    AuditEvent,
+    Grant,
+    RevokeRequest,
+    ServicePrincipal,
+    Tenant,
+)
 from tenants.portal_app import portal_can_write
 from tenants.revokes._shared import Action, Status, audit, grant_rows_for, named
 from tenants.revokes.guard import self_revoke_check
 from tenants.revokes.manual import audit_manual
 from tenants.slots import GrantSlot
 from tenants.tasks import execute_revoke as execute_revoke_task
+from tenants.tasks import notify_revoke_decision as notify_revoke_decision_task
 from tenants.tasks import notify_revoke_requests as notify_revoke_requests_task
 
 
@@ -49,9 +57,11 @@ def revoke_request_create(
     role: Role,
     queue: bool = True,
     acknowledge_self: bool = False,
+    reason: str = "",
 ) -> tuple[RevokeRequest, bool]:
     """Ask for a grant to be revoked: queued (or MANUAL) for an admin, waiting for
-    approval for a reader, whose request is mailed to the tenant's admins.
+    approval for a reader, whose request (with ``reason``, why they ask) is mailed to the
+    tenant's admins.
 
     An open request for the same grant wins: it is returned with False. ``queue=False``
     leaves a queued request for the caller to execute (the ``revoke`` command). The
@@ -67,6 +77,7 @@ def revoke_request_create(
             role=role,
             queue=queue,
             acknowledge_self=acknowledge_self,
+            reason=reason,
         )
         if created and revoke.status == Status.PENDING_APPROVAL:
             notify_admins(tenant, [revoke])
@@ -82,6 +93,7 @@ def request_create(
     role: Role,
     queue: bool,
     acknowledge_self: bool = False,
+    reason: str = "",
 ) -> tuple[RevokeRequest, bool]:
     """:func:`revoke_request_create` without the admins' e-mail, which a bulk request
     sends once for all its requests."""
@@ -110,10 +122,18 @@ def request_create(
     else:
         status, decided = Status.PENDING_APPROVAL, {}
     revoke, created = _insert_or_open(
-        tenant, client, slot, action=Action.REVOKE, status=status, requested_by=actor, **decided
+        tenant,
+        client,
+        slot,
+        action=Action.REVOKE,
+        status=status,
+        requested_by=actor,
+        reason=reason.strip()[:REASON_MAX_LENGTH],
+        **decided,
     )
     if created:
-        audit(revoke, AuditEvent.Action.REVOKE_REQUESTED, actor=actor, status=revoke.status)
+        said = {"reason": revoke.reason} if revoke.reason else {}
+        audit(revoke, AuditEvent.Action.REVOKE_REQUESTED, actor=actor, status=revoke.status, **said)
         _after_decision(revoke, actor=actor, queue=queue)
     return revoke, created
 
@@ -188,13 +208,14 @@ def revoke_request_approve(*, revoke: RevokeRequest, actor: User | None) -> Revo
         if changed:
             audit(revoke, AuditEvent.Action.REVOKE_APPROVED, actor=actor, status=revoke.status)
             _after_decision(revoke, actor=actor, queue=True)
+            _tell_requester(revoke, actor=actor)
     return revoke
 
 
 def revoke_request_deny(*, revoke: RevokeRequest, actor: User | None) -> RevokeRequest:
     _require_admin(actor, revoke.tenant)
     now = timezone.now()
-    return _close_by_decision(
+    denied, changed = _close_by_decision(
         revoke,
         actor=actor,
         from_statuses=[Status.PENDING_APPROVAL],
@@ -202,6 +223,9 @@ def revoke_request_deny(*, revoke: RevokeRequest, actor: User | None) -> RevokeR
         audit_action=AuditEvent.Action.REVOKE_DENIED,
         fields={"decided_by": actor, "decided_at": now, "finished_at": now},
     )
+    if changed:
+        _tell_requester(denied, actor=actor)
+    return denied
 
 
 def revoke_request_cancel(*, revoke: RevokeRequest, actor: User | None) -> RevokeRequest:
@@ -212,7 +236,7 @@ def revoke_request_cancel(*, revoke: RevokeRequest, actor: User | None) -> Revok
         if revoke.requested_by_id != actor.pk or revoke.status != Status.PENDING_APPROVAL:
             raise PermissionDenied("Only the tenant's admins can cancel this request")
         from_statuses = [Status.PENDING_APPROVAL]
-    return _close_by_decision(
+    cancelled, _changed = _close_by_decision(
         revoke,
         actor=actor,
         from_statuses=from_statuses,
@@ -220,6 +244,7 @@ def revoke_request_cancel(*, revoke: RevokeRequest, actor: User | None) -> Revok
         audit_action=AuditEvent.Action.REVOKE_CANCELLED,
         fields={"finished_at": timezone.now()},
     )
+    return cancelled
 
 
 def _close_by_decision(
@@ -230,7 +255,9 @@ def _close_by_decision(
     status: str,
     audit_action: str,
     fields: dict[str, Any],
-) -> RevokeRequest:
+) -> tuple[RevokeRequest, bool]:
+    """The request moved to ``status`` if it was in one of ``from_statuses``, and whether
+    this call moved it."""
     with transaction.atomic():
         changed = RevokeRequest.objects.filter(pk=revoke.pk, status__in=from_statuses).update(
             status=status, **fields
@@ -238,7 +265,7 @@ def _close_by_decision(
         revoke.refresh_from_db()
         if changed:
             audit(revoke, audit_action, actor=actor)
-    return revoke
+    return revoke, bool(changed)
 
 
 def revoke_restore(*, revoke: RevokeRequest, actor: User | None) -> RevokeRequest:
@@ -276,6 +303,13 @@ def _after_decision(revoke: RevokeRequest, *, actor: User | None, queue: bool) -
         execute_revoke_task.delay_on_commit(revoke.pk)
     elif revoke.status == Status.MANUAL:
         audit_manual(revoke, actor=actor, reason="the portal may not write in this tenant")
+
+
+def _tell_requester(revoke: RevokeRequest, *, actor: User | None) -> None:
+    """Mail the requester the decision on their request, from a task once committed
+    (tenants.notifications); an admin deciding on their own request needs no e-mail."""
+    if revoke.requested_by_id is not None and revoke.requested_by_id != getattr(actor, "pk", None):
+        notify_revoke_decision_task.delay_on_commit(revoke.pk)
 
 
 def _require_admin(actor: User | None, tenant: Tenant) -> None:

@@ -1,6 +1,6 @@
 """The audit trail, of one tenant or of every tenant the user sees, as a page and as CSV."""
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from uuid import UUID
 
 from django.contrib.auth.decorators import login_required
@@ -14,7 +14,7 @@ from portal.htmx import render_page_or_fragment
 from portal.http import AuthenticatedHttpRequest
 from tenants import exports
 from tenants.access import tenant_for, visible_tenants
-from tenants.audit import audit_events
+from tenants.audit import audit_events, event_link
 from tenants.forms import AuditFilterForm
 from tenants.models import AuditEvent, Tenant
 
@@ -57,7 +57,8 @@ def audit_all_csv(request: AuthenticatedHttpRequest) -> HttpResponse:
 def _audit_page(request: AuthenticatedHttpRequest, tenant: Tenant | None) -> HttpResponse:
     form, events = _filtered_events(request, tenant)
     page = Paginator(events, AUDIT_EVENTS_PER_PAGE).get_page(request.GET.get("page"))
-    context = {"tenant": tenant, "form": form, "page_obj": page}
+    rows = [(event, event_link(event)) for event in page]
+    context = {"tenant": tenant, "form": form, "page_obj": page, "rows": rows}
     return render_page_or_fragment(request, "tenants/audit.html", "audit-results", context)
 
 
@@ -67,11 +68,22 @@ def _filtered_events(
     form = AuditFilterForm(request.GET)
     # A stale or hand-edited filter is dropped rather than turning the page into an error.
     form.is_valid()
-    day: date | None = form.cleaned_data.get("since")
-    since = timezone.make_aware(datetime.combine(day, time.min)) if day else None
+    data = form.cleaned_data
+    last_day: date | None = data.get("until")
     events = audit_events(
-        tenant=tenant, action=form.cleaned_data.get("action") or None, since=since
+        tenant=tenant,
+        action=data.get("action") or None,
+        since=_day_start(data.get("since")),
+        # "Until" a day includes that day: the events before the next one begins.
+        before=_day_start(last_day + timedelta(days=1) if last_day else None),
+        actor=(data.get("actor") or "").strip(),
+        application=(data.get("application") or "").strip(),
+        hide_sign_ins=bool(data.get("hide_sign_ins")),
     )
     if tenant is None and not request.user.is_superuser:
         events = events.filter(tenant__in=visible_tenants(request.user))
     return form, events.select_related("tenant")
+
+
+def _day_start(day: date | None) -> datetime | None:
+    return timezone.make_aware(datetime.combine(day, time.min)) if day else None

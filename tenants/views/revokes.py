@@ -16,7 +16,7 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import HTMX_STOP_POLLING
 
@@ -24,9 +24,16 @@ from permissions.verdicts import Verdict
 from portal.htmx import render_page_or_fragment, vary_on_htmx, wants_fragment
 from portal.http import AuthenticatedHttpRequest
 from tenants import selectors
-from tenants.access import Role, revoke_request_for, service_principal_for, tenant_for
+from tenants.access import (
+    Role,
+    revoke_request_for,
+    role_in,
+    service_principal_for,
+    tenant_for,
+    visible_tenants,
+)
 from tenants.forms import GrantSlotForm
-from tenants.models import RevokeRequest, ServicePrincipal, Tenant
+from tenants.models import REASON_MAX_LENGTH, RevokeRequest, ServicePrincipal, Tenant
 from tenants.revokes import (
     bulk_token_parse,
     manual_steps,
@@ -52,10 +59,16 @@ class RevokeRow:
     revoke: RevokeRequest
     undoable: bool
     manual_steps: list[str]
+    # While it waits for approval: the grant as it stands (verdict, the features it would
+    # break), what the admin weighs; None once the application no longer holds it.
+    grant: selectors.GrantDetail | None = None
 
 
 def revoke_rows(revokes: Sequence[RevokeRequest]) -> list[RevokeRow]:
     undoable = selectors.undoable_revoke_ids(revokes)
+    impacts = selectors.revoke_impacts(
+        [revoke for revoke in revokes if revoke.status == RevokeRequest.Status.PENDING_APPROVAL]
+    )
     return [
         RevokeRow(
             revoke=revoke,
@@ -63,6 +76,7 @@ def revoke_rows(revokes: Sequence[RevokeRequest]) -> list[RevokeRow]:
             manual_steps=(
                 manual_steps(revoke) if revoke.status == RevokeRequest.Status.MANUAL else []
             ),
+            grant=impacts.get(revoke.pk),
         )
         for revoke in revokes
     ]
@@ -85,11 +99,18 @@ def revoke_create(request: AuthenticatedHttpRequest, tenant_id: UUID, app_id: UU
     tenant = sp.tenant
     form = GrantSlotForm(request.POST)
     if not form.is_valid():
+        if "reason" in form.errors:
+            return HttpResponseBadRequest(
+                f"The reason is longer than {REASON_MAX_LENGTH} characters: say it shorter"
+            )
         return HttpResponseBadRequest("Name the grant: resource, kind, value and consent")
     detail = selectors.application_in_tenant(tenant=tenant, service_principal=sp)
     grant = next((g for g in detail.grants if g.slot == form.slot()), None)
     if grant is None:
         return _revoke_refused(request, tenant, sp, "The application does not hold this now.")
+    reason = form.cleaned_data["reason"].strip()
+    if role != Role.ADMIN and not reason:
+        return _reason_missing(request, tenant, sp, grant)
     own = portal_grant(sp, grant.slot)
     if own == "read":
         return _revoke_refused(request, tenant, sp, read_refusal(tenant, grant.slot))
@@ -100,7 +121,7 @@ def revoke_create(request: AuthenticatedHttpRequest, tenant_id: UUID, app_id: UU
             return _revoke_self_confirm(request, tenant, sp, grant, typed=typed)
         acknowledged = True
     elif grant.finding.verdict == Verdict.NEEDED and not form.cleaned_data["confirm"]:
-        return _revoke_confirm(request, tenant, role, sp, grant)
+        return _revoke_confirm(request, tenant, role, sp, grant, reason=reason)
     try:
         revoke, created = revoke_request_create(
             tenant=tenant,
@@ -109,6 +130,7 @@ def revoke_create(request: AuthenticatedHttpRequest, tenant_id: UUID, app_id: UU
             actor=request.user,
             role=role,
             acknowledge_self=acknowledged,
+            reason=reason,
         )
     except ValueError as exc:
         return _revoke_refused(request, tenant, sp, str(exc))
@@ -129,22 +151,43 @@ def _revoke_confirm(
     role: Role,
     sp: ServicePrincipal,
     grant: selectors.GrantDetail,
+    *,
+    reason: str,
 ) -> HttpResponse:
-    breaks = [
-        requirement
-        for requirement in grant.requirements
-        if requirement.feature.key in grant.finding.features
-    ]
     context = {
         "tenant": tenant,
         "can_change": role == Role.ADMIN,
         "service_principal": sp,
         "grant": grant,
-        "breaks": breaks,
+        "breaks": grant.breaks,
+        "reason": reason,
     }
     return render_page_or_fragment(
         request, "tenants/revoke_confirm.html", "revoke-confirm", context
     )
+
+
+def _reason_missing(
+    request: AuthenticatedHttpRequest,
+    tenant: Tenant,
+    sp: ServicePrincipal,
+    grant: selectors.GrantDetail,
+) -> HttpResponse:
+    """A reader's request without a reason: the admins decide on it by that reason, so the
+    button comes back asking for one (a browser's ``required`` usually stops it first)."""
+    said = "Say why it should go: the admins read your reason before they decide."
+    if not wants_fragment(request):
+        messages.error(request, said)
+        return redirect("tenants:application", tenant_id=tenant.tenant_id, app_id=sp.app_id)
+    context = {
+        "tenant": tenant,
+        "can_change": False,
+        "service_principal": sp,
+        "grant": grant,
+        "portal_can_write": portal_can_write(tenant),
+        "reason_error": said,
+    }
+    return render(request, "tenants/application_detail.html#revoke-button", context)
 
 
 def _revoke_self_confirm(
@@ -163,11 +206,7 @@ def _revoke_self_confirm(
         "service_principal": sp,
         "grant": grant,
         "typed": typed,
-        "breaks": [
-            requirement
-            for requirement in grant.requirements
-            if requirement.feature.key in grant.finding.features
-        ],
+        "breaks": grant.breaks,
     }
     return render_page_or_fragment(
         request, "tenants/revoke_self_confirm.html", "revoke-self-confirm", context
@@ -206,7 +245,20 @@ def revoke_status(
 def revoke_approve(
     request: AuthenticatedHttpRequest, tenant_id: UUID, revoke_id: int
 ) -> HttpResponse:
+    """Approve a reader's request; one for a grant that enabled features need first answers
+    with a confirmation naming them (``confirm`` posts past it)."""
     revoke, role = revoke_request_for(request.user, tenant_id, revoke_id, write=True)
+    if revoke.status == RevokeRequest.Status.PENDING_APPROVAL and not request.POST.get("confirm"):
+        grant = selectors.revoke_impacts([revoke]).get(revoke.pk)
+        if grant is not None and grant.breaks:
+            context = {
+                "tenant": revoke.tenant,
+                "row": RevokeRow(revoke=revoke, undoable=False, manual_steps=[], grant=grant),
+                "back": _back(request, revoke.tenant),
+            }
+            return render_page_or_fragment(
+                request, "tenants/revoke_approve_confirm.html", "approve-confirm", context
+            )
     return _revoke_decided(request, role, revoke, revoke_request_approve, "Approved")
 
 
@@ -283,6 +335,42 @@ def _revoke_block(
     return render(request, "tenants/revoke_parts.html#revoke-request", context)
 
 
+# --- every tenant's requests waiting for approval ------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    row: RevokeRow
+    # Whether the user may decide on it: an admin of its tenant (an operator admin is one
+    # in every tenant); an operator without Portal.Admin reads the queue only.
+    can_change: bool
+
+
+@login_required
+@require_safe
+def approval_queue(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Every request waiting for approval in the tenants the user sees, oldest first, each
+    with its verdict, the features it would break and its reason: one queue for operators
+    and for admins (who see their own tenant's). Paginated."""
+    waiting = (
+        RevokeRequest.objects.filter(
+            tenant__in=visible_tenants(request.user),
+            status=RevokeRequest.Status.PENDING_APPROVAL,
+        )
+        .select_related("tenant", "client", "requested_by", "decided_by", "regranted_in_run")
+        .order_by("pk")
+    )
+    page = Paginator(waiting, REVOKES_PER_PAGE).get_page(request.GET.get("page"))
+    revokes = list(page)
+    roles = {revoke.tenant_id: role_in(request.user, revoke.tenant) for revoke in revokes}
+    entries = [
+        QueueEntry(row=row, can_change=roles[row.revoke.tenant_id] == Role.ADMIN)
+        for row in revoke_rows(revokes)
+    ]
+    context = {"page_obj": page, "entries": entries}
+    return render_page_or_fragment(request, "tenants/approvals.html", "approval-queue", context)
+
+
 # --- a tenant's revoke requests, bulk revokes ---------------------------------------------
 
 
@@ -355,4 +443,74 @@ def _revoke_shown(
     messages.success(request, f"{count} revoke request{'s' if count != 1 else ''} created.")
     for reason in result.skipped:
         messages.warning(request, reason)
-    return redirect("tenants:revoke-list", tenant_id=tenant.tenant_id)
+    if not result.requests:
+        return redirect("tenants:revoke-list", tenant_id=tenant.tenant_id)
+    return redirect(_results_url(tenant, [revoke.pk for revoke in result.requests]))
+
+
+def _results_url(tenant: Tenant, revoke_ids: Sequence[int]) -> str:
+    address = reverse("tenants:revoke-results", kwargs={"tenant_id": tenant.tenant_id})
+    return f"{address}?{urlencode({'request': list(revoke_ids)}, doseq=True)}"
+
+
+# A bulk revoke's results name their requests in the address; more than this is no page.
+RESULTS_MAX = 500
+
+
+def _named_requests(request: AuthenticatedHttpRequest, tenant: Tenant) -> list[RevokeRequest]:
+    """The tenant's requests that the query string or the form names (``request``, repeated);
+    ids of other tenants' requests, or no request at all, find nothing."""
+    source = request.POST if request.method == "POST" else request.GET
+    ids = {int(value) for value in source.getlist("request")[:RESULTS_MAX] if value.isdigit()}
+    revokes = tenant.revoke_requests.filter(pk__in=ids).select_related(
+        "client", "requested_by", "decided_by", "regranted_in_run"
+    )
+    return list(revokes.order_by("client__display_name", "value", "pk"))
+
+
+@login_required
+@require_safe
+def revoke_results(request: AuthenticatedHttpRequest, tenant_id: UUID) -> HttpResponse:
+    """What a bulk revoke (or its undo) left: each request, polling its own status until it
+    ends, with its application (reachable even once it holds nothing), and one button that
+    undoes every one of them that succeeded."""
+    tenant, role = tenant_for(request.user, tenant_id)
+    revokes = _named_requests(request, tenant)
+    context = {
+        "tenant": tenant,
+        "can_change": role == Role.ADMIN,
+        "rows": revoke_rows(revokes),
+        "undoing": bool(revokes) and all(r.action == RevokeRequest.Action.RESTORE for r in revokes),
+    }
+    return render(request, "tenants/revoke_results.html", context)
+
+
+@login_required
+@require_POST
+def revoke_undo_all(request: AuthenticatedHttpRequest, tenant_id: UUID) -> HttpResponse:
+    """Undo every named revoke that succeeded and can still be undone (the per-request undo,
+    each its own restore request); the others are said, not guessed at."""
+    tenant, _role = tenant_for(request.user, tenant_id, write=True)
+    revokes = [
+        r for r in _named_requests(request, tenant) if r.action == RevokeRequest.Action.REVOKE
+    ]
+    undoable = selectors.undoable_revoke_ids(revokes)
+    restores: list[int] = []
+    for revoke in revokes:
+        if revoke.pk not in undoable:
+            messages.warning(
+                request,
+                f"{revoke.value} of {revoke.client.display_name}: not undone "
+                f"({revoke.get_status_display().lower()}, nothing to put back).",
+            )
+            continue
+        try:
+            restores.append(revoke_restore(revoke=revoke, actor=request.user).pk)
+        except ValueError as exc:
+            messages.warning(request, f"{revoke.value} of {revoke.client.display_name}: {exc}")
+    if not restores:
+        messages.info(request, "Nothing was undone.")
+        return redirect(_back(request, tenant))
+    count = len(restores)
+    messages.success(request, f"Undoing {count} revoke{'s' if count != 1 else ''}.")
+    return redirect(_results_url(tenant, restores))

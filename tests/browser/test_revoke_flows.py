@@ -84,6 +84,7 @@ def test_a_reader_requests_a_revoke_and_an_admin_approves_it(browser, page, live
         sign_in(page, live_server, "bob@contoso.onmicrosoft.com")
         open_rooms_platform(page)
         place = grant_article(page, PLACE)
+        place.get_by_label("Why should it go?").fill("We have no smart buildings.")
         place.get_by_role("button", name="Request revoke", exact=True).click()
         place.get_by_text("Waiting for approval").wait_for()
         screenshot(page, "revoke-requested")

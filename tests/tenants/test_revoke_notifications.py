@@ -53,6 +53,7 @@ def request_revoke(user: User, sp: ServicePrincipal):
                 "kind": "application",
                 "value": "Place.Read.All",
                 "consent": "admin",
+                "reason": "Nothing here reads places.",
             },
             HTTP_HX_REQUEST="true",
         )

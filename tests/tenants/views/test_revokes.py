@@ -4,6 +4,7 @@ page. alice is an admin and bob a reader of Contoso."""
 
 import html
 import re
+from smtplib import SMTPServerDisconnected
 
 import pytest
 from django.core import mail
@@ -11,9 +12,10 @@ from django.urls import reverse
 
 from permissions.models import MICROSOFT_GRAPH_APP_ID
 from tenants.models import RevokeRequest, ServicePrincipal, Tenant
+from tenants.notifications import revoke_decision_notify
 from tenants.portal_app import WRITE_PERMISSIONS
-from tenants.revokes import revoke_bulk_candidates
-from tenants.tasks import notify_revoke_requests
+from tenants.revokes import revoke_bulk_candidates, revoke_request_approve
+from tenants.tasks import notify_revoke_decision, notify_revoke_requests
 from tests.factories import (
     ApplicationFactory,
     FeatureFactory,
@@ -22,7 +24,9 @@ from tests.factories import (
     RevokeRequestFactory,
     ServicePrincipalFactory,
     SyncRunFactory,
+    UserFactory,
 )
+from tests.helpers import signed_in
 from tests.ids import PORTAL_APP
 from tests.tenants.views.helpers import HTMX, succeeded_run
 
@@ -197,14 +201,20 @@ def test_a_readers_request_waits_and_mails_the_admins(
         notify_revoke_requests, "delay", lambda ids: notify_revoke_requests.apply((ids,))
     )
     with django_capture_on_commit_callbacks(execute=True):
-        response = bob_client.post(create_url(rooms), grant_fields("Place.Read.All"), **HTMX)
+        response = bob_client.post(
+            create_url(rooms), grant_fields("Place.Read.All", reason="No smart buildings."), **HTMX
+        )
 
     revoke = RevokeRequest.objects.get()
     assert revoke.status == Status.PENDING_APPROVAL and sent_revokes == []
+    assert revoke.reason == "No smart buildings."
     assert [message.to for message in mail.outbox] == [["alice@contoso.onmicrosoft.com"]]
     assert "Place.Read.All" in mail.outbox[0].subject
+    assert "Verdict: unused" in mail.outbox[0].body
+    assert "Why: No smart buildings." in mail.outbox[0].body
     page = text(response)
     assert "Waiting for approval" in page and "Cancel my request" in page
+    assert "No smart buildings." in page
     assert "Approve" not in page
 
 
@@ -417,7 +427,7 @@ def bulk_tokens(response) -> list[str]:
     return [
         html.unescape(token)
         for token in re.findall(
-            r'<input type="hidden" name="grant" value="([^"]+)">', text(response)
+            r'<input type="checkbox" name="grant" value="([^"]+)" checked', text(response)
         )
     ]
 
@@ -439,10 +449,10 @@ def test_bulk_lists_exactly_the_candidates_then_creates_one_request_each(
         assert bulk_rows(alice_client.get(address)) == expected
     assert sorted(bulk_rows(alice_client.get(app_url))) == ["Place.Read.All", "Sites.Read.All"]
 
-    # The form carries back exactly the grants it showed.
+    # The form carries back exactly the grants it showed (every box checked at first).
     response = alice_client.post(app_url, {"grant": bulk_tokens(alice_client.get(app_url))})
 
-    assert response["Location"] == reverse("tenants:revoke-list", args=[rooms.tenant.tenant_id])
+    assert response["Location"].startswith(results_url(rooms.tenant))
     assert sorted(RevokeRequest.objects.values_list("value", flat=True)) == [
         "Place.Read.All",
         "Sites.Read.All",
@@ -455,3 +465,273 @@ def test_readers_see_the_bulk_list_but_may_not_post_it(bob_client, rooms):
     assert "Only the tenant's admins" in text(bob_client.get(address))
     assert bob_client.post(address).status_code == 403
     assert not RevokeRequest.objects.exists()
+
+
+def results_url(tenant: Tenant, *revokes: RevokeRequest) -> str:
+    address = reverse("tenants:revoke-results", args=[tenant.tenant_id])
+    return address + ("?" + "&".join(f"request={r.pk}" for r in revokes) if revokes else "")
+
+
+def test_bulk_revokes_exactly_the_checked_grants_and_shows_their_live_results(
+    alice_client, rooms, writable, sent_revokes, django_capture_on_commit_callbacks
+):
+    address = reverse("tenants:revoke-unused", args=[rooms.tenant.tenant_id])
+    tokens = bulk_tokens(alice_client.get(address))
+    assert len(tokens) == 2  # Place.Read.All and Sites.Read.All, both checked
+    checked = [token for token in tokens if "Sites.Read.All" in token]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_client.post(address, {"grant": checked})
+
+    [revoke] = RevokeRequest.objects.all()
+    assert revoke.value == "Sites.Read.All" and sent_revokes == [revoke.pk]
+    assert response["Location"] == results_url(rooms.tenant, revoke)
+    page = text(alice_client.get(response["Location"]))
+    assert f'hx-get="{url("tenants:revoke-status", revoke)}" hx-trigger="every 2s"' in page
+    assert page_url(rooms) in page and "Undo all of these" in page
+    assert "Place.Read.All" not in page
+
+
+def test_bulk_skips_a_posted_grant_that_is_no_candidate(
+    alice_client, rooms, writable, sent_revokes
+):
+    address = reverse("tenants:revoke-unused", args=[rooms.tenant.tenant_id])
+    needed = bulk_tokens(alice_client.get(address))[0].replace("Place.Read.All", "Rooms.Read.All")
+
+    response = alice_client.post(address, {"grant": [needed]}, follow=True)
+
+    assert not RevokeRequest.objects.exists()
+    assert "Rooms.Read.All (application) of Rooms is no longer a revoke candidate" in text(response)
+
+
+def test_the_results_page_shows_only_the_tenants_own_requests(
+    alice_client, charlie_client, rooms, fabrikam
+):
+    own = RevokeRequestFactory(client=rooms, value="Place.Read.All", succeeded=True)
+    foreign_client = ServicePrincipalFactory(tenant=fabrikam, display_name="Fabrikam app")
+    foreign = RevokeRequestFactory(client=foreign_client, value="Mail.Read", succeeded=True)
+
+    page = text(alice_client.get(results_url(rooms.tenant, own, foreign)))
+
+    assert f"Revoke request {own.pk}" in page and "Mail.Read" not in page
+    assert charlie_client.get(results_url(rooms.tenant, own)).status_code == 404
+
+
+def test_undo_all_restores_every_succeeded_revoke_and_shows_the_restores(
+    alice, alice_client, bob_client, rooms, writable, sent_revokes
+):
+    done = [
+        RevokeRequestFactory(client=rooms, value=value, succeeded=True)
+        for value in ("Place.Read.All", "Sites.Read.All")
+    ]
+    running = RevokeRequestFactory(client=rooms, value="Rooms.Read.All", running=True)
+    undo_all = reverse("tenants:revoke-undo-all", args=[rooms.tenant.tenant_id])
+    named = {"request": [r.pk for r in (*done, running)]}
+
+    assert bob_client.post(undo_all, named).status_code == 403
+    assert signed_in(alice, enforce_csrf_checks=True).post(undo_all, named).status_code == 403
+    response = alice_client.post(undo_all, named)
+
+    restores = list(RevokeRequest.objects.filter(restores__in=done).order_by("value"))
+    assert [r.restores_id for r in restores] == [done[0].pk, done[1].pk]
+    assert all(r.requested_by == alice for r in restores)
+    assert response["Location"] == results_url(rooms.tenant, *restores)
+    page = html.unescape(text(alice_client.get(response["Location"])))
+    assert "Undoing 2 permissions" in page and "Undo all of these" not in page
+    assert "Rooms.Read.All of Rooms: not undone (running" in page
+    assert not RevokeRequest.objects.filter(restores=running).exists()
+
+
+def test_an_application_that_holds_nothing_any_more_keeps_its_page_and_undo(
+    alice_client, contoso, writable
+):
+    gone = ServicePrincipalFactory(tenant=contoso, display_name="Emptied")
+    revoke = RevokeRequestFactory(client=gone, value="Mail.Read", succeeded=True)
+
+    response = alice_client.get(page_url(gone))
+
+    assert response.status_code == 200
+    page = text(response)
+    assert "It holds no permission in this tenant now." in page
+    assert f'hx-post="{url("tenants:revoke-undo", revoke)}"' in page
+
+
+# --- approvals that see what they decide (issue 15, item 1) --------------------------------
+
+
+def test_a_readers_request_needs_a_reason_and_the_button_comes_back_asking_for_it(
+    bob_client, rooms, writable
+):
+    page = text(bob_client.get(page_url(rooms)))
+    assert page.count('name="reason" rows="2" required maxlength="500"') == 3
+
+    response = bob_client.post(create_url(rooms), grant_fields("Place.Read.All"), **HTMX)
+
+    assert "Say why it should go" in html.unescape(text(response))
+    assert ">Request revoke</button>" in text(response)
+    assert not RevokeRequest.objects.exists()
+    too_long = bob_client.post(create_url(rooms), grant_fields("Place.Read.All", reason="x" * 501))
+    assert too_long.status_code == 400 and b"longer than 500" in too_long.content
+
+
+def test_a_readers_reason_goes_through_the_needed_grants_confirmation(bob_client, rooms, writable):
+    asked = grant_fields("Rooms.Read.All", reason="We moved to another room system.")
+
+    confirmation = text(bob_client.post(create_url(rooms), asked, **HTMX))
+
+    assert "Request the revoke anyway" in confirmation
+    assert 'name="reason" value="We moved to another room system."' in confirmation
+    bob_client.post(create_url(rooms), {**asked, "confirm": "on"})
+    revoke = RevokeRequest.objects.get()
+    assert (revoke.status, revoke.reason) == (Status.PENDING_APPROVAL, asked["reason"])
+
+
+def test_a_pending_card_shows_the_reason_the_verdict_and_the_features_that_break(
+    alice_client, rooms, bob
+):
+    needed = RevokeRequestFactory(
+        client=rooms,
+        value="Rooms.Read.All",
+        pending_approval=True,
+        requested_by=bob,
+        reason="We moved to another room system.",
+    )
+    RevokeRequestFactory(
+        client=rooms, value="Place.Read.All", pending_approval=True, requested_by=bob
+    )
+
+    page = text(alice_client.get(reverse("tenants:revoke-list", args=[rooms.tenant.tenant_id])))
+
+    card = page[page.index(f'id="revoke-request-{needed.pk}"') :]
+    assert "Why:</strong> We moved to another room system." in card
+    assert 'class="tag verdict-needed">Needed' in card
+    assert (
+        "breaks 1 enabled feature" in card and "Room monitoring</strong>: Lists the rooms." in card
+    )
+    assert ">Approve&hellip;</button>" in page  # the needed one asks first
+    assert ">Approve</button>" in page  # the unused one goes in one click
+    assert "only switched-off features list it" in page
+
+
+def test_approving_a_needed_grant_asks_first_naming_the_features(
+    alice, alice_client, rooms, bob, writable, sent_revokes, django_capture_on_commit_callbacks
+):
+    revoke = RevokeRequestFactory(
+        client=rooms, value="Rooms.Read.All", pending_approval=True, requested_by=bob
+    )
+
+    asked = text(alice_client.post(url("tenants:revoke-approve", revoke), **HTMX))
+
+    assert "Room monitoring" in asked and "Lists the rooms." in asked
+    assert "Approve, breaking 1 feature" in asked and 'name="confirm" value="on"' in asked
+    assert f'id="revoke-request-{revoke.pk}"' in asked  # takes the card's place
+    revoke.refresh_from_db()
+    assert revoke.status == Status.PENDING_APPROVAL and sent_revokes == []
+    page = alice_client.post(url("tenants:revoke-approve", revoke))
+    assert page.status_code == 200 and "<title>Approve revoking Rooms.Read.All?" in text(page)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        alice_client.post(url("tenants:revoke-approve", revoke), {"confirm": "on"}, **HTMX)
+
+    revoke.refresh_from_db()
+    assert (revoke.status, revoke.decided_by) == (Status.QUEUED, alice)
+    assert sent_revokes == [revoke.pk]
+
+
+@pytest.fixture
+def decision_mails_at_once(monkeypatch) -> None:
+    monkeypatch.setattr(
+        notify_revoke_decision, "delay", lambda pk: notify_revoke_decision.apply((pk,))
+    )
+
+
+@pytest.mark.parametrize(("decision", "said"), [("approve", "approved"), ("deny", "denied")])
+def test_the_requester_is_mailed_the_decision_and_who_made_it(
+    decision,
+    said,
+    alice_client,
+    rooms,
+    bob,
+    writable,
+    sent_revokes,
+    decision_mails_at_once,
+    django_capture_on_commit_callbacks,
+):
+    revoke = RevokeRequestFactory(
+        client=rooms, value="Place.Read.All", pending_approval=True, requested_by=bob
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        alice_client.post(url(f"tenants:revoke-{decision}", revoke))
+
+    [message] = mail.outbox
+    assert message.to == ["bob@contoso.onmicrosoft.com"]
+    assert f"was {said}: Place.Read.All of Rooms" in message.subject
+    assert f"Alice Anders {said} your request" in message.body
+    revoke.refresh_from_db()
+    assert revoke.decision_mailed_at is not None
+    assert notify_revoke_decision(revoke.pk) == "already sent"
+
+
+def test_an_admin_deciding_their_own_request_is_not_mailed(
+    alice, rooms, writable, sent_revokes, monkeypatch, django_capture_on_commit_callbacks
+):
+    queued: list[int] = []
+    monkeypatch.setattr(notify_revoke_decision, "delay", queued.append)
+    revoke = RevokeRequestFactory(
+        client=rooms, value="Place.Read.All", pending_approval=True, requested_by=alice
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        revoke_request_approve(revoke=revoke, actor=alice)
+
+    assert queued == []
+
+
+def test_a_failed_decision_mail_is_kept_on_the_request_and_sent_by_the_retry(
+    alice, alice_client, rooms, bob, monkeypatch
+):
+    revoke = RevokeRequestFactory(
+        client=rooms, value="Place.Read.All", denied=True, requested_by=bob, decided_by=alice
+    )
+
+    def refuse(*args, **kwargs):
+        raise SMTPServerDisconnected("the mail server went away")
+
+    monkeypatch.setattr("tenants.notifications.send_mail", refuse)
+    with pytest.raises(SMTPServerDisconnected):
+        revoke_decision_notify(revoke_id=revoke.pk)
+
+    revoke.refresh_from_db()
+    assert revoke.decision_mailed_at is None
+    assert revoke.decision_mail_error == "SMTPServerDisconnected: the mail server went away"
+    page = text(alice_client.get(reverse("tenants:revoke-list", args=[rooms.tenant.tenant_id])))
+    assert "could not be mailed" in page and "the mail server went away" in page
+    outbox = text(signed_in(UserFactory(is_staff=True)).get(reverse("digests:outbox")))
+    assert "Failed revoke decisions" in outbox and "Denied: Place.Read.All of Rooms" in outbox
+
+    monkeypatch.undo()
+    assert revoke_decision_notify(revoke_id=revoke.pk) == "sent"
+    revoke.refresh_from_db()
+    assert revoke.decision_mail_error == "" and len(mail.outbox) == 1
+
+
+def test_decisions_need_the_csrf_token(alice, rooms, bob):
+    revoke = RevokeRequestFactory(
+        client=rooms, value="Place.Read.All", pending_approval=True, requested_by=bob
+    )
+    client = signed_in(alice, enforce_csrf_checks=True)
+
+    for name in ("approve", "deny", "undo", "cancel"):
+        assert (
+            client.post(url(f"tenants:revoke-{name}", revoke), {"confirm": "on"}).status_code == 403
+        )
+    bulk = reverse("tenants:revoke-unused", args=[rooms.tenant.tenant_id])
+    assert client.post(bulk, {"grant": bulk_tokens(client.get(bulk))}).status_code == 403
+    asked = grant_fields("Sites.Read.All", reason="Unexplained.")
+    assert (
+        signed_in(bob, enforce_csrf_checks=True).post(create_url(rooms), asked).status_code == 403
+    )
+    revoke.refresh_from_db()
+    assert revoke.status == Status.PENDING_APPROVAL
+    assert RevokeRequest.objects.count() == 1

@@ -122,7 +122,9 @@ def test_its_write_permission_takes_the_typed_name_and_the_page_says_undo_is_man
 
 
 def test_a_reader_cannot_ask_for_the_portals_write_permission(bob_client, portal):
-    response = bob_client.post(revoke_url(portal), fields(WRITE, acknowledge=WRITE), **HTMX)
+    response = bob_client.post(
+        revoke_url(portal), fields(WRITE, acknowledge=WRITE, reason="Too strong."), **HTMX
+    )
 
     assert f"Only an admin can revoke the portal's own {WRITE}" in html.unescape(text(response))
     assert not RevokeRequest.objects.exists()
@@ -153,7 +155,7 @@ def tokens(response) -> list[str]:
     return [
         html.unescape(token)
         for token in re.findall(
-            r'<input type="hidden" name="grant" value="([^"]+)">', text(response)
+            r'<input type="checkbox" name="grant" value="([^"]+)" checked', text(response)
         )
     ]
 
