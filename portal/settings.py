@@ -256,6 +256,10 @@ PORTAL_CLIENT_SECRET = env_str("PORTAL_CLIENT_SECRET")
 PORTAL_CLIENT_CERTIFICATE = env_str("PORTAL_CLIENT_CERTIFICATE")
 PORTAL_CLIENT_PRIVATE_KEY = env_str("PORTAL_CLIENT_PRIVATE_KEY")
 PORTAL_OPERATOR_TENANT_ID = env_str("PORTAL_OPERATOR_TENANT_ID")
+# Honour Entra directory roles (the id token's ``wids``): a Global, Privileged Role,
+# Cloud Application or Application Administrator is a portal admin of their own tenant,
+# a Global or Security Reader a reader (tenants/access.py). 0: app roles only.
+ENTRA_DIRECTORY_ROLES = env_bool("ENTRA_DIRECTORY_ROLES", True)
 # Where people reach the portal, for the links in e-mails (sent from workers, which have
 # no request to take the host from).
 PORTAL_URL = env_str("PORTAL_URL", "http://127.0.0.1:8000").rstrip("/")

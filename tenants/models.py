@@ -69,10 +69,16 @@ class SyncRun(models.Model):
                 "discarded": "grey",
             }[self.value]
 
+    # What started the run; ``requested_by`` says who, where a signed-in user did.
     class Trigger(models.TextChoices):
         SCHEDULE = "schedule", "Schedule"
         MANUAL = "manual", "Sync now"
         COMMAND = "command", "Command"
+        # The verification sync after a revoke, or after an undo (a restore), succeeded.
+        REVOKE = "revoke", "Revoke"
+        UNDO = "undo", "Undo"
+        # The first sync of a tenant whose admin just consented.
+        CONNECT = "connect", "Connect"
 
     # A run in one of these has not ended; a tenant has at most one (the constraint below,
     # whose frozen list a test compares with this). A held run has ended: it waits for an
@@ -82,6 +88,9 @@ class SyncRun(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="sync_runs")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.SCHEDULE)
+    requested_by = models.ForeignKey(
+        "portal.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     queued_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -574,3 +583,9 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise ValueError(APPEND_ONLY)
+
+    @property
+    def who(self) -> str:
+        """Who did it, as the page and the CSV say: the user, or the portal itself (a
+        scheduled sync, a worker, the command line) where no signed-in user did."""
+        return self.actor_name or "The portal"

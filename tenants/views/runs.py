@@ -55,7 +55,8 @@ def run_status(request: AuthenticatedHttpRequest, tenant_id: UUID, run_id: int) 
 @require_safe
 def run_list(request: AuthenticatedHttpRequest, tenant_id: UUID) -> HttpResponse:
     tenant, _ = tenant_for(request.user, tenant_id)
-    page = Paginator(tenant.sync_runs.all(), RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    runs = tenant.sync_runs.select_related("requested_by")
+    page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "tenants/run_list.html", {"tenant": tenant, "page_obj": page})
 
 

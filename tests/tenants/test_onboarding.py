@@ -240,6 +240,8 @@ def test_connecting_a_tenant_is_recorded_in_the_audit_trail(emu, db):
     )
     event = AuditEvent.objects.get(action=AuditEvent.Action.TENANT_CONNECTED)
     assert event.tenant == tenant and event.details == {"new": True}
+    # Its first sync says what started it.
+    assert tenant.sync_runs.get().trigger == SyncRun.Trigger.CONNECT
 
 
 # -- proof of consent, a single-use state, the right to connect checked again (issue 12) --
