@@ -331,7 +331,8 @@ class RevokeRequest(models.Model):
 
     For a delegated permission, one request covers the scope in every grant of its
     consent type: the admin-consent grant, or each user's grant. What was removed is kept
-    in ``removed`` so that a restore can put it back exactly.
+    in ``removed`` so that a restore can grant the same again (Entra gives the new
+    assignment or grant its own id and date).
     """
 
     class Action(models.TextChoices):
