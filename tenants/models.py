@@ -234,6 +234,27 @@ class Credential(models.Model):
         return f"{self.get_kind_display()} {self.display_name or self.key_id}"
 
 
+class ConsentingUser(models.Model):
+    """A user who consented to an application for themselves (a Principal grant), by name:
+    Graph's grants name only the user's object id. Read by the sync when first seen."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="consenting_users")
+    object_id = models.UUIDField()
+    # As Graph gives them: hostile text, shown through |plain.
+    display_name = models.CharField(max_length=256, blank=True)
+    user_principal_name = models.CharField(max_length=256, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "object_id"], name="consenting_user_one_per_tenant"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name or str(self.object_id)
+
+
 # Tenants Microsoft publishes its own applications from (appOwnerOrganizationId): its
 # services tenant, where most Microsoft 365 and Azure apps live, and its corporate tenant.
 MICROSOFT_TENANT_IDS = frozenset(

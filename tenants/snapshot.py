@@ -24,6 +24,7 @@ from tenants.models import Grant
 from tenants.signins import SignIns
 
 if TYPE_CHECKING:
+    from tenants.consenting_users import UserName
     from tenants.facts import Facts
 
 # A run's notes are for people: past this many, one line says how many more there were.
@@ -104,6 +105,9 @@ class Snapshot:
     sign_ins: "SignIns | None" = None
     # Owners, credentials and the like (tenants.facts); None: not read. Not held either.
     facts: "Facts | None" = None
+    # The names of users newly seen consenting (tenants.consenting_users), by object id;
+    # None: not read. Not held either.
+    user_names: "dict[str, UserName] | None" = None
 
     def note(self, text: str) -> None:
         """Something the run skipped or worked around, in words for the run's page."""

@@ -43,6 +43,7 @@ from permissions.catalog import catalog_apply_graph
 from permissions.models import PermissionKind
 from portal.models import User
 from tenants.audit import audit_record
+from tenants.consenting_users import consenting_users_apply
 from tenants.facts import facts_apply
 from tenants.graph import GraphClient, GraphError
 from tenants.memberships import role_holders_apply
@@ -216,6 +217,7 @@ def apply_snapshot(
         role_holders_apply(tenant=tenant, holders=snapshot.role_holders)
         sign_ins_apply(tenant=tenant, sign_ins=snapshot.sign_ins)
         facts_apply(tenant=tenant, facts=snapshot.facts, sp_ids=sp_ids)
+        consenting_users_apply(tenant=tenant, names=snapshot.user_names)
         _succeed(
             run,
             tenant,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from permissions.models import PermissionKind
+from tenants.consenting_users import consenting_users_known, consenting_users_read
 from tenants.facts import facts_read
 from tenants.graph import BATCH_ERROR, GraphClient, GraphError, Organization, organization_read
 from tenants.memberships import role_holders_read
@@ -51,6 +52,8 @@ class Previous:
     # Its current delegated grants: Graph object id -> client object id. A callable: it is
     # a query of every delegated grant, and needed only when the listing is short.
     delegated: Callable[[], dict[str, str]] = dict
+    # The consenting users already named (object ids): their names are not read again.
+    named_users: Callable[[], set[str]] = set
 
 
 def previous_of(tenant: Tenant) -> Previous:
@@ -64,7 +67,11 @@ def previous_of(tenant: Tenant) -> Previous:
         )
         return {grant_id: str(client_id) for grant_id, client_id in rows}
 
-    return Previous(synced=tenant.last_good_sync_id is not None, delegated=delegated)
+    return Previous(
+        synced=tenant.last_good_sync_id is not None,
+        delegated=delegated,
+        named_users=lambda: consenting_users_known(tenant),
+    )
 
 
 def read_snapshot(
@@ -125,6 +132,8 @@ def read_snapshot(
     snapshot.sign_ins = sign_ins_read(client, snapshot.note)
     progress("Reading owners and credentials")
     snapshot.facts = facts_read(client, snapshot)
+    progress("Reading the names of users who consented")
+    snapshot.user_names = consenting_users_read(client, snapshot, known=previous.named_users())
     return snapshot
 
 

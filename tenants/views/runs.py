@@ -66,12 +66,14 @@ def run_detail(request: AuthenticatedHttpRequest, tenant_id: UUID, run_id: int) 
     run, role = run_for(request.user, tenant_id, run_id)
     diff = selectors.run_diff(run)
     changes = Paginator(_changes(diff.added, diff.removed, run), CHANGES_PER_PAGE)
+    page = changes.get_page(request.GET.get("page"))
+    page.object_list = selectors.consenting_users_named(run.tenant, page.object_list)
     context = {
         **sync_context(run.tenant, run, role),
         "since": diff.since,
         "added": diff.added.count(),
         "removed": diff.removed.count(),
-        "page_obj": changes.get_page(request.GET.get("page")),
+        "page_obj": page,
         "would_remove": _would_remove(run),
     }
     return render_page_or_fragment(request, "tenants/run_detail.html", "changes", context)

@@ -1,0 +1,100 @@
+"""The names of the users behind user consents.
+
+Graph's delegated grants of consent type ``Principal`` name their user by object id only,
+which tells an admin nothing. The sync reads each such user's display name and user
+principal name (``GET /users/{id}?$select=...``, batched twenty at a time), once, when the
+user is first seen consenting: names rarely change, and a tenant may have thousands of
+consenting users whom every sync would otherwise read again. A user deleted since (404)
+stays shown by id; a read that fails otherwise is noted on the run and never fails it.
+
+Two phases, as the sync has: :func:`consenting_users_read` (Graph only) and
+:func:`consenting_users_apply` (in the apply transaction).
+"""
+
+import logging
+from dataclasses import dataclass
+from uuid import UUID
+
+from tenants.graph import BATCH_ERROR, GraphClient, GraphError
+from tenants.models import ConsentingUser, Tenant
+from tenants.portal_app import DIRECTORY_READ
+from tenants.snapshot import Snapshot
+
+logger = logging.getLogger(__name__)
+
+USER_FIELDS = "id,displayName,userPrincipalName"
+NEEDS = f"User.Read.All (or {DIRECTORY_READ.value})"
+_NAME_LENGTH = 256
+
+
+@dataclass(frozen=True)
+class UserName:
+    display_name: str
+    user_principal_name: str
+
+
+def consenting_users_read(
+    client: GraphClient, snapshot: Snapshot, *, known: set[str]
+) -> dict[str, UserName] | None:
+    """The names of the consenting users in ``snapshot`` that are not ``known`` yet (object
+    ids, lower case), by object id; None when Graph would not say (nothing changes)."""
+    wanted = sorted(
+        {
+            record.principal_id
+            for record in snapshot.grants
+            if record.principal_id and record.principal_id not in known
+        }
+    )
+    if not wanted:
+        return {}
+    requests_ = [
+        {"id": str(index), "method": "GET", "url": f"/users/{user_id}?$select={USER_FIELDS}"}
+        for index, user_id in enumerate(wanted)
+    ]
+    try:
+        bodies = client.batch(requests_, needs=NEEDS, tolerate=frozenset({404}))
+    except GraphError as exc:
+        logger.warning("Tenant %s: consenting users' names not read: %s", client.tenant_id, exc)
+        snapshot.note(f"The names of {len(wanted)} users who consented could not be read: {exc}")
+        return None
+    names: dict[str, UserName] = {}
+    for index, user_id in enumerate(wanted):
+        body = bodies.get(str(index)) or {}
+        if BATCH_ERROR in body:
+            continue  # deleted since it consented: shown by its id
+        names[user_id] = UserName(
+            display_name=_text(body.get("displayName")),
+            user_principal_name=_text(body.get("userPrincipalName")),
+        )
+    return names
+
+
+def _text(value: object) -> str:
+    return str(value)[:_NAME_LENGTH] if isinstance(value, str) else ""
+
+
+def consenting_users_known(tenant: Tenant) -> set[str]:
+    """The object ids (lower case) of the tenant's consenting users already named."""
+    return {
+        str(object_id) for object_id in tenant.consenting_users.values_list("object_id", flat=True)
+    }
+
+
+def consenting_users_apply(*, tenant: Tenant, names: dict[str, UserName] | None) -> int:
+    """Store the names read; returns how many users were added."""
+    if not names:
+        return 0
+    created = ConsentingUser.objects.bulk_create(
+        [
+            ConsentingUser(
+                tenant=tenant,
+                object_id=UUID(user_id),
+                display_name=name.display_name,
+                user_principal_name=name.user_principal_name,
+            )
+            for user_id, name in names.items()
+        ],
+        ignore_conflicts=True,  # read meanwhile by an earlier, slower run
+        batch_size=500,
+    )
+    return len(created)
