@@ -314,7 +314,8 @@ SOCIALACCOUNT_PROVIDERS = {
 # --- Celery ---------------------------------------------------------------------------------
 # The embedded broker keeps messages in files under var/, so `make run` needs no server.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
-if CELERY_BROKER_URL == "filesystem://":
+EMBEDDED_BROKER = CELERY_BROKER_URL == "filesystem://"
+if EMBEDDED_BROKER:
     _broker_dir = VAR_DIR / "celery-broker"
     _broker_dir.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -394,6 +395,9 @@ LOGGING = {
         # runserver's access lines (`make run`) go through the console's redaction too,
         # instead of Django's own handler for them.
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # The embedded broker has no host, and kombu warns at every connection that it
+        # takes "localhost", which is right: a warning a newcomer would read as an error.
+        **({"kombu.connection": {"level": "ERROR"}} if EMBEDDED_BROKER else {}),
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
