@@ -4,15 +4,12 @@ emulator's sign-in, whose demo registration asks for directory roles
 (groupMembershipClaims: DirectoryRole) and whose tenant admins are Global Administrators."""
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
-import requests
 import yaml
 from django.test import Client
 from django.utils import timezone
 
-from emulator import Emulator
 from emulator.scenario import SCENARIOS_DIR
 from portal.models import User
 from portal.views import AccessNotice, access_notice
@@ -44,14 +41,6 @@ def northwind(db):
 def portal(settings, contoso, northwind) -> Client:
     settings.ALLOWED_HOSTS = ["127.0.0.1"]
     return Client(HTTP_HOST=PORTAL_HOST)
-
-
-@pytest.fixture
-def browser(emu: Emulator) -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        session.verify = str(emu.ca_path)
-        session.trust_env = False
-        yield session
 
 
 def signed_in_user(portal: Client) -> User:
