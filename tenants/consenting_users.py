@@ -1,11 +1,12 @@
 """The names of the users behind user consents.
 
 Graph's delegated grants of consent type ``Principal`` name their user by object id only,
-which tells an admin nothing. The sync reads each such user's display name and user
-principal name (``GET /users/{id}?$select=...``, batched twenty at a time), once, when the
-user is first seen consenting: names rarely change, and a tenant may have thousands of
-consenting users whom every sync would otherwise read again. A user deleted since (404)
-stays shown by id; a read that fails otherwise is noted on the run and never fails it.
+which tells an admin nothing. The sync looks each such user up by id
+(``POST /directoryObjects/getByIds``, up to 1000 ids a request, ``Directory.Read.All``):
+a handful of requests even for thousands of consenting users, where one read per user
+would outnumber the rest of a large tenant's sync. Once, when the user is first seen
+consenting: names rarely change. A user deleted since is simply not returned and stays
+shown by id; a read that fails is noted on the run and never fails it.
 
 Two phases, as the sync has: :func:`consenting_users_read` (Graph only) and
 :func:`consenting_users_apply` (in the apply transaction).
@@ -15,15 +16,16 @@ import logging
 from dataclasses import dataclass
 from uuid import UUID
 
-from tenants.graph import BATCH_ERROR, GraphClient, GraphError
+from tenants.graph import GraphClient, GraphError, graph_json
 from tenants.models import ConsentingUser, Tenant
 from tenants.portal_app import DIRECTORY_READ
 from tenants.snapshot import Snapshot
 
 logger = logging.getLogger(__name__)
 
-USER_FIELDS = "id,displayName,userPrincipalName"
-NEEDS = f"User.Read.All (or {DIRECTORY_READ.value})"
+NEEDS = DIRECTORY_READ.value
+# getByIds takes at most this many ids a request.
+IDS_PER_REQUEST = 1000
 _NAME_LENGTH = 256
 
 
@@ -47,25 +49,28 @@ def consenting_users_read(
     )
     if not wanted:
         return {}
-    requests_ = [
-        {"id": str(index), "method": "GET", "url": f"/users/{user_id}?$select={USER_FIELDS}"}
-        for index, user_id in enumerate(wanted)
-    ]
+    names: dict[str, UserName] = {}
     try:
-        bodies = client.batch(requests_, needs=NEEDS, tolerate=frozenset({404}))
-    except GraphError as exc:
+        for start in range(0, len(wanted), IDS_PER_REQUEST):
+            chunk = wanted[start : start + IDS_PER_REQUEST]
+            asked = set(chunk)
+            response = client.request(
+                "POST",
+                "/directoryObjects/getByIds",
+                json={"ids": chunk, "types": ["user"]},
+                needs=NEEDS,
+            )
+            for found in graph_json(response).get("value") or []:
+                user_id = str(found.get("id", "")).lower() if isinstance(found, dict) else ""
+                if user_id in asked:  # only what was asked for: the answer is hostile too
+                    names[user_id] = UserName(
+                        display_name=_text(found.get("displayName")),
+                        user_principal_name=_text(found.get("userPrincipalName")),
+                    )
+    except (GraphError, AttributeError) as exc:
         logger.warning("Tenant %s: consenting users' names not read: %s", client.tenant_id, exc)
         snapshot.note(f"The names of {len(wanted)} users who consented could not be read: {exc}")
         return None
-    names: dict[str, UserName] = {}
-    for index, user_id in enumerate(wanted):
-        body = bodies.get(str(index)) or {}
-        if BATCH_ERROR in body:
-            continue  # deleted since it consented: shown by its id
-        names[user_id] = UserName(
-            display_name=_text(body.get("displayName")),
-            user_principal_name=_text(body.get("userPrincipalName")),
-        )
     return names
 
 
