@@ -59,7 +59,8 @@ def csv_export(tenant: Tenant, sp: ServicePrincipal) -> str:
 PAGES = [
     (tenant_page, False, 15),
     (filtered_tenant_page, False, 15),
-    (application_page, False, 19),  # + the application's credentials (tenants.facts)
+    # + the application's credentials (tenants.facts) and its consenting users' names (1).
+    (application_page, False, 20),
     (feature_preview, True, 11),
     (dashboard, False, 12),
     (matrix, False, 13),
