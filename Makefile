@@ -25,11 +25,22 @@ demo-data: migrate
 	$(PY) manage.py import_catalog --starter
 	$(PY) manage.py import_manifest permissions/manifests/*.yaml
 
+# Where `make run` listens; another pair runs a second demo beside the first:
+# `make run PORTAL_BIND=127.0.0.1:9000 EMULATOR_PORT=9443`.
+PORTAL_BIND ?= 127.0.0.1:8000
+EMULATOR_PORT ?= 8443
+RUN_ENV := var/run.env
+
 # The emulator (demo tenants), a Celery worker and beat, and the web server; the web
-# process first onboards and syncs the demo tenants. Ctrl-C stops all of them.
+# process first onboards and syncs the demo tenants. Ctrl-C stops all of them, and is no
+# error (honcho then exits 130, which make would report as one).
 run: demo-data
-	@echo "Starting the Permission Portal demo on http://127.0.0.1:8000 ..."
-	$(VENV)/bin/honcho start -f Procfile -e demo.env
+	@mkdir -p $(dir $(RUN_ENV))
+	@printf '%s\n' "PORTAL_BIND=$(PORTAL_BIND)" "EMULATOR_PORT=$(EMULATOR_PORT)" \
+		"PORTAL_URL=http://$(PORTAL_BIND)" "GRAPH_URL=https://127.0.0.1:$(EMULATOR_PORT)" \
+		"ENTRA_LOGIN_URL=https://127.0.0.1:$(EMULATOR_PORT)" > $(RUN_ENV)
+	@echo "Starting the Permission Portal demo on http://$(PORTAL_BIND) (Ctrl-C stops it) ..."
+	@$(VENV)/bin/honcho start -f Procfile -e demo.env,$(RUN_ENV) || [ $$? -eq 130 ]
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

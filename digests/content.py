@@ -17,7 +17,7 @@ from django.db.models import Max, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from permissions.models import Permission, Tier
+from permissions.models import Permission, Requirement, Tier
 from permissions.selectors import catalog_changes_held
 from tenants.models import Credential, Grant, RevokeRequest, SyncRun, Tenant
 from tenants.report import GrantReport, MissingReport, tenant_report
@@ -126,7 +126,12 @@ class Digest:
             (self.added, "added"),
             (self.removed, "removed"),
             (len(self.control_plane), "ControlPlane"),
-            (len(self.newly_revocable), "newly unused"),
+            (
+                len(self.newly_revocable),
+                "new revoke candidates"
+                if len(self.newly_revocable) > 1
+                else "new revoke candidate",
+            ),
             (len(self.newly_missing), "missing"),
             (len(self.regranted), "granted again"),
             (self.new_pending, "to approve"),
@@ -191,7 +196,10 @@ def digest_build(
         changes = _changes_by_application(tenant, added, removed)
         control_plane = control_plane_items(tenant, added)
     findings = _findings(tenant)
-    known = set(previous_findings or ())
+    if previous_findings is not None:
+        known = set(previous_findings)
+    else:
+        known = _findings_before(tenant, floor, since, findings)
     new = {key: item for key, item in findings.items() if key not in known}
     pending = list(
         RevokeRequest.objects.filter(tenant=tenant, status=RevokeRequest.Status.PENDING_APPROVAL)
@@ -339,6 +347,42 @@ def _findings(tenant: Tenant) -> dict[str, Item]:
                 note="needed by " + ", ".join(missing.features),
             )
     return findings
+
+
+def _findings_before(
+    tenant: Tenant, floor: int, since: datetime, findings: dict[str, Item]
+) -> set[str]:
+    """Of today's ``findings``, those a first digest's reader had before its window: the
+    verdicts of then are not stored, so a finding counts as old when nothing it rests on
+    changed since (its grant held, or for a missing one not held, by the last good sync
+    before the window, and no switch saved after ``since`` of a feature that lists it).
+    Without such a sync, everything the tenant holds is news to the reader."""
+    baseline = (
+        SyncRun.objects.filter(tenant=tenant, status=SyncRun.Status.SUCCEEDED, pk__lte=floor)
+        .order_by("-pk")
+        .first()
+    )
+    if baseline is None:
+        return set()
+    held = {
+        f"{app_id}|{resource}|{kind}|{value.lower()}"
+        for app_id, resource, kind, value in grants_at(baseline).values_list(
+            "client__app_id", "resource_app_id", "kind", "value"
+        )
+    }
+    # The permissions whose verdict a feature switch saved since may have changed.
+    switched = {
+        f"{app_id}|{resource}|{kind}|{value.lower()}"
+        for app_id, resource, kind, value in Requirement.objects.filter(
+            feature__switches__tenant=tenant, feature__switches__changed_at__gt=since
+        ).values_list("feature__application__app_id", "resource_app_id", "kind", "permission_value")
+    }
+    old = set()
+    for key in findings:
+        slot, verdict = key.rsplit("|", 1)
+        if slot not in switched and (slot in held) == (verdict != "missing"):
+            old.add(key)
+    return old
 
 
 def _finding_key(app_id: UUID, entry: GrantReport | MissingReport, verdict: str) -> str:

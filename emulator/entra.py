@@ -45,6 +45,8 @@ _ANY_TENANT = ("organizations", "common")
 _CODE_LIFETIME = 600
 _ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 _OIDC_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
+# The groupMembershipClaims values that put directory roles (wids) in a token.
+WIDS_CLAIMS = frozenset({"DirectoryRole", "All"})
 # Redirect URIs on these hosts may come back on any port (see _redirect_matches).
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -275,6 +277,12 @@ class EntraApi:
             client_sp = tenant.sp_by_app_id.get(app.app_id)
             as_of = self.state.roles_as_of()
             roles = tenant.role_values(user["id"], client_sp.id, as_of) if client_sp else []
+            # Directory roles reach the tokens only where the registration asks for them.
+            wids = (
+                self.state.directory_roles(tenant, user["id"])
+                if app.group_membership_claims in WIDS_CLAIMS
+                else []
+            )
             graph = tenant.sp_by_app_id.get(GRAPH_APP_ID)
             catalog = {p["value"] for p in graph.data["oauth2PermissionScopes"]} if graph else set()
         # Like Entra, the access token is for Graph and carries the Graph scopes asked for;
@@ -320,6 +328,7 @@ class EntraApi:
                 "email": user["mail"],
                 **({"nonce": code.nonce} if code.nonce else {}),
                 **({"roles": roles} if roles else {}),
+                **({"wids": wids} if wids else {}),
             }
             payload["id_token"] = self.tokens.issue(identity, lifetime)
         if form.get("client_info") == "1":

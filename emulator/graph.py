@@ -88,6 +88,9 @@ WRITE_GRANTS = frozenset({"DelegatedPermissionGrant.ReadWrite.All", "Directory.R
 READ_USERS = frozenset(
     {"User.ReadBasic.All", "User.Read.All", "User.ReadWrite.All", "Directory.Read.All"}
 )
+# directoryobject-getbyids.md: Directory.Read.All, nothing narrower.
+GET_BY_IDS = frozenset({"Directory.Read.All", "Directory.ReadWrite.All"})
+GET_BY_IDS_LIMIT = 1000
 READ_ORGANIZATION = frozenset(
     {
         "Organization.Read.All",
@@ -292,6 +295,7 @@ class GraphApi:
             ("GET", "/v1.0/me", self.me),
             ("GET", "/v1.0/users", self.list_users),
             ("GET", "/v1.0/users/{userId}", self.get_user),
+            ("POST", "/v1.0/directoryObjects/getByIds", self.get_by_ids),
             ("GET", "/v1.0/groups/{groupId}/transitiveMembers", self.list_transitive_members),
             ("POST", "/v1.0/$batch", self.batch),
             ("GET", "/beta/reports/servicePrincipalSignInActivities", self.list_sign_ins),
@@ -757,6 +761,33 @@ class GraphApi:
         with self.state.lock:
             part = caller.tenant.user(request.params["userId"]).json(query.fields)
         return _entity(request, _context("users", query) + "/$entity", part)
+
+    def get_by_ids(self, request: Request) -> Response:
+        """directoryObject: getByIds, for users (``types`` other than user find nothing
+        here): up to 1000 ids, the found ones with v1.0's default user properties and
+        their ``@odata.type``; unknown ids are left out, as Graph does."""
+        caller = self._caller(request)
+        caller.require(GET_BY_IDS)
+        payload = _body(request)
+        ids = payload.get("ids") if isinstance(payload, dict) else None
+        types = payload.get("types") if isinstance(payload, dict) else None
+        if not isinstance(ids, list) or not all(isinstance(item, str) for item in ids):
+            raise GraphError(400, "Request_BadRequest", "The 'ids' parameter must be a list.")
+        if len(ids) > GET_BY_IDS_LIMIT:
+            raise GraphError(
+                400,
+                "Request_BadRequest",
+                f"Too many ids: at most {GET_BY_IDS_LIMIT} may be given in one request.",
+            )
+        wanted_users = not types or "user" in [str(t).lower() for t in types]
+        found = []
+        with self.state.lock:
+            for object_id in ids if wanted_users else []:
+                user = caller.tenant.users.get(object_id.lower())
+                if user is not None:
+                    fields = {key: user.data.get(key) for key in ("id", *USER_DEFAULT_FIELDS)}
+                    found.append({"@odata.type": "#microsoft.graph.user", **fields})
+        return _entity(request, "directoryObjects", dumps({"value": found}))
 
     # -- evidence: sign-in activity, directory audits, owners, applications ----------
 

@@ -142,6 +142,10 @@ class Grant:
     users: tuple[str, ...]  # delegated only: UPNs of per-user consents; empty = admin consent
 
 
+# An app registration's groupMembershipClaims values (Entra's application manifest).
+GROUP_MEMBERSHIP_CLAIMS = ("None", "SecurityGroup", "DirectoryRole", "ApplicationGroup", "All")
+
+
 @dataclass(frozen=True)
 class Application:
     app_id: str
@@ -158,6 +162,9 @@ class Application:
     credentials: tuple[Credential, ...] = ()
     created: Moment | None = None
     verified_publisher_id: str | None = None
+    # The registration's groupMembershipClaims: "DirectoryRole" or "All" puts the user's
+    # directory roles (``wids``) in the tokens Entra issues for the app; None leaves them out.
+    group_membership_claims: str | None = None
 
 
 @dataclass(frozen=True)
@@ -167,7 +174,10 @@ class User:
     name: str
     job_title: str | None
     roles: tuple[str, ...]  # app roles of the portal app
-    tenant_admin: bool  # may grant tenant-wide admin consent
+    tenant_admin: bool  # may grant tenant-wide admin consent: a Global Administrator
+    # Directory roles besides, by role template id (Global Reader...): the id token's
+    # ``wids`` for apps whose registration asks for them (group_membership_claims).
+    directory_roles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -449,8 +459,14 @@ class _Parser:
     def application(self, item: Any, where: str) -> Application:
         optional = {"publisher", "owner_tenant_id", "secrets", "certificates", "redirect_uris"}
         optional |= {"app_roles", "requires", "scopes", "credentials", "created"}
-        optional |= {"verified_publisher_id"}
+        optional |= {"verified_publisher_id", "group_membership_claims"}
         item = self.mapping(item, where, {"app_id", "name"}, optional)
+        claims = item.get("group_membership_claims")
+        if claims is not None and claims not in GROUP_MEMBERSHIP_CLAIMS:
+            self.fail(
+                f"{where}.group_membership_claims",
+                f"{claims!r} is none of {', '.join(GROUP_MEMBERSHIP_CLAIMS)}",
+            )
         secrets = []
         for path, secret in self.items(item, "secrets", where):
             secret = self.mapping(secret, path, {"value"}, {"expires", "name"})
@@ -485,6 +501,7 @@ class _Parser:
             verified_publisher_id=None
             if verified is None
             else self.text(str(verified), f"{where}.verified_publisher_id"),
+            group_membership_claims=claims,
         )
 
     def when(self, value: Any, where: str) -> Moment:
@@ -701,7 +718,10 @@ class _Parser:
 
     def user(self, item: Any, where: str, tenant_id: str) -> User:
         item = self.mapping(
-            item, where, {"upn", "name"}, {"id", "roles", "tenant_admin", "job_title"}
+            item,
+            where,
+            {"upn", "name"},
+            {"id", "roles", "tenant_admin", "job_title", "directory_roles"},
         )
         upn = self.text(item["upn"], f"{where}.upn")
         if "@" not in upn:
@@ -721,6 +741,9 @@ class _Parser:
             job_title=None if job is None else self.text(job, f"{where}.job_title"),
             roles=roles,
             tenant_admin=self.flag(item.get("tenant_admin", False), f"{where}.tenant_admin"),
+            directory_roles=tuple(
+                self.guid(role, path) for path, role in self.items(item, "directory_roles", where)
+            ),
         )
 
     def tenant_app(

@@ -49,6 +49,10 @@ from emulator.scenario import (
 
 # Microsoft's own tenant owns the first-party resource apps such as Microsoft Graph.
 MICROSOFT_TENANT_ID = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
+# Directory role template ids (Microsoft Entra built-in roles): the same in every tenant.
+GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10"
+# Entra lists the default User role in every member's wids.
+DEFAULT_USER_ROLE = "b79fbf4d-3ef9-4689-8143-76b194e85509"
 USER_DEFAULT_FIELDS = (
     "businessPhones",
     "displayName",
@@ -538,6 +542,17 @@ class State:
         """Whether a user holds an admin role (for the reports: Reports Reader or more)."""
         spec = next(t for t in self.scenario.tenants if t.id == tenant.id)
         return any(u.id == user_id and u.tenant_admin for u in spec.users)
+
+    def directory_roles(self, tenant: TenantState, user_id: str) -> list[str]:
+        """The role template ids of a user's directory roles, as the ``wids`` claim lists
+        them: every member holds the default User role; a tenant admin is a Global
+        Administrator."""
+        spec = next(t for t in self.scenario.tenants if t.id == tenant.id)
+        user = next((u for u in spec.users if u.id == user_id), None)
+        if user is None:
+            return [DEFAULT_USER_ROLE]
+        admin = [GLOBAL_ADMINISTRATOR] if user.tenant_admin else []
+        return [*admin, *user.directory_roles, DEFAULT_USER_ROLE]
 
     def client_app_id(self, tenant: TenantState, client_id: str) -> str | None:
         client = tenant.service_principals.get(client_id)

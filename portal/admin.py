@@ -12,7 +12,10 @@ from portal.signins import sign_in_locked
 class UserAdmin(BaseUserAdmin):
     fieldsets = (
         *(BaseUserAdmin.fieldsets or ()),
-        ("Entra", {"fields": ("entra_tenant_id", "entra_object_id", "entra_roles")}),
+        (
+            "Entra",
+            {"fields": ("entra_tenant_id", "entra_object_id", "entra_roles", "directory_roles")},
+        ),
     )
     list_display = ("username", "email", "entra_tenant_id", "is_staff")
 

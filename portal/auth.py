@@ -2,11 +2,13 @@
 
 allauth's provider redeems the code and reads ``/me``, but ignores the id token, and the id
 token is the only place where Entra says which tenant the user signed in from (``tid``) and
-which of the portal's app roles they hold there (``roles``). So the callback here runs
+which of the portal's app roles they hold there (``roles``), and which directory roles
+(``wids``: only when the app registration's ``groupMembershipClaims`` is ``DirectoryRole``
+or ``All``). So the callback here runs
 allauth's flow with :class:`EntraOAuth2Adapter`, which verifies the id token (signature
 against the tenant's published keys, audience, issuer, expiry) before anything is trusted.
-The adapters then copy ``tid``, ``oid`` and ``roles`` onto the user at every sign-in: roles
-are changed in Entra, and the portal follows.
+The adapters then copy ``tid``, ``oid``, ``roles`` and the portal roles ``wids`` gives onto
+the user at every sign-in: roles are changed in Entra, and the portal follows.
 
 Who may then see what is decided in ``tenants/access.py``.
 """
@@ -32,6 +34,7 @@ from allauth.socialaccount.providers.oauth2.views import OAuth2CallbackView
 from allauth.utils import get_request_param
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.urls import reverse
@@ -39,7 +42,7 @@ from django.urls import reverse
 from portal.models import User
 from portal.signins import VIA_ENTRA, sign_in_failed
 from portal.views import access_notice
-from tenants.access import PORTAL_ADMIN, home_tenant
+from tenants.access import PORTAL_ADMIN, directory_portal_roles, home_tenant
 from tenants.audit import audit_record
 from tenants.graph import new_session
 from tenants.models import AuditEvent
@@ -51,7 +54,7 @@ CLAIMS_KEY = "id_token_claims"
 # Clocks drift; Entra's own libraries allow five minutes.
 CLOCK_SKEW = 300
 _ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-_ENTRA_FIELDS = ["entra_tenant_id", "entra_object_id", "entra_roles"]
+_ENTRA_FIELDS = ["entra_tenant_id", "entra_object_id", "entra_roles", "directory_roles"]
 
 
 class IdTokenError(ProviderException):
@@ -65,6 +68,8 @@ class EntraIdentity:
     tenant_id: str
     object_id: str
     roles: tuple[str, ...]
+    # Directory role template ids (wids), only where the app registration asks for them.
+    directory_roles: tuple[str, ...]
     username: str
     email: str
 
@@ -75,6 +80,7 @@ class EntraIdentity:
             tenant_id=str(claims["tid"]).lower(),
             object_id=str(claims["oid"]).lower(),
             roles=tuple(str(role) for role in claims.get("roles") or ()),
+            directory_roles=tuple(str(role) for role in claims.get("wids") or ()),
             username=username,
             email=str(claims.get("email") or ""),
         )
@@ -198,7 +204,7 @@ class EntraOAuth2Adapter(MicrosoftGraphOAuth2Adapter):
             raise IdTokenError("The id token and Graph's /me name different users")
         login.account.extra_data[CLAIMS_KEY] = {
             name: claims[name]
-            for name in ("tid", "oid", "roles", "preferred_username", "email")
+            for name in ("tid", "oid", "roles", "wids", "preferred_username", "email")
             if name in claims
         }
         return login
@@ -246,6 +252,12 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         user.entra_tenant_id = identity.tenant_id
         user.entra_object_id = identity.object_id
         user.entra_roles = list(identity.roles)
+        # From the same token as tid: roles in the tenant signed in to, and only there.
+        user.directory_roles = (
+            directory_portal_roles(identity.directory_roles)
+            if settings.ENTRA_DIRECTORY_ROLES
+            else []
+        )
         user.email = identity.email
         profile = sociallogin.account.extra_data  # Graph's /me
         user.first_name = str(profile.get("givenName") or "")[:150]
@@ -268,7 +280,7 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def login(self, request: HttpRequest, user: User) -> None:
         super().login(request, user)
-        if PORTAL_ADMIN in user.entra_roles:
+        if PORTAL_ADMIN in user.portal_roles:
             logger.info(
                 "Portal admin signed in: %s (object %s) of tenant %s",
                 user.username,

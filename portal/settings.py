@@ -256,6 +256,10 @@ PORTAL_CLIENT_SECRET = env_str("PORTAL_CLIENT_SECRET")
 PORTAL_CLIENT_CERTIFICATE = env_str("PORTAL_CLIENT_CERTIFICATE")
 PORTAL_CLIENT_PRIVATE_KEY = env_str("PORTAL_CLIENT_PRIVATE_KEY")
 PORTAL_OPERATOR_TENANT_ID = env_str("PORTAL_OPERATOR_TENANT_ID")
+# Honour Entra directory roles (the id token's ``wids``): a Global, Privileged Role,
+# Cloud Application or Application Administrator is a portal admin of their own tenant,
+# a Global or Security Reader a reader (tenants/access.py). 0: app roles only.
+ENTRA_DIRECTORY_ROLES = env_bool("ENTRA_DIRECTORY_ROLES", True)
 # Where people reach the portal, for the links in e-mails (sent from workers, which have
 # no request to take the host from).
 PORTAL_URL = env_str("PORTAL_URL", "http://127.0.0.1:8000").rstrip("/")
@@ -310,7 +314,8 @@ SOCIALACCOUNT_PROVIDERS = {
 # --- Celery ---------------------------------------------------------------------------------
 # The embedded broker keeps messages in files under var/, so `make run` needs no server.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
-if CELERY_BROKER_URL == "filesystem://":
+EMBEDDED_BROKER = CELERY_BROKER_URL == "filesystem://"
+if EMBEDDED_BROKER:
     _broker_dir = VAR_DIR / "celery-broker"
     _broker_dir.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -394,6 +399,9 @@ LOGGING = {
         # runserver's access lines (`make run`) go through the console's redaction too,
         # instead of Django's own handler for them.
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # The embedded broker has no host, and kombu warns at every connection that it
+        # takes "localhost", which is right: a warning a newcomer would read as an error.
+        **({"kombu.connection": {"level": "ERROR"}} if EMBEDDED_BROKER else {}),
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }

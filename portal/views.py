@@ -41,14 +41,14 @@ def _notice(user: User, home: Tenant | None) -> AccessNotice | None:
         return None
     if home is None:
         return AccessNotice.NOT_ONBOARDED
-    if not {PORTAL_ADMIN, PORTAL_READER} & set(user.entra_roles):
+    if not {PORTAL_ADMIN, PORTAL_READER} & user.portal_roles:
         return AccessNotice.NO_ROLE
     return None
 
 
 def signed_in(user: User) -> SignedIn:
     home = home_tenant(user)
-    roles = set(user.entra_roles)
+    roles = user.portal_roles
     labels = [
         label
         for label, held in (

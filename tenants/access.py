@@ -2,7 +2,9 @@
 
 A signed-in user belongs to the onboarded tenant whose id is their token's ``tid``, with
 the portal app role Entra gave them there: ``Portal.Admin`` may change things,
-``Portal.Reader`` may look and ask. Users of the operator tenant
+``Portal.Reader`` may look and ask; or with the role their Entra directory role gives
+(``wids``, :data:`DIRECTORY_ROLE_ADMINS`, :data:`DIRECTORY_ROLE_READERS`): the higher of
+the two counts. Users of the operator tenant
 (``PORTAL_OPERATOR_TENANT_ID``) with ``Portal.Operator`` see every tenant; an operator who
 also holds ``Portal.Admin`` there is an *operator admin*, who may change things (approve,
 revoke, undo) in every tenant. Superusers (Django admin) may do anything.
@@ -13,6 +15,7 @@ Every object a view names by id is found through one helper here (``tenant_for``
 inside a tenant the user may see.
 """
 
+from collections.abc import Iterable
 from enum import StrEnum
 from uuid import UUID
 
@@ -30,10 +33,35 @@ PORTAL_ADMIN = "Portal.Admin"
 PORTAL_READER = "Portal.Reader"
 PORTAL_OPERATOR = "Portal.Operator"
 
+# Entra's built-in directory roles by role template id (the same in every tenant; the id
+# token's ``wids``), and the portal role each gives in the user's own tenant: those who
+# may consent for the tenant, or manage its applications, administer it here; its
+# tenant-wide readers read. Never Portal.Operator: that one is an app role only.
+DIRECTORY_ROLE_ADMINS = {
+    "62e90394-69f5-4237-9190-012177145e10": "Global Administrator",
+    "e8611ab8-c189-46e8-94e1-60213ab1f814": "Privileged Role Administrator",
+    "158c047a-c907-4556-b7ef-446551a6b5f7": "Cloud Application Administrator",
+    "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3": "Application Administrator",
+}
+DIRECTORY_ROLE_READERS = {
+    "f2ef992c-3afb-46b9-b7cf-a126ee74c451": "Global Reader",
+    "5d6b6bb7-de71-4623-b4af-96380a352509": "Security Reader",
+}
+
 
 class Role(StrEnum):
     ADMIN = "admin"
     READER = "reader"
+
+
+def directory_portal_roles(wids: Iterable[str]) -> list[str]:
+    """The portal roles that these directory role template ids give (the higher only)."""
+    held = {str(role_id).lower() for role_id in wids}
+    if held & DIRECTORY_ROLE_ADMINS.keys():
+        return [PORTAL_ADMIN]
+    if held & DIRECTORY_ROLE_READERS.keys():
+        return [PORTAL_READER]
+    return []
 
 
 def _guid(value: str | None) -> UUID | None:
@@ -70,11 +98,14 @@ def role_in(user: User | AnonymousUser, tenant: Tenant) -> Role | None:
         return None
     if user.is_superuser:
         return Role.ADMIN
-    roles = set(user.entra_roles or [])
+    # In their own tenant, every role they hold there; elsewhere (an operator's view),
+    # only the app roles: a directory role speaks for its own tenant alone.
     home = home_tenant_id(user) == tenant.tenant_id
-    if (home or is_operator(user)) and PORTAL_ADMIN in roles:
+    roles = user.portal_roles if home else frozenset()
+    operator = is_operator(user)
+    if PORTAL_ADMIN in roles or (operator and PORTAL_ADMIN in user.entra_roles):
         return Role.ADMIN
-    if (home and PORTAL_READER in roles) or is_operator(user):
+    if PORTAL_READER in roles or operator:
         return Role.READER
     return None
 
@@ -83,9 +114,7 @@ def visible_tenants(user: User | AnonymousUser) -> QuerySet[Tenant]:
     tenants = Tenant.objects.all()
     if user.is_authenticated and (user.is_superuser or is_operator(user)):
         return tenants
-    if not user.is_authenticated or not (
-        {PORTAL_ADMIN, PORTAL_READER} & set(user.entra_roles or [])
-    ):
+    if not user.is_authenticated or not ({PORTAL_ADMIN, PORTAL_READER} & user.portal_roles):
         return tenants.none()
     home = home_tenant_id(user)
     return tenants.filter(tenant_id=home) if home else tenants.none()
@@ -100,7 +129,7 @@ def decides_revokes(user: User | AnonymousUser) -> bool:
         return False
     if user.is_superuser or is_operator(user):
         return True
-    return home_tenant_id(user) is not None and PORTAL_ADMIN in (user.entra_roles or [])
+    return home_tenant_id(user) is not None and PORTAL_ADMIN in user.portal_roles
 
 
 def has_portal_role(user: User) -> bool:

@@ -118,7 +118,7 @@ def _audit_row(event: AuditEvent) -> list[object]:
         event.at.isoformat(),
         tenant.tenant_id if tenant else "",
         tenant.name if tenant else "",
-        event.actor_name,
+        event.who,
         event.action,
         event.target,
         json.dumps(event.details, sort_keys=True),

@@ -89,7 +89,7 @@ def tenant_users(tenant: Tenant) -> list[User]:
     from these; operators of another tenant see it but are not its users."""
     users = User.objects.filter(entra_tenant_id__iexact=str(tenant.tenant_id), is_active=True)
     # Roles are a JSON list; filtered here because SQLite cannot query inside one.
-    members = [user for user in users if set(TENANT_ROLES) & set(user.entra_roles or [])]
+    members = [user for user in users if set(TENANT_ROLES) & user.portal_roles]
     # By the name the pages show: the full name, else the user name.
     return sorted(members, key=lambda u: ((u.get_full_name() or u.get_username()).casefold(), u.pk))
 
@@ -99,7 +99,7 @@ def admin_addresses(tenant: Tenant) -> list[str]:
     return [
         user.email
         for user in tenant_users(tenant)
-        if user.email and TENANT_ROLES[0] in (user.entra_roles or [])
+        if user.email and TENANT_ROLES[0] in user.portal_roles
     ]
 
 

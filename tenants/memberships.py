@@ -12,6 +12,11 @@ its read phase, :func:`role_holders_apply` in its apply transaction. A read that
 anywhere, a group's members included, gives None, and None changes nobody's roles: a
 failed read is never a removal. A user who signed in after the read began keeps the
 roles of that sign-in, which are newer.
+
+Only app roles are read here. The portal roles an Entra directory role gives (a Global
+Administrator is an admin: ``User.directory_roles``, from the id token's ``wids``) are
+kept apart and left alone: they change at the user's next sign-in. Where both give a
+role, the higher counts (``User.portal_roles``).
 """
 
 import logging

@@ -77,10 +77,16 @@ class SyncRun(models.Model):
                 "discarded": "grey",
             }[self.value]
 
+    # What started the run; ``requested_by`` says who, where a signed-in user did.
     class Trigger(models.TextChoices):
         SCHEDULE = "schedule", "Schedule"
         MANUAL = "manual", "Sync now"
         COMMAND = "command", "Command"
+        # The verification sync after a revoke, or after an undo (a restore), succeeded.
+        REVOKE = "revoke", "Revoke"
+        UNDO = "undo", "Undo"
+        # The first sync of a tenant whose admin just consented.
+        CONNECT = "connect", "Connect"
 
     class ReadMode(models.TextChoices):
         # Every collection listed in full.
@@ -96,6 +102,9 @@ class SyncRun(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="sync_runs")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.SCHEDULE)
+    requested_by = models.ForeignKey(
+        "portal.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     queued_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -264,6 +273,27 @@ class Credential(models.Model):
         return f"{self.get_kind_display()} {self.display_name or self.key_id}"
 
 
+class ConsentingUser(models.Model):
+    """A user who consented to an application for themselves (a Principal grant), by name:
+    Graph's grants name only the user's object id. Read by the sync when first seen."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="consenting_users")
+    object_id = models.UUIDField()
+    # As Graph gives them: hostile text, shown through |plain.
+    display_name = models.CharField(max_length=256, blank=True)
+    user_principal_name = models.CharField(max_length=256, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "object_id"], name="consenting_user_one_per_tenant"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name or str(self.object_id)
+
+
 # Tenants Microsoft publishes its own applications from (appOwnerOrganizationId): its
 # services tenant, where most Microsoft 365 and Azure apps live, and its corporate tenant.
 MICROSOFT_TENANT_IDS = frozenset(
@@ -405,7 +435,8 @@ class RevokeRequest(models.Model):
 
     For a delegated permission, one request covers the scope in every grant of its
     consent type: the admin-consent grant, or each user's grant. What was removed is kept
-    in ``removed`` so that a restore can put it back exactly.
+    in ``removed`` so that a restore can grant the same again (Entra gives the new
+    assignment or grant its own id and date).
     """
 
     class Action(models.TextChoices):
@@ -664,3 +695,9 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise ValueError(APPEND_ONLY)
+
+    @property
+    def who(self) -> str:
+        """Who did it, as the page and the CSV say: the user, or the portal itself (a
+        scheduled sync, a worker, the command line) where no signed-in user did."""
+        return self.actor_name or "The portal"

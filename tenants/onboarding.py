@@ -230,7 +230,7 @@ def admin_consent_complete(
         target=str(tenant.tenant_id),
         details={"new": created},
     )
-    sync_run_request(tenant=tenant, trigger=SyncRun.Trigger.SCHEDULE)
+    sync_run_request(tenant=tenant, trigger=SyncRun.Trigger.CONNECT, requested_by=actor)
     return tenant
 
 

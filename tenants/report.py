@@ -60,7 +60,8 @@ class GrantReport:
 
     @property
     def is_revoke_candidate(self) -> bool:
-        """Nothing needs it: what a bulk revoke takes and a digest lists."""
+        """Unused (only switched-off features list it) or unexplained (no manifest says what
+        uses it): what a bulk revoke takes and a digest lists."""
         return self.verdict in (Verdict.UNUSED, Verdict.UNEXPLAINED)
 
     def as_json(self) -> dict[str, Any]:

@@ -3,7 +3,7 @@ runs) and the grants of tenants and applications with their verdicts."""
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, TypedDict
 from uuid import UUID
@@ -36,6 +36,7 @@ from permissions.verdicts import (
 from tenants.justifications import justification_note, justifications_by_client
 from tenants.models import (
     MICROSOFT_TENANT_IDS,
+    ConsentingUser,
     FeatureSwitch,
     Grant,
     Justification,
@@ -422,7 +423,8 @@ class GrantDetail:
 
     finding: GrantFinding
     consent: str
-    # Users who consented (user consent only).
+    # Users who consented (user consent only): how many, and the first of them by name
+    # (CONSENTING_USERS_SHOWN, as the sync read them; a user it has no name for is left out).
     users: int
     granted_at: datetime | None
     first_seen: datetime | None
@@ -434,6 +436,7 @@ class GrantDetail:
     # An admin's justification for keeping it, in force or expired; the finding carries it
     # (and is needed) only while in force.
     justification: Justification | None = None
+    consenting_users: list[ConsentingUser] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
@@ -495,7 +498,8 @@ def application_in_tenant(
     justification and the manifest requirements behind it; the missing permissions; its
     features. ``today`` decides which justifications are in force.
 
-    Eleven queries, whatever the number of grants and features.
+    Twelve queries (and one more where users consented), whatever the number of grants
+    and features.
     """
     today = today or timezone.localdate()
     app_id = service_principal.app_id
@@ -529,6 +533,8 @@ def application_in_tenant(
         + [f.narrower for f in evaluation.grants if f.narrower]
     )
     justified = justifications_by_client([tenant.pk], [app_id]).get((tenant.pk, app_id), {})
+    has_user_consents = any(row["consent"] == Grant.Consent.USER for row in rows)
+    consenting = _consenting_users(tenant, service_principal) if has_user_consents else {}
     grants = []
     for key, row in keyed:
         # Justifications name a grant with its consent type: applied per entry.
@@ -549,6 +555,9 @@ def application_in_tenant(
                 narrower=_narrower_entry(catalog, finding),
                 requirements=requirements.get(key, []),
                 justification=justification,
+                consenting_users=consenting.get(key, [])
+                if row["consent"] == Grant.Consent.USER
+                else [],
             )
         )
     grants.sort(key=lambda g: VERDICT_ORDER[g.finding.verdict])
@@ -572,6 +581,39 @@ def application_in_tenant(
         ],
         counts=counts,
     )
+
+
+# How many consenting users the application page names per permission.
+CONSENTING_USERS_SHOWN = 10
+
+
+def _consenting_users(
+    tenant: Tenant, client: ServicePrincipal
+) -> dict[PermissionKey, list[ConsentingUser]]:
+    """The named users of the client's user consents, by permission, in name order. One
+    query: each user-consent grant with the name the sync read for its user (as unsaved
+    rows: only their names are shown)."""
+    named_user = ConsentingUser.objects.filter(tenant=tenant, object_id=OuterRef("principal_id"))
+    rows = (
+        current_grants([tenant.pk])
+        .filter(client=client, consent=Grant.Consent.USER)
+        .annotate(
+            user_name=Subquery(named_user.values("display_name")[:1]),
+            user_upn=Subquery(named_user.values("user_principal_name")[:1]),
+        )
+        .filter(user_upn__isnull=False)
+        .values_list("resource_app_id", "kind", "value", "permission_id", "user_name", "user_upn")
+    )
+    named: dict[PermissionKey, list[ConsentingUser]] = defaultdict(list)
+    for resource, kind, value, permission_id, name, upn in rows:
+        user = ConsentingUser(display_name=name, user_principal_name=upn)
+        named[_grant_key(resource, kind, value, permission_id)].append(user)
+    return {
+        key: sorted(users, key=lambda u: (u.display_name.casefold(), u.user_principal_name))[
+            :CONSENTING_USERS_SHOWN
+        ]
+        for key, users in named.items()
+    }
 
 
 def _features_with_requirements(app_id: UUID) -> list[Feature]:
@@ -824,3 +866,18 @@ def undoable_revoke_ids(revokes: Iterable[RevokeRequest]) -> set[int]:
         .values_list("restores_id", flat=True)
     )
     return candidates - set(restored)
+
+
+def consenting_users_named(tenant: Tenant, grants: Iterable[Grant]) -> list[Grant]:
+    """``grants``, each user consent with its user (``consenting_user``: the name and UPN
+    the sync read, or None where it has none) in place of a bare object id. One query."""
+    listed = list(grants)
+    ids = {grant.principal_id for grant in listed if grant.principal_id}
+    users = {
+        user.object_id: user
+        for user in ConsentingUser.objects.filter(tenant=tenant, object_id__in=ids)
+    }
+    for grant in listed:
+        user = users.get(grant.principal_id) if grant.principal_id else None
+        grant.consenting_user = user  # type: ignore[attr-defined]
+    return listed

@@ -79,9 +79,12 @@ def features_set(
     application: Application,
     enable: list[str],
     disable: list[str],
-    actor: User | None = None,
+    actor: User | None,
 ) -> list[FeatureSwitch]:
-    """Switch features of an application on or off in a tenant, all or nothing."""
+    """Switch features of an application on or off in a tenant, all or nothing.
+
+    ``actor`` is the signed-in user who saved the switches (None: the command line); no
+    default, so that no caller forgets to say who it was."""
     both = sorted(set(enable) & set(disable))
     if both:
         raise TenantError(f"feature {both[0]!r} is both enabled and disabled")
@@ -108,22 +111,32 @@ def features_set(
     return switches
 
 
-def sync_run_queue(*, tenant: Tenant, trigger: str = SyncRun.Trigger.SCHEDULE) -> SyncRun | None:
+def sync_run_queue(
+    *,
+    tenant: Tenant,
+    trigger: str = SyncRun.Trigger.SCHEDULE,
+    requested_by: User | None = None,
+) -> SyncRun | None:
     """Queue a sync unless one is already queued or running (the database decides).
 
+    ``trigger`` says what started it and ``requested_by`` who (None: the portal itself).
     Returns the new run, or None when the tenant already has an open one. Nothing runs
     it: :func:`sync_run_request` also sends it to a worker; the ``sync_tenant`` command
     runs it in its own process.
     """
     try:
         with transaction.atomic():
-            return SyncRun.objects.create(tenant=tenant, trigger=trigger)
+            return SyncRun.objects.create(tenant=tenant, trigger=trigger, requested_by=requested_by)
     except IntegrityError:
         return None
 
 
 def sync_run_request(
-    *, tenant: Tenant, trigger: str, countdown: float | None = None
+    *,
+    tenant: Tenant,
+    trigger: str,
+    requested_by: User | None = None,
+    countdown: float | None = None,
 ) -> SyncRun | None:
     """Queue a sync and send it to a worker once the transaction commits, to start
     ``countdown`` seconds later if given (after a revoke: once Graph's listings caught up).
@@ -131,7 +144,7 @@ def sync_run_request(
     Returns the new run, or None when the tenant already has an open one (then nothing
     is sent: that run is the sync asked for).
     """
-    run = sync_run_queue(tenant=tenant, trigger=trigger)
+    run = sync_run_queue(tenant=tenant, trigger=trigger, requested_by=requested_by)
     if run is not None:
         if countdown:
             sync_tenant_task.apply_async_on_commit(args=(run.pk,), countdown=countdown)
@@ -143,8 +156,10 @@ def sync_run_request(
 def sync_run_again(*, run_id: int) -> SyncRun | None:
     """A fresh run of the same tenant and trigger, for the task's retry to send; None when
     another run is open meanwhile. The failed attempt stays in the history."""
-    failed = SyncRun.objects.select_related("tenant").get(pk=run_id)
-    return sync_run_queue(tenant=failed.tenant, trigger=failed.trigger)
+    failed = SyncRun.objects.select_related("tenant", "requested_by").get(pk=run_id)
+    return sync_run_queue(
+        tenant=failed.tenant, trigger=failed.trigger, requested_by=failed.requested_by
+    )
 
 
 def sync_runs_queue_due() -> int:

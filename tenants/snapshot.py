@@ -24,6 +24,7 @@ from tenants.models import Grant
 from tenants.signins import SignIns
 
 if TYPE_CHECKING:
+    from tenants.consenting_users import UserName
     from tenants.delta import Collections
     from tenants.facts import Facts
     from tenants.provenance import ConsentEvents
@@ -113,6 +114,9 @@ class Snapshot:
     # (tenants.delta), kept when the snapshot is applied. None for a held snapshot applied
     # later: the delta state stays where it was, and its next round still covers all since.
     collections: "Collections | None" = None
+    # The names of users newly seen consenting (tenants.consenting_users), by object id;
+    # None: not read. Not held either.
+    user_names: "dict[str, UserName] | None" = None
 
     def note(self, text: str) -> None:
         """Something the run skipped or worked around, in words for the run's page."""

@@ -46,6 +46,7 @@ from permissions.catalog import catalog_apply_graph
 from permissions.models import PermissionKind
 from portal.models import User
 from tenants.audit import audit_record
+from tenants.consenting_users import consenting_users_apply
 from tenants.delta import delta_state_apply, delta_state_distrust
 from tenants.facts import facts_apply
 from tenants.graph import GraphClient, GraphError
@@ -92,7 +93,7 @@ def sync_run_execute(
     claimed = SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.QUEUED).update(
         status=SyncRun.Status.RUNNING, started_at=timezone.now(), progress="Starting"
     )
-    run = SyncRun.objects.select_related("tenant").get(pk=run_id)
+    run = SyncRun.objects.select_related("tenant", "requested_by").get(pk=run_id)
     if not claimed:
         return run
     client = client or GraphClient(tenant_id=str(run.tenant.tenant_id))
@@ -180,12 +181,7 @@ def _fail(run: SyncRun, exc: Exception, client: GraphClient) -> None:
         throttled_waits=client.stats.throttled_waits,
         throttled_seconds=client.stats.throttled_seconds,
     )
-    audit_record(
-        action=AuditEvent.Action.SYNC_FAILED,
-        tenant=run.tenant,
-        target=f"Sync {run.pk}",
-        details={"sync_run": run.pk, "error": message},
-    )
+    _audit_run(run, AuditEvent.Action.SYNC_FAILED, error=message)
 
 
 # -- apply -----------------------------------------------------------------------------------
@@ -231,6 +227,7 @@ def apply_snapshot(
         consent_events_apply(tenant=tenant, events=snapshot.consent_events)
         if snapshot.collections is not None:
             delta_state_apply(tenant=tenant, collections=snapshot.collections)
+        consenting_users_apply(tenant=tenant, names=snapshot.user_names)
         _succeed(
             run,
             tenant,
@@ -308,11 +305,8 @@ def _succeed(
         **schedule,
         **tenant_names(tenant=tenant, organization=snapshot.organization),
     )
-    audit_record(
-        action=AuditEvent.Action.SYNC_SUCCEEDED,
-        tenant=tenant,
-        target=f"Sync {run.pk}",
-        details={"sync_run": run.pk, "added": added, "removed": removed, "unchanged": unchanged},
+    _audit_run(
+        run, AuditEvent.Action.SYNC_SUCCEEDED, added=added, removed=removed, unchanged=unchanged
     )
     # Once the snapshot is committed: ControlPlane alerts and after-sync digests.
     after_sync.delay_on_commit(run.pk)
@@ -528,11 +522,20 @@ def _hold(
         len(gone),
         len(current),
     )
+    _audit_run(
+        run, AuditEvent.Action.SYNC_HELD, would_remove=len(gone), of=len(current), added=added
+    )
+
+
+def _audit_run(run: SyncRun, action: str, **details: Any) -> None:
+    """A sync's event, recorded with whoever started it (None: the schedule or a command)
+    and what started it, so the trail says "alice (revoke)" rather than "The portal"."""
     audit_record(
-        action=AuditEvent.Action.SYNC_HELD,
-        tenant=tenant,
+        action=action,
+        tenant=run.tenant,
+        actor=run.requested_by,
         target=f"Sync {run.pk}",
-        details={"sync_run": run.pk, "would_remove": len(gone), "of": len(current), "added": added},
+        details={"sync_run": run.pk, "started_by": run.get_trigger_display(), **details},
     )
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from permissions.models import PermissionKind
+from tenants.consenting_users import consenting_users_known, consenting_users_read
 from tenants.delta import Listings, Raw, collections_read, stored_delta
 from tenants.facts import facts_read
 from tenants.graph import BATCH_ERROR, GraphClient, GraphError, Organization, organization_read
@@ -61,6 +62,8 @@ class Previous:
     consent_history_through: dt.datetime | None = None
     # Where its delta queries stand (tenants.delta); None: the next read is a full one.
     delta: TenantDelta | None = None
+    # The consenting users already named (object ids): their names are not read again.
+    named_users: Callable[[], set[str]] = set
 
 
 def previous_of(tenant: Tenant) -> Previous:
@@ -80,6 +83,7 @@ def previous_of(tenant: Tenant) -> Previous:
         delegated=delegated,
         delta=stored_delta(tenant) if synced else None,
         consent_history_through=tenant.consent_history_through,
+        named_users=lambda: consenting_users_known(tenant),
     )
 
 
@@ -165,6 +169,8 @@ def read_snapshot(
     snapshot.consent_events = consent_events_read(
         client, snapshot, previous.consent_history_through
     )
+    progress("Reading the names of users who consented")
+    snapshot.user_names = consenting_users_read(client, snapshot, known=previous.named_users())
     return snapshot
 
 

@@ -21,6 +21,7 @@ tenant_pages = [
     path("connect/", onboarding.connect, name="connect"),
     path("connect/start/", onboarding.connect_start, name="connect-start"),
     path("connect/callback/", onboarding.connect_callback, name="connect-callback"),
+    path("<uuid:tenant_id>/connected/", onboarding.connected, name="connected"),
     path("<uuid:tenant_id>/", tenant.tenant_detail, name="tenant-detail"),
     path("<uuid:tenant_id>/health/", onboarding.health, name="health"),
     path("<uuid:tenant_id>/sync/", tenant.sync_now, name="sync-now"),

@@ -153,9 +153,12 @@ def revoke_request_resync(*, revoke: RevokeRequest) -> SyncRun | None:
     The one-open-sync rule makes a burst of revokes one sync."""
     if revoke.status != Status.SUCCEEDED:
         return None
+    undo = revoke.action == RevokeRequest.Action.RESTORE
     return sync_run_request(
         tenant=revoke.tenant,
-        trigger=SyncRun.Trigger.SCHEDULE,
+        trigger=SyncRun.Trigger.UNDO if undo else SyncRun.Trigger.REVOKE,
+        # Who decided it: the admin who approved a reader's request, or who clicked.
+        requested_by=revoke.decided_by or revoke.requested_by,
         countdown=settings.REVOKE_LAG_SECONDS or None,
     )
 

@@ -131,6 +131,7 @@ def features_save(request: AuthenticatedHttpRequest, tenant_id: UUID, app_id: UU
         application=features[0].application,
         enable=enable,
         disable=[feature.key for feature in features if feature.key not in enable],
+        actor=request.user,
     )
     messages.success(request, "Feature switches saved; the verdicts below follow them.")
     return redirect("tenants:application", tenant_id=sp.tenant.tenant_id, app_id=sp.app_id)

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_safe
 
 from portal.http import AuthenticatedHttpRequest
-from tenants.access import role_in, tenant_for
+from tenants.access import PORTAL_ADMIN, Role, role_in, tenant_for
 from tenants.onboarding import (
     ConsentError,
     ConsentNotAllowed,
@@ -82,12 +82,34 @@ def connect_callback(request: AuthenticatedHttpRequest) -> HttpResponse:
         return render(request, "tenants/connect_failed.html", {"message": str(exc)}, status=403)
     except ConsentError as exc:  # a bad, foreign or spent state, no tenant, no proof
         return render(request, "tenants/connect_failed.html", {"message": str(exc)}, status=400)
-    messages.success(request, f"{tenant.name} is connected in read mode; its first sync is queued.")
     if role_in(request.user, tenant) is None:
         # Connected, but this user holds no portal role there yet: the access page says
         # how to get one.
+        messages.success(
+            request, f"{tenant.name} is connected in read mode; its first sync is queued."
+        )
         return redirect("access")
-    return redirect("tenants:health", tenant_id=tenant.tenant_id)
+    return redirect("tenants:connected", tenant_id=tenant.tenant_id)
+
+
+@login_required
+@require_safe
+def connected(request: AuthenticatedHttpRequest, tenant_id: UUID) -> HttpResponse:
+    """What comes after connecting a tenant: the first sync, the role the user holds and
+    where it comes from, revoke mode, and roles for colleagues."""
+    tenant, role = tenant_for(request.user, tenant_id)
+    user = request.user
+    context = {
+        "tenant": tenant,
+        "role": role,
+        # The role comes from the user's Entra directory role, not the portal's app role.
+        "by_directory_role": role == Role.ADMIN
+        and PORTAL_ADMIN in user.portal_roles
+        and PORTAL_ADMIN not in (user.entra_roles or []),
+        "run": tenant.sync_runs.first(),
+        "health": tenant_health(tenant),
+    }
+    return render(request, "tenants/connected.html", context)
 
 
 @login_required

@@ -55,7 +55,8 @@ def run_status(request: AuthenticatedHttpRequest, tenant_id: UUID, run_id: int) 
 @require_safe
 def run_list(request: AuthenticatedHttpRequest, tenant_id: UUID) -> HttpResponse:
     tenant, _ = tenant_for(request.user, tenant_id)
-    page = Paginator(tenant.sync_runs.all(), RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    runs = tenant.sync_runs.select_related("requested_by")
+    page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "tenants/run_list.html", {"tenant": tenant, "page_obj": page})
 
 
@@ -65,12 +66,14 @@ def run_detail(request: AuthenticatedHttpRequest, tenant_id: UUID, run_id: int) 
     run, role = run_for(request.user, tenant_id, run_id)
     diff = selectors.run_diff(run)
     changes = Paginator(_changes(diff.added, diff.removed, run), CHANGES_PER_PAGE)
+    page = changes.get_page(request.GET.get("page"))
+    page.object_list = selectors.consenting_users_named(run.tenant, page.object_list)
     context = {
         **sync_context(run.tenant, run, role),
         "since": diff.since,
         "added": diff.added.count(),
         "removed": diff.removed.count(),
-        "page_obj": changes.get_page(request.GET.get("page")),
+        "page_obj": page,
         "would_remove": _would_remove(run),
     }
     return render_page_or_fragment(request, "tenants/run_detail.html", "changes", context)

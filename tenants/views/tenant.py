@@ -68,7 +68,7 @@ def _applications(tenant: Tenant, filters: dict[str, Any]) -> list[selectors.Hel
 @vary_on_htmx
 def sync_now(request: AuthenticatedHttpRequest, tenant_id: UUID) -> HttpResponse:
     tenant, role = tenant_for(request.user, tenant_id, write=True)
-    run = sync_run_request(tenant=tenant, trigger=SyncRun.Trigger.MANUAL)
+    run = sync_run_request(tenant=tenant, trigger=SyncRun.Trigger.MANUAL, requested_by=request.user)
     if run is None:
         # The database keeps one open run per tenant: show that one rather than a second.
         messages.info(request, "A sync of this tenant is already under way; here is its progress.")

@@ -11,6 +11,8 @@ from digests.content import digest_build
 from digests.models import DigestDelivery, Subscription
 from digests.services import digest_period, digest_send, subscription_set
 from digests.tasks import send_digest, send_digests
+from permissions.models import Feature
+from tenants.models import FeatureSwitch
 from tests.digests.helpers import CONTROL_PLANE, grant
 from tests.factories import SyncRunFactory
 
@@ -47,7 +49,8 @@ def test_a_digest_tells_what_changed_since_the_subscription(story, settings):
     assert [(i.text, i.note) for i in digest.newly_revocable] == [
         (f"{CONTROL_PLANE} (application)", "unexplained")
     ]
-    assert [i.text for i in digest.newly_missing] == ["Mail.Send (application)"]
+    # Mail.Send was missing at sync 1 already, before alice subscribed: not news.
+    assert digest.newly_missing == []
     assert [i.text for i in digest.regranted] == ["Files.Read.All (application)"]
     assert [i.text for i in digest.pending] == ["Sites.Read.All (application)"]
     assert digest.new_pending == 1
@@ -55,7 +58,7 @@ def test_a_digest_tells_what_changed_since_the_subscription(story, settings):
         (f"Sync {story.failed.pk}", "Graph said no")
     ]
     assert digest.subject == (
-        "Contoso: 1 added, 1 removed, 1 ControlPlane, 1 newly unused, 1 missing, "
+        "Contoso: 1 added, 1 removed, 1 ControlPlane, 1 new revoke candidate, "
         "1 granted again, 1 to approve, 1 failed sync"
     )
 
@@ -106,7 +109,7 @@ def test_the_next_digest_tells_only_what_is_new(story, mailoutbox):
     digest_send(subscription_id=story.subscription.pk, period="daily-2")
 
     second = mailoutbox[1]
-    assert second.subject == "[Permission Portal] Contoso: 1 added, 1 newly unused"
+    assert second.subject == "[Permission Portal] Contoso: 1 added, 1 new revoke candidate"
     assert "Chat.Read.All" in second.body
     assert CONTROL_PLANE not in second.body.split("--")[0].replace("Contoso", "")
     assert "Sync " + str(story.failed.pk) not in second.body
@@ -118,8 +121,32 @@ def test_a_first_digest_starts_at_the_subscription_not_the_tenants_history(alice
     late = subscription_set(user=alice, tenant=story.tenant, frequency="weekly", all_quiet=False)
 
     assert late.starts_after_run == story.failed.pk
-    assert digest_send(subscription_id=late.pk, period="weekly-1") == "sent"  # the new findings
-    assert digest_send(subscription_id=late.pk, period="weekly-2") == "nothing to say"
+    # The ControlPlane grant was unexplained and Mail.Send missing before: nothing is new.
+    assert digest_send(subscription_id=late.pk, period="weekly-1") == "nothing to say"
+
+
+def test_newly_unused_counts_only_what_became_unused_since_the_previous_digest(
+    alice, story, mailoutbox
+):
+    # alice subscribes again after the whole story (off, then weekly: a new start).
+    subscription_set(user=alice, tenant=story.tenant, frequency="off", all_quiet=False)
+    late = subscription_set(user=alice, tenant=story.tenant, frequency="weekly", all_quiet=False)
+    # Switching Devices off after subscribing makes Device.Read.All unused: that is news.
+    devices = Feature.objects.get(application__app_id=story.rooms.app_id)
+    FeatureSwitch.objects.create(tenant=story.tenant, feature=devices, enabled=False)
+
+    assert digest_send(subscription_id=late.pk, period="weekly-1") == "sent"
+    [first] = mailoutbox
+    assert "1 new revoke candidate" in first.subject and "Device.Read.All" in first.body
+    assert first.body.count(CONTROL_PLANE) == 0  # unexplained since sync 2: no news
+
+    # The next sync adds an unexplained grant: the next digest names it, and only it.
+    third = SyncRunFactory(tenant=story.tenant, succeeded=True)
+    grant(story.rooms, "Chat.Read.All", third)
+    assert digest_send(subscription_id=late.pk, period="weekly-2") == "sent"
+    second = mailoutbox[1]
+    assert second.subject == "[Permission Portal] Contoso: 1 added, 1 new revoke candidate"
+    assert "Device.Read.All" not in second.body.split("--")[0]
 
 
 @pytest.mark.parametrize("all_quiet", [True, False])

@@ -452,3 +452,29 @@ def test_users_are_listed_with_graphs_default_properties(emu, http):
         "userPrincipalName",
         "id",
     }
+
+
+def test_get_by_ids_finds_users_by_id_and_leaves_out_unknown_ones(emu, http, contoso):
+    alice = next(
+        u for u in emu.state(CONTOSO)["users"] if u["userPrincipalName"].startswith("alice@")
+    )
+    unknown = "00000000-0000-4000-8000-000000000000"
+
+    response = http.post(
+        f"{emu.url}/v1.0/directoryObjects/getByIds",
+        json={"ids": [alice["id"].upper(), unknown], "types": ["user"]},
+        headers=contoso,
+    )
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["@odata.context"] == f"{emu.url}/v1.0/$metadata#directoryObjects"
+    [found] = body["value"]
+    assert found["@odata.type"] == "#microsoft.graph.user"
+    assert (found["id"], found["userPrincipalName"]) == (alice["id"], alice["userPrincipalName"])
+    too_many = http.post(
+        f"{emu.url}/v1.0/directoryObjects/getByIds",
+        json={"ids": [unknown] * 1001},
+        headers=contoso,
+    )
+    assert_error(too_many, 400, "Request_BadRequest")

@@ -141,6 +141,15 @@ def test_object_ids_are_stable_across_loads(data_dir):
             lambda d: d["tenants"][1].update(premium="yes"),
             "demo.yaml: tenants[1].premium: expected true or false",
         ),
+        (
+            lambda d: d["applications"][0].update(group_membership_claims="Roles"),
+            "demo.yaml: applications[0].group_membership_claims: 'Roles' is none of None, "
+            "SecurityGroup, DirectoryRole, ApplicationGroup, All",
+        ),
+        (
+            lambda d: d["tenants"][0]["users"][0].update(directory_roles=["Global Admin"]),
+            "demo.yaml: tenants[0].users[0].directory_roles[0]: 'Global Admin' is not a GUID",
+        ),
     ],
 )
 def test_a_bad_scenario_fails_with_one_line_naming_file_and_key(data_dir, change, message):

@@ -1,6 +1,10 @@
-"""Fixtures for the portal's own tests: a superuser for the Django admin's sign-in."""
+"""Fixtures for the portal's own tests: a superuser for the Django admin's sign-in, and a
+browser at the emulator's Entra pages."""
+
+from collections.abc import Iterator
 
 import pytest
+import requests
 
 from tests.factories import UserFactory
 from tests.portal.helpers import ROOT_PASSWORD
@@ -19,3 +23,12 @@ def root():
     user.set_password(ROOT_PASSWORD)
     user.save()
     return user
+
+
+@pytest.fixture
+def browser(emu) -> Iterator[requests.Session]:
+    """What the user's browser does at the emulator's sign-in page."""
+    with requests.Session() as session:
+        session.verify = str(emu.ca_path)
+        session.trust_env = False
+        yield session

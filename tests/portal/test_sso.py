@@ -5,7 +5,6 @@ import json
 import logging
 import time
 from base64 import urlsafe_b64encode
-from collections.abc import Iterator
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
@@ -40,15 +39,6 @@ def tenants(contoso, fabrikam):
 def portal(settings, tenants) -> Client:
     settings.ALLOWED_HOSTS = ["127.0.0.1"]
     return Client(HTTP_HOST=PORTAL_HOST)
-
-
-@pytest.fixture
-def browser(emu: Emulator) -> Iterator[requests.Session]:
-    """What the user's browser does at the emulator's sign-in page."""
-    with requests.Session() as session:
-        session.verify = str(emu.ca_path)
-        session.trust_env = False
-        yield session
 
 
 def signed_in_user(portal: Client) -> User | None:

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from portal.models import User
 from tenants.audit import audit_events, audit_record
-from tenants.models import AuditEvent
+from tenants.models import AuditEvent, SyncRun
 from tenants.services import features_set, sync_run_queue
 from tenants.sync import sync_run_execute
 from tests.factories import FeatureFactory
@@ -19,6 +19,8 @@ from tests.helpers import sync
 from tests.ids import CONTOSO
 from tests.portal.helpers import PORTAL_HOST, sign_in
 from tests.tenants.helpers import recorded_at
+
+ALICE = "Alice Anders (alice@contoso.onmicrosoft.com)"
 
 
 def test_an_event_names_its_actor_in_words_that_outlive_the_user(contoso, alice):
@@ -31,7 +33,7 @@ def test_an_event_names_its_actor_in_words_that_outlive_the_user(contoso, alice)
     )
     alice.delete()
     event.refresh_from_db()
-    assert (event.actor, event.actor_name) == (None, "Alice Anders (alice@contoso.onmicrosoft.com)")
+    assert (event.actor, event.actor_name, event.who) == (None, ALICE, ALICE)
     assert event.details == {"revoke_request": 1}
 
 
@@ -95,18 +97,22 @@ def test_feature_switches_are_recorded_with_who_switched_them(contoso, alice):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_syncs_record_their_success_and_failure(emu, contoso, client_for):
+def test_syncs_record_their_success_and_failure(emu, contoso, alice, client_for):
     run = sync(contoso, client_for(CONTOSO))
     succeeded = AuditEvent.objects.get(action=AuditEvent.Action.SYNC_SUCCEEDED)
     assert succeeded.tenant == contoso and succeeded.details["sync_run"] == run.pk
     assert succeeded.details["added"] == run.grants_added
 
+    assert (succeeded.actor, succeeded.details["started_by"]) == (None, "Schedule")
+
     emu.set_faults([{"path": "/v1.0/servicePrincipals", "status": 400}])
-    failing = sync_run_queue(tenant=contoso)
+    failing = sync_run_queue(tenant=contoso, trigger=SyncRun.Trigger.MANUAL, requested_by=alice)
     with pytest.raises(Exception, match="HTTP 400"):
         sync_run_execute(run_id=failing.pk, client=client_for(CONTOSO))
     failed = AuditEvent.objects.get(action=AuditEvent.Action.SYNC_FAILED)
     assert failed.details["sync_run"] == failing.pk and "HTTP 400" in failed.details["error"]
+    # Whoever started it is recorded with it, and what started it.
+    assert (failed.actor, failed.who, failed.details["started_by"]) == (alice, ALICE, "Sync now")
 
 
 @pytest.fixture

@@ -121,6 +121,30 @@ def test_a_global_admin_connects_northwind(
     assert response["Location"] == reverse("access")
 
 
+def test_a_global_admin_who_connects_lands_as_its_admin_and_reads_what_comes_next(
+    emu, sent_syncs, django_capture_on_commit_callbacks
+):
+    # Her id token's wids named Global Administrator: a portal admin of her own tenant.
+    nina = signed_in(
+        UserFactory(entra_tenant_id=NORTHWIND, directory_roles=["Portal.Admin"]),
+        HTTP_HOST=PORTAL_HOST,
+    )
+    back = consent_at_entra(
+        emu,
+        start(nina, emu),
+        {"decision": "accept", "user": user_id(emu, NORTHWIND, "nina@northwind.onmicrosoft.com")},
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = nina.get(back)
+
+    connected = reverse("tenants:connected", args=[NORTHWIND])
+    assert response.status_code == 302 and response["Location"] == connected
+    page = " ".join(nina.get(connected).content.decode().split())
+    assert "You are an admin of Northwind in the portal, because your Entra administrator" in page
+    assert "What comes next" in page and "it is under way" in page
+    assert "AppRoleAssignment.ReadWrite.All" in page  # how to reach revoke mode
+
+
 def test_a_declined_consent_says_what_to_do_and_connects_nothing(
     emu, nina, sent_syncs, django_capture_on_commit_callbacks
 ):
@@ -240,6 +264,8 @@ def test_connecting_a_tenant_is_recorded_in_the_audit_trail(emu, db):
     )
     event = AuditEvent.objects.get(action=AuditEvent.Action.TENANT_CONNECTED)
     assert event.tenant == tenant and event.details == {"new": True}
+    # Its first sync says what started it.
+    assert tenant.sync_runs.get().trigger == SyncRun.Trigger.CONNECT
 
 
 # -- proof of consent, a single-use state, the right to connect checked again (issue 12) --

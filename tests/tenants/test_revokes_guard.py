@@ -169,12 +169,14 @@ def test_a_bulk_revoke_takes_exactly_the_list_shown_and_skips_what_changed(conto
         application=Application.objects.get(app_id=unused.client.app_id),
         enable=list(now_needed.features),
         disable=[],
+        actor=None,
     )
     features_set(
         tenant=contoso,
         application=Application.objects.get(app_id=needed_app.app_id),
         enable=[],
         disable=list(needed.features),
+        actor=None,
     )
     # And the one grant a bulk revoke must never take is slipped into the form.
     forged = (

@@ -90,7 +90,11 @@ def test_set_features_refuses_a_feature_both_enabled_and_disabled():
     feature = FeatureFactory(key="sso")
     with pytest.raises(ValueError, match="'sso' is both enabled and disabled"):
         features_set(
-            tenant=tenant, application=feature.application, enable=["sso"], disable=["sso"]
+            tenant=tenant,
+            application=feature.application,
+            enable=["sso"],
+            disable=["sso"],
+            actor=None,
         )
 
 

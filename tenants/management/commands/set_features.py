@@ -27,7 +27,11 @@ class Command(BaseCommand):
             tenant = tenant_get(tenant_id)
             application = application_get(app_id)
             switches = features_set(
-                tenant=tenant, application=application, enable=enable, disable=disable
+                tenant=tenant,
+                application=application,
+                enable=enable,
+                disable=disable,
+                actor=None,  # the command line, run by whoever operates the portal
             )
         except TenantError as exc:
             raise CommandError(str(exc)) from exc

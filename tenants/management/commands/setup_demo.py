@@ -32,7 +32,7 @@ class Command(BaseCommand):
             call_command("sync_tenant", tenant_id, stdout=self.stdout)
         self.stdout.write(
             self.style.SUCCESS(
-                "Permission Portal demo: http://127.0.0.1:8000 (Ctrl-C stops everything)"
+                f"Permission Portal demo: {settings.PORTAL_URL} (Ctrl-C stops everything)"
             )
         )
 

@@ -59,9 +59,10 @@ def csv_export(tenant: Tenant, sp: ServicePrincipal) -> str:
 PAGES = [
     (tenant_page, False, 15),
     (filtered_tenant_page, False, 15),
-    # + the application's credentials (tenants.facts), the events that gave its grants and
-    # its consent history (tenants.provenance; its count only past the 50 listed)
-    (application_page, False, 21),
+    # + the application's credentials (tenants.facts), its consenting users' names (1), the
+    # events that gave its grants and its consent history (tenants.provenance; its count only
+    # past the 50 listed)
+    (application_page, False, 22),
     (feature_preview, True, 11),
     (dashboard, False, 12),
     (matrix, False, 13),

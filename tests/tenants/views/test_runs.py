@@ -105,7 +105,7 @@ def test_the_history_lists_each_run_with_its_numbers(alice_client, contoso):
 
     assert f'href="{run_url(run)}">Sync {run.pk}</a>' in html
     assert '<span class="tag run-status run-green">Succeeded</span>' in html
-    assert '<td data-label="Trigger">Sync now</td>' in html
+    assert '<td data-label="Started by">Sync now</td>' in html
     assert ">09:30:00</time>" in html and ">09:30:12</time>" in html  # the date is in the title
     assert "12.5 s" in html
     assert ">23</td>" in html and "2 (3.5 s)" in html and ">11</td>" in html
