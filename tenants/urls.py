@@ -5,6 +5,7 @@ from tenants.views import (
     audit,
     dashboard,
     drafts,
+    grants,
     justifications,
     onboarding,
     revokes,
@@ -76,6 +77,11 @@ tenant_pages = [
         "<uuid:tenant_id>/applications/<uuid:app_id>/revoke/",
         revokes.revoke_create,
         name="revoke-create",
+    ),
+    path(
+        "<uuid:tenant_id>/applications/<uuid:app_id>/grant/",
+        grants.grant_create,
+        name="grant-create",
     ),
     path(
         "<uuid:tenant_id>/applications/<uuid:app_id>/justify/",

@@ -82,9 +82,10 @@ def request_create(
     role: Role,
     queue: bool,
     acknowledge_self: bool = False,
+    undoes: RevokeRequest | None = None,
 ) -> tuple[RevokeRequest, bool]:
     """:func:`revoke_request_create` without the admins' e-mail, which a bulk request
-    sends once for all its requests."""
+    sends once for all its requests. ``undoes``: the grant request this revoke takes back."""
     if (
         not grant_rows_for(tenant=tenant, client=client, slot=slot)
         .filter(removed_in_run__isnull=True)
@@ -110,7 +111,14 @@ def request_create(
     else:
         status, decided = Status.PENDING_APPROVAL, {}
     revoke, created = _insert_or_open(
-        tenant, client, slot, action=Action.REVOKE, status=status, requested_by=actor, **decided
+        tenant,
+        client,
+        slot,
+        action=Action.REVOKE,
+        status=status,
+        requested_by=actor,
+        restores=undoes,
+        **decided,
     )
     if created:
         audit(revoke, AuditEvent.Action.REVOKE_REQUESTED, actor=actor, status=revoke.status)
