@@ -1,4 +1,5 @@
-"""The e-mail that tells a tenant's portal admins that readers ask for revokes.
+"""The e-mail that tells a tenant's portal admins that readers ask for revokes (or for a
+missing permission to be granted).
 
 Sent by a task (``tenants.tasks.notify_revoke_requests``) once the requests are committed,
 never inside the request that made them: a mail server's error, or a name that a mail
@@ -52,7 +53,10 @@ def revoke_requests_notify(*, revoke_ids: list[int]) -> int:
 def _subject(tenant: Tenant, revokes: list[RevokeRequest]) -> str:
     if len(revokes) == 1:
         revoke = revokes[0]
-        subject = f"Revoke request in {tenant.name}: {revoke.value} of {revoke.client.display_name}"
+        action = revoke.get_action_display()
+        subject = (
+            f"{action} request in {tenant.name}: {revoke.value} of {revoke.client.display_name}"
+        )
     else:
         subject = f"{len(revokes)} revoke requests in {tenant.name}"
     return plain(subject)
@@ -61,7 +65,9 @@ def _subject(tenant: Tenant, revokes: list[RevokeRequest]) -> str:
 def _body(tenant: Tenant, revokes: list[RevokeRequest]) -> str:
     requester = revokes[0].requested_by
     who = (requester.get_full_name() or requester.get_username()) if requester else "A reader"
-    lines = [plain(f"{who} asks to revoke these permissions in {tenant.name}:"), ""]
+    # A grant of a missing permission is asked for alone, a revoke alone or in bulk.
+    verb = "grant" if revokes[0].action == RevokeRequest.Action.GRANT else "revoke"
+    lines = [plain(f"{who} asks to {verb} these permissions in {tenant.name}:"), ""]
     for revoke in revokes:
         lines += [f"- {plain(target(revoke))}", f"  {_application_url(revoke)}"]
     lines += ["", "Approve or deny each request on the application's page."]

@@ -11,25 +11,13 @@ from playwright.sync_api import Page
 
 from tenants.graph import GraphClient
 from tenants.models import Grant, RevokeRequest, ServicePrincipal
-from tenants.tasks import execute_revoke, sync_tenant
 from tests.browser.helpers import RECORD_VIOLATIONS, screenshot, sign_in
 from tests.helpers import sync
 from tests.ids import CONNECT_247, GRAPH
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("tasks_run_at_once")]
 
 DEVICE_READ = "Device.Read.All"
-
-
-@pytest.fixture(autouse=True)
-def tasks_run_at_once(monkeypatch) -> None:
-    monkeypatch.setattr(
-        execute_revoke, "delay", lambda revoke_id: execute_revoke.apply((revoke_id,))
-    )
-    monkeypatch.setattr(sync_tenant, "delay", lambda run_id: sync_tenant.apply((run_id,)))
-    monkeypatch.setattr(
-        sync_tenant, "apply_async", lambda args, countdown=None: sync_tenant.apply(args)
-    )
 
 
 def device_read_held() -> bool:

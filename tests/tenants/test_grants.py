@@ -3,6 +3,7 @@ the verification sync, undo (a revoke), approvals, the audit trail, the manual s
 where the portal may only read, and the application page's buttons."""
 
 import pytest
+from django.core import mail
 from django.urls import reverse
 
 from permissions.models import Application, Permission
@@ -19,6 +20,7 @@ from tenants.revokes import (
     revoke_request_execute,
 )
 from tenants.services import features_set
+from tenants.tasks import notify_revoke_requests
 from tests.helpers import sync
 from tests.ids import ASKCODY, CONNECT_247, CONTOSO, DEVICE_READ_ALL, FABRIKAM, GRAPH, PORTAL_APP
 from tests.tenants.helpers import graph_assignments, graph_grants
@@ -55,14 +57,32 @@ def remove_outside_the_portal(tenant, app_id: str, value: str, client_for) -> No
     sync(tenant, client_for(str(tenant.tenant_id)))
 
 
-def narrow_askcody_admin_grant(tenant, emu, client_for) -> dict:
-    """Group.Read.All taken out of AskCody's admin consent in Entra, then a sync."""
+def askcody_admin_grant(emu, tenant) -> dict:
+    """AskCody's admin consent (its AllPrincipals grant on Graph) as the emulator has it."""
     askcody = sp(tenant, ASKCODY)
-    grant = next(
+    return next(
         g
         for g in graph_grants(emu, CONTOSO, str(askcody.object_id))
         if g["consentType"] == "AllPrincipals"
     )
+
+
+def grant_and_execute(tenant, app_id: str, permission: PermissionKey, actor, client_for):
+    """An admin's grant request, carried out at once; the request as it ended."""
+    grant, created = grant_request_create(
+        tenant=tenant,
+        client=sp(tenant, app_id),
+        permission=permission,
+        actor=actor,
+        role=Role.ADMIN,
+    )
+    assert created
+    return revoke_request_execute(revoke_id=grant.pk, client=client_for(str(tenant.tenant_id)))
+
+
+def narrow_askcody_admin_grant(tenant, emu, client_for) -> dict:
+    """Group.Read.All taken out of AskCody's admin consent in Entra, then a sync."""
+    grant = askcody_admin_grant(emu, tenant)
     scope = " ".join(s for s in grant["scope"].split() if s != "Group.Read.All")
     GraphClient(tenant_id=CONTOSO).request(
         "PATCH", f"/oauth2PermissionGrants/{grant['id']}", json={"scope": scope}
@@ -140,14 +160,7 @@ def test_an_admin_grants_a_missing_app_role_a_sync_sees_it_and_undo_revokes_it(
 def test_undo_waits_for_the_sync_that_records_the_grant(synced, alice, client_for, sent_revokes):
     contoso = synced.contoso
     remove_outside_the_portal(contoso, CONNECT_247, "Device.Read.All", client_for)
-    grant, _ = grant_request_create(
-        tenant=contoso,
-        client=sp(contoso, CONNECT_247),
-        permission=DEVICE_READ,
-        actor=alice,
-        role=Role.ADMIN,
-    )
-    grant = revoke_request_execute(revoke_id=grant.pk, client=client_for(CONTOSO))
+    grant = grant_and_execute(contoso, CONNECT_247, DEVICE_READ, alice, client_for)
 
     with pytest.raises(ValueError, match="No sync has recorded Device.Read.All"):
         grant_undo(revoke=grant, actor=alice)
@@ -161,14 +174,7 @@ def test_a_missing_scope_is_added_to_the_admin_consent_grant(
     before = narrow_askcody_admin_grant(contoso, emu, client_for)
     assert ("Group.Read.All", "delegated") in missing_values(contoso, ASKCODY)
 
-    grant, _ = grant_request_create(
-        tenant=contoso,
-        client=askcody,
-        permission=GROUP_READ_DELEGATED,
-        actor=alice,
-        role=Role.ADMIN,
-    )
-    grant = revoke_request_execute(revoke_id=grant.pk, client=client_for(CONTOSO))
+    grant = grant_and_execute(contoso, ASKCODY, GROUP_READ_DELEGATED, alice, client_for)
 
     assert grant.status == RevokeRequest.Status.SUCCEEDED, grant.error
     path = f"/oauth2PermissionGrants/{before['id']}"
@@ -186,22 +192,11 @@ def test_without_an_admin_consent_grant_one_is_created(
 ):
     contoso = synced.contoso
     askcody = sp(contoso, ASKCODY)
-    admin = next(
-        g
-        for g in graph_grants(emu, CONTOSO, str(askcody.object_id))
-        if g["consentType"] == "AllPrincipals"
-    )
+    admin = askcody_admin_grant(emu, contoso)
     GraphClient(tenant_id=CONTOSO).request("DELETE", f"/oauth2PermissionGrants/{admin['id']}")
     sync(contoso, client_for(CONTOSO))
 
-    grant, _ = grant_request_create(
-        tenant=contoso,
-        client=askcody,
-        permission=GROUP_READ_DELEGATED,
-        actor=alice,
-        role=Role.ADMIN,
-    )
-    grant = revoke_request_execute(revoke_id=grant.pk, client=client_for(CONTOSO))
+    grant = grant_and_execute(contoso, ASKCODY, GROUP_READ_DELEGATED, alice, client_for)
 
     assert grant.status == RevokeRequest.Status.SUCCEEDED, grant.error
     body = {
@@ -219,7 +214,12 @@ def test_without_an_admin_consent_grant_one_is_created(
     assert [g["scope"] for g in created] == ["Group.Read.All"]
 
 
-def test_a_readers_grant_waits_for_an_admins_approval(synced, alice, bob, client_for, sent_revokes):
+def test_a_readers_grant_waits_for_an_admins_approval(
+    synced, alice, bob, client_for, sent_revokes, monkeypatch
+):
+    monkeypatch.setattr(
+        notify_revoke_requests, "delay", lambda ids: notify_revoke_requests.apply((ids,))
+    )
     contoso = synced.contoso
     remove_outside_the_portal(contoso, CONNECT_247, "Device.Read.All", client_for)
     grant, _ = grant_request_create(
@@ -230,6 +230,9 @@ def test_a_readers_grant_waits_for_an_admins_approval(synced, alice, bob, client
         role=Role.READER,
     )
     assert grant.status == RevokeRequest.Status.PENDING_APPROVAL and sent_revokes == []
+    (message,) = mail.outbox
+    assert message.subject == "Grant request in Contoso: Device.Read.All of 247connect"
+    assert message.body.startswith("Bob Berg asks to grant these permissions in Contoso:")
 
     grant = revoke_request_approve(revoke=grant, actor=alice)
 
