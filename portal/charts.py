@@ -9,6 +9,7 @@ it, which is the text alternative; the SVG says so in its accessible name.
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -41,6 +42,26 @@ class Bar:
 
     def total(self, series: Sequence[Series]) -> int:
         return sum(max(0, int(self.values.get(s.key, 0))) for s in series)
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """One row of a chart's table: what it is (linked) and its numbers."""
+
+    label: str
+    href: str
+    cells: list[Any]
+
+
+@dataclass(frozen=True)
+class ChartWithTable:
+    """A chart and the table of its numbers (its text alternative): the table's caption,
+    column headings (the first is the rows' label) and rows."""
+
+    svg: SafeString
+    caption: str
+    headings: list[str]
+    rows: list[TableRow]
 
 
 def nice_maximum(value: int) -> int:

@@ -19,15 +19,16 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
-from django.db.models import Count, F
+from django.db.models import Case, Count, F, When
 from django.utils import timezone
 
 from permissions.models import Permission, Tier
 from permissions.verdicts import PermissionKey, Verdict, apply_justification, evaluate
 from tenants.justifications import justification_note, justifications_by_client
-from tenants.models import Grant, SyncRun, Tenant
+from tenants.models import Grant, ServicePrincipal, SyncRun, Tenant
 from tenants.report import application_needs, enabled_features
 from tenants.slots import GrantSlot
 
@@ -68,44 +69,60 @@ def grant_history(tenant: Tenant, *, runs: int = HISTORY_RUNS) -> list[HistoryPo
     ][::-1]
     if not shown:
         return []
-    changes = _changes(tenant, last_run=shown[-1][0])
-    buckets = _buckets(tenant, {entry for _run, entry, _delta in changes})
-    return list(_walk(shown, changes, buckets))
+    changes, entries = _changes(tenant, last_run=shown[-1][0])
+    return list(_walk(shown, changes, _buckets(tenant, entries)))
 
 
-def _changes(tenant: Tenant, *, last_run: int) -> list[tuple[int, _Entry, int]]:
-    """(run id, entry, +n or -n) for every run up to ``last_run`` that added or removed
-    rows of an entry, in run order: two aggregate queries."""
-    fields = ("client__app_id", "resource_app_id", "kind", "value", "permission_id", "consent")
-    grants = Grant.objects.filter(tenant=tenant)
+def _changes(tenant: Tenant, *, last_run: int) -> tuple[list[tuple[int, int, int]], list[_Entry]]:
+    """(run id, entry number, +n or -n) for every run up to ``last_run`` that added or
+    removed rows of an entry, in run order, and the entries by number: two aggregate
+    queries, and one for the clients' appIds. Entries are numbered so that the walk
+    hashes small ints, not permission keys."""
+    # An app role's id only names it where the resource does not publish its value.
+    role_id = Case(When(value="", then=F("permission_id")), default=None)
+    fields = ("client_id", "resource_app_id", "kind", "value", "role_id", "consent")
+    grants = Grant.objects.filter(tenant=tenant).order_by().annotate(role_id=role_id)
     added = (
         grants.filter(first_seen_run_id__lte=last_run)
-        .values(*fields, run=F("first_seen_run_id"))
+        .values_list(*fields, "first_seen_run_id")
         .annotate(rows=Count("pk"))
-        .order_by()
     )
     removed = (
         grants.filter(removed_in_run_id__lte=last_run)
-        .values(*fields, run=F("removed_in_run_id"))
+        .values_list(*fields, "removed_in_run_id")
         .annotate(rows=Count("pk"))
-        .order_by()
     )
-    changes = [(row["run"], _entry(row), row["rows"]) for row in added]
-    changes += [(row["run"], _entry(row), -row["rows"]) for row in removed]
+    raw_numbers: dict[tuple[Any, ...], int] = {}
+    raw_changes = []
+    for sign, rows in ((1, added), (-1, removed)):
+        for *raw, run_id, count in rows:
+            number = raw_numbers.setdefault(tuple(raw), len(raw_numbers))
+            raw_changes.append((run_id, number, sign * count))
+    app_ids = dict(
+        ServicePrincipal.objects.filter(pk__in={raw[0] for raw in raw_numbers}).values_list(
+            "pk", "app_id"
+        )
+    )
+    # Rows that differ only in the case of the value are one entry, as Entra has it.
+    numbers: dict[_Entry, int] = {}
+    canonical = [numbers.setdefault(_entry(raw, app_ids), len(numbers)) for raw in raw_numbers]
+    changes = [(run_id, canonical[number], delta) for run_id, number, delta in raw_changes]
     # Within one run, additions before removals never matter: a row is added and removed
     # by different runs.
-    return sorted(changes, key=lambda change: change[0])
+    changes.sort(key=lambda change: change[0])
+    return changes, list(numbers)
 
 
-def _entry(row: dict) -> _Entry:
+def _entry(raw: tuple[Any, ...], app_ids: dict[int, UUID]) -> _Entry:
+    client_id, resource_app_id, kind, value, role_id, consent = raw
     # An app role the resource does not publish keeps its id as its name (as in the report).
-    value = row["value"] or str(row["permission_id"])
-    key = PermissionKey(str(row["resource_app_id"]), row["kind"], value)
-    return (row["client__app_id"], key, row["consent"])
+    key = PermissionKey(str(resource_app_id), kind, value or str(role_id))
+    return (app_ids[client_id], key, consent)
 
 
-def _buckets(tenant: Tenant, entries: set[_Entry]) -> dict[_Entry, tuple[str, str]]:
-    """Each entry's (verdict, tier) by today's rules: five queries for them all."""
+def _buckets(tenant: Tenant, entries: list[_Entry]) -> list[tuple[str, str]]:
+    """Each entry's (verdict, tier) by today's rules, in the entries' order: five queries
+    for them all."""
     app_ids = {app_id for app_id, _key, _consent in entries}
     needs = application_needs(app_ids)
     enabled = enabled_features(tenant, app_ids)
@@ -122,7 +139,7 @@ def _buckets(tenant: Tenant, entries: set[_Entry]) -> dict[_Entry, tuple[str, st
         ).grants
     }
     tiers = _tiers({key for _app, key, _consent in entries})
-    buckets = {}
+    buckets = []
     for app_id, key, consent in entries:
         justification = justified.get((tenant.pk, app_id), {}).get(GrantSlot.of(key, consent))
         finding = apply_justification(
@@ -130,7 +147,7 @@ def _buckets(tenant: Tenant, entries: set[_Entry]) -> dict[_Entry, tuple[str, st
             justification_note(justification) if justification else None,
             today=today,
         )
-        buckets[(app_id, key, consent)] = (finding.verdict.value, tiers.get(key, Tier.UNCLASSIFIED))
+        buckets.append((finding.verdict.value, tiers.get(key, Tier.UNCLASSIFIED)))
     return buckets
 
 
@@ -147,12 +164,12 @@ def _tiers(keys: Iterable[PermissionKey]) -> dict[PermissionKey, str]:
 
 def _walk(
     shown: list[tuple[int, datetime]],
-    changes: list[tuple[int, _Entry, int]],
-    buckets: dict[_Entry, tuple[str, str]],
+    changes: list[tuple[int, int, int]],
+    buckets: list[tuple[str, str]],
 ) -> Iterable[HistoryPoint]:
     """Apply the changes in run order; at each shown run, count the entries held then.
     An entry counts while at least one of its rows is held."""
-    rows: Counter[_Entry] = Counter()
+    rows = [0] * len(buckets)
     by_verdict: Counter[str] = Counter()
     by_tier: Counter[str] = Counter()
     position = 0

@@ -146,23 +146,41 @@ def test_a_bars_chart_gives_each_category_its_total():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_tenant_and_sync_pages_show_the_history_beside_its_table(synced, alice_client):
+def test_the_history_page_shows_each_chart_beside_its_table(synced, alice_client):
     contoso = synced.contoso
     point = grant_history(contoso)[-1]
+    url = reverse("tenants:history", args=[contoso.tenant_id])
 
-    for url in (
-        reverse("tenants:tenant-detail", args=[contoso.tenant_id]),
-        reverse("tenants:run-list", args=[contoso.tenant_id]),
-    ):
-        page = alice_client.get(url).content.decode()
-        assert "Grants over time" in page and '<svg class="chart"' in page
-        row = (
-            f'<td class="has-text-right">{point.by_verdict["needed"]}</td>'
-            f'<td class="has-text-right">{point.by_verdict["unused"]}</td>'
-            f'<td class="has-text-right">{point.by_verdict["unexplained"]}</td>'
-            f'<td class="has-text-right">{point.total}</td>'
+    for answer in (alice_client.get(url), alice_client.get(url, HTTP_HX_REQUEST="true")):
+        page = answer.content.decode()
+        assert page.count('<svg class="chart"') == 2
+        assert "<caption>Grants of Contoso at each sync, by verdict</caption>" in page
+        row = "".join(
+            f'<td class="has-text-right">{count}</td>'
+            for count in (*point.by_verdict.values(), point.total)
         )
         assert row in page
+    assert "<html" not in page  # htmx gets the section alone
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_tenant_and_sync_pages_load_the_history_when_it_is_reached(synced, alice_client):
+    contoso = synced.contoso
+    history = reverse("tenants:history", args=[contoso.tenant_id])
+
+    tenant_page = alice_client.get(reverse("tenants:tenant-detail", args=[contoso.tenant_id]))
+    runs_page = alice_client.get(reverse("tenants:run-list", args=[contoso.tenant_id]))
+
+    assert f'hx-get="{history}?runs=12" hx-trigger="revealed"' in tenant_page.content.decode()
+    assert f'hx-get="{history}" hx-trigger="revealed"' in runs_page.content.decode()
+    # Without JavaScript, a link to the same page.
+    assert f'<a href="{history}">' in runs_page.content.decode()
+
+
+def test_an_outsider_gets_no_history(contoso, charlie_client):
+    assert (
+        charlie_client.get(reverse("tenants:history", args=[contoso.tenant_id])).status_code == 404
+    )
 
 
 @pytest.mark.django_db(transaction=True)
