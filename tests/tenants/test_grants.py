@@ -2,6 +2,8 @@
 the verification sync, undo (a revoke), approvals, the audit trail, the manual steps
 where the portal may only read, and the application page's buttons."""
 
+import json
+
 import pytest
 from django.core import mail
 from django.urls import reverse
@@ -13,7 +15,9 @@ from tenants.access import Role
 from tenants.graph import GraphClient
 from tenants.models import AuditEvent, Grant, RevokeRequest, ServicePrincipal
 from tenants.revokes import (
+    grant_plans,
     grant_request_create,
+    grant_steps,
     grant_undo,
     manual_steps,
     revoke_request_approve,
@@ -406,3 +410,47 @@ def test_an_outsider_cannot_grant(synced, charlie_client, client_for):
 
     assert charlie_client.post(url, grant_form(DEVICE_READ)).status_code == 404
     assert not RevokeRequest.objects.filter(action="grant").exists()
+
+
+def test_steps_for_a_delegated_scope_patch_the_admin_consent_grant(
+    synced, emu, client_for, settings
+):
+    contoso = synced.contoso
+    before = narrow_askcody_admin_grant(contoso, emu, client_for)
+    scope = f"{before['scope']} Group.Read.All"
+
+    (plan,) = grant_plans(
+        tenant=contoso, client=sp(contoso, ASKCODY), missing=[(GROUP_READ_DELEGATED, None)]
+    )
+    steps = grant_steps(plan)
+
+    url = f"{settings.GRAPH_URL}/v1.0/oauth2PermissionGrants/{before['id']}"
+    assert steps[1].startswith(f"PATCH {url} with the body ")
+    assert json.dumps({"scope": scope}) in steps[1]
+    assert steps[2] == (
+        "Or in Microsoft Graph PowerShell: Update-MgOauth2PermissionGrant "
+        f'-OAuth2PermissionGrantId {before["id"]} -Scope "{scope}"'
+    )
+
+
+def test_steps_for_a_delegated_scope_without_admin_consent_create_the_grant(synced):
+    fabrikam = synced.fabrikam
+    askcody = sp(fabrikam, ASKCODY)
+    resource = graph_sp_id(fabrikam)
+
+    (plan,) = grant_plans(tenant=fabrikam, client=askcody, missing=[(GROUP_READ_DELEGATED, None)])
+    steps = grant_steps(plan)
+
+    body = {
+        "clientId": str(askcody.object_id),
+        "consentType": "AllPrincipals",
+        "resourceId": resource,
+        "scope": "Group.Read.All",
+    }
+    assert steps[1].endswith(f"/v1.0/oauth2PermissionGrants with the body {json.dumps(body)}")
+    assert steps[2] == (
+        "Or in Microsoft Graph PowerShell: New-MgOauth2PermissionGrant "
+        f"-ClientId {askcody.object_id} -ConsentType AllPrincipals "
+        f'-ResourceId {resource} -Scope "Group.Read.All"'
+    )
+    assert 'Do not use "Grant admin consent"' in steps[3]
