@@ -97,8 +97,11 @@ def grant_plans(
     client: ServicePrincipal,
     missing: Iterable[tuple[PermissionKey, UUID | None]],
 ) -> list[GrantPlan]:
-    """A plan for each (missing permission, its catalog id): two queries for them all."""
+    """A plan for each (missing permission, its catalog id): two queries for them all, none
+    when nothing is missing."""
     missing = list(missing)
+    if not missing:
+        return []
     resources = _resource_object_ids(tenant, {key.resource_app_id for key, _ in missing})
     grants = _admin_grants(tenant, client)
     return [
