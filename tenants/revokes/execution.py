@@ -35,6 +35,11 @@ already exists on the object" on ``appRoleAssignedTo``, 409
 ``Request_MultipleObjectsWithSameKeyValue`` on ``oauth2PermissionGrants``) mean it is
 there: success. It is verified by id the same way.
 
+A grant of a missing permission (action GRANT) is written the same way, its targets
+planned from what the last sync recorded (:mod:`tenants.revokes.missing`): the POST of the
+assignment, the scope added to the client's admin-consent grant, or that grant created
+(a 409 for a grant no sync had seen: the client's grants are read to find it).
+
 One delegated grant holds several scopes, and a read by id soon after the portal's own
 write to it may show the scopes before that write. So before computing a grant's new
 scope list, the scopes that the portal's other requests took out of it (or put back)
