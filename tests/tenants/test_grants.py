@@ -454,3 +454,33 @@ def test_steps_for_a_delegated_scope_without_admin_consent_create_the_grant(sync
         f'-ResourceId {resource} -Scope "Group.Read.All"'
     )
     assert 'Do not use "Grant admin consent"' in steps[3]
+
+
+def test_a_grant_made_since_the_sync_is_found_and_the_scope_added_to_it(
+    synced, alice, emu, client_for, sent_revokes
+):
+    contoso = synced.contoso
+    askcody = sp(contoso, ASKCODY)
+    graph = GraphClient(tenant_id=CONTOSO)
+    graph.request("DELETE", f"/oauth2PermissionGrants/{askcody_admin_grant(emu, contoso)['id']}")
+    sync(contoso, client_for(CONTOSO))
+    # Someone consents to one scope for everyone after that sync: the portal has not seen it.
+    made = graph.request(
+        "POST",
+        "/oauth2PermissionGrants",
+        json={
+            "clientId": str(askcody.object_id),
+            "consentType": "AllPrincipals",
+            "resourceId": graph_sp_id(contoso),
+            "scope": "User.Read",
+        },
+    ).json()
+
+    grant = grant_and_execute(contoso, ASKCODY, GROUP_READ_DELEGATED, alice, client_for)
+
+    assert grant.status == RevokeRequest.Status.SUCCEEDED, grant.error
+    assert [(m, p, s) for m, p, _body, s in writes(grant)] == [
+        ("POST", "/oauth2PermissionGrants", 409),
+        ("PATCH", f"/oauth2PermissionGrants/{made['id']}", 204),
+    ]
+    assert askcody_admin_grant(emu, contoso)["scope"].split() == ["User.Read", "Group.Read.All"]
