@@ -130,8 +130,8 @@ def _plan(
     problem = ""
     if is_portal_app(client.app_id):
         problem = (
-            "The portal does not grant permissions to itself: an admin consents to its "
-            "application in Entra (the tenant's health page has the link)."
+            "The portal does not grant permissions to itself: an admin of the tenant grants "
+            "them in Entra (the tenant's health page says how)."
         )
     elif resource_object_id is None:
         problem = (
@@ -151,7 +151,8 @@ def _plan(
 
 
 def _resource_object_ids(tenant: Tenant, app_ids: set[str]) -> dict[str, str]:
-    """Each resource's current service principal object id, by its appId (lower case)."""
+    """Each resource's current service principal object id, by its appId (lower case); of
+    two, the older row, as ``current_service_principal`` picks it."""
     rows = ServicePrincipal.objects.filter(
         tenant=tenant, app_id__in=app_ids, removed_at__isnull=True
     ).order_by("-pk")
