@@ -431,7 +431,8 @@ REASON_MAX_LENGTH = 500
 
 
 class RevokeRequest(models.Model):
-    """Taking one permission away from one application in one tenant, or giving it back.
+    """Taking one permission away from one application in one tenant, giving it back, or
+    granting one it misses.
 
     For a delegated permission, one request covers the scope in every grant of its
     consent type: the admin-consent grant, or each user's grant. What was removed is kept
@@ -442,6 +443,9 @@ class RevokeRequest(models.Model):
     class Action(models.TextChoices):
         REVOKE = "revoke", "Revoke"
         RESTORE = "restore", "Restore"
+        # Giving an application a permission an enabled feature needs and the tenant has
+        # not granted (a missing one); its undo is a revoke (``restores`` names the grant).
+        GRANT = "grant", "Grant"
 
     class Status(models.TextChoices):
         PENDING_APPROVAL = "pending_approval", "Waiting for approval"
@@ -495,7 +499,8 @@ class RevokeRequest(models.Model):
     # back on failure with the error kept here, so a failed send stays visible and retried.
     decision_mailed_at = models.DateTimeField(null=True, blank=True)
     decision_mail_error = models.TextField(blank=True)
-    # The revoke a restore undoes.
+    # The request this one undoes: the revoke a restore puts back, or the grant a revoke
+    # takes away again.
     restores = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -650,6 +655,13 @@ class AuditEvent(models.Model):
         RESTORE_MANUAL = "restore.manual", "Restore needs manual steps"
         RESTORE_SUCCEEDED = "restore.succeeded", "Restore succeeded"
         RESTORE_FAILED = "restore.failed", "Restore failed"
+        GRANT_REQUESTED = "grant.requested", "Grant of a missing permission requested"
+        GRANT_APPROVED = "grant.approved", "Grant approved"
+        GRANT_DENIED = "grant.denied", "Grant denied"
+        GRANT_CANCELLED = "grant.cancelled", "Grant cancelled"
+        GRANT_MANUAL = "grant.manual", "Grant needs manual steps"
+        GRANT_SUCCEEDED = "grant.succeeded", "Grant succeeded"
+        GRANT_FAILED = "grant.failed", "Grant failed"
         REGRANTED = "grant.regranted", "Revoked permission granted again"
         ADMIN_SIGNED_IN = "admin.signed_in", "Admin signed in"
         TENANT_CONNECTED = "tenant.connected", "Tenant connected by admin consent"

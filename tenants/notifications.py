@@ -1,5 +1,6 @@
 """The e-mails about revoke requests: to a tenant's portal admins when readers ask for
-revokes, and to a requester when an admin decided on their request.
+revokes (or for a missing permission to be granted), and to a requester when an admin
+decided on their request.
 
 Sent by tasks (``tenants.tasks.notify_revoke_requests``, ``notify_revoke_decision``) once
 the requests are committed, never inside the request that made them: a mail server's
@@ -95,7 +96,10 @@ def revoke_decision_notify(*, revoke_id: int) -> str:
 def _subject(tenant: Tenant, revokes: list[RevokeRequest]) -> str:
     if len(revokes) == 1:
         revoke = revokes[0]
-        subject = f"Revoke request in {tenant.name}: {revoke.value} of {revoke.client.display_name}"
+        action = revoke.get_action_display()
+        subject = (
+            f"{action} request in {tenant.name}: {revoke.value} of {revoke.client.display_name}"
+        )
     else:
         subject = f"{len(revokes)} revoke requests in {tenant.name}"
     return plain(subject)
@@ -103,12 +107,16 @@ def _subject(tenant: Tenant, revokes: list[RevokeRequest]) -> str:
 
 def _body(tenant: Tenant, revokes: list[RevokeRequest]) -> str:
     requester = revokes[0].requested_by
+    # A grant of a missing permission is asked for alone, a revoke alone or in bulk.
+    verb = "grant" if revokes[0].action == RevokeRequest.Action.GRANT else "revoke"
     lines = [
-        plain(f"{_name(requester, 'A reader')} asks to revoke these permissions in {tenant.name}:")
+        plain(f"{_name(requester, 'A reader')} asks to {verb} these permissions in {tenant.name}:")
     ]
-    impacts = revoke_impacts(revokes)
+    # What a revoke would break; a grant breaks nothing.
+    impacts = revoke_impacts(revokes) if verb == "revoke" else {}
     for revoke in revokes:
-        lines += ["", f"- {plain(target(revoke))}", *_impact_lines(impacts.get(revoke.pk))]
+        impact = _impact_lines(impacts.get(revoke.pk)) if verb == "revoke" else []
+        lines += ["", f"- {plain(target(revoke))}", *impact]
         if revoke.reason:
             lines.append(f"  Why: {plain(revoke.reason)}")
         lines.append(f"  {_application_url(revoke)}")

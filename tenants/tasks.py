@@ -59,7 +59,8 @@ def sync_tenant(self, run_id: int) -> str:
     time_limit=REVOKE_TIME_LIMIT,
 )
 def execute_revoke(self, revoke_id: int) -> str:
-    """Carry out one revoke or restore request; throttling and outages are retried later."""
+    """Carry out one revoke, restore or grant request; throttling and outages are retried
+    later."""
     from tenants.revokes import (
         revoke_request_execute,
         revoke_request_give_up,

@@ -5,6 +5,8 @@ from tenants.views import (
     audit,
     dashboard,
     drafts,
+    grants,
+    history,
     justifications,
     onboarding,
     revokes,
@@ -50,6 +52,7 @@ tenant_pages = [
         name="revoke-cancel",
     ),
     path("<uuid:tenant_id>/revokes/<int:revoke_id>/undo/", revokes.revoke_undo, name="revoke-undo"),
+    path("<uuid:tenant_id>/history/", history.history, name="history"),
     path("<uuid:tenant_id>/runs/", runs.run_list, name="run-list"),
     path("<uuid:tenant_id>/runs/<int:run_id>/", runs.run_detail, name="run-detail"),
     path("<uuid:tenant_id>/runs/<int:run_id>/status/", runs.run_status, name="run-status"),
@@ -79,6 +82,11 @@ tenant_pages = [
         "<uuid:tenant_id>/applications/<uuid:app_id>/revoke/",
         revokes.revoke_create,
         name="revoke-create",
+    ),
+    path(
+        "<uuid:tenant_id>/applications/<uuid:app_id>/grant/",
+        grants.grant_create,
+        name="grant-create",
     ),
     path(
         "<uuid:tenant_id>/applications/<uuid:app_id>/justify/",

@@ -46,6 +46,7 @@ from tests.factories import (
     FeatureFactory,
     GrantFactory,
     PermissionFactory,
+    RequirementFactory,
     RevokeRequestFactory,
     ServicePrincipalFactory,
     SyncRunFactory,
@@ -65,6 +66,7 @@ WRITES = {
     "tenants:sync-now",
     "tenants:features-save",
     "tenants:revoke-create",
+    "tenants:grant-create",
     "tenants:revoke-approve",
     "tenants:revoke-deny",
     "tenants:revoke-cancel",
@@ -82,8 +84,9 @@ WRITES = {
 }
 # Of those, what only operators and superusers may do: a manifest is portal-wide.
 OPERATOR_WRITES = {"permissions:manifest-upload"}
-# Of those, what a reader may do too: ask for a revoke, which then waits for an admin.
-READER_WRITES = {"tenants:revoke-create"}
+# Of those, what a reader may do too: ask for a revoke, or for a missing permission's grant,
+# which then waits for an admin.
+READER_WRITES = {"tenants:revoke-create", "tenants:grant-create"}
 # Writes that change only the user's own settings, which readers may do too.
 PERSONAL_WRITES = {"digests:subscription-save"}
 # The revoke request each URL acts on: Undo needs a succeeded revoke, the rest a request
@@ -146,6 +149,8 @@ class World:
     held: SyncRun
     client_app: ServicePrincipal
     permission: Permission
+    # What the application's enabled feature lists and it does not hold: a grant's.
+    missing: Permission
     feature_key: str
     pending: RevokeRequest
     succeeded: RevokeRequest
@@ -194,6 +199,9 @@ def world(monkeypatch, contoso, fabrikam) -> World:
         tenant=contoso, app_id=feature.application.app_id, display_name="Payroll Robot 7F3A"
     )
     permission = PermissionFactory(value="Payroll.Read.All")
+    missing = PermissionFactory(value="Payroll.Export.All")
+    RequirementFactory(feature=feature, permission_value=missing.value)
+    ServicePrincipalFactory(tenant=contoso, app_id=MICROSOFT_GRAPH_APP_ID, display_name="Graph")
     GrantFactory(client=client_app, value=permission.value, first_seen_run=good)
     # A reader asked to revoke another of its grants; a third one is revoked already.
     asked = GrantFactory(client=client_app, value="Payroll.Write.All", first_seen_run=good)
@@ -220,8 +228,22 @@ def world(monkeypatch, contoso, fabrikam) -> World:
     GrantFactory(client=ServicePrincipalFactory(tenant=fabrikam), first_seen_run=fabrikam_run)
     contoso.refresh_from_db()
     return World(
-        contoso, fabrikam, run, held, client_app, permission, feature.key, pending, succeeded
+        contoso,
+        fabrikam,
+        run,
+        held,
+        client_app,
+        permission,
+        missing,
+        feature.key,
+        pending,
+        succeeded,
     )
+
+
+def posted_value(world: World, url: str) -> str:
+    """The permission a write names: the missing one for a grant, else the held one."""
+    return world.missing.value if url.endswith("/grant/") else world.permission.value
 
 
 def post(client: Client, world: World, url: str):  # a test response
@@ -232,7 +254,7 @@ def post(client: Client, world: World, url: str):  # a test response
             "enabled": [world.feature_key],
             "resource_app_id": MICROSOFT_GRAPH_APP_ID,
             "kind": "application",
-            "value": world.permission.value,
+            "value": posted_value(world, url),
             "consent": "admin",
             "frequency": "daily",
             "reason": "Payroll runs on it",
@@ -316,7 +338,7 @@ def test_a_reader_reads_everything_and_changes_nothing(world, route, bob_client)
         return
     if route.name in READER_WRITES:
         assert write.status_code in (200, 302), url
-        asked = RevokeRequest.objects.get(value=world.permission.value)
+        asked = RevokeRequest.objects.get(value=posted_value(world, url))
         assert asked.status == RevokeRequest.Status.PENDING_APPROVAL, url
         return
     if route.name in WRITES:

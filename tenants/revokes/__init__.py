@@ -1,4 +1,5 @@
-"""Revoke requests: taking one permission away from one application, and giving it back.
+"""Revoke requests: taking one permission away from one application, giving it back, and
+granting one it misses (action GRANT, whose undo is a revoke).
 
 A request names a grant as (tenant, client, :class:`~tenants.slots.GrantSlot`). An
 admin's click queues it; a reader's waits for an admin's approval. The Celery task
@@ -12,9 +13,12 @@ The modules, each importing only those above it:
 
 - ``_shared``: the grant rows a request names, Graph's spellings, the audit events
 - ``manual``: what the portal may do in a tenant, and the steps for an admin where not
+- ``missing``: what granting a missing permission writes, with the real ids, and the
+  steps for an admin where the portal may not write
 - ``guard``: what a revoke never touches (the portal's read rights; in bulk, the portal,
   Microsoft's apps, managed identities) and what needs an explicit acknowledgement
 - ``decisions``: creating requests, approving, denying, cancelling, undoing
+- ``grant``: asking for a missing permission to be granted, and taking it back
 - ``bulk``: every grant that nothing needs, one request each
 - ``execution``: carrying a request out in Graph, the dead-worker sweep, the resync
 - ``after_sync``: what a sync tells the requests
@@ -46,8 +50,10 @@ from tenants.revokes.execution import (
     revoke_request_resync,
     revoke_requests_resume_abandoned,
 )
+from tenants.revokes.grant import grant_request_create, grant_undo, undoable_grant_ids
 from tenants.revokes.guard import RevokeRefused, portal_grant
 from tenants.revokes.manual import manual_steps
+from tenants.revokes.missing import GrantPlan, grant_plans, grant_slot, grant_steps
 from tenants.slots import GrantSlot
 
 __all__ = [
@@ -55,10 +61,16 @@ __all__ = [
     "BulkPlan",
     "BulkResult",
     "GrantCandidate",
+    "GrantPlan",
     "GrantSlot",
     "LeftOut",
     "RevokeRefused",
     "bulk_token_parse",
+    "grant_plans",
+    "grant_request_create",
+    "grant_slot",
+    "grant_steps",
+    "grant_undo",
     "manual_steps",
     "portal_can_write",
     "portal_grant",
@@ -76,4 +88,5 @@ __all__ = [
     "revoke_requests_resume_abandoned",
     "revoke_restore",
     "revokes_after_sync",
+    "undoable_grant_ids",
 ]

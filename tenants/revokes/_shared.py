@@ -22,6 +22,18 @@ OUTCOMES: dict[tuple[str, str], str] = {
     (Action.REVOKE, Status.FAILED): AuditEvent.Action.REVOKE_FAILED,
     (Action.RESTORE, Status.SUCCEEDED): AuditEvent.Action.RESTORE_SUCCEEDED,
     (Action.RESTORE, Status.FAILED): AuditEvent.Action.RESTORE_FAILED,
+    (Action.GRANT, Status.SUCCEEDED): AuditEvent.Action.GRANT_SUCCEEDED,
+    (Action.GRANT, Status.FAILED): AuditEvent.Action.GRANT_FAILED,
+}
+
+# A grant request goes through the same decisions as a revoke (approval, denial, manual
+# steps); its trail names them as a grant's.
+GRANT_EVENTS: dict[str, str] = {
+    AuditEvent.Action.REVOKE_REQUESTED: AuditEvent.Action.GRANT_REQUESTED,
+    AuditEvent.Action.REVOKE_APPROVED: AuditEvent.Action.GRANT_APPROVED,
+    AuditEvent.Action.REVOKE_DENIED: AuditEvent.Action.GRANT_DENIED,
+    AuditEvent.Action.REVOKE_CANCELLED: AuditEvent.Action.GRANT_CANCELLED,
+    AuditEvent.Action.REVOKE_MANUAL: AuditEvent.Action.GRANT_MANUAL,
 }
 
 
@@ -87,6 +99,8 @@ def new_grant_body(entry: dict[str, Any], value: str) -> dict[str, Any]:
 
 def audit(revoke: RevokeRequest, action: str, *, actor: User | None = None, **details: Any) -> None:
     """One audit event about a request, named and numbered the same way every time."""
+    if revoke.action == Action.GRANT:
+        action = GRANT_EVENTS.get(action, action)
     audit_record(
         action=action,
         tenant=revoke.tenant,
@@ -99,7 +113,8 @@ def audit(revoke: RevokeRequest, action: str, *, actor: User | None = None, **de
 def target(revoke: RevokeRequest) -> str:
     """A request in words: "Restore Mail.Read (application) of Teams Rooms"."""
     consent = ", user consents" if revoke.consent == Grant.Consent.USER else ""
-    verb = "Restore " if revoke.action == Action.RESTORE else ""
+    verbs: dict[str, str] = {Action.RESTORE: "Restore ", Action.GRANT: "Grant "}
+    verb = verbs.get(revoke.action, "")
     return f"{verb}{revoke.value} ({revoke.kind}{consent}) of {revoke.client.display_name}"
 
 

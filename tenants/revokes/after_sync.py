@@ -1,7 +1,7 @@
 """What a sync tells the revoke requests, in the sync's transaction.
 
 A MANUAL request is complete once the new snapshot no longer shows its grant (or, for a
-restore, shows it again); a revoke that succeeded is marked re-granted when the grant
+restore or a grant of a missing permission, shows it); a revoke that succeeded is marked re-granted when the grant
 comes back (re-consenting to an app brings back every permission it asks for).
 
 "Granted again" must never be a replica that is behind, showing what was just removed.
@@ -42,7 +42,8 @@ def revokes_after_sync(*, tenant: Tenant, run: SyncRun) -> None:
         return
     current = _current_slots(tenant, [*manual, *succeeded])
     for revoke in manual:
-        done = (_slot_of(revoke) in current) == (revoke.action == Action.RESTORE)
+        # A revoke is done once the grant is gone; a restore or a grant once it is there.
+        done = (_slot_of(revoke) in current) == (revoke.action != Action.REVOKE)
         if done:
             _complete_manual(revoke, run)
     for revoke in succeeded:

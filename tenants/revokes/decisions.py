@@ -94,9 +94,10 @@ def request_create(
     queue: bool,
     acknowledge_self: bool = False,
     reason: str = "",
+    undoes: RevokeRequest | None = None,
 ) -> tuple[RevokeRequest, bool]:
     """:func:`revoke_request_create` without the admins' e-mail, which a bulk request
-    sends once for all its requests."""
+    sends once for all its requests. ``undoes``: the grant request this revoke takes back."""
     if (
         not grant_rows_for(tenant=tenant, client=client, slot=slot)
         .filter(removed_in_run__isnull=True)
@@ -129,6 +130,7 @@ def request_create(
         status=status,
         requested_by=actor,
         reason=reason.strip()[:REASON_MAX_LENGTH],
+        restores=undoes,
         **decided,
     )
     if created:

@@ -35,6 +35,11 @@ already exists on the object" on ``appRoleAssignedTo``, 409
 ``Request_MultipleObjectsWithSameKeyValue`` on ``oauth2PermissionGrants``) mean it is
 there: success. It is verified by id the same way.
 
+A grant of a missing permission (action GRANT) is written the same way, its targets
+planned from what the last sync recorded (:mod:`tenants.revokes.missing`): the POST of the
+assignment, the scope added to the client's admin-consent grant, or that grant created
+(a 409 for a grant no sync had seen: the client's grants are read to find it).
+
 One delegated grant holds several scopes, and a read by id soon after the portal's own
 write to it may show the scopes before that write. So before computing a grant's new
 scope list, the scopes that the portal's other requests took out of it (or put back)
@@ -70,6 +75,7 @@ from tenants.revokes._shared import (
 )
 from tenants.revokes.guard import portal_grant
 from tenants.revokes.manual import to_manual
+from tenants.revokes.missing import grant_plan_for
 from tenants.services import sync_run_request
 from tenants.slots import GrantSlot
 from tenants.tasks import REVOKE_SOFT_TIME_LIMIT, REVOKE_TIME_LIMIT
@@ -198,7 +204,7 @@ def _waits_for_others(revoke_id: int) -> bool:
     blocking = [
         other
         for other in others
-        if other.action == Action.RESTORE or portal_grant(other.client, _slot(other)) != "write"
+        if other.action != Action.REVOKE or portal_grant(other.client, _slot(other)) != "write"
     ]
     if not blocking:
         return False
@@ -405,7 +411,8 @@ def _object_path(entry: dict[str, Any]) -> str:
 
 
 def _restore(restore: RevokeRequest, calls: _Calls) -> None:
-    for target in restore_targets(restore):
+    """Put in place what a restore puts back, or what a grant gives."""
+    for target in _targets(restore):
         if _put_back_entry(restore, target) is None:
             entry = _put_back(restore, calls, target)
             _remember(restore, entry)
@@ -415,6 +422,17 @@ def _restore(restore: RevokeRequest, calls: _Calls) -> None:
         lambda entry: _back(restore, calls, entry),
         f"Graph does not show {restore.value} for {restore.client.display_name} yet",
     )
+
+
+def _targets(request: RevokeRequest) -> list[dict[str, Any]]:
+    """A restore's: what its revoke removed. A grant's: what its plan names, from what the
+    last sync recorded now (the client's delegated grant may have changed since the click)."""
+    if request.action != Action.GRANT:
+        return restore_targets(request)
+    plan = grant_plan_for(request)
+    if plan.problem:
+        raise ValueError(plan.problem)
+    return plan.targets
 
 
 def _put_back_entry(restore: RevokeRequest, target: dict[str, Any]) -> dict[str, Any] | None:
@@ -504,10 +522,31 @@ def _grant_again(restore: RevokeRequest, calls: _Calls, target: dict[str, Any]) 
     # A grant for this client, resource and user exists already (an earlier attempt, or a
     # consent since): it is there. Graph names a grant by its client, resource and user,
     # so it is the one the revoke deleted; make sure it holds the scope.
+    if not target.get("id"):
+        # A grant of a missing scope: no sync had seen that grant, so find it by client.
+        found = _grant_of(calls, target)
+        if found is None:
+            raise GraphError(answer.message, retryable=True, status=409, code=answer.code)
+        return _add_scope(restore, calls, _grant_entry(found), found.get("scope"))
     current = calls("GET", _object_path(target))
     if current.status == 404:
         return {**target, "scope": restore.value, "id": None}
     return _add_scope(restore, calls, target, current.body.get("scope"))
+
+
+def _grant_of(calls: _Calls, target: dict[str, Any]) -> dict[str, Any] | None:
+    """The client's delegated grant on the target's resource for the target's user (Graph
+    keeps one per client, resource and user), from the client's grants, page by page."""
+    path: str | None = f"/servicePrincipals/{target['clientId']}/oauth2PermissionGrants"
+    while path:
+        answer = calls("GET", path)
+        if answer.status == 404:
+            return None
+        for item in answer.body.get("value", []):
+            if _same_slot({**item, "type": target["type"]}, target):
+                return item
+        path = answer.body.get("@odata.nextLink")
+    return None
 
 
 def _add_scope(

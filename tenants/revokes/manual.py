@@ -27,6 +27,7 @@ from tenants.revokes._shared import (
     restore_targets,
     without,
 )
+from tenants.revokes.missing import grant_plan_for, grant_steps
 
 ENTRA_ADMIN_CENTER = "https://entra.microsoft.com"
 
@@ -34,6 +35,8 @@ ENTRA_ADMIN_CENTER = "https://entra.microsoft.com"
 def manual_steps(revoke: RevokeRequest) -> list[str]:
     """What an admin does by hand: the Entra admin center page where it can do it, else
     the Graph calls; then the warning and how the portal confirms it."""
+    if revoke.action == Action.GRANT:
+        return grant_steps(grant_plan_for(revoke))
     client = revoke.client
     if revoke.action == Action.REVOKE and revoke.consent == Grant.Consent.ADMIN:
         steps = [
@@ -73,10 +76,11 @@ def to_manual(revoke: RevokeRequest, error: str) -> RevokeRequest:
 
 
 def audit_manual(revoke: RevokeRequest, *, actor: User | None, reason: str) -> None:
+    # A grant's is named as such by audit().
     action = (
-        AuditEvent.Action.REVOKE_MANUAL
-        if revoke.action == Action.REVOKE
-        else AuditEvent.Action.RESTORE_MANUAL
+        AuditEvent.Action.RESTORE_MANUAL
+        if revoke.action == Action.RESTORE
+        else AuditEvent.Action.REVOKE_MANUAL
     )
     audit(revoke, action, actor=actor, reason=reason, steps=manual_steps(revoke))
 

@@ -31,12 +31,13 @@ from tenants.justifications import (
     slot_of,
     tenant_users,
 )
-from tenants.models import Justification, ServicePrincipal, Tenant
+from tenants.models import Justification, RevokeRequest, ServicePrincipal, Tenant
 from tenants.provenance import consent_history, grant_origins
 from tenants.revokes import portal_can_write
 from tenants.risk import application_risk
 from tenants.services import features_set
 from tenants.signins import sign_in_facts
+from tenants.views.grants import missing_rows
 from tenants.views.revokes import revoke_rows
 
 
@@ -171,9 +172,14 @@ def application_context(
     tenant = sp.tenant
     latest = selectors.latest_revoke_requests(tenant=tenant, client=sp)
     shown = [latest.pop(grant.slot, None) for grant in detail.grants]
+    can_write = portal_can_write(tenant)
+    missing = missing_rows(tenant=tenant, sp=sp, detail=detail, latest=latest, can_write=can_write)
     # What is left names grants the client no longer holds: revoked ones, mostly, which
-    # keep their Undo here.
-    gone = sorted(latest.values(), key=lambda revoke: revoke.value.lower())
+    # keep their Undo here (a grant of what is no longer missing has nothing to show).
+    gone = sorted(
+        (revoke for revoke in latest.values() if revoke.action != RevokeRequest.Action.GRANT),
+        key=lambda revoke: revoke.value.lower(),
+    )
     rows = revoke_rows([revoke for revoke in shown if revoke] + gone)
     by_pk = {row.revoke.pk: row for row in rows}
     facts = page_facts(tenant=tenant, service_principal=sp)
@@ -183,7 +189,8 @@ def application_context(
     return {
         "tenant": tenant,
         "can_change": role == Role.ADMIN,
-        "portal_can_write": portal_can_write(tenant),
+        "portal_can_write": can_write,
+        "missing_rows": missing,
         "service_principal": sp,
         "detail": detail,
         # Each grant with its latest revoke request and the event that gave it.

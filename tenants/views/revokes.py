@@ -36,6 +36,7 @@ from tenants.forms import GrantSlotForm
 from tenants.models import REASON_MAX_LENGTH, RevokeRequest, ServicePrincipal, Tenant
 from tenants.revokes import (
     bulk_token_parse,
+    grant_undo,
     manual_steps,
     portal_can_write,
     portal_grant,
@@ -46,6 +47,7 @@ from tenants.revokes import (
     revoke_request_create,
     revoke_request_deny,
     revoke_restore,
+    undoable_grant_ids,
 )
 from tenants.revokes.guard import read_refusal
 
@@ -65,9 +67,15 @@ class RevokeRow:
 
 
 def revoke_rows(revokes: Sequence[RevokeRequest]) -> list[RevokeRow]:
-    undoable = selectors.undoable_revoke_ids(revokes)
+    undoable = selectors.undoable_revoke_ids(revokes) | undoable_grant_ids(revokes)
+    # What approving would break: only a revoke waiting for approval has that to weigh.
     impacts = selectors.revoke_impacts(
-        [revoke for revoke in revokes if revoke.status == RevokeRequest.Status.PENDING_APPROVAL]
+        [
+            revoke
+            for revoke in revokes
+            if revoke.status == RevokeRequest.Status.PENDING_APPROVAL
+            and revoke.action == RevokeRequest.Action.REVOKE
+        ]
     )
     return [
         RevokeRow(
@@ -287,8 +295,11 @@ def revoke_cancel(
 @require_POST
 @vary_on_htmx
 def revoke_undo(request: AuthenticatedHttpRequest, tenant_id: UUID, revoke_id: int) -> HttpResponse:
-    """Give back what a succeeded revoke took: a restore request, queued at once."""
+    """Give back what a succeeded revoke took: a restore request, queued at once; or take
+    back what a succeeded grant gave: a revoke."""
     revoke, role = revoke_request_for(request.user, tenant_id, revoke_id, write=True)
+    if revoke.action == RevokeRequest.Action.GRANT:
+        return _revoke_decided(request, role, revoke, grant_undo, "Taking back")
     return _revoke_decided(request, role, revoke, revoke_restore, "Restoring")
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tenants.tasks import execute_revoke, notify_revoke_requests, sync_tenant
 from tests.helpers import demo_catalog, sync
 
 CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
@@ -64,3 +65,20 @@ def demo(emu, transactional_db, contoso):
     demo_catalog()
     sync(contoso)
     return contoso
+
+
+@pytest.fixture
+def tasks_run_at_once(monkeypatch) -> None:
+    """No worker runs in the browser tests: the revoke task, the sync it queues after a
+    success (which would wait out Graph's replication lag; the emulator has none here) and
+    the admins' e-mail run at once, in the live server's thread."""
+    monkeypatch.setattr(
+        execute_revoke, "delay", lambda revoke_id: execute_revoke.apply((revoke_id,))
+    )
+    monkeypatch.setattr(sync_tenant, "delay", lambda run_id: sync_tenant.apply((run_id,)))
+    monkeypatch.setattr(
+        sync_tenant, "apply_async", lambda args, countdown=None: sync_tenant.apply(args)
+    )
+    monkeypatch.setattr(
+        notify_revoke_requests, "delay", lambda ids: notify_revoke_requests.apply((ids,))
+    )

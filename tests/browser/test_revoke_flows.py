@@ -11,27 +11,12 @@ from django.core import mail
 from playwright.sync_api import Locator, Page
 
 from tenants.models import Grant, RevokeRequest
-from tenants.tasks import execute_revoke, notify_revoke_requests, sync_tenant
 from tests.browser.helpers import open_rooms_platform, screenshot, sign_in
 from tests.ids import ROOMS
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("tasks_run_at_once")]
 
 PLACE = "Place.Read.All"
-
-
-@pytest.fixture(autouse=True)
-def tasks_run_at_once(monkeypatch) -> None:
-    monkeypatch.setattr(
-        execute_revoke, "delay", lambda revoke_id: execute_revoke.apply((revoke_id,))
-    )
-    monkeypatch.setattr(sync_tenant, "delay", lambda run_id: sync_tenant.apply((run_id,)))
-    monkeypatch.setattr(
-        sync_tenant, "apply_async", lambda args, countdown=None: sync_tenant.apply(args)
-    )
-    monkeypatch.setattr(
-        notify_revoke_requests, "delay", lambda ids: notify_revoke_requests.apply((ids,))
-    )
 
 
 def grant_article(page: Page, value: str) -> Locator:

@@ -53,16 +53,18 @@ def csv_export(tenant: Tenant, sp: ServicePrincipal) -> str:
 # counts the session and the signed-in user (2) and the header's look-up of the user's
 # tenant (1), and the justifications that may change verdicts (1). The tenant page counts
 # the revoke requests waiting for approval (1) and looks for a sync held for review (1);
-# the application page reads its revoke requests and whether the portal may write (2), and
-# for an admin the tenant's users, who may be picked to review a justification (1); the
+# the application page reads its revoke requests and whether the portal may write (2), what
+# granting its missing permissions takes (the resources' service principals and its admin
+# consent grants, 2), and for an admin the tenant's users, who may be picked to review a
+# justification (1); the
 # report behind the CSV export reads which revoked grants came back (1).
 PAGES = [
     (tenant_page, False, 15),
     (filtered_tenant_page, False, 15),
     # + the application's credentials (tenants.facts), its consenting users' names (1), the
     # events that gave its grants and its consent history (tenants.provenance; its count only
-    # past the 50 listed)
-    (application_page, False, 22),
+    # past the 50 listed), its missing permissions' requests (2)
+    (application_page, False, 24),
     (feature_preview, True, 11),
     (dashboard, False, 12),
     (matrix, False, 13),
