@@ -113,6 +113,7 @@ def large_tenant_create(
     """A synced tenant whose ``applications`` clients hold ``grants_per_application`` grant
     rows each, with the catalog and manifests they name; bulk inserts throughout."""
     from permissions.models import Resource
+    from tenants.findings import findings_refresh
     from tenants.models import SyncRun, Tenant
 
     rng = random.Random(seed)
@@ -136,6 +137,8 @@ def large_tenant_create(
     held = {sp.pk: _held(pool, grants_per_application - USER_CONSENTS, rng) for sp in clients}
     _grants_create(tenant, run, clients, held, rng)
     _manifests_create(clients[::MANIFEST_EVERY], held, pool, rng)
+    # As a sync's apply does: the pages read the stored findings.
+    findings_refresh(tenant=tenant)
     return tenant
 
 

@@ -7,7 +7,7 @@ audience; tenants.signins: sign-in activity) is passed as unknown, so the page s
 instead of guessing.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from django.conf import settings
 
@@ -39,8 +39,6 @@ def application_risk(
 ) -> RiskAssessment:
     """``credentials``: the application's, where the caller has loaded them already (else
     one query asks whether any is on the service principal)."""
-    ownership = ownership_of(tenant=tenant, service_principal=service_principal)
-    sp_owners = service_principal.owners
     held = tuple(
         HeldPermission(
             value=grant.finding.permission.value,
@@ -51,19 +49,42 @@ def application_risk(
         )
         for grant in detail.grants
     )
+    return risk_assess(
+        tenant=tenant,
+        service_principal=service_principal,
+        held=held,
+        unused=detail.counts.unused,
+        unexplained=detail.counts.unexplained,
+        credentials_on_sp=lambda: _credentials_on_sp(tenant, service_principal, credentials),
+    )
+
+
+def risk_assess(
+    *,
+    tenant: Tenant,
+    service_principal: ServicePrincipal,
+    held: tuple[HeldPermission, ...],
+    unused: int,
+    unexplained: int,
+    credentials_on_sp: Callable[[], bool],
+) -> RiskAssessment:
+    """The score of one application in a tenant from what it holds, its revoke candidates
+    and its service principal's facts: the application page's and the stored findings'
+    (tenants.findings) one way of gathering the evidence. ``credentials_on_sp`` is asked
+    only once a sync has read the application's facts."""
+    ownership = ownership_of(tenant=tenant, service_principal=service_principal)
+    sp_owners = service_principal.owners
     return assess(
         RiskEvidence(
             permissions=held,
-            unused=detail.counts.unused,
-            unexplained=detail.counts.unexplained,
+            unused=unused,
+            unexplained=unexplained,
             ownership=ownership,
             multi_tenant=_multi_tenant(ownership, service_principal),
             publisher_verified=service_principal.verified_publisher,
             # Owners are None until a sync has read them: unknown, not "no owner".
             has_owner=None if sp_owners is None else bool(sp_owners),
-            credentials_on_service_principal=None
-            if sp_owners is None
-            else _credentials_on_sp(tenant, service_principal, credentials),
+            credentials_on_service_principal=None if sp_owners is None else credentials_on_sp(),
             # Unknown where the tenant's sign-in activity cannot be read.
             inactive=is_inactive(service_principal.last_sign_in_at)
             if sign_in_known(tenant)

@@ -44,6 +44,7 @@ from permissions.models import PermissionKind
 from portal.models import User
 from tenants.audit import audit_record
 from tenants.facts import facts_apply
+from tenants.findings import findings_refresh
 from tenants.graph import GraphClient, GraphError
 from tenants.memberships import role_holders_apply
 from tenants.models import AuditEvent, Grant, HeldSnapshot, ServicePrincipal, SyncRun, Tenant
@@ -229,6 +230,8 @@ def apply_snapshot(
             counts=(added, len(gone), len(current) - len(gone)),
             applying_held=held,
         )
+        # The verdicts of the snapshot now in force, stored with it.
+        findings_refresh(tenant=tenant)
         _supersede_held(tenant, newer=run)
     return True
 

@@ -1,7 +1,6 @@
 """A tenant: its applications with their verdicts, the sync panel and "Sync now", the report."""
 
 import json
-from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
@@ -16,13 +15,28 @@ from portal.htmx import render_page_or_fragment, vary_on_htmx, wants_fragment
 from portal.http import AuthenticatedHttpRequest
 from tenants import exports, selectors
 from tenants.access import tenant_for
+from tenants.findings import findings_current
 from tenants.forms import ApplicationFilterForm
 from tenants.models import RevokeRequest, SyncRun, Tenant
 from tenants.report import tenant_report
 from tenants.services import sync_run_request
 from tenants.views.runs import SYNC_ENDED_EVENT, sync_context
+from tenants.views.sorting import sort_headers
 
 APPLICATIONS_PER_PAGE = 50
+
+
+# The columns a heading link sorts by (selectors.APPLICATION_ORDERS), left to right.
+SORTABLE_COLUMNS = [
+    ("name", "Application"),
+    ("risk", "Risk"),
+    ("privilege", "Privilege"),
+    ("permissions", "Permissions"),
+    ("unused", "Unused"),
+    ("unexplained", "Unexplained"),
+    ("missing", "Missing"),
+    ("control_plane", "Control plane"),
+]
 
 
 @login_required
@@ -30,13 +44,17 @@ APPLICATIONS_PER_PAGE = 50
 def tenant_detail(request: AuthenticatedHttpRequest, tenant_id: UUID) -> HttpResponse:
     tenant, role = tenant_for(request.user, tenant_id)
     form = ApplicationFilterForm(request.GET)
-    # A stale or hand-edited filter is dropped rather than turning the page into an error.
     form.is_valid()
-    shown = _applications(tenant, form.cleaned_data) if tenant.last_good_sync else []
+    filters = form.filters()
+    # Stored when a sync (or a switch, a justification...) changed them; worked out here
+    # first only where they are missing or out of date (tenants.findings).
+    summary = findings_current([tenant]).get(tenant.pk)
+    shown = selectors.application_findings(tenant, filters) if summary else []
     context = {
         **sync_context(tenant, tenant.sync_runs.first(), role),
         "form": form,
-        "held_count": selectors.holding_clients([tenant.pk]).count(),
+        "headers": sort_headers(filters.sort or "name", SORTABLE_COLUMNS),
+        "held_count": summary.applications if summary else 0,
         "pending_approvals": tenant.revoke_requests.filter(
             status=RevokeRequest.Status.PENDING_APPROVAL
         ).count(),
@@ -46,21 +64,6 @@ def tenant_detail(request: AuthenticatedHttpRequest, tenant_id: UUID) -> HttpRes
     return render_page_or_fragment(
         request, "tenants/tenant_detail.html", "application-results", context
     )
-
-
-def _applications(tenant: Tenant, filters: dict[str, Any]) -> list[selectors.HeldApplication]:
-    """The applications holding grants in a synced tenant that pass the page's filters."""
-    # Name and publisher narrow the query; verdicts exist only once worked out.
-    q, party = filters.get("q", ""), filters.get("party", "")
-    inactive = filters.get("activity") == "inactive"
-    clients = (
-        selectors.clients_matching(q=q, party=party, inactive=inactive)
-        if q or party or inactive
-        else None
-    )
-    held = selectors.held_applications([tenant], clients=clients)
-    verdict = filters.get("verdict")
-    return [item for item in held if not verdict or getattr(item.counts, verdict)]
 
 
 @login_required

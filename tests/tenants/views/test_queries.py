@@ -25,7 +25,7 @@ def tenant_page(tenant: Tenant, sp: ServicePrincipal) -> str:
 
 
 def filtered_tenant_page(tenant: Tenant, sp: ServicePrincipal) -> str:
-    return tenant_page(tenant, sp) + "?verdict=unused&party=third&q=app"
+    return tenant_page(tenant, sp) + "?verdict=unexplained&party=third&q=app&sort=risk"
 
 
 def application_page(tenant: Tenant, sp: ServicePrincipal) -> str:
