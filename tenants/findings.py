@@ -165,7 +165,7 @@ def findings_compute(
             held=sp_held,
             unused=counts.unused,
             unexplained=counts.unexplained,
-            credentials_on_sp=lambda sp=sp: sp.pk in sp_credentials,
+            credentials_on_sp=sp.pk in sp_credentials,
         )
         levels = [p.privilege_level for p in sp_held if p.privilege_level is not None]
         findings.append(

@@ -7,7 +7,7 @@ audience; tenants.signins: sign-in activity) is passed as unknown, so the page s
 instead of guessing.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from django.conf import settings
 
@@ -55,7 +55,9 @@ def application_risk(
         held=held,
         unused=detail.counts.unused,
         unexplained=detail.counts.unexplained,
-        credentials_on_sp=lambda: _credentials_on_sp(tenant, service_principal, credentials),
+        # Not asked before a sync has read the application's facts: it would count nothing.
+        credentials_on_sp=service_principal.owners is not None
+        and _credentials_on_sp(tenant, service_principal, credentials),
     )
 
 
@@ -66,12 +68,12 @@ def risk_assess(
     held: tuple[HeldPermission, ...],
     unused: int,
     unexplained: int,
-    credentials_on_sp: Callable[[], bool],
+    credentials_on_sp: bool,
 ) -> RiskAssessment:
     """The score of one application in a tenant from what it holds, its revoke candidates
     and its service principal's facts: the application page's and the stored findings'
-    (tenants.findings) one way of gathering the evidence. ``credentials_on_sp`` is asked
-    only once a sync has read the application's facts."""
+    (tenants.findings) one way of gathering the evidence. ``credentials_on_sp`` counts only
+    once a sync has read the application's facts (its owners); until then it is unknown."""
     ownership = ownership_of(tenant=tenant, service_principal=service_principal)
     sp_owners = service_principal.owners
     return assess(
@@ -84,7 +86,7 @@ def risk_assess(
             publisher_verified=service_principal.verified_publisher,
             # Owners are None until a sync has read them: unknown, not "no owner".
             has_owner=None if sp_owners is None else bool(sp_owners),
-            credentials_on_service_principal=None if sp_owners is None else credentials_on_sp(),
+            credentials_on_service_principal=None if sp_owners is None else credentials_on_sp,
             # Unknown where the tenant's sign-in activity cannot be read.
             inactive=is_inactive(service_principal.last_sign_in_at)
             if sign_in_known(tenant)

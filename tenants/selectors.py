@@ -159,7 +159,8 @@ def grant_entries(grants: QuerySet[Grant]) -> dict[int, list[tuple[PermissionKey
     keys: dict[tuple, PermissionKey] = {}
     canonical: dict[PermissionKey, PermissionKey] = {}
     counted: dict[int, dict[int, list]] = defaultdict(dict)
-    for client_id, resource, kind, value, role, consent in rows:
+    # Streamed (a server-side cursor on PostgreSQL): a large tenant has hundreds of thousands.
+    for client_id, resource, kind, value, role, consent in rows.iterator(chunk_size=5000):
         raw = (resource, kind, value, role)
         key = keys.get(raw)
         if key is None:

@@ -17,7 +17,7 @@ from tenants import exports, selectors
 from tenants.access import tenant_for
 from tenants.findings import findings_current
 from tenants.forms import ApplicationFilterForm
-from tenants.models import RevokeRequest, SyncRun, Tenant
+from tenants.models import ApplicationFinding, RevokeRequest, SyncRun, Tenant
 from tenants.report import tenant_report
 from tenants.services import sync_run_request
 from tenants.views.runs import SYNC_ENDED_EVENT, sync_context
@@ -49,7 +49,11 @@ def tenant_detail(request: AuthenticatedHttpRequest, tenant_id: UUID) -> HttpRes
     # Stored when a sync (or a switch, a justification...) changed them; worked out here
     # first only where they are missing or out of date (tenants.findings).
     summary = findings_current([tenant]).get(tenant.pk)
-    shown = selectors.application_findings(tenant, filters) if summary else []
+    shown = (
+        selectors.application_findings(tenant, filters)
+        if summary
+        else ApplicationFinding.objects.none()
+    )
     context = {
         **sync_context(tenant, tenant.sync_runs.first(), role),
         "form": form,
