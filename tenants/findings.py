@@ -14,12 +14,13 @@ pages recompute such a tenant's findings before showing them (:func:`findings_cu
 The ``recompute_findings`` command recomputes every tenant's.
 """
 
+from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from datetime import date, timedelta
 from uuid import UUID
 
 from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -37,7 +38,16 @@ from tenants.models import (
 )
 from tenants.report import application_needs, enabled_features
 from tenants.risk import ownership_of, risk_assess
-from tenants.selectors import VerdictCounts, catalog_entries, current_grants, grant_entries
+from tenants.selectors import (
+    FILTERED_VERDICTS,
+    NO_TIER,
+    VerdictCounts,
+    catalog_entries,
+    current_grants,
+    facet_condition,
+    facet_key,
+    grant_entries,
+)
 from tenants.signins import is_inactive, sign_in_known
 from tenants.slots import GrantSlot
 
@@ -152,10 +162,13 @@ def findings_compute(
         # The engine answers in the order it was asked, one finding per distinct key; a
         # justification names one entry (a consent type) of a permission.
         for finding, (key, consents) in zip(evaluation.grants, sp_entries, strict=True):
-            for consent in consents:
-                justification = sp_justified.get(GrantSlot.of(key, consent))
-                note = justification_note(justification) if justification else None
-                counts.add(apply_justification(finding, note, today=today).verdict.value)
+            if not sp_justified:  # most clients: every entry has the engine's verdict
+                counts.add(finding.verdict.value, len(consents))
+            else:
+                for consent in consents:
+                    justification = sp_justified.get(GrantSlot.of(key, consent))
+                    note = justification_note(justification) if justification else None
+                    counts.add(apply_justification(finding, note, today=today).verdict.value)
             if held[key].tier == Tier.CONTROL_PLANE:
                 counts.control_plane += len(consents)
         sp_held = tuple(held[key] for key, _ in sp_entries)
@@ -216,32 +229,63 @@ def _highest_tier(held: Sequence[HeldPermission]) -> str:
     return next((tier.value for tier in Tier if tier and tier in tiers), "")
 
 
+# The counts of grant entries a summary adds up over its applications.
+SUMMED = ("needed", "unused", "unexplained", "missing", "control_plane")
+# The facets counted with a condition each; the others by grouping (_grouped_facets).
+COUNTED_FACETS = [
+    *(("verdict", verdict) for verdict in FILTERED_VERDICTS),
+    ("activity", "inactive"),
+]
+
+
 def _summary_write(tenant: Tenant) -> FindingSummary:
-    """The tenant's totals from its stored rows (one aggregate query), and until when they
-    hold."""
+    """The tenant's totals and facets from its stored rows (two queries), and until when
+    they hold."""
     rows = ApplicationFinding.objects.filter(tenant=tenant)
-    totals = rows.aggregate(
+    counted = rows.aggregate(
         applications=Count("pk"),
+        # Named apart from the fields: the facets' conditions read those.
+        **{f"total_{name}": Coalesce(Sum(name), 0) for name in SUMMED},
         **{
-            name: Coalesce(Sum(name), 0)
-            for name in ("needed", "unused", "unexplained", "missing", "control_plane")
+            f"facet_{n}": Count("pk", filter=facet_condition(*facet))
+            for n, facet in enumerate(COUNTED_FACETS)
         },
-        inactive=Count("pk", filter=Q(inactive=True)),
-        critical=Count("pk", filter=Q(risk_level=RiskLevel.CRITICAL)),
-        high=Count("pk", filter=Q(risk_level=RiskLevel.HIGH)),
     )
-    if not sign_in_known(tenant):
-        totals["inactive"] = None
+    facets = {facet_key(*facet): counted[f"facet_{n}"] for n, facet in enumerate(COUNTED_FACETS)}
+    facets.update(_grouped_facets(rows))
     summary, _ = FindingSummary.objects.update_or_create(
         tenant=tenant,
         defaults={
-            **totals,
+            "applications": counted["applications"],
+            **{name: counted[f"total_{name}"] for name in SUMMED},
+            "inactive": facets[facet_key("activity", "inactive")]
+            if sign_in_known(tenant)
+            else None,
+            "critical": facets.get(facet_key("risk", RiskLevel.CRITICAL), 0),
+            "high": facets.get(facet_key("risk", RiskLevel.HIGH), 0),
+            "facets": facets,
             "run_id": tenant.last_good_sync_id,
             "computed_at": timezone.now(),
             "stale_after": _first_lapse(tenant),
         },
     )
     return summary
+
+
+def _grouped_facets(rows: QuerySet[ApplicationFinding]) -> Counter[str]:
+    """Applications per risk level, highest tier, kind and party, from one grouping."""
+    facets: Counter[str] = Counter()
+    grouped = (
+        rows.values_list("risk_level", "tier", "kind", "first_party")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for risk, tier, kind, first_party, n in grouped:
+        facets[facet_key("risk", risk)] += n
+        facets[facet_key("tier", tier or NO_TIER)] += n
+        facets[facet_key("kind", kind)] += n
+        facets[facet_key("party", "first" if first_party else "third")] += n
+    return facets
 
 
 def _first_lapse(tenant: Tenant) -> date | None:

@@ -91,7 +91,7 @@ class ApplicationFilterForm(forms.Form):
             tier=data["tier"],
             kind=data["kind"],
             party=data["party"],
-            inactive=data["activity"] == "inactive",
+            activity=data["activity"],
             sort=data["sort"],
         )
 

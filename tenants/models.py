@@ -464,10 +464,13 @@ class ApplicationFinding(models.Model):
             ),
         ]
         indexes = [
+            # The tenant page's orders (by name, by risk) within a tenant.
             models.Index(fields=["tenant", "display_name"], name="finding_by_name"),
             models.Index(fields=["tenant", "-risk_score"], name="finding_by_risk"),
-            # The dashboard's "look at these first" across every tenant a user sees.
+            # The same across several tenants: the dashboard's "look at these first" and the
+            # matrix read these in order and stop once a page is full.
             models.Index(fields=["-risk_score"], name="finding_riskiest"),
+            models.Index(fields=["display_name"], name="finding_names"),
         ]
 
     def __str__(self) -> str:
@@ -505,6 +508,9 @@ class FindingSummary(models.Model):
     inactive = models.PositiveIntegerField(null=True, blank=True)
     critical = models.PositiveIntegerField(default=0)
     high = models.PositiveIntegerField(default=0)
+    # Applications matching each of the tenant page's filters, "field=value" (e.g.
+    # "verdict=unused", "tier=ControlPlane"): a page filtered by one is counted from here.
+    facets = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return f"Findings summary of tenant {self.tenant_id}"

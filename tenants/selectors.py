@@ -12,7 +12,6 @@ from django.db.models import (
     CharField,
     Count,
     F,
-    Max,
     Min,
     OuterRef,
     Prefetch,
@@ -193,10 +192,17 @@ class ApplicationFilters:
     tier: str = ""
     kind: str = ""
     party: str = ""
-    inactive: bool = False
+    activity: str = ""
     sort: str = ""
 
+    def facets(self) -> list[tuple[str, str]]:
+        """The filters set, as (field, value), but the name search."""
+        return [(field, getattr(self, field)) for field in FACET_FIELDS if getattr(self, field)]
 
+
+# The filters whose matches each tenant's FindingSummary counts (``facets``), so that a
+# page filtered by one of them is counted without counting the tenant's applications.
+FACET_FIELDS = ("verdict", "risk", "tier", "kind", "party", "activity")
 # Each order the tenant page offers: its columns, most telling first (numbers from the
 # highest, names from A), with the name and the row's id to keep pages stable. A leading
 # "-" on the key reverses it.
@@ -215,28 +221,50 @@ FILTERED_VERDICTS = ("needed", "unused", "unexplained", "missing")
 NO_TIER = "none"
 
 
+def facet_condition(field: str, value: str) -> Q:
+    """What one filter of the tenant page asks of a stored finding."""
+    if field == "verdict":
+        return Q(**{f"{value}__gt": 0}) if value in FILTERED_VERDICTS else Q(pk__in=[])
+    if field == "tier":
+        return Q(tier="" if value == NO_TIER else value)
+    if field == "party":
+        return Q(first_party=value == "first")
+    if field == "activity":
+        return Q(inactive=True) if value == "inactive" else Q(pk__in=[])
+    if field == "risk":
+        return Q(risk_level=value)
+    return Q(kind=value)
+
+
+def facet_key(field: str, value: str) -> str:
+    return f"{field}={value}"
+
+
 def application_findings(tenant: Tenant, filters: ApplicationFilters) -> QuerySet:
     """The stored findings of the tenant's applications that pass ``filters``, in their
     order, with each service principal: the tenant page pages through these."""
     rows = ApplicationFinding.objects.filter(tenant=tenant).select_related("service_principal")
     for word in filters.q.split():
         rows = rows.filter(display_name__icontains=word)
-    if filters.verdict in FILTERED_VERDICTS:
-        rows = rows.filter(**{f"{filters.verdict}__gt": 0})
-    if filters.risk:
-        rows = rows.filter(risk_level=filters.risk)
-    if filters.tier:
-        rows = rows.filter(tier="" if filters.tier == NO_TIER else filters.tier)
-    if filters.kind:
-        rows = rows.filter(kind=filters.kind)
-    if filters.party:
-        rows = rows.filter(first_party=filters.party == "first")
-    if filters.inactive:
+    for field, value in filters.facets():
+        rows = rows.filter(facet_condition(field, value))
+    if filters.activity and not sign_in_known(tenant):
         # Where sign-in activity is unknown now, nothing is known to be inactive.
-        rows = rows.filter(inactive=True) if sign_in_known(tenant) else rows.none()
+        rows = rows.none()
     return rows.annotate(grant_total=F("needed") + F("unused") + F("unexplained")).order_by(
         *_ordering(filters.sort, APPLICATION_ORDERS, then=("display_name", "pk"))
     )
+
+
+def stored_count(summary: FindingSummary, filters: ApplicationFilters) -> int | None:
+    """How many applications pass ``filters``, from the tenant's summary: known for none or
+    one of them (the dashboard's links), None for a name search or several at once."""
+    facets = filters.facets()
+    if filters.q or len(facets) > 1:
+        return None
+    if not facets:
+        return summary.applications
+    return summary.facets.get(facet_key(*facets[0]), 0)
 
 
 def _ordering(
@@ -325,47 +353,86 @@ def tenant_overviews(
 class MatrixRow:
     app_id: UUID
     display_name: str
-    # The highest risk score of the application in the tenants shown.
+    # The application's risk score in its first tenant in the page's order: by risk, its
+    # highest in the tenants shown.
     risk_score: int
     # One per tenant column, in the columns' order; None where the tenant grants it nothing.
     cells: list[tuple[Tenant, ApplicationFinding | None]]
+
+
+@dataclass(frozen=True)
+class MatrixPage:
+    """One page of the matrix's rows. Pages are numbered from 1; there is no total, which
+    would mean counting every application of every tenant shown."""
+
+    number: int
+    per_page: int
+    rows: list[MatrixRow]
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def start_index(self) -> int:
+        return (self.number - 1) * self.per_page + 1
+
+    @property
+    def end_index(self) -> int:
+        return self.start_index + len(self.rows) - 1
 
 
 # The matrix's orders, as APPLICATION_ORDERS: an application's name, or its highest risk.
 MATRIX_ORDERS: dict[str, tuple[str, ...]] = {"name": ("display_name",), "risk": ("-risk_score",)}
 
 
-def matrix_applications(tenants: Sequence[Tenant], *, sort: str = "name") -> QuerySet:
-    """The applications holding permissions in any of ``tenants``, one row per appId, by
-    name or by their highest risk: the rows of the operators' matrix, to paginate first."""
-    return (
+def matrix_page(tenants: Sequence[Tenant], *, sort: str, number: int, per_page: int) -> MatrixPage:
+    """Page ``number`` of the applications holding permissions in any of ``tenants``, one
+    row per appId, by name (its first) or by risk (its highest), with its stored findings
+    in each tenant.
+
+    The tenants' findings are read in that order, an index's, and each application is kept
+    where it first appears, until the page is full: the cost is the page's position, not
+    the tenants' size. Two queries, and one more per further stretch of rows a page needs
+    when applications repeat across many tenants.
+    """
+    wanted = number * per_page + 1  # one more than the page: is there a next one?
+    ordered = (
         ApplicationFinding.objects.filter(tenant__in=[tenant.pk for tenant in tenants])
-        .values("app_id")
-        .annotate(display_name=Min("display_name"), risk_score=Max("risk_score"))
-        .order_by(*_ordering(sort, MATRIX_ORDERS, then=("display_name", "app_id")))
+        .order_by(*_ordering(sort, MATRIX_ORDERS, then=("display_name", "app_id", "pk")))
+        .values_list("app_id", "display_name", "risk_score")
     )
-
-
-def matrix_rows(tenants: Sequence[Tenant], applications: Iterable[dict]) -> list[MatrixRow]:
-    """Cells for the given rows of ``matrix_applications``: each application's stored
-    findings in each tenant. One query."""
-    applications = list(applications)
+    first: dict[UUID, tuple[str, int]] = {}
+    read, stretch = 0, 2 * wanted
+    while len(first) < wanted:
+        rows = list(ordered[read : read + stretch])
+        for app_id, display_name, risk_score in rows:
+            first.setdefault(app_id, (display_name, risk_score))
+        if len(rows) < stretch:
+            break
+        read += stretch
+    shown = list(first.items())[(number - 1) * per_page : number * per_page]
     cells = {
         (finding.app_id, finding.tenant_id): finding
         for finding in ApplicationFinding.objects.filter(
-            tenant__in=[tenant.pk for tenant in tenants],
-            app_id__in=[row["app_id"] for row in applications],
+            tenant__in=[tenant.pk for tenant in tenants], app_id__in=[app_id for app_id, _ in shown]
         )
     }
-    return [
-        MatrixRow(
-            app_id=row["app_id"],
-            display_name=row["display_name"],
-            risk_score=row["risk_score"],
-            cells=[(tenant, cells.get((row["app_id"], tenant.pk))) for tenant in tenants],
-        )
-        for row in applications
-    ]
+    return MatrixPage(
+        number=number,
+        per_page=per_page,
+        rows=[
+            MatrixRow(
+                app_id=app_id,
+                display_name=display_name,
+                risk_score=risk_score,
+                cells=[(tenant, cells.get((app_id, tenant.pk))) for tenant in tenants],
+            )
+            for app_id, (display_name, risk_score) in shown
+        ],
+        has_next=len(first) > number * per_page,
+    )
 
 
 # --- one application in a tenant -----------------------------------------------------

@@ -52,13 +52,29 @@ def matrix(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
     tenants = list(columns)
     findings_current(tenants)
-    applications = selectors.matrix_applications(tenants, sort=sort)
-    page = Paginator(applications, MATRIX_ROWS_PER_PAGE).get_page(request.GET.get("page"))
+    page = selectors.matrix_page(
+        tenants,
+        sort=sort,
+        number=_page_number(request.GET.get("page")),
+        per_page=MATRIX_ROWS_PER_PAGE,
+    )
     context = {
         "tenants": tenants,
         "columns": columns,
-        "page_obj": page,
-        "rows": selectors.matrix_rows(tenants, page),
+        "page": page,
+        "rows": page.rows,
         "headers": sort_headers(sort, MATRIX_COLUMNS),
     }
     return render_page_or_fragment(request, "tenants/matrix.html", "matrix-table", context)
+
+
+# Beyond any real matrix; a larger number would only make the database count further.
+MATRIX_MAX_PAGE = 10_000
+
+
+def _page_number(text: str | None) -> int:
+    """A page number from the query string; anything else is the first page."""
+    try:
+        return min(max(1, int(text or 1)), MATRIX_MAX_PAGE)
+    except ValueError:
+        return 1

@@ -6,9 +6,12 @@ from uuid import UUID
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.db.models.query import EmptyQuerySet
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.views.decorators.http import require_POST, require_safe
 
 from portal.htmx import render_page_or_fragment, vary_on_htmx, wants_fragment
@@ -24,6 +27,18 @@ from tenants.views.runs import SYNC_ENDED_EVENT, sync_context
 from tenants.views.sorting import sort_headers
 
 APPLICATIONS_PER_PAGE = 50
+
+
+class CountedPaginator(Paginator):
+    """A paginator told how many objects there are, rather than counting them."""
+
+    def __init__(self, object_list: QuerySet, per_page: int, *, count: int) -> None:
+        super().__init__(object_list, per_page)
+        self.known_count = count
+
+    @cached_property
+    def count(self) -> int:
+        return self.known_count
 
 
 # The columns a heading link sorts by (selectors.APPLICATION_ORDERS), left to right.
@@ -54,6 +69,12 @@ def tenant_detail(request: AuthenticatedHttpRequest, tenant_id: UUID) -> HttpRes
         if summary
         else ApplicationFinding.objects.none()
     )
+    # Counted from the summary where it knows (no filter, or one), else by the database.
+    count = selectors.stored_count(summary, filters) if summary else None
+    if count is not None and not isinstance(shown, EmptyQuerySet):
+        paginator: Paginator = CountedPaginator(shown, APPLICATIONS_PER_PAGE, count=count)
+    else:
+        paginator = Paginator(shown, APPLICATIONS_PER_PAGE)
     context = {
         **sync_context(tenant, tenant.sync_runs.first(), role),
         "form": form,
@@ -62,7 +83,7 @@ def tenant_detail(request: AuthenticatedHttpRequest, tenant_id: UUID) -> HttpRes
         "pending_approvals": tenant.revoke_requests.filter(
             status=RevokeRequest.Status.PENDING_APPROVAL
         ).count(),
-        "page_obj": Paginator(shown, APPLICATIONS_PER_PAGE).get_page(request.GET.get("page")),
+        "page_obj": paginator.get_page(request.GET.get("page")),
         "sync_ended_event": SYNC_ENDED_EVENT,
     }
     return render_page_or_fragment(
