@@ -471,6 +471,8 @@ class ApplicationFinding(models.Model):
             # matrix read these in order and stop once a page is full.
             models.Index(fields=["-risk_score"], name="finding_riskiest"),
             models.Index(fields=["display_name"], name="finding_names"),
+            # The matrix's cells: a page of applications in the tenants shown.
+            models.Index(fields=["app_id", "tenant"], name="finding_by_app"),
         ]
 
     def __str__(self) -> str:
