@@ -351,7 +351,7 @@ def _manifests_create(clients, held, pool, rng) -> None:
     Requirement.objects.bulk_create(requirements, batch_size=BATCH)
 
 
-def measure(one: Tenant, ten: Tenant, *, skip_export: bool = False) -> list[str]:
+def measure(one: Tenant, ten: Tenant) -> list[str]:
     """Each page at both sizes, the ratio and PASS or FAIL; then the CSV export at 1x."""
     from django.urls import reverse
 
@@ -366,8 +366,6 @@ def measure(one: Tenant, ten: Tenant, *, skip_export: bool = False) -> list[str]
             f"{SCALE}x {large[0]:7.1f} ms {large[1]:3d} queries   "
             f"{ratio:4.2f}x  {verdict} (at most {MAX_RATIO}x)"
         )
-    if skip_export:
-        return lines
     milliseconds, queries, size = _timed(
         clients[one.pk], reverse("tenants:report-csv", args=[one.tenant_id]), repeats=3
     )

@@ -5,7 +5,7 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.db.models.query import EmptyQuerySet
 from django.http import HttpResponse
@@ -20,7 +20,7 @@ from tenants import exports, selectors
 from tenants.access import tenant_for
 from tenants.findings import findings_current
 from tenants.forms import ApplicationFilterForm
-from tenants.models import ApplicationFinding, RevokeRequest, SyncRun, Tenant
+from tenants.models import ApplicationFinding, FindingSummary, RevokeRequest, SyncRun, Tenant
 from tenants.report import tenant_report
 from tenants.services import sync_run_request
 from tenants.views.runs import SYNC_ENDED_EVENT, sync_context
@@ -64,17 +64,6 @@ def tenant_detail(request: AuthenticatedHttpRequest, tenant_id: UUID) -> HttpRes
     # Stored when a sync (or a switch, a justification...) changed them; worked out here
     # first only where they are missing or out of date (tenants.findings).
     summary = findings_current([tenant]).get(tenant.pk)
-    shown = (
-        selectors.application_findings(tenant, filters)
-        if summary
-        else ApplicationFinding.objects.none()
-    )
-    # Counted from the summary where it knows (no filter, or one), else by the database.
-    count = selectors.stored_count(summary, filters) if summary else None
-    if count is not None and not isinstance(shown, EmptyQuerySet):
-        paginator: Paginator = CountedPaginator(shown, APPLICATIONS_PER_PAGE, count=count)
-    else:
-        paginator = Paginator(shown, APPLICATIONS_PER_PAGE)
     context = {
         **sync_context(tenant, tenant.sync_runs.first(), role),
         "form": form,
@@ -83,12 +72,29 @@ def tenant_detail(request: AuthenticatedHttpRequest, tenant_id: UUID) -> HttpRes
         "pending_approvals": tenant.revoke_requests.filter(
             status=RevokeRequest.Status.PENDING_APPROVAL
         ).count(),
-        "page_obj": paginator.get_page(request.GET.get("page")),
+        "page_obj": _applications_page(tenant, summary, filters, request.GET.get("page")),
         "sync_ended_event": SYNC_ENDED_EVENT,
     }
     return render_page_or_fragment(
         request, "tenants/tenant_detail.html", "application-results", context
     )
+
+
+def _applications_page(
+    tenant: Tenant,
+    summary: FindingSummary | None,
+    filters: selectors.ApplicationFilters,
+    number: str | None,
+) -> Page:
+    """The page of the tenant's stored findings that ``filters`` ask for; counted from the
+    summary where it knows (no filter, or one), else by the database."""
+    if summary is None:  # not synced yet
+        return Paginator(ApplicationFinding.objects.none(), APPLICATIONS_PER_PAGE).get_page(1)
+    shown = selectors.application_findings(tenant, filters)
+    count = selectors.stored_count(summary, filters)
+    if count is None or isinstance(shown, EmptyQuerySet):
+        return Paginator(shown, APPLICATIONS_PER_PAGE).get_page(number)
+    return CountedPaginator(shown, APPLICATIONS_PER_PAGE, count=count).get_page(number)
 
 
 @login_required
