@@ -7,7 +7,8 @@ for one application in ten, and their findings stored as a sync stores them. The
 dashboard, the tenant page (plain, filtered, sorted by risk), the busiest manifest-backed
 application's page and the operators' matrix are requested through Django's test client
 by an admin of each tenant (who sees only that tenant): the time from request to response
-in the server process (no network), median of REPEATS, and the number of SQL queries.
+in the server process (no network), best of REPEATS asked in turn, and the number of SQL
+queries.
 Each page at 10x must take at most 1.5x its time at 1x (issue 14). The CSV export is
 measured at 1x only.
 
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/portal_bench_pages"
 APPLICATIONS = 2000
 GRANTS_PER_APPLICATION = 30
-REPEATS = 7
+REPEATS = 15
 # Issue 14: a page of a tenant ten times larger takes at most this many times as long.
 SCALE = 10
 MAX_RATIO = 1.5
@@ -91,8 +92,9 @@ def run() -> None:
         sizes.append(tenant)
     _analyze()
     print(
-        f"pages: PostgreSQL; Django test client as each tenant's admin, server time median of "
-        f"{REPEATS}; target: {SCALE}x takes at most {MAX_RATIO}x the time at 1x",
+        f"pages: PostgreSQL; Django test client as each tenant's admin, server time best of "
+        f"{REPEATS} (CSV export: median of 3); target: {SCALE}x takes at most {MAX_RATIO}x the "
+        "time at 1x",
         flush=True,
     )
     for line in measure(*sizes):
@@ -431,8 +433,10 @@ PAGES: list[tuple[str, Callable[[Tenant], str]]] = [
 def _timed_pair(
     *requests: tuple[Client, str],
 ) -> list[tuple[float, int]]:
-    """Each request's median time and its query count, asked in turn REPEATS times after
-    one unmeasured round (templates compile, caches fill): a busy machine slows both alike."""
+    """Each request's best time and its query count, asked in turn REPEATS times after one
+    unmeasured round (templates compile, caches fill). The best, not the median: on a
+    machine shared with other work the median moves with its load by more than the 1.5x
+    under test, while the best is what the page costs when it has a CPU to itself."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -449,7 +453,7 @@ def _timed_pair(
             if round_number:
                 times[n].append(elapsed)
             counts[n] = len(queries)
-    return [(statistics.median(t), c) for t, c in zip(times, counts, strict=True)]
+    return [(min(t), c) for t, c in zip(times, counts, strict=True)]
 
 
 def _timed(client: Client, url: str, repeats: int = REPEATS) -> tuple[float, int, int]:
