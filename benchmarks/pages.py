@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/portal_bench_pages"
 APPLICATIONS = 2000
 GRANTS_PER_APPLICATION = 30
-REPEATS = 15
+REPEATS = 25
 # Issue 14: a page of a tenant ten times larger takes at most this many times as long.
 SCALE = 10
 MAX_RATIO = 1.5
