@@ -110,11 +110,14 @@ def test_the_tenant_page_shows_risk_tier_and_privilege_in_words(alice_client, ri
 
 def test_a_column_heading_sorts_by_it_keeping_the_filters_and_then_reverses(alice_client, risky):
     html = alice_client.get(tenant_url(risky), {"risk": "low", "page": "1"}).content.decode()
-    assert '<a class="sort-link" href="?risk=low&amp;sort=risk">Risk</a>' in html
-    assert 'aria-sort="ascending"><a class="sort-link" href="?risk=low&amp;sort=-name">' in html
+    assert (
+        '<a class="sort-link" href="?risk=low&amp;sort=risk" hx-get="?risk=low&amp;sort=risk" '
+        'hx-target="#application-results" hx-push-url="true">Risk</a>'
+    ) in html
+    assert 'aria-sort="ascending"><a class="sort-link" href="?risk=low&amp;sort=-name"' in html
 
     html = alice_client.get(tenant_url(risky), {"risk": "low", "sort": "risk"}).content.decode()
-    assert 'aria-sort="descending"><a class="sort-link" href="?risk=low&amp;sort=-risk">' in html
+    assert 'aria-sort="descending"><a class="sort-link" href="?risk=low&amp;sort=-risk"' in html
 
 
 def test_htmx_gets_the_sorted_list_with_the_order_for_the_filters_to_send(alice_client, risky):
