@@ -158,6 +158,7 @@ def catalog_import_reference(
             plan.apply_tiers(kind_tiers)
         plan.save(result)
         _sync_api_calls(resource=resource, wanted=calls, result=result)
+        _findings_refresh(result)
     return result
 
 
@@ -202,7 +203,18 @@ def catalog_import_starter(
                     # A richer source owns this row; the starter has nothing to add.
                     plan.examine(row)
             plan.save(result)
+        _findings_refresh(result)
     return result
+
+
+def _findings_refresh(result: CatalogImportResult) -> None:
+    """Tiers and privilege levels weigh in every tenant's stored findings (control plane,
+    highest tier, risk): recomputed in the import's transaction when a permission changed.
+    API calls alone change nothing stored (narrower suggestions are worked out per page)."""
+    if result.permissions_added or result.permissions_changed or result.permissions_removed:
+        from tenants.findings import findings_refresh_all  # tenants reads the catalog
+
+        findings_refresh_all()
 
 
 def catalog_import_run(

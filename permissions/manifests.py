@@ -484,6 +484,11 @@ def manifest_import(*, spec: ManifestSpec) -> ManifestImportResult:
                 outcome = ImportOutcome.UPDATED
             else:
                 outcome = ImportOutcome.UNCHANGED
+        if outcome != ImportOutcome.UNCHANGED:
+            # The application's verdicts in every tenant holding its grants, stored with it.
+            from tenants.findings import findings_refresh_holding  # tenants reads manifests
+
+            findings_refresh_holding(app_ids=[spec.app_id])
         warnings = _catalog_warnings(spec)
     return ManifestImportResult(
         app_id=spec.app_id, name=spec.name, outcome=outcome, warnings=warnings, **counts

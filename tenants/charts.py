@@ -65,21 +65,25 @@ def _history_chart(
 
 def verdict_breakdown(overviews: Sequence[TenantOverview]) -> ChartWithTable | None:
     """The synced tenants among ``overviews``, their grants by verdict; None if none is."""
-    synced = [overview for overview in overviews if overview.tenant.last_good_sync_id]
+    synced = [
+        (overview.tenant, overview.counts)
+        for overview in overviews
+        if overview.tenant.last_good_sync_id and overview.counts is not None
+    ]
     if not synced:
         return None
     caption = "Grants by verdict in each tenant"
-    bars = [Bar(overview.tenant.name, dict(overview.counts.by_verdict)) for overview in synced]
+    bars = [Bar(tenant.name, dict(counts.by_verdict)) for tenant, counts in synced]
     return ChartWithTable(
         svg=bars_chart(title=caption, series=VERDICT_SERIES, bars=bars),
         caption=caption,
         headings=["Tenant", *(s.label for s in VERDICT_SERIES), "Missing"],
         rows=[
             TableRow(
-                label=overview.tenant.name,
-                href=reverse("tenants:tenant-detail", args=[overview.tenant.tenant_id]),
-                cells=[count for _verdict, count in overview.counts.by_verdict],
+                label=tenant.name,
+                href=reverse("tenants:tenant-detail", args=[tenant.tenant_id]),
+                cells=[count for _verdict, count in counts.by_verdict],
             )
-            for overview in synced
+            for tenant, counts in synced
         ],
     )

@@ -5,15 +5,22 @@ from typing import Any
 
 from django import forms
 
-from permissions.models import Feature, PermissionKind
+from permissions.models import Feature, PermissionKind, Tier
+from permissions.risk import Ownership, RiskLevel
 from portal.models import User
 from tenants.audit import actor_name
 from tenants.models import REASON_MAX_LENGTH, AuditEvent, Grant
+from tenants.selectors import APPLICATION_ORDERS, NO_TIER, ApplicationFilters
 from tenants.slots import GrantSlot
+
+# Most urgent first, as the filter offers them.
+RISKS = sorted(RiskLevel, key=lambda level: level.rank)
+# Each order of selectors.APPLICATION_ORDERS, and the same reversed ("-").
+SORTS = [f"{prefix}{key}" for key in APPLICATION_ORDERS for prefix in ("", "-")]
 
 
 class ApplicationFilterForm(forms.Form):
-    """The tenant page's filters; every field may be left empty."""
+    """The tenant page's filters and order; every field may be left empty."""
 
     q = forms.CharField(required=False, label="Application name")
     verdict = forms.ChoiceField(
@@ -24,6 +31,33 @@ class ApplicationFilterForm(forms.Form):
             ("unused", "Has unused grants"),
             ("unexplained", "Has unexplained grants"),
             ("missing", "Has missing permissions"),
+            ("needed", "Has needed grants"),
+        ],
+    )
+    risk = forms.ChoiceField(
+        required=False,
+        label="Risk",
+        choices=[("", "Any risk"), *((level.value, level.value.capitalize()) for level in RISKS)],
+    )
+    tier = forms.ChoiceField(
+        required=False,
+        label="Highest tier",
+        choices=[
+            ("", "Any tier"),
+            # Tier lists them most sensitive first.
+            *((tier.value, tier.label) for tier in Tier if tier),
+            (NO_TIER, "None tiered"),
+        ],
+    )
+    kind = forms.ChoiceField(
+        required=False,
+        label="Kind",
+        choices=[
+            ("", "Any kind"),
+            (Ownership.OWN.value, "This tenant's own"),
+            (Ownership.THIRD_PARTY.value, "Third-party"),
+            (Ownership.MICROSOFT.value, "Microsoft first-party"),
+            (Ownership.MANAGED_IDENTITY.value, "Managed identity"),
         ],
     )
     party = forms.ChoiceField(
@@ -37,6 +71,29 @@ class ApplicationFilterForm(forms.Form):
         label="Sign-in activity",
         choices=[("", "Any activity"), ("inactive", "Inactive")],
     )
+    # A column's key sorts by it, most telling first; "-" before it reverses the order.
+    sort = forms.ChoiceField(
+        required=False,
+        label="Sort by",
+        choices=[("", "name"), *((sort, sort) for sort in SORTS)],
+        # Set by the table's headings; the results keep it in a hidden input of the form.
+        widget=forms.HiddenInput,
+    )
+
+    def filters(self) -> ApplicationFilters:
+        """What the page shows, from the valid fields (call after ``is_valid``): a stale or
+        hand-edited value is dropped rather than turning the page into an error."""
+        data = {name: self.cleaned_data.get(name, "") for name in self.fields}
+        return ApplicationFilters(
+            q=data["q"],
+            verdict=data["verdict"],
+            risk=data["risk"],
+            tier=data["tier"],
+            kind=data["kind"],
+            party=data["party"],
+            activity=data["activity"],
+            sort=data["sort"],
+        )
 
 
 class FeatureSwitchForm(forms.Form):

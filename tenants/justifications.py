@@ -165,10 +165,12 @@ def justifications_set(
     by = actor_name(actor) or by_name or "the command line"
     fields = {"reason": reason, "expires": expiry, "reviewer": reviewer, "by": actor}
     with transaction.atomic():
-        return [
+        justified = [
             _set_one(tenant, client, slot, fields={**fields, "by_name": by[:300]}, actor=actor)
             for slot in slots
         ]
+        _findings_refresh(tenant, client.app_id)
+        return justified
 
 
 def _set_one(
@@ -232,6 +234,7 @@ def justification_extend(
         locked.reminded_at = None
         locked.save()
         _audit(locked, AuditEvent.Action.JUSTIFICATION_EXTENDED, actor, extra={"before": before})
+        _findings_refresh(locked.tenant, locked.app_id)
     return locked
 
 
@@ -249,7 +252,17 @@ def justifications_remove(
             _audit(justification, AuditEvent.Action.JUSTIFICATION_REMOVED, actor)
             justification.delete()
             removed.append(justification)
+        if removed:
+            _findings_refresh(tenant, app_id)
     return removed
+
+
+def _findings_refresh(tenant: Tenant, app_id: UUID) -> None:
+    """Store the application's verdicts as its justifications now make them (a lapsed one
+    is caught by the stored summary's ``stale_after``)."""
+    from tenants.findings import findings_refresh  # tenants.findings reads through this module
+
+    findings_refresh(tenant=tenant, app_ids=[app_id])
 
 
 def held_slots(*, tenant: Tenant, client: ServicePrincipal) -> set[GrantSlot]:

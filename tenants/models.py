@@ -16,7 +16,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 
-from permissions.models import Feature, PermissionKind
+from permissions.models import Feature, PermissionKind, Tier
 
 
 class Tenant(models.Model):
@@ -542,6 +542,120 @@ class RevokeRequest(models.Model):
     def status_colour(self) -> str:
         """The colour of the request's status badge (its ``run-<colour>`` class)."""
         return self.Status(self.status).colour
+
+
+class ApplicationFinding(models.Model):
+    """The verdicts on one client service principal's grants in a tenant, counted, with its
+    highest tier and its risk: what the tenant page, the dashboard and the matrix list.
+
+    Stored output of the verdict engine (tenants.findings writes it when an input changes:
+    a sync, a feature switch, a manifest, a justification, the catalog), so that a page
+    reads a page of rows instead of working out every verdict of the tenant. Counts are of
+    grant entries (a permission by consent type), as the report groups them.
+    """
+
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="findings", db_index=False
+    )
+    service_principal = models.ForeignKey(
+        ServicePrincipal, on_delete=models.CASCADE, related_name="+"
+    )
+    # Copied from the service principal, so pages filter and sort without a join.
+    app_id = models.UUIDField()
+    display_name = models.CharField(max_length=300)
+    # Whose application it is (permissions.risk.Ownership's values); Microsoft's own apps.
+    kind = models.CharField(max_length=20)
+    first_party = models.BooleanField(default=False)
+    needed = models.PositiveIntegerField(default=0)
+    unused = models.PositiveIntegerField(default=0)
+    unexplained = models.PositiveIntegerField(default=0)
+    missing = models.PositiveIntegerField(default=0)
+    control_plane = models.PositiveIntegerField(default=0)
+    # The most sensitive tier of what it holds ("" when none is tiered), and the highest
+    # privilege level Microsoft gives any of it (None when the catalog gives none).
+    tier = models.CharField(max_length=20, choices=Tier.choices, blank=True)
+    privilege_level = models.PositiveSmallIntegerField(null=True, blank=True)
+    risk_score = models.PositiveIntegerField(default=0)
+    risk_level = models.CharField(max_length=10)
+    # The rule's reasons, in its order, one line each.
+    risk_reasons = models.JSONField(default=list, blank=True)
+    # No sign-in in INACTIVE_DAYS when written; None where the tenant's activity is unknown.
+    inactive = models.BooleanField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["display_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "service_principal"], name="finding_one_per_client"
+            ),
+        ]
+        indexes = [
+            # The tenant page's orders (by name, by risk) within a tenant.
+            models.Index(fields=["tenant", "display_name"], name="finding_by_name"),
+            models.Index(fields=["tenant", "-risk_score"], name="finding_by_risk"),
+            # The same across several tenants: the dashboard's "look at these first" and the
+            # matrix read these in order and stop once a page is full.
+            models.Index(fields=["-risk_score"], name="finding_riskiest"),
+            models.Index(fields=["display_name"], name="finding_names"),
+            # The matrix's cells: a page of applications in the tenants shown.
+            models.Index(fields=["app_id", "tenant"], name="finding_by_app"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Findings of {self.display_name} in tenant {self.tenant_id}"
+
+    @property
+    def permissions(self) -> int:
+        return self.needed + self.unused + self.unexplained
+
+
+class FindingSummary(models.Model):
+    """A tenant's stored findings counted, for the dashboard, and what they are as of.
+
+    Written with the tenant's ApplicationFinding rows. They are current while ``run`` is
+    the tenant's last good sync and ``stale_after`` (the day a justification counted in
+    them lapses) has not come; otherwise the next page that reads them recomputes them.
+    """
+
+    tenant = models.OneToOneField(
+        Tenant, on_delete=models.CASCADE, primary_key=True, related_name="finding_summary"
+    )
+    run = models.ForeignKey(
+        SyncRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    computed_at = models.DateTimeField()
+    stale_after = models.DateField(null=True, blank=True)
+    applications = models.PositiveIntegerField(default=0)
+    needed = models.PositiveIntegerField(default=0)
+    unused = models.PositiveIntegerField(default=0)
+    unexplained = models.PositiveIntegerField(default=0)
+    missing = models.PositiveIntegerField(default=0)
+    control_plane = models.PositiveIntegerField(default=0)
+    # Applications: inactive ones (None where sign-in activity is unknown), and those of
+    # each risk level.
+    inactive = models.PositiveIntegerField(null=True, blank=True)
+    critical = models.PositiveIntegerField(default=0)
+    high = models.PositiveIntegerField(default=0)
+    # Applications matching each of the tenant page's filters, "field=value" (e.g.
+    # "verdict=unused", "tier=ControlPlane"): a page filtered by one is counted from here.
+    facets = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"Findings summary of tenant {self.tenant_id}"
+
+    @property
+    def permissions(self) -> int:
+        return self.needed + self.unused + self.unexplained
+
+    @property
+    def by_verdict(self) -> list[tuple[str, int]]:
+        """The counts in the order the pages and charts list verdicts."""
+        return [
+            ("needed", self.needed),
+            ("unused", self.unused),
+            ("unexplained", self.unexplained),
+            ("missing", self.missing),
+        ]
 
 
 APPEND_ONLY = "Audit events are append-only"

@@ -39,8 +39,6 @@ def application_risk(
 ) -> RiskAssessment:
     """``credentials``: the application's, where the caller has loaded them already (else
     one query asks whether any is on the service principal)."""
-    ownership = ownership_of(tenant=tenant, service_principal=service_principal)
-    sp_owners = service_principal.owners
     held = tuple(
         HeldPermission(
             value=grant.finding.permission.value,
@@ -51,19 +49,44 @@ def application_risk(
         )
         for grant in detail.grants
     )
+    return risk_assess(
+        tenant=tenant,
+        service_principal=service_principal,
+        held=held,
+        unused=detail.counts.unused,
+        unexplained=detail.counts.unexplained,
+        # Not asked before a sync has read the application's facts: it would count nothing.
+        credentials_on_sp=service_principal.owners is not None
+        and _credentials_on_sp(tenant, service_principal, credentials),
+    )
+
+
+def risk_assess(
+    *,
+    tenant: Tenant,
+    service_principal: ServicePrincipal,
+    held: tuple[HeldPermission, ...],
+    unused: int,
+    unexplained: int,
+    credentials_on_sp: bool,
+) -> RiskAssessment:
+    """The score of one application in a tenant from what it holds, its revoke candidates
+    and its service principal's facts: the application page's and the stored findings'
+    (tenants.findings) one way of gathering the evidence. ``credentials_on_sp`` counts only
+    once a sync has read the application's facts (its owners); until then it is unknown."""
+    ownership = ownership_of(tenant=tenant, service_principal=service_principal)
+    sp_owners = service_principal.owners
     return assess(
         RiskEvidence(
             permissions=held,
-            unused=detail.counts.unused,
-            unexplained=detail.counts.unexplained,
+            unused=unused,
+            unexplained=unexplained,
             ownership=ownership,
             multi_tenant=_multi_tenant(ownership, service_principal),
             publisher_verified=service_principal.verified_publisher,
             # Owners are None until a sync has read them: unknown, not "no owner".
             has_owner=None if sp_owners is None else bool(sp_owners),
-            credentials_on_service_principal=None
-            if sp_owners is None
-            else _credentials_on_sp(tenant, service_principal, credentials),
+            credentials_on_service_principal=None if sp_owners is None else credentials_on_sp,
             # Unknown where the tenant's sign-in activity cannot be read.
             inactive=is_inactive(service_principal.last_sign_in_at)
             if sign_in_known(tenant)

@@ -20,6 +20,7 @@ from django.db.models import (
     Subquery,
     Window,
 )
+from django.db.models.expressions import OrderBy
 from django.db.models.functions import Cast, RowNumber
 from django.utils import timezone
 
@@ -35,9 +36,9 @@ from permissions.verdicts import (
 )
 from tenants.justifications import justification_note, justifications_by_client
 from tenants.models import (
-    MICROSOFT_TENANT_IDS,
+    ApplicationFinding,
     ConsentingUser,
-    FeatureSwitch,
+    FindingSummary,
     Grant,
     Justification,
     RevokeRequest,
@@ -46,8 +47,7 @@ from tenants.models import (
     Tenant,
 )
 from tenants.report import application_needs, enabled_features
-from tenants.signins import KNOWN as KNOWN_SIGN_INS
-from tenants.signins import inactive_since
+from tenants.signins import sign_in_known
 from tenants.slots import GrantSlot
 
 
@@ -101,6 +101,8 @@ def run_diff(run: SyncRun, since: SyncRun | None = None) -> RunDiff:
 # need more than the report gives (catalog entries, dates, proposed feature sets) or less
 # (counts without narrower suggestions, which need the catalog's whole API-call map), so
 # they gather their inputs here, each in a fixed number of queries whatever the size.
+# The lists (the tenant page, the dashboard, the matrix) read the counts tenants.findings
+# stores instead of working them out per request.
 
 
 @dataclass
@@ -127,17 +129,8 @@ class VerdictCounts:
             ("missing", self.missing),
         ]
 
-    def add(self, other: "VerdictCounts") -> None:
-        for name in ("needed", "unused", "unexplained", "missing", "control_plane"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-
-@dataclass(frozen=True)
-class HeldApplication:
-    """A client service principal that holds permissions in a tenant, with its counts."""
-
-    service_principal: ServicePrincipal
-    counts: VerdictCounts
+    def add(self, verdict: str, number: int = 1) -> None:
+        setattr(self, verdict, getattr(self, verdict) + number)
 
 
 def current_grants(tenant_ids: Iterable[int]) -> QuerySet[Grant]:
@@ -149,100 +142,14 @@ def holding_clients(tenant_ids: Iterable[int]) -> QuerySet[ServicePrincipal]:
     return ServicePrincipal.objects.filter(pk__in=current_grants(tenant_ids).values("client_id"))
 
 
-def clients_matching(
-    *, q: str = "", party: str = "", inactive: bool = False
-) -> QuerySet[ServicePrincipal]:
-    """Clients whose name holds every word of ``q``, published by Microsoft (``party`` =
-    "first") or anyone else ("third"), and (``inactive``) in a tenant whose sign-in
-    activity is known with no sign-in in INACTIVE_DAYS; an empty filter matches everything."""
-    clients = ServicePrincipal.objects.all()
-    if inactive:
-        clients = clients.filter(
-            Q(last_sign_in_at__isnull=True) | Q(last_sign_in_at__lt=inactive_since()),
-            tenant__sign_in_status=KNOWN_SIGN_INS,
-        )
-    for word in q.split():
-        clients = clients.filter(display_name__icontains=word)
-    if party:
-        microsoft = Q(app_owner_tenant_id__in=MICROSOFT_TENANT_IDS)
-        clients = clients.filter(microsoft if party == "first" else ~microsoft)
-    return clients
-
-
-def held_applications(
-    tenants: Sequence[Tenant], *, clients: QuerySet[ServicePrincipal] | None = None
-) -> list[HeldApplication]:
-    """Every client holding permissions in ``tenants`` (of ``clients``, when given), its
-    grants counted by verdict; by tenant, then name.
-
-    Seven queries, whatever the number of tenants, clients and grants.
-    """
-    today = timezone.localdate()
-    tenant_ids = [tenant.pk for tenant in tenants]
-    grants = current_grants(tenant_ids)
-    if clients is not None:
-        grants = grants.filter(client__in=clients)
-    entries = _grant_entries(grants)
-    holders = list(
-        ServicePrincipal.objects.filter(pk__in=grants.values("client_id")).order_by(
-            "tenant_id", "display_name", "object_id"
-        )
-    )
-    app_ids = {sp.app_id for sp in holders}
-    needs = application_needs(app_ids)
-    enabled = _enabled_by_tenant(tenant_ids, app_ids)
-    # A tenant holds a handful of justifications: all of them, rather than a list of
-    # thousands of appIds to match.
-    justified = justifications_by_client(tenant_ids)
-    control_plane = _control_plane_permissions()
-    held = []
-    for sp in holders:
-        sp_entries = entries[sp.pk]
-        evaluation = evaluate(
-            needs=needs.get(sp.app_id, []),
-            enabled_features=enabled.get((sp.tenant_id, sp.app_id), set()),
-            granted=[key for key, _ in sp_entries],
-        )
-        counts = VerdictCounts(missing=len(evaluation.missing))
-        sp_justified = justified.get((sp.tenant_id, sp.app_id), {})
-        # The engine answers in the order it was asked, one finding per distinct key.
-        for finding, (_, consents) in zip(evaluation.grants, sp_entries, strict=True):
-            if sp_justified:
-                for verdict, number in _verdicts_by_entry(finding, consents, sp_justified, today):
-                    setattr(counts, verdict, getattr(counts, verdict) + number)
-            else:  # most clients: every entry has the engine's verdict
-                verdict = finding.verdict.value
-                setattr(counts, verdict, getattr(counts, verdict) + len(consents))
-            if finding.permission in control_plane:
-                counts.control_plane += len(consents)
-        held.append(HeldApplication(service_principal=sp, counts=counts))
-    return held
-
-
-def _verdicts_by_entry(
-    finding: GrantFinding,
-    consents: list[str],
-    justified: dict[GrantSlot, Justification],
-    today: date,
-) -> list[tuple[str, int]]:
-    """The verdicts of a permission's entries (one per consent type), as (verdict, count):
-    a justification names one entry."""
-    verdicts = []
-    for consent in consents:
-        justification = justified.get(GrantSlot.of(finding.permission, consent))
-        note = justification_note(justification) if justification else None
-        verdicts.append((apply_justification(finding, note, today=today).verdict.value, 1))
-    return verdicts
-
-
-def _grant_key(
+def grant_key(
     resource_app_id: UUID, kind: str, value: str, permission_id: UUID | None
 ) -> PermissionKey:
     # An app role the resource does not publish keeps its id as its name (as in the report).
     return PermissionKey(str(resource_app_id), kind, value or str(permission_id))
 
 
-def _grant_entries(grants: QuerySet[Grant]) -> dict[int, list[tuple[PermissionKey, list[str]]]]:
+def grant_entries(grants: QuerySet[Grant]) -> dict[int, list[tuple[PermissionKey, list[str]]]]:
     """Per client pk, the permissions it holds (each once), each with its entries' consent
     types: one per distinct grant row of the report's grouping (consent type, mostly)."""
     # Tens of thousands of grants name a few hundred permissions, so rows are read as plain
@@ -261,12 +168,13 @@ def _grant_entries(grants: QuerySet[Grant]) -> dict[int, list[tuple[PermissionKe
     keys: dict[tuple, PermissionKey] = {}
     canonical: dict[PermissionKey, PermissionKey] = {}
     counted: dict[int, dict[int, list]] = defaultdict(dict)
-    for client_id, resource, kind, value, role, consent in rows:
+    # Streamed (a server-side cursor on PostgreSQL): a large tenant has hundreds of thousands.
+    for client_id, resource, kind, value, role, consent in rows.iterator(chunk_size=5000):
         raw = (resource, kind, value, role)
         key = keys.get(raw)
         if key is None:
             # SQLite keeps UUIDs as 32 hex digits, PostgreSQL with dashes: UUID reads both.
-            key = _grant_key(UUID(resource), kind, value, UUID(role) if role else None)
+            key = grant_key(UUID(resource), kind, value, UUID(role) if role else None)
             key = keys[raw] = canonical.setdefault(key, key)
         client_counts = counted[client_id]
         entry = client_counts.get(id(key))
@@ -280,50 +188,155 @@ def _grant_entries(grants: QuerySet[Grant]) -> dict[int, list[tuple[PermissionKe
     return entries
 
 
-def _enabled_by_tenant(
-    tenant_ids: list[int], app_ids: Collection[UUID]
-) -> dict[tuple[int, UUID], set[str]]:
-    """Per (tenant pk, appId): the features switched on, the tenant's choice else the default.
+# --- the tenant page, the dashboard and the matrix: stored findings ----------------------
 
-    ``report.enabled_features`` for many tenants at once, in two queries instead of two
-    per tenant.
-    """
-    switches = {
-        (tenant_id, feature_id): on
-        for tenant_id, feature_id, on in FeatureSwitch.objects.filter(
-            tenant_id__in=tenant_ids, feature__application__app_id__in=list(app_ids)
-        ).values_list("tenant_id", "feature_id", "enabled")
-    }
-    features = Feature.objects.filter(application__app_id__in=list(app_ids)).values_list(
-        "application__app_id", "pk", "key", "default_enabled"
+
+@dataclass(frozen=True)
+class ApplicationFilters:
+    """The tenant page's filters and order (tenants.forms.ApplicationFilterForm); empty
+    values filter nothing."""
+
+    q: str = ""
+    verdict: str = ""
+    risk: str = ""
+    tier: str = ""
+    kind: str = ""
+    party: str = ""
+    activity: str = ""
+    sort: str = ""
+
+    def facets(self) -> list[tuple[str, str]]:
+        """The filters set, as (field, value), but the name search."""
+        return [(field, getattr(self, field)) for field in FACET_FIELDS if getattr(self, field)]
+
+
+# The filters whose matches each tenant's FindingSummary counts (``facets``), so that a
+# page filtered by one of them is counted without counting the tenant's applications.
+FACET_FIELDS = ("verdict", "risk", "tier", "kind", "party", "activity")
+# Each order the tenant page offers: its columns, most telling first (numbers from the
+# highest, names from A), with the name and the row's id to keep pages stable. A leading
+# "-" on the key reverses it.
+APPLICATION_ORDERS: dict[str, tuple[str, ...]] = {
+    "name": ("display_name",),
+    "risk": ("-risk_score",),
+    "permissions": ("-grant_total",),
+    "unused": ("-unused",),
+    "unexplained": ("-unexplained",),
+    "missing": ("-missing",),
+    "control_plane": ("-control_plane",),
+    "privilege": ("-privilege_level",),
+}
+# Verdicts a filter can ask for: an application with at least one grant of it.
+FILTERED_VERDICTS = ("needed", "unused", "unexplained", "missing")
+NO_TIER = "none"
+
+
+def facet_condition(field: str, value: str) -> Q:
+    """What one filter of the tenant page asks of a stored finding."""
+    if field == "verdict":
+        return Q(**{f"{value}__gt": 0}) if value in FILTERED_VERDICTS else Q(pk__in=[])
+    if field == "tier":
+        return Q(tier="" if value == NO_TIER else value)
+    if field == "party":
+        return Q(first_party=value == "first")
+    if field == "activity":
+        return Q(inactive=True) if value == "inactive" else Q(pk__in=[])
+    if field == "risk":
+        return Q(risk_level=value)
+    return Q(kind=value)
+
+
+def facet_key(field: str, value: str) -> str:
+    return f"{field}={value}"
+
+
+def application_findings(tenant: Tenant, filters: ApplicationFilters) -> QuerySet:
+    """The stored findings of the tenant's applications that pass ``filters``, in their
+    order, with each service principal: the tenant page pages through these."""
+    rows = ApplicationFinding.objects.filter(tenant=tenant).select_related("service_principal")
+    for word in filters.q.split():
+        rows = rows.filter(display_name__icontains=word)
+    for facet, value in filters.facets():
+        rows = rows.filter(facet_condition(facet, value))
+    if filters.activity and not sign_in_known(tenant):
+        # Where sign-in activity is unknown now, nothing is known to be inactive.
+        rows = rows.none()
+    return rows.annotate(grant_total=F("needed") + F("unused") + F("unexplained")).order_by(
+        *_ordering(filters.sort, APPLICATION_ORDERS, then=("display_name", "pk"))
     )
-    enabled: dict[tuple[int, UUID], set[str]] = defaultdict(set)
-    for app_id, feature_id, key, default in features:
-        for tenant_id in tenant_ids:
-            if switches.get((tenant_id, feature_id), default):
-                enabled[(tenant_id, app_id)].add(key)
-    return enabled
 
 
-def _control_plane_permissions() -> set[PermissionKey]:
-    rows = Permission.objects.filter(tier=Tier.CONTROL_PLANE).values_list(
-        "resource__app_id", "kind", "value"
+def stored_count(summary: FindingSummary, filters: ApplicationFilters) -> int | None:
+    """How many applications pass ``filters``, from the tenant's summary: known for none or
+    one of them (the dashboard's links), None for a name search or several at once."""
+    facets = filters.facets()
+    if filters.q or len(facets) > 1:
+        return None
+    if not facets:
+        return summary.applications
+    return summary.facets.get(facet_key(*facets[0]), 0)
+
+
+def _ordering(
+    sort: str, orders: dict[str, tuple[str, ...]], *, then: tuple[str, ...]
+) -> list[OrderBy]:
+    """The order ``sort`` names in ``orders`` ("-key" reversed; anything else: by name),
+    then ``then`` so that pages are stable."""
+    key = sort.removeprefix("-")
+    fields = orders.get(key, orders["name"])
+    reverse = sort.startswith("-") and key in orders
+    ordering = []
+    for column in (*fields, *then):
+        descending = column.startswith("-") != reverse
+        name = column.removeprefix("-")
+        expression = F(name)
+        if name in NULLABLE_ORDERS:
+            # Unknown privilege levels sort last in either direction.
+            ordering.append(
+                expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True)
+            )
+        else:
+            # Plain ASC or DESC, as the indexes are built, so that a page reads one.
+            ordering.append(expression.desc() if descending else expression.asc())
+    return ordering
+
+
+# The fields an order may find empty.
+NULLABLE_ORDERS = {"privilege_level"}
+
+
+def riskiest_applications(tenants: QuerySet[Tenant], *, limit: int) -> list[ApplicationFinding]:
+    """The applications to look at first across ``tenants``: the highest risk scores, those
+    with none left out."""
+    return list(
+        ApplicationFinding.objects.filter(tenant__in=tenants, risk_score__gt=0)
+        .select_related("tenant")
+        .order_by("-risk_score", "display_name", "pk")[:limit]
     )
-    return {PermissionKey(str(resource), kind, value) for resource, kind, value in rows}
-
-
-# --- dashboard and matrix -------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class TenantOverview:
     tenant: Tenant
     latest_status: SyncRun.Status | None
-    applications: int
-    counts: VerdictCounts
-    # Applications holding permissions with no sign-in in INACTIVE_DAYS; None where the
-    # tenant's sign-in activity is unknown.
-    inactive: int | None = None
+    # The tenant's stored counts; None until its first sync.
+    summary: FindingSummary | None
+
+    @property
+    def applications(self) -> int:
+        return self.summary.applications if self.summary else 0
+
+    @property
+    def counts(self) -> FindingSummary | None:
+        """Grant entries by verdict and of control-plane permissions."""
+        return self.summary
+
+    @property
+    def inactive(self) -> int | None:
+        """Applications with no sign-in in INACTIVE_DAYS; None where that is unknown."""
+        if self.summary is None or not sign_in_known(self.tenant):
+            return None
+        return self.summary.inactive
 
 
 if TYPE_CHECKING:  # django-stubs' annotated model type; django_stubs_ext is a dev dependency
@@ -341,25 +354,15 @@ def tenants_with_latest_status(tenants: QuerySet[Tenant]) -> "QuerySet[TenantWit
     return tenants.select_related("last_good_sync").annotate(latest_status=Subquery(latest[:1]))
 
 
-def tenant_overviews(tenants: "Sequence[TenantWithLatestStatus]") -> list[TenantOverview]:
-    """Each tenant (from ``tenants_with_latest_status``) with its grants counted by verdict."""
-    counts = {tenant.pk: VerdictCounts() for tenant in tenants}
-    applications = dict.fromkeys(counts, 0)
-    inactive = dict.fromkeys(counts, 0)
-    cutoff = inactive_since()
-    for held in held_applications(tenants):
-        sp = held.service_principal
-        counts[sp.tenant_id].add(held.counts)
-        applications[sp.tenant_id] += 1
-        if sp.last_sign_in_at is None or sp.last_sign_in_at < cutoff:
-            inactive[sp.tenant_id] += 1
+def tenant_overviews(
+    tenants: "Sequence[TenantWithLatestStatus]", summaries: dict[int, FindingSummary]
+) -> list[TenantOverview]:
+    """Each tenant (from ``tenants_with_latest_status``) with its stored counts."""
     return [
         TenantOverview(
             tenant=tenant,
             latest_status=SyncRun.Status(tenant.latest_status) if tenant.latest_status else None,
-            applications=applications[tenant.pk],
-            counts=counts[tenant.pk],
-            inactive=inactive[tenant.pk] if tenant.sign_in_status == KNOWN_SIGN_INS else None,
+            summary=summaries.get(tenant.pk) if tenant.last_good_sync_id else None,
         )
         for tenant in tenants
     ]
@@ -369,38 +372,86 @@ def tenant_overviews(tenants: "Sequence[TenantWithLatestStatus]") -> list[Tenant
 class MatrixRow:
     app_id: UUID
     display_name: str
+    # The application's risk score in its first tenant in the page's order: by risk, its
+    # highest in the tenants shown.
+    risk_score: int
     # One per tenant column, in the columns' order; None where the tenant grants it nothing.
-    cells: list[tuple[Tenant, VerdictCounts | None]]
+    cells: list[tuple[Tenant, ApplicationFinding | None]]
 
 
-def matrix_applications(tenants: Sequence[Tenant]) -> QuerySet:
-    """The applications holding permissions in any of ``tenants``, one row per appId, by
-    name: the rows of the operators' matrix, to paginate before counting."""
-    return (
-        holding_clients([tenant.pk for tenant in tenants])
-        .values("app_id")
-        .annotate(display_name=Min("display_name"))
-        .order_by("display_name", "app_id")
+@dataclass(frozen=True)
+class MatrixPage:
+    """One page of the matrix's rows. Pages are numbered from 1; there is no total, which
+    would mean counting every application of every tenant shown."""
+
+    number: int
+    per_page: int
+    rows: list[MatrixRow]
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def start_index(self) -> int:
+        return (self.number - 1) * self.per_page + 1
+
+    @property
+    def end_index(self) -> int:
+        return self.start_index + len(self.rows) - 1
+
+
+# The matrix's orders, as APPLICATION_ORDERS: an application's name, or its highest risk.
+MATRIX_ORDERS: dict[str, tuple[str, ...]] = {"name": ("display_name",), "risk": ("-risk_score",)}
+
+
+def matrix_page(tenants: Sequence[Tenant], *, sort: str, number: int, per_page: int) -> MatrixPage:
+    """Page ``number`` of the applications holding permissions in any of ``tenants``, one
+    row per appId, by name (its first) or by risk (its highest), with its stored findings
+    in each tenant.
+
+    The tenants' findings are read in that order, an index's, and each application is kept
+    where it first appears, until the page is full: the cost is the page's position, not
+    the tenants' size. Two queries, and one more per further stretch of rows a page needs
+    when applications repeat across many tenants.
+    """
+    wanted = number * per_page + 1  # one more than the page: is there a next one?
+    ordered = (
+        ApplicationFinding.objects.filter(tenant__in=[tenant.pk for tenant in tenants])
+        .order_by(*_ordering(sort, MATRIX_ORDERS, then=("display_name", "app_id", "pk")))
+        .values_list("app_id", "display_name", "risk_score")
     )
-
-
-def matrix_rows(tenants: Sequence[Tenant], applications: Iterable[dict]) -> list[MatrixRow]:
-    """Cells for the given rows of ``matrix_applications``: counts per application and tenant."""
-    applications = list(applications)
-    cells: dict[tuple[UUID, int], VerdictCounts] = {}
-    clients = ServicePrincipal.objects.filter(app_id__in=[row["app_id"] for row in applications])
-    held = held_applications(tenants, clients=clients)
-    for item in held:
-        sp = item.service_principal
-        cells.setdefault((sp.app_id, sp.tenant_id), VerdictCounts()).add(item.counts)
-    return [
-        MatrixRow(
-            app_id=row["app_id"],
-            display_name=row["display_name"],
-            cells=[(tenant, cells.get((row["app_id"], tenant.pk))) for tenant in tenants],
-        )
-        for row in applications
-    ]
+    first: dict[UUID, tuple[str, int]] = {}
+    read, stretch = 0, 2 * wanted
+    while len(first) < wanted:
+        rows = list(ordered[read : read + stretch])
+        for app_id, display_name, risk_score in rows:
+            first.setdefault(app_id, (display_name, risk_score))
+        if len(rows) < stretch:
+            break
+        read += stretch
+    shown = list(first.items())[(number - 1) * per_page : number * per_page]
+    cells = {
+        (finding.app_id, finding.tenant_id): finding
+        for finding in ApplicationFinding.objects.filter(
+            tenant__in=[tenant.pk for tenant in tenants], app_id__in=[app_id for app_id, _ in shown]
+        ).order_by()
+    }
+    return MatrixPage(
+        number=number,
+        per_page=per_page,
+        rows=[
+            MatrixRow(
+                app_id=app_id,
+                display_name=display_name,
+                risk_score=risk_score,
+                cells=[(tenant, cells.get((app_id, tenant.pk))) for tenant in tenants],
+            )
+            for app_id, (display_name, risk_score) in shown
+        ],
+        has_next=len(first) > number * per_page,
+    )
 
 
 # --- one application in a tenant -----------------------------------------------------
@@ -515,7 +566,7 @@ def application_in_tenant(
         .order_by("kind", "value", "consent")
     )
     keyed = [
-        (_grant_key(row["resource_app_id"], row["kind"], row["value"], row["permission_id"]), row)
+        (grant_key(row["resource_app_id"], row["kind"], row["value"], row["permission_id"]), row)
         for row in rows
     ]
     needs = application_needs([app_id]).get(app_id, [])
@@ -528,7 +579,7 @@ def application_in_tenant(
     findings = {finding.permission: finding for finding in evaluation.grants}
     features = _features_with_requirements(app_id)
     requirements = _requirements_by_permission(features)
-    catalog = _catalog_entries(
+    catalog = catalog_entries(
         [*keys, *(m.permission for m in evaluation.missing)]
         + [f.narrower for f in evaluation.grants if f.narrower]
     )
@@ -563,7 +614,7 @@ def application_in_tenant(
     grants.sort(key=lambda g: VERDICT_ORDER[g.finding.verdict])
     counts = VerdictCounts(missing=len(evaluation.missing))
     for grant in grants:
-        setattr(counts, grant.verdict, getattr(counts, grant.verdict) + 1)
+        counts.add(grant.verdict)
         counts.control_plane += bool(
             grant.permission and grant.permission.tier == Tier.CONTROL_PLANE
         )
@@ -607,7 +658,7 @@ def _consenting_users(
     named: dict[PermissionKey, list[ConsentingUser]] = defaultdict(list)
     for resource, kind, value, permission_id, name, upn in rows:
         user = ConsentingUser(display_name=name, user_principal_name=upn)
-        named[_grant_key(resource, kind, value, permission_id)].append(user)
+        named[grant_key(resource, kind, value, permission_id)].append(user)
     return {
         key: sorted(users, key=lambda u: (u.display_name.casefold(), u.user_principal_name))[
             :CONSENTING_USERS_SHOWN
@@ -643,7 +694,7 @@ def _narrower_entry(
     return catalog.get(finding.narrower) if finding.narrower else None
 
 
-def _catalog_entries(keys: Iterable[PermissionKey]) -> dict[PermissionKey, Permission]:
+def catalog_entries(keys: Iterable[PermissionKey]) -> dict[PermissionKey, Permission]:
     keys = set(keys)
     if not keys:
         return {}
@@ -692,7 +743,7 @@ def features_preview(
     needs = application_needs([app_id]).get(app_id, [])
     saved = enabled_features(tenant, [app_id]).get(app_id, set())
     grants = current_grants([tenant.pk]).filter(client=service_principal)
-    entries = _grant_entries(grants)[service_principal.pk]
+    entries = grant_entries(grants)[service_principal.pk]
     granted = [key for key, _ in entries]
     before = evaluate(needs=needs, enabled_features=saved, granted=granted)
     after = evaluate(needs=needs, enabled_features=set(enabled), granted=granted)

@@ -101,6 +101,10 @@ def features_set(
             tenant=tenant, feature=features[key], defaults={"enabled": enabled}
         )
         switches.append(switch)
+    # tenants.findings reads through the justifications, which raise this module's errors.
+    from tenants.findings import findings_refresh
+
+    findings_refresh(tenant=tenant, app_ids=[application.app_id])
     audit_record(
         action=AuditEvent.Action.FEATURES_SWITCHED,
         tenant=tenant,

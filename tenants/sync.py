@@ -49,6 +49,7 @@ from tenants.audit import audit_record
 from tenants.consenting_users import consenting_users_apply
 from tenants.delta import delta_state_apply, delta_state_distrust
 from tenants.facts import facts_apply
+from tenants.findings import findings_refresh
 from tenants.graph import GraphClient, GraphError
 from tenants.memberships import role_holders_apply
 from tenants.models import AuditEvent, Grant, HeldSnapshot, ServicePrincipal, SyncRun, Tenant
@@ -236,6 +237,8 @@ def apply_snapshot(
             counts=(added, len(gone), len(current) - len(gone)),
             applying_held=held,
         )
+        # The verdicts of the snapshot now in force, stored with it.
+        findings_refresh(tenant=tenant)
         _supersede_held(tenant, newer=run)
     return True
 

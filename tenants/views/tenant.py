@@ -1,28 +1,57 @@
 """A tenant: its applications with their verdicts, the sync panel and "Sync now", the report."""
 
 import json
-from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
+from django.db.models.query import EmptyQuerySet
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.views.decorators.http import require_POST, require_safe
 
 from portal.htmx import render_page_or_fragment, vary_on_htmx, wants_fragment
 from portal.http import AuthenticatedHttpRequest
 from tenants import exports, selectors
 from tenants.access import tenant_for
+from tenants.findings import findings_current
 from tenants.forms import ApplicationFilterForm
-from tenants.models import RevokeRequest, SyncRun, Tenant
+from tenants.models import ApplicationFinding, FindingSummary, RevokeRequest, SyncRun, Tenant
 from tenants.report import tenant_report
 from tenants.services import sync_run_request
 from tenants.views.runs import SYNC_ENDED_EVENT, sync_context
+from tenants.views.sorting import sort_headers
 
 APPLICATIONS_PER_PAGE = 50
+
+
+class CountedPaginator(Paginator):
+    """A paginator told how many objects there are, rather than counting them."""
+
+    def __init__(self, object_list: QuerySet, per_page: int, *, count: int) -> None:
+        super().__init__(object_list, per_page)
+        self.known_count = count
+
+    @cached_property
+    def count(self) -> int:
+        return self.known_count
+
+
+# The columns a heading link sorts by (selectors.APPLICATION_ORDERS), left to right.
+SORTABLE_COLUMNS = [
+    ("name", "Application"),
+    ("risk", "Risk"),
+    ("privilege", "Privilege"),
+    ("permissions", "Permissions"),
+    ("unused", "Unused"),
+    ("unexplained", "Unexplained"),
+    ("missing", "Missing"),
+    ("control_plane", "Control plane"),
+]
 
 
 @login_required
@@ -30,17 +59,20 @@ APPLICATIONS_PER_PAGE = 50
 def tenant_detail(request: AuthenticatedHttpRequest, tenant_id: UUID) -> HttpResponse:
     tenant, role = tenant_for(request.user, tenant_id)
     form = ApplicationFilterForm(request.GET)
-    # A stale or hand-edited filter is dropped rather than turning the page into an error.
     form.is_valid()
-    shown = _applications(tenant, form.cleaned_data) if tenant.last_good_sync else []
+    filters = form.filters()
+    # Stored when a sync (or a switch, a justification...) changed them; worked out here
+    # first only where they are missing or out of date (tenants.findings).
+    summary = findings_current([tenant]).get(tenant.pk)
     context = {
         **sync_context(tenant, tenant.sync_runs.first(), role),
         "form": form,
-        "held_count": selectors.holding_clients([tenant.pk]).count(),
+        "headers": sort_headers(filters.sort or "name", SORTABLE_COLUMNS),
+        "held_count": summary.applications if summary else 0,
         "pending_approvals": tenant.revoke_requests.filter(
             status=RevokeRequest.Status.PENDING_APPROVAL
         ).count(),
-        "page_obj": Paginator(shown, APPLICATIONS_PER_PAGE).get_page(request.GET.get("page")),
+        "page_obj": _applications_page(tenant, summary, filters, request.GET.get("page")),
         "sync_ended_event": SYNC_ENDED_EVENT,
     }
     return render_page_or_fragment(
@@ -48,19 +80,21 @@ def tenant_detail(request: AuthenticatedHttpRequest, tenant_id: UUID) -> HttpRes
     )
 
 
-def _applications(tenant: Tenant, filters: dict[str, Any]) -> list[selectors.HeldApplication]:
-    """The applications holding grants in a synced tenant that pass the page's filters."""
-    # Name and publisher narrow the query; verdicts exist only once worked out.
-    q, party = filters.get("q", ""), filters.get("party", "")
-    inactive = filters.get("activity") == "inactive"
-    clients = (
-        selectors.clients_matching(q=q, party=party, inactive=inactive)
-        if q or party or inactive
-        else None
-    )
-    held = selectors.held_applications([tenant], clients=clients)
-    verdict = filters.get("verdict")
-    return [item for item in held if not verdict or getattr(item.counts, verdict)]
+def _applications_page(
+    tenant: Tenant,
+    summary: FindingSummary | None,
+    filters: selectors.ApplicationFilters,
+    number: str | None,
+) -> Page:
+    """The page of the tenant's stored findings that ``filters`` ask for; counted from the
+    summary where it knows (no filter, or one), else by the database."""
+    if summary is None:  # not synced yet
+        return Paginator(ApplicationFinding.objects.none(), APPLICATIONS_PER_PAGE).get_page(1)
+    shown = selectors.application_findings(tenant, filters)
+    count = selectors.stored_count(summary, filters)
+    if count is None or isinstance(shown, EmptyQuerySet):
+        return Paginator(shown, APPLICATIONS_PER_PAGE).get_page(number)
+    return CountedPaginator(shown, APPLICATIONS_PER_PAGE, count=count).get_page(number)
 
 
 @login_required

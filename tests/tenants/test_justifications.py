@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 
 from permissions.models import PermissionKind
+from tenants.findings import findings_refresh
 from tenants.justifications import (
     JustificationError,
     justification_extend,
@@ -17,10 +18,17 @@ from tenants.justifications import (
     justifications_set,
     tenant_users,
 )
-from tenants.models import AuditEvent, Justification, ServicePrincipal, SyncRun, Tenant
+from tenants.models import (
+    ApplicationFinding,
+    AuditEvent,
+    Justification,
+    ServicePrincipal,
+    SyncRun,
+    Tenant,
+)
 from tenants.report import tenant_report
 from tenants.revokes import revoke_bulk_candidates
-from tenants.selectors import features_preview, held_applications
+from tenants.selectors import features_preview
 from tenants.slots import GrantSlot
 from tests.factories import (
     ApplicationFactory,
@@ -190,14 +198,27 @@ def test_a_justification_counts_only_in_its_own_tenant(connect, alice):
     assert report.applications[0].grants[0].verdict.value == "unexplained"
 
 
-def test_the_pages_count_a_justified_grant_as_needed(contoso, connect, alice):
-    [before] = held_applications([contoso])
+def test_the_stored_findings_count_a_justified_grant_as_needed_once_it_is_justified(
+    contoso, connect, alice
+):
+    findings_refresh(tenant=contoso)
+    before = ApplicationFinding.objects.get(service_principal=connect)
     keep(connect, SITES, USER_READ_USERS, actor=alice, today=None)
 
-    [after] = held_applications([contoso])
-    assert (before.counts.needed, before.counts.unexplained) == (1, 3)
-    # Counted as of today, when a justification made with the default term is in force.
-    assert (after.counts.needed, after.counts.unexplained) == (3, 1)
+    after = ApplicationFinding.objects.get(service_principal=connect)
+    assert (before.needed, before.unexplained) == (1, 3)
+    # Counted as of today, when a justification made with the default term is in force;
+    # stored by the justification itself, in its transaction.
+    assert (after.needed, after.unexplained) == (3, 1)
+    assert contoso.finding_summary.needed == 3
+
+
+def test_removing_a_justification_stores_the_grant_as_unexplained_again(contoso, connect, alice):
+    keep(connect, SITES, actor=alice, today=None)
+
+    justifications_remove(tenant=contoso, app_id=connect.app_id, slots=[SITES], actor=alice)
+
+    assert ApplicationFinding.objects.get(service_principal=connect).unexplained == 3
 
 
 def test_switching_a_feature_off_does_not_make_a_justified_grant_unused(connect, alice):
