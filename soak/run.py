@@ -351,29 +351,44 @@ class Soak:
         self.finishers.append(lambda: self.kill_sync_finish(tenant, run_id, running, killed))
 
     def kill_sync_finish(self, tenant: Any, run_id: int, running: str, killed: float) -> None:
+        """The killed run closed by the sweep, and the tenant's next sync (queued by a
+        later fault, or now) succeeded: the times are the database's."""
         from tenants.models import SyncRun
 
         timeout = max(0.0, killed + self.profile.task_time_limit + 120 - time.monotonic())
         ended = self.wait_for(
             lambda: _run_status(run_id) not in SyncRun.OPEN_STATUSES, timeout, dispatch=True
         )
-        closed_after = time.monotonic() - killed
         self.left_running.discard(run_id)
-        status = _run_status(run_id)
-        again = self.queue_syncs([tenant])
-        resynced = self.wait_for(
-            lambda: bool(again) and _run_status(again[0]) == SyncRun.Status.SUCCEEDED,
-            self.profile.sync_timeout,
+        run = SyncRun.objects.get(pk=run_id)
+        killed_at = _now() - timedelta(seconds=time.monotonic() - killed)
+        if not SyncRun.objects.filter(
+            tenant=tenant, status=SyncRun.Status.SUCCEEDED, finished_at__gt=killed_at
+        ).exists():
+            again = self.queue_syncs([tenant])
+            self.wait_for(
+                lambda: bool(again) and _run_status(again[0]) == SyncRun.Status.SUCCEEDED,
+                self.profile.sync_timeout,
+            )
+        resynced = (
+            SyncRun.objects.filter(
+                tenant=tenant, status=SyncRun.Status.SUCCEEDED, finished_at__gt=killed_at
+            )
+            .order_by("finished_at")
+            .first()
+        )
+        closed = (
+            f"run {run.status} {(run.finished_at - killed_at).total_seconds():.0f} s after the "
+            "kill (the sweep, audited)"
+            if ended is not None and run.finished_at
+            else f"run still {run.status}"
         )
         self.outcome(
             "kill -9 worker mid-sync",
             running,
-            f"run {status} {closed_after:.0f} s after the kill (the sweep); the next sync "
-            f"{'succeeded' if resynced else 'did not succeed'}"
-            if ended is not None
-            else f"run still {status}",
-            time.monotonic() - killed if resynced else None,
-            ended is not None and status == SyncRun.Status.FAILED and resynced,
+            f"{closed}; the tenant's next sync {'succeeded' if resynced else 'did not succeed'}",
+            (resynced.finished_at - killed_at).total_seconds() if resynced else None,
+            ended is not None and run.status == SyncRun.Status.FAILED and resynced is not None,
         )
 
     def sync_on_a_worker(self, tenant: Any) -> tuple[int, str | None]:
@@ -578,17 +593,18 @@ class Soak:
     ) -> float | None:
         begun = time.monotonic()
         last_dispatch = 0.0
-        while time.monotonic() - begun < timeout:
+        while True:  # asked at least once, however little time is left
             try:
                 if done():
                     return time.monotonic() - begun
             except DatabaseError:  # the database may be coming back
                 connection.close()
+            if time.monotonic() - begun >= timeout:
+                return None
             if dispatch and time.monotonic() - last_dispatch > DISPATCH_EVERY:
                 self.dispatch()
                 last_dispatch = time.monotonic()
             time.sleep(0.5)
-        return None
 
     def work_outcome(self, runs: list[int], revokes: list[int]) -> str:
         from tenants.models import RevokeRequest, SyncRun
@@ -698,9 +714,9 @@ class Soak:
         )
         for row in repeated:
             spans = sorted(
-                Grant.objects.filter(tenant=row["tenant"], identity=row["identity"]).values_list(
-                    "first_seen_run", "removed_in_run"
-                )
+                Grant.objects.filter(
+                    tenant_id=int(row["tenant"]), identity=row["identity"]
+                ).values_list("first_seen_run", "removed_in_run")
             )
             for (_, removed), (added, _) in zip(spans, spans[1:], strict=False):
                 if removed is None or added < removed:
@@ -758,8 +774,8 @@ class Soak:
         self.verdict(
             not done_twice,
             f"Graph writes: {sum(writes.values())} sent for {revoked} revokes (throttled and "
-            f"dropped ones sent again count: {len(twice)} objects "
-            f"{', '.join(f'x{n}' for n in twice.values()) or ''}); "
+            f"dropped ones sent again count: {len(twice)} objects, e.g. "
+            f"{', '.join(f'{k} x{n}' for k, n in list(twice.items())[:3]) or 'none'}); "
             f"{sum(carried_out.values())} carried out, {len(done_twice)} of them twice",
         )
 

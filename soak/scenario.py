@@ -14,13 +14,13 @@ import yaml
 from emulator.generator import generate
 
 # As large as the sync benchmark's tenant (benchmarks/emulator_paging.py TENANT).
-BENCHMARK_TENANT = {
+BENCHMARK_TENANT: dict[str, Any] = {
     "service_principals": 2000,
     "app_role_assignments": 10000,
     "delegated_grants": 50000,
     "users": 5000,
 }
-SMALL_TENANT = {
+SMALL_TENANT: dict[str, Any] = {
     "service_principals": 40,
     "app_role_assignments": 80,
     "delegated_grants": 120,
