@@ -17,7 +17,8 @@ from typing import Any
 
 import requests
 
-REQUEST_TIMEOUT = 30
+# As long as gunicorn lets a request run (its --timeout): longer is no answer at all.
+REQUEST_TIMEOUT = 60
 # Loops stop at this many requests a session even if their time has not run out.
 MAX_REQUESTS_PER_SESSION = 2000
 

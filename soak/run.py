@@ -24,6 +24,7 @@ from typing import Any
 from django.db import DatabaseError, connection
 
 from soak.load import (
+    REQUEST_TIMEOUT,
     Figures,
     Sample,
     Samples,
@@ -40,6 +41,9 @@ SESSIONS = 20
 P95_RATIO = 3.0
 HEALTH_EVERY = 0.5
 DISPATCH_EVERY = 10.0
+# How long Redis and PostgreSQL stay down: a few health checks' worth (each waits up to
+# 3 s for the broker).
+DOWN_SECONDS = 10
 # What marks the portal's own error page (templates/500.html) rather than a bare one.
 ERROR_PAGE_MARK = "Permission Portal"
 
@@ -243,6 +247,10 @@ class Soak:
             SESSIONS, operator_tenant=self.big, small_tenants=self.tenant_ids[1:]
         )
         url = self.parts.web_url
+        # Each page once, by two sessions (one per gunicorn worker): a page's own cost.
+        pair = self.sessions[:2]  # an operator and an admin, one request at a time each
+        alone = load(url, pair, seconds=120, max_requests=max(len(s.urls) for s in pair))
+        print(f"soak: slowest pages alone: {_slowest(alone)}", flush=True)
         rest = load(url, self.sessions, seconds=self.profile.rest_seconds, max_requests=500)
         self.queue_syncs(Tenant.objects.all())
         busy = load(url, self.sessions, seconds=self.profile.load_seconds, max_requests=2000)
@@ -315,7 +323,7 @@ class Soak:
         finally:
             self.watch.stopped.set()
             for thread in watchers:
-                thread.join(timeout=35)
+                thread.join(timeout=REQUEST_TIMEOUT + 5)
 
     def watch_health(self) -> None:
         import requests
@@ -383,11 +391,12 @@ class Soak:
             if ended is not None and run.finished_at
             else f"run still {run.status}"
         )
+        # Recovered once the run is closed: from then on the tenant syncs again.
         self.outcome(
             "kill -9 worker mid-sync",
             running,
             f"{closed}; the tenant's next sync {'succeeded' if resynced else 'did not succeed'}",
-            (resynced.finished_at - killed_at).total_seconds() if resynced else None,
+            (run.finished_at - killed_at).total_seconds() if resynced and run.finished_at else None,
             ended is not None and run.status == SyncRun.Status.FAILED and resynced is not None,
         )
 
@@ -433,7 +442,6 @@ class Soak:
             self.outcome("kill -9 worker mid-revoke", running, "never wrote", None, False)
             return
         self.parts.kill9(worker)
-        killed = time.monotonic()
         self.behaviour({"replication_lag": {"collections": 0, "by_id": 0}})
         self.parts.worker_start(int(worker[-1]))
         took = self.wait_for(
@@ -442,16 +450,17 @@ class Soak:
             dispatch=True,
         )
         status = _revoke_status(revokes[0])
+        writes = _revoke_writes(revokes[0])
         self.outcome(
             "kill -9 worker mid-revoke",
             running,
-            f"request {status} after {took:.0f} s (taken over by the sweep)"
+            f"request {status} {took:.0f} s after the kill (taken over by the sweep), "
+            f"{writes} write sent in all"
             if took is not None
             else f"request still {status}",
             took,
-            status == RevokeRequest.Status.SUCCEEDED,
+            status == RevokeRequest.Status.SUCCEEDED and writes == 1,
         )
-        del killed
 
     def fault_redis(self) -> None:
         """Redis restarted (no persistence: queued messages are lost) while syncs and
@@ -465,10 +474,11 @@ class Soak:
         running = f"{len(runs)} syncs queued, {len(revokes)} revokes queued"
         down = time.monotonic()
         self.parts.stop("redis")
-        time.sleep(5)
+        time.sleep(DOWN_SECONDS)
         self.parts.redis_start()
         back = time.monotonic()
-        took = self.wait_quiet(self.profile.settle_timeout / 2, dispatch=True)
+        # What the broker lost is sent again once queued longer than the task's hard limit.
+        took = self.wait_quiet(self.profile.task_time_limit + 120, dispatch=True)
         self.outcome(
             "Redis restarted",
             running,
@@ -480,7 +490,7 @@ class Soak:
         )
 
     def fault_postgres(self) -> None:
-        """PostgreSQL stopped for 5 s, then started, while syncs run."""
+        """PostgreSQL stopped, then started again, while syncs run."""
         from tenants.models import Tenant
 
         self.wait_quiet(self.profile.sync_timeout)
@@ -490,7 +500,7 @@ class Soak:
         running = f"{len(runs)} syncs, {len(revokes)} revokes"
         down = time.monotonic()
         self.parts.postgres_stop()
-        time.sleep(5)
+        time.sleep(DOWN_SECONDS)
         self.parts.postgres_start()
         back = time.monotonic()
         took = self.wait_quiet(self.profile.settle_timeout, dispatch=True)
@@ -752,6 +762,8 @@ class Soak:
             key: n
             for key, n in paths.items()
             if key.split(" ", 1)[0] in ("DELETE", "PATCH", "POST")
+            and key.split(" ", 1)[1].startswith("/v1.0/")
+            and not key.endswith("/$batch")  # the envelopes of the syncs' reads
         }
         twice = {key: n for key, n in writes.items() if n > 1}
         # What a retry resent after a dropped connection never reached Graph's state: it
@@ -897,6 +909,14 @@ def _revoke_wrote(revoke_id: int) -> bool:
 
     calls = RevokeRequest.objects.values_list("graph_calls", flat=True).get(pk=revoke_id)
     return any(call["method"] != "GET" and call.get("status") for call in calls)
+
+
+def _revoke_writes(revoke_id: int) -> int:
+    """The writes a request sent, as it recorded them (the worker's and its successor's)."""
+    from tenants.models import RevokeRequest
+
+    calls = RevokeRequest.objects.values_list("graph_calls", flat=True).get(pk=revoke_id)
+    return sum(1 for call in calls if call["method"] != "GET")
 
 
 def _count(values: Any) -> dict[str, int]:
