@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 UV ?= $(VENV)/bin/uv
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.lock | cut -c1-12)
 
-.PHONY: run test bench lint lock migrate demo-data clean
+.PHONY: run test bench soak soak-short lint lock migrate demo-data clean
 
 $(STAMP): requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,15 @@ lock:
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
+
+# The production topology on loopback under load and faults (README, Soak): gunicorn,
+# two Celery workers and beat, its own Redis and PostgreSQL (ports 9150-9169), the
+# emulator. `soak` takes about 10 minutes; `soak-short` (CI) about 3.
+soak: $(STAMP)
+	$(PY) -m soak
+
+soak-short: $(STAMP)
+	$(PY) -m soak --short
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -127,6 +127,9 @@ DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'portal.sqlite3'}"),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        # A connection kept from before a database restart is dead: checked before each
+        # request and task reuses it, it is replaced instead of failing that request.
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -337,10 +340,20 @@ CELERY_TIMEZONE = TIME_ZONE
 # Graph's replicas may show the state before a write for seconds, sometimes minutes
 # (DESIGN.md). A revoke or restore waits this long at most, with backoff, for reads by id
 # to confirm it (below the revoke task's 10-minute soft time limit)...
-REVOKE_VERIFY_SECONDS = 300
+REVOKE_VERIFY_SECONDS = env_int("REVOKE_VERIFY_SECONDS", 300)
 # ...and listings may lag for this long after it: the sync queued after a revoke waits it
 # out, and a delegated scope seen within it is not "granted again".
-REVOKE_LAG_SECONDS = 300
+REVOKE_LAG_SECONDS = env_int("REVOKE_LAG_SECONDS", 300)
+# The revoke task's time limits. A request RUNNING for longer than the hard one has lost
+# its worker (the limit would have killed it), so the sweep hands it to another; shorter
+# limits take a dead worker's revokes over sooner (the soak test's, `make soak`).
+REVOKE_TASK_SOFT_TIME_LIMIT = env_int("REVOKE_TASK_SOFT_TIME_LIMIT", 10 * 60)
+REVOKE_TASK_TIME_LIMIT = env_int("REVOKE_TASK_TIME_LIMIT", 12 * 60)
+if not 0 < REVOKE_TASK_SOFT_TIME_LIMIT < REVOKE_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        f"REVOKE_TASK_SOFT_TIME_LIMIT={REVOKE_TASK_SOFT_TIME_LIMIT} must be more than 0 and "
+        f"less than REVOKE_TASK_TIME_LIMIT={REVOKE_TASK_TIME_LIMIT}"
+    )
 
 # --- Sync -------------------------------------------------------------------------------------
 # A snapshot that would remove more than this share of a tenant's current grants, and more

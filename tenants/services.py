@@ -5,9 +5,11 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from permissions.models import Application, Feature
+from portal.celery import send_on_commit
 from portal.models import User
 from tenants.audit import audit_record
 from tenants.graph import Organization
@@ -150,10 +152,7 @@ def sync_run_request(
     """
     run = sync_run_queue(tenant=tenant, trigger=trigger, requested_by=requested_by)
     if run is not None:
-        if countdown:
-            sync_tenant_task.apply_async_on_commit(args=(run.pk,), countdown=countdown)
-        else:
-            sync_tenant_task.delay_on_commit(run.pk)
+        send_on_commit(sync_tenant_task, run.pk, countdown=countdown or None)
     return run
 
 
@@ -185,16 +184,46 @@ def sync_runs_queue_due() -> int:
 def sync_runs_fail_abandoned() -> int:
     """Close runs whose worker died: nothing else would ever end them.
 
-    A run still open after twice the hard time limit cannot be alive (the limit would
-    have killed it); its tenant could otherwise never sync again.
+    A run started longer ago than the hard time limit (and a minute, for the clocks of
+    two hosts), or still open twice that long after it was queued, cannot be alive: the
+    limit would have killed it. Its tenant could otherwise never sync again. Each one
+    closed is in the audit trail, as a sync that fails by itself is.
     """
-    cutoff = timezone.now() - timedelta(seconds=2 * settings.CELERY_TASK_TIME_LIMIT)
-    return SyncRun.objects.filter(status__in=SyncRun.OPEN_STATUSES, queued_at__lt=cutoff).update(
-        status=SyncRun.Status.FAILED,
-        finished_at=timezone.now(),
-        progress="",
-        error="The worker running this sync stopped before it finished; the next sync starts afresh.",
+    limit = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    now = timezone.now()
+    error = "The worker running this sync stopped before it finished; the next sync starts afresh."
+    closed = 0
+    for run in SyncRun.objects.filter(
+        Q(status=SyncRun.Status.RUNNING, started_at__lt=now - limit)
+        | Q(status__in=SyncRun.OPEN_STATUSES, queued_at__lt=now - 2 * limit)
+    ):
+        with transaction.atomic():
+            if SyncRun.objects.filter(pk=run.pk, status__in=SyncRun.OPEN_STATUSES).update(
+                status=SyncRun.Status.FAILED, finished_at=timezone.now(), progress="", error=error
+            ):
+                audit_record(
+                    action=AuditEvent.Action.SYNC_FAILED,
+                    tenant=run.tenant,
+                    target=f"Sync {run.pk}",
+                    details={"sync_run": run.pk, "error": error},
+                )
+                closed += 1
+    return closed
+
+
+def sync_runs_resend_queued() -> int:
+    """Send again the runs queued for longer than the task's hard time limit: their message
+    was lost (a broker restarted without persistence, or down when the run was queued).
+    A run that its message reaches twice is claimed once (:func:`sync_run_execute`)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    stale = list(
+        SyncRun.objects.filter(status=SyncRun.Status.QUEUED, queued_at__lt=cutoff).values_list(
+            "pk", flat=True
+        )
     )
+    for run_id in stale:
+        send_on_commit(sync_tenant_task, run_id)
+    return len(stale)
 
 
 def open_run(tenant: Tenant) -> SyncRun | None:

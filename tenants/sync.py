@@ -44,6 +44,7 @@ from django.utils.dateparse import parse_datetime
 from digests.tasks import after_sync
 from permissions.catalog import catalog_apply_graph
 from permissions.models import PermissionKind
+from portal.celery import send_on_commit
 from portal.models import User
 from tenants.audit import audit_record
 from tenants.consenting_users import consenting_users_apply
@@ -311,8 +312,9 @@ def _succeed(
     _audit_run(
         run, AuditEvent.Action.SYNC_SUCCEEDED, added=added, removed=removed, unchanged=unchanged
     )
-    # Once the snapshot is committed: ControlPlane alerts and after-sync digests.
-    after_sync.delay_on_commit(run.pk)
+    # Once the snapshot is committed: ControlPlane alerts and after-sync digests; a broker
+    # that is down then loses them, never the sync.
+    send_on_commit(after_sync, run.pk)
 
 
 def _read_fields(snapshot: Snapshot) -> dict[str, Any]:

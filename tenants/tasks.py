@@ -6,6 +6,7 @@ no service at all and the two never form an import cycle.
 """
 
 from celery import shared_task
+from django.conf import settings
 
 from portal.logging import run_context
 from tenants.graph import GraphError
@@ -16,8 +17,8 @@ REVOKE_MAX_RETRIES = 5
 NOTIFY_MAX_RETRIES = 5
 # The revoke task's limits. A request RUNNING for longer than the hard limit has lost its
 # worker (the limit would have killed it), so another run may take it over.
-REVOKE_SOFT_TIME_LIMIT = 10 * 60
-REVOKE_TIME_LIMIT = 12 * 60
+REVOKE_SOFT_TIME_LIMIT = settings.REVOKE_TASK_SOFT_TIME_LIMIT
+REVOKE_TIME_LIMIT = settings.REVOKE_TASK_TIME_LIMIT
 
 
 @shared_task(acks_late=True)
@@ -25,9 +26,14 @@ def dispatch_due_syncs() -> int:
     """Every minute (beat): sweep up after dead workers, then queue one sync per tenant
     that is due; returns how many were queued."""
     from tenants.revokes import revoke_requests_resume_abandoned
-    from tenants.services import sync_runs_fail_abandoned, sync_runs_queue_due
+    from tenants.services import (
+        sync_runs_fail_abandoned,
+        sync_runs_queue_due,
+        sync_runs_resend_queued,
+    )
 
     sync_runs_fail_abandoned()
+    sync_runs_resend_queued()
     revoke_requests_resume_abandoned()
     return sync_runs_queue_due()
 

@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from permissions.verdicts import PermissionKey
+from portal.celery import send_on_commit
 from portal.models import User
 from tenants.access import Role, role_in
 from tenants.models import (
@@ -302,7 +303,7 @@ def revoke_restore(*, revoke: RevokeRequest, actor: User | None) -> RevokeReques
 
 def _after_decision(revoke: RevokeRequest, *, actor: User | None, queue: bool) -> None:
     if revoke.status == Status.QUEUED and queue:
-        execute_revoke_task.delay_on_commit(revoke.pk)
+        send_on_commit(execute_revoke_task, revoke.pk)
     elif revoke.status == Status.MANUAL:
         audit_manual(revoke, actor=actor, reason="the portal may not write in this tenant")
 

@@ -56,6 +56,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from permissions.models import PermissionKind
@@ -96,11 +97,11 @@ ALREADY_ASSIGNED = "already exists"
 def _revoke_client(revoke: RevokeRequest) -> GraphClient:
     """Graph for a revoke: an admin is waiting, so Graph should serve it before syncs
     (x-ms-throttle-priority), and its waits must end within the task's soft limit, less a
-    minute to record the outcome."""
+    minute (or, with short limits, half of it) to record the outcome."""
     return GraphClient(
         tenant_id=str(revoke.tenant.tenant_id),
         priority=PRIORITY_HIGH,
-        time_budget=REVOKE_SOFT_TIME_LIMIT - 60,
+        time_budget=max(REVOKE_SOFT_TIME_LIMIT - 60, REVOKE_SOFT_TIME_LIMIT / 2),
     )
 
 
@@ -172,12 +173,18 @@ def revoke_request_resync(*, revoke: RevokeRequest) -> SyncRun | None:
 def revoke_requests_resume_abandoned() -> int:
     """Queue again the requests whose worker died mid-way (acks_late redelivers the
     message, but it may arrive while the request still looks alive); the execution
-    takes over only those running for longer than the task's hard time limit."""
+    takes over only those running for longer than the task's hard time limit. Requests
+    queued as long (since their approval or their last attempt) are sent again too: their
+    message was lost (a broker restarted without persistence, or down at the approval).
+    A request that two messages reach is claimed once."""
     cutoff = timezone.now() - timedelta(seconds=REVOKE_TIME_LIMIT)
     abandoned = list(
-        RevokeRequest.objects.filter(status=Status.RUNNING, started_at__lt=cutoff).values_list(
-            "pk", flat=True
+        RevokeRequest.objects.annotate(since=Coalesce("started_at", "decided_at", "created_at"))
+        .filter(
+            Q(status=Status.RUNNING, started_at__lt=cutoff)
+            | Q(status=Status.QUEUED, since__lt=cutoff)
         )
+        .values_list("pk", flat=True)
     )
     for revoke_id in abandoned:
         execute_revoke_task.delay_on_commit(revoke_id)

@@ -825,6 +825,27 @@ def test_the_task_retries_an_outage_and_finally_fails_the_request(synced, emu, p
     assert AuditEvent.objects.filter(action=AuditEvent.Action.REVOKE_FAILED).count() == 1
 
 
+def test_requests_queued_whose_message_was_lost_are_sent_again(synced, monkeypatch):
+    # A broker restarted without persistence loses the message of a queued request.
+    contoso, _ = synced
+    queued: list[int] = []
+    monkeypatch.setattr(execute_revoke, "delay_on_commit", queued.append)
+    lost, _ = request_revoke(contoso, ROOMS, "Mail.Read")
+    waiting, _ = request_revoke(contoso, LEGACY, "Directory.ReadWrite.All")
+    retried, _ = request_revoke(contoso, ASKCODY, "Calendars.Read")
+    queued.clear()
+    long_ago = timezone.now() - timedelta(seconds=REVOKE_TIME_LIMIT + 1)
+    RevokeRequest.objects.filter(pk=lost.pk).update(decided_at=long_ago)
+    # Approved long ago, but its last attempt is recent: its retry is on its way.
+    RevokeRequest.objects.filter(pk=retried.pk).update(
+        decided_at=long_ago, started_at=timezone.now()
+    )
+
+    # Queued a moment ago (``waiting``) or tried a moment ago (``retried``): not sent again.
+    assert revoke_requests_resume_abandoned() == 1
+    assert queued == [lost.pk]
+
+
 def test_requests_abandoned_by_a_dead_worker_are_queued_again(synced, monkeypatch):
     contoso, _ = synced
     queued: list[int] = []

@@ -9,13 +9,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from tenants.graph import GraphClient, GraphError, Organization, organization_read
-from tenants.models import FeatureSwitch, SyncRun, Tenant
+from tenants.models import AuditEvent, FeatureSwitch, SyncRun, Tenant
 from tenants.services import (
     features_set,
     sync_run_again,
     sync_run_queue,
     sync_run_request,
     sync_runs_fail_abandoned,
+    sync_runs_resend_queued,
     tenant_add,
     tenant_names,
 )
@@ -204,6 +205,51 @@ def test_runs_abandoned_by_a_dead_worker_are_closed(settings):
     fresh.refresh_from_db()
     assert stale.status == SyncRun.Status.FAILED and "stopped before it finished" in stale.error
     assert fresh.status == SyncRun.Status.QUEUED
+
+
+def test_a_run_started_longer_ago_than_the_time_limit_is_closed_at_once(settings):
+    # Its worker was killed (the limit would have stopped it): its tenant need not wait
+    # twice the limit since it was queued.
+    settings.CELERY_TASK_TIME_LIMIT = 60
+    dead = SyncRunFactory(running=True)
+    alive = SyncRunFactory(running=True)
+    two_minutes_ago = timezone.now() - timedelta(minutes=2, seconds=1)
+    SyncRun.objects.filter(pk=dead.pk).update(queued_at=two_minutes_ago, started_at=two_minutes_ago)
+    SyncRun.objects.filter(pk=alive.pk).update(
+        queued_at=two_minutes_ago, started_at=timezone.now() - timedelta(seconds=30)
+    )
+    assert sync_runs_fail_abandoned() == 1
+    dead.refresh_from_db()
+    alive.refresh_from_db()
+    assert dead.status == SyncRun.Status.FAILED
+    assert alive.status == SyncRun.Status.RUNNING
+
+
+def test_runs_closed_by_the_sweep_are_in_the_audit_trail(settings):
+    settings.CELERY_TASK_TIME_LIMIT = 60
+    stale = SyncRunFactory(running=True)
+    SyncRun.objects.filter(pk=stale.pk).update(queued_at=timezone.now() - timedelta(minutes=5))
+    assert sync_runs_fail_abandoned() == 1
+    assert sync_runs_fail_abandoned() == 0
+    event = AuditEvent.objects.get(action=AuditEvent.Action.SYNC_FAILED)
+    assert event.tenant == stale.tenant and event.details["sync_run"] == stale.pk
+    assert "stopped before it finished" in event.details["error"]
+
+
+def test_runs_queued_for_longer_than_the_time_limit_are_sent_again(
+    settings, sent_syncs, django_capture_on_commit_callbacks
+):
+    # A broker restarted without persistence loses the message of a queued run: nothing
+    # else would ever run it, and it would hold its tenant's one open run until failed.
+    settings.CELERY_TASK_TIME_LIMIT = 60
+    lost = SyncRunFactory()
+    SyncRun.objects.filter(pk=lost.pk).update(queued_at=timezone.now() - timedelta(seconds=90))
+    SyncRunFactory()  # queued a moment ago: its message is on its way
+    running = SyncRunFactory(running=True)
+    SyncRun.objects.filter(pk=running.pk).update(queued_at=timezone.now() - timedelta(seconds=90))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sync_runs_resend_queued() == 1
+    assert sent_syncs == [lost.pk]
 
 
 def test_a_tenant_known_by_its_id_alone_takes_its_organizations_name_and_domain():
