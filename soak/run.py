@@ -62,10 +62,14 @@ class Profile:
     revoke_time_limit: int  # a dead worker's revoke is taken over after this
     settle_timeout: float  # for every run and request to end after the faults
     sync_timeout: float
+    # Whether the p95 target decides the run. The short run (CI) prints it but is decided
+    # by correctness alone: twelve seconds of load on a shared machine are a figure, not a
+    # test (speed targets live in benchmarks).
+    latency_decides: bool
 
 
-FULL = Profile(60, 20, 30, 20, 1.0, 240, 200, 60, 420, 300)
-SHORT = Profile(12, 6, 10, 8, 0.1, 100, 90, 40, 240, 90)
+FULL = Profile(60, 20, 30, 20, 1.0, 240, 200, 60, 420, 300, latency_decides=True)
+SHORT = Profile(12, 6, 10, 8, 0.1, 100, 90, 40, 240, 90, latency_decides=False)
 
 
 @dataclass
@@ -269,6 +273,7 @@ class Soak:
         self.verdict(
             ratio <= P95_RATIO,
             f"p95 under load {ratio:.1f}x p95 at rest (target <= {P95_RATIO:.0f}x)",
+            decides=self.profile.latency_decides,
         )
         self.wait_quiet(self.profile.sync_timeout)
 
@@ -860,9 +865,11 @@ class Soak:
                 flush=True,
             )
 
-    def verdict(self, ok: bool, text: str) -> None:
-        self.verdicts.append(ok)
-        print(f"soak: {text} {_verdict(ok)}", flush=True)
+    def verdict(self, ok: bool, text: str, *, decides: bool = True) -> None:
+        """Prints a check with PASS or FAIL; one that ``decides`` fails the whole run."""
+        if decides:
+            self.verdicts.append(ok)
+        print(f"soak: {text} {_verdict(ok)}{'' if decides else ' (printed only)'}", flush=True)
 
 
 # -- small reads ---------------------------------------------------------------------------
