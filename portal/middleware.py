@@ -1,5 +1,5 @@
 """The portal's own middleware: request ids, the Content Security Policy, Cache-Control,
-sign-in rate limits, session lifetimes."""
+sign-in rate limits, sessions that survive a database outage, session lifetimes."""
 
 import functools
 import ipaddress
@@ -16,9 +16,12 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.signals import user_logged_in
 from django.contrib.auth.views import redirect_to_login
-from django.contrib.sessions.backends.base import SessionBase
+from django.contrib.sessions.backends.base import SessionBase, UpdateError
+from django.contrib.sessions.exceptions import SessionInterrupted
+from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.core.cache import cache
 from django.core.signals import request_finished
+from django.db import DatabaseError
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -207,6 +210,32 @@ def _is_proxy(address: str, proxies: tuple[IPNetwork, ...]) -> bool:
 
 # When the session's user signed in, and when they last made a request (seconds since the
 # epoch, in the session itself).
+class SessionMiddleware(DjangoSessionMiddleware):
+    """Django's, except when the database fails as the session is saved.
+
+    Django reads any failed update of a session as "deleted by a concurrent request" and
+    answers 400 Bad Request: during a database outage (seen in the soak, PostgreSQL
+    restarted) a page that had rendered became a bare 400. The portal answers its own
+    "unavailable for a moment" page (templates/500.html) with 503 instead; the session is
+    as it was, and the next request saves it."""
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        try:
+            return super().process_response(request, response)
+        except SessionInterrupted as interrupted:
+            if not _database_failed(interrupted):
+                raise
+            session_logger.warning("Session not saved: the database is unavailable")
+            return render(None, "500.html", status=503)
+
+
+def _database_failed(interrupted: SessionInterrupted) -> bool:
+    """Whether the session's update failed because the database did (the db backend turns
+    a DatabaseError into UpdateError, which the middleware turns into SessionInterrupted)."""
+    update = interrupted.__context__
+    return isinstance(update, UpdateError) and isinstance(update.__context__, DatabaseError)
+
+
 SESSION_STARTED_KEY = "portal_signed_in_at"
 SESSION_SEEN_KEY = "portal_seen_at"
 # The last request is written down at most this often: not one session save per request.

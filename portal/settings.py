@@ -88,7 +88,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.middleware.ContentSecurityPolicyMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "portal.middleware.SessionMiddleware",  # Django's, with a 503 page when the database fails
     "django.middleware.common.CommonMiddleware",
     # Before CSRF, so that a flood of sign-in posts is counted even without a token.
     "portal.middleware.LoginRateLimitMiddleware",
