@@ -1,13 +1,12 @@
 """A tenant: its applications with their verdicts, the sync panel and "Sync now", the report."""
 
-import json
 from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
@@ -18,7 +17,6 @@ from tenants import exports, selectors
 from tenants.access import tenant_for
 from tenants.forms import ApplicationFilterForm
 from tenants.models import RevokeRequest, SyncRun, Tenant
-from tenants.report import tenant_report
 from tenants.services import sync_run_request
 from tenants.views.runs import SYNC_ENDED_EVENT, sync_context
 
@@ -81,21 +79,23 @@ def sync_now(request: AuthenticatedHttpRequest, tenant_id: UUID) -> HttpResponse
 
 @login_required
 @require_safe
-def report_json(request: AuthenticatedHttpRequest, tenant_id: UUID) -> HttpResponse:
+def report_json(request: AuthenticatedHttpRequest, tenant_id: UUID) -> StreamingHttpResponse:
     tenant, _ = tenant_for(request.user, tenant_id)
-    report = json.dumps(tenant_report(tenant=tenant).as_json(), indent=2)
-    return exports.attachment(
-        report, content_type="application/json", filename=_report_filename(tenant, "json")
+    return exports.streamed_attachment(
+        exports.tenant_report_json(tenant=tenant),
+        content_type="application/json",
+        filename=_report_filename(tenant, "json"),
     )
 
 
 @login_required
 @require_safe
-def report_csv_export(request: AuthenticatedHttpRequest, tenant_id: UUID) -> HttpResponse:
+def report_csv_export(request: AuthenticatedHttpRequest, tenant_id: UUID) -> StreamingHttpResponse:
     tenant, _ = tenant_for(request.user, tenant_id)
-    report = exports.report_csv(tenant_report(tenant=tenant))
-    return exports.attachment(
-        report, content_type="text/csv; charset=utf-8", filename=_report_filename(tenant, "csv")
+    return exports.streamed_attachment(
+        exports.tenant_report_csv(tenant=tenant),
+        content_type="text/csv; charset=utf-8",
+        filename=_report_filename(tenant, "csv"),
     )
 
 
