@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchmarks._database import database_ensure
+from benchmarks._interpreter import in_fresh_interpreter
 from benchmarks.sync import _status_kb
 
 if TYPE_CHECKING:
@@ -61,12 +62,7 @@ class Memory:
 
 
 def main() -> None:
-    # In a fresh interpreter, as benchmarks.pages: Django reads its settings once.
-    child = multiprocessing.get_context("spawn").Process(target=run)
-    child.start()
-    child.join()
-    if child.exitcode:
-        raise SystemExit(f"exports: the benchmark failed (exit code {child.exitcode})")
+    in_fresh_interpreter("exports", run)
 
 
 def run() -> None:

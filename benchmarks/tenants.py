@@ -1,0 +1,187 @@
+"""Many tenants: how many tenants real Celery workers sync per minute, with 1, 2 and 4
+worker processes, on PostgreSQL and Redis, against the emulator in its own process.
+
+The emulator serves 100 generated tenants of 200 service principals each (1,000 app-role
+assignments, 2,000 delegated grants, 200 users: a tenth of the sync benchmark's tenant).
+For each worker count, the tenant tables are emptied, the tenants onboarded again and one
+sync of each queued at once (what the dispatcher does when they are all due); a worker
+node started with ``--concurrency N`` (prefork: N processes, each reserving one task at a
+time) works through the queue. Timed from the first sync queued to the last run ended;
+every run must succeed. The after-sync digest tasks the syncs queue run on the same
+workers, as in production.
+
+PASS/FAIL: 2 worker processes sync at least 1.6x the tenants per minute of one (issue 14).
+4 processes are measured too; they share the machine's CPUs with the emulator and
+PostgreSQL, which the figures print.
+
+Settings: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/portal_bench_tenants),
+BENCH_BROKER_URL (default redis://127.0.0.1:6379/14; its queue is purged), BENCH_TENANTS
+(default 100) for a quicker run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from benchmarks._database import database_ensure
+from benchmarks._interpreter import in_fresh_interpreter
+from benchmarks.emulator_paging import REPO, emulator_process
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/portal_bench_tenants"
+DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/14"
+TENANTS = 100
+TENANT_SIZE = {
+    "service_principals": 200,
+    "app_role_assignments": 1000,
+    "delegated_grants": 2000,
+    "users": 200,
+}
+WORKER_COUNTS = (1, 2, 4)
+MIN_SPEEDUP_AT_TWO = 1.6
+ROUND_TIMEOUT = 900
+WORKER_START_SECONDS = 60
+
+
+def main() -> None:
+    in_fresh_interpreter("tenants", run)
+
+
+def run() -> None:
+    from benchmarks.sync import django_setup
+
+    database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    broker_url = os.environ.get("BENCH_BROKER_URL", DEFAULT_BROKER_URL)
+    count = int(os.environ.get("BENCH_TENANTS", TENANTS))
+    database_ensure(database_url)
+    with tempfile.TemporaryDirectory() as folder:
+        started = time.perf_counter()
+        scenario, tenant_ids = scenario_write(Path(folder), count)
+        with emulator_process(Path(folder), scenario) as running:
+            print(
+                f"tenants: {count} generated tenants of "
+                + ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in TENANT_SIZE.items())
+                + f"; the emulator up in {time.perf_counter() - started:.0f} s; PostgreSQL, "
+                f"Redis, {os.cpu_count()} CPUs shared by the workers, the emulator and "
+                "PostgreSQL",
+                flush=True,
+            )
+            os.environ["CELERY_BROKER_URL"] = broker_url
+            # Workers log warnings only: their lines would swamp the figures.
+            os.environ["LOG_LEVEL"] = "WARNING"
+            django_setup(database_url, running)
+            rates = {}
+            for workers in WORKER_COUNTS:
+                seconds = sync_round(tenant_ids, workers, Path(folder))
+                rates[workers] = len(tenant_ids) / seconds * 60
+                print(
+                    f"tenants: {workers} worker process{'es' if workers > 1 else '  '}: "
+                    f"{len(tenant_ids)} tenants in {seconds:6.1f} s, "
+                    f"{rates[workers]:6.1f} tenants/min ({rates[workers] / rates[1]:.2f}x one)",
+                    flush=True,
+                )
+    speedup = rates[2] / rates[1]
+    verdict = "PASS" if speedup >= MIN_SPEEDUP_AT_TWO else "FAIL"
+    print(
+        f"tenants: 2 workers sync {speedup:.2f}x the tenants per minute of one "
+        f"(target >= {MIN_SPEEDUP_AT_TWO}x): {verdict}; 4 workers {rates[4] / rates[1]:.2f}x "
+        f"on {os.cpu_count()} CPUs",
+        flush=True,
+    )
+
+
+def scenario_write(folder: Path, count: int) -> tuple[Path, list[str]]:
+    """One scenario holding ``count`` generated tenants (seeds 0...count-1)."""
+    import yaml
+
+    from emulator.generator import generate
+
+    merged: dict[str, Any] | None = None
+    for seed in range(count):
+        one = generate(**TENANT_SIZE, seed=seed)
+        if merged is None:
+            merged = {**one, "name": f"{count} generated tenants"}
+            continue
+        if one["resources"] != merged["resources"]:
+            raise RuntimeError("generated tenants disagree on the resources they share")
+        known = {app["app_id"] for app in merged["applications"]}
+        merged["applications"] += [a for a in one["applications"] if a["app_id"] not in known]
+        merged["tenants"] += one["tenants"]
+    assert merged is not None
+    path = folder / "tenants.yaml"
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    path.write_text(yaml.dump(merged, Dumper=dumper, sort_keys=False))
+    return path, [tenant["id"] for tenant in merged["tenants"]]
+
+
+def sync_round(tenant_ids: list[str], workers: int, folder: Path) -> float:
+    """Seconds for ``workers`` processes to sync every tenant once, from empty tables."""
+    from benchmarks.sync import tables_clear
+    from tenants.models import SyncRun
+    from tenants.services import sync_run_request, tenant_add
+
+    tables_clear()
+    queue_purge()
+    tenants = [tenant_add(tenant_id=tenant_id)[0] for tenant_id in tenant_ids]
+    with worker_node(workers, folder / f"worker-{workers}.log"):
+        started = time.perf_counter()
+        for tenant in tenants:
+            # Outside a transaction: sent at once, as the dispatcher's are when it commits.
+            if sync_run_request(tenant=tenant, trigger=SyncRun.Trigger.SCHEDULE) is None:
+                raise RuntimeError(f"tenant {tenant.tenant_id} had an open run")
+        deadline = started + ROUND_TIMEOUT
+        runs = SyncRun.objects.all()
+        while runs.filter(status__in=SyncRun.OPEN_STATUSES).exists():
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"{workers} workers: not done within {ROUND_TIMEOUT} s")
+            time.sleep(0.2)
+        seconds = time.perf_counter() - started
+    failed = runs.exclude(status=SyncRun.Status.SUCCEEDED)
+    if failed.exists() or runs.count() != len(tenants):
+        first = failed.first()
+        raise RuntimeError(
+            f"{workers} workers: {failed.count()} of {runs.count()} syncs did not succeed"
+            + (f" ({first.status}: {first.error})" if first else "")
+        )
+    return seconds
+
+
+def queue_purge() -> None:
+    """Nothing an earlier run left in the broker's queue may be taken for this one's."""
+    from portal.celery import app
+
+    with app.connection_for_write() as connection:
+        connection.default_channel.queue_purge(app.conf.task_default_queue)
+
+
+@contextmanager
+def worker_node(processes: int, log: Path) -> Iterator[None]:
+    """A Celery worker node of ``processes`` prefork processes, ready to take tasks."""
+    from portal.celery import app
+
+    name = f"bench-{processes}-{os.getpid()}@localhost"
+    command = [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "prefork"]
+    command += ["--concurrency", str(processes), "--hostname", name, "--loglevel", "WARNING"]
+    command += ["--without-gossip", "--without-mingle"]
+    with log.open("w") as output:
+        process = subprocess.Popen(command, cwd=REPO, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + WORKER_START_SECONDS
+            while not app.control.ping(destination=[name], timeout=1.0):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the worker did not start: {log.read_text()[-2000:]}")
+            yield
+        finally:
+            process.terminate()  # a warm shutdown: the node is idle by now
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
