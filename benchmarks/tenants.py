@@ -11,8 +11,11 @@ every run must succeed. The after-sync digest tasks the syncs queue run on the s
 workers, as in production.
 
 PASS/FAIL: 2 worker processes sync at least 1.6x the tenants per minute of one (issue 14).
-4 processes are measured too; they share the machine's CPUs with the emulator and
-PostgreSQL, which the figures print.
+4 processes are measured too. Beside each rate: how many syncs ran at once at most (from
+the runs' own start and end times), the CPU seconds the worker processes used per sync,
+and how busy the machine's CPUs were over the round (other work on the machine included):
+the workers share the CPUs with the emulator and PostgreSQL, so where the CPUs are full
+more processes cannot sync faster.
 
 Settings: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/portal_bench_tenants),
 BENCH_BROKER_URL (default redis://127.0.0.1:6379/14; its queue is purged), BENCH_TENANTS
@@ -28,6 +31,8 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -79,12 +84,15 @@ def run() -> None:
             django_setup(database_url, running)
             rates = {}
             for workers in WORKER_COUNTS:
-                seconds = sync_round(tenant_ids, workers, Path(folder))
-                rates[workers] = len(tenant_ids) / seconds * 60
+                result = sync_round(tenant_ids, workers, Path(folder))
+                rates[workers] = len(tenant_ids) / result.seconds * 60
                 print(
                     f"tenants: {workers} worker process{'es' if workers > 1 else '  '}: "
-                    f"{len(tenant_ids)} tenants in {seconds:6.1f} s, "
-                    f"{rates[workers]:6.1f} tenants/min ({rates[workers] / rates[1]:.2f}x one)",
+                    f"{len(tenant_ids)} tenants in {result.seconds:6.1f} s, "
+                    f"{rates[workers]:6.1f} tenants/min ({rates[workers] / rates[1]:.2f}x one); "
+                    f"at most {result.parallel} at once; workers' CPU "
+                    f"{result.worker_cpu / len(tenant_ids):.2f} s a sync; machine CPUs "
+                    f"{result.machine_busy:.0%} busy",
                     flush=True,
                 )
     speedup = rates[2] / rates[1]
@@ -121,8 +129,19 @@ def scenario_write(folder: Path, count: int) -> tuple[Path, list[str]]:
     return path, [tenant["id"] for tenant in merged["tenants"]]
 
 
-def sync_round(tenant_ids: list[str], workers: int, folder: Path) -> float:
-    """Seconds for ``workers`` processes to sync every tenant once, from empty tables."""
+@dataclass(frozen=True)
+class Round:
+    seconds: float
+    # The most runs that were running at the same moment.
+    parallel: int
+    # CPU seconds of the worker node's processes, and the share of the machine's CPU time
+    # that was busy over the round.
+    worker_cpu: float
+    machine_busy: float
+
+
+def sync_round(tenant_ids: list[str], workers: int, folder: Path) -> Round:
+    """``workers`` processes sync every tenant once, from empty tables."""
     from benchmarks.sync import tables_clear
     from tenants.models import SyncRun
     from tenants.services import sync_run_request, tenant_add
@@ -130,7 +149,8 @@ def sync_round(tenant_ids: list[str], workers: int, folder: Path) -> float:
     tables_clear()
     queue_purge()
     tenants = [tenant_add(tenant_id=tenant_id)[0] for tenant_id in tenant_ids]
-    with worker_node(workers, folder / f"worker-{workers}.log"):
+    with worker_node(workers, folder / f"worker-{workers}.log") as node:
+        cpu_before, machine_before = node_cpu_seconds(node.pid), machine_cpu()
         started = time.perf_counter()
         for tenant in tenants:
             # Outside a transaction: sent at once, as the dispatcher's are when it commits.
@@ -143,6 +163,9 @@ def sync_round(tenant_ids: list[str], workers: int, folder: Path) -> float:
                 raise RuntimeError(f"{workers} workers: not done within {ROUND_TIMEOUT} s")
             time.sleep(0.2)
         seconds = time.perf_counter() - started
+        worker_cpu = node_cpu_seconds(node.pid) - cpu_before
+        busy_after, total_after = machine_cpu()
+        busy, total = busy_after - machine_before[0], total_after - machine_before[1]
     failed = runs.exclude(status=SyncRun.Status.SUCCEEDED)
     if failed.exists() or runs.count() != len(tenants):
         first = failed.first()
@@ -150,7 +173,40 @@ def sync_round(tenant_ids: list[str], workers: int, folder: Path) -> float:
             f"{workers} workers: {failed.count()} of {runs.count()} syncs did not succeed"
             + (f" ({first.status}: {first.error})" if first else "")
         )
-    return seconds
+    spans = list(runs.values_list("started_at", "finished_at"))
+    return Round(seconds, most_at_once(spans), worker_cpu, busy / total)
+
+
+def most_at_once(spans: list[tuple[datetime, datetime]]) -> int:
+    """The most spans that overlap at one moment."""
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    running = most = 0
+    for _, step in edges:
+        running += step
+        most = max(most, running)
+    return most
+
+
+def machine_cpu() -> tuple[int, int]:
+    """(busy, total) CPU time of the whole machine so far, in clock ticks (/proc/stat)."""
+    fields = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def node_cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of a process and its children (a worker node's pool)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    ticks = 0
+    for process in [str(pid), *children]:
+        try:
+            # The fields after the command's closing parenthesis; utime and stime are the
+            # 12th and 13th of them.
+            stat = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue  # a pool process replaced meanwhile
+        ticks += int(stat[11]) + int(stat[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def queue_purge() -> None:
@@ -162,7 +218,7 @@ def queue_purge() -> None:
 
 
 @contextmanager
-def worker_node(processes: int, log: Path) -> Iterator[None]:
+def worker_node(processes: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """A Celery worker node of ``processes`` prefork processes, ready to take tasks."""
     from portal.celery import app
 
@@ -177,7 +233,7 @@ def worker_node(processes: int, log: Path) -> Iterator[None]:
             while not app.control.ping(destination=[name], timeout=1.0):
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"the worker did not start: {log.read_text()[-2000:]}")
-            yield
+            yield process
         finally:
             process.terminate()  # a warm shutdown: the node is idle by now
             try:
