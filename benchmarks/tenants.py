@@ -14,8 +14,8 @@ PASS/FAIL: 2 worker processes sync at least 1.6x the tenants per minute of one (
 4 processes are measured too. Beside each rate: how many syncs ran at once at most (from
 the runs' own start and end times), the CPU seconds the worker processes used per sync,
 and how busy the machine's CPUs were over the round (other work on the machine included):
-the workers share the CPUs with the emulator and PostgreSQL, so where the CPUs are full
-more processes cannot sync faster.
+the workers share the CPUs with the emulator (one Python process: it serves at most one
+CPU's worth) and PostgreSQL, so where the CPUs are full more processes cannot sync faster.
 
 Settings: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/portal_bench_tenants),
 BENCH_BROKER_URL (default redis://127.0.0.1:6379/14; its queue is purged), BENCH_TENANTS
@@ -82,16 +82,18 @@ def run() -> None:
             # Workers log warnings only: their lines would swamp the figures.
             os.environ["LOG_LEVEL"] = "WARNING"
             django_setup(database_url, running)
+            emulator = emulator_pid()
             rates = {}
             for workers in WORKER_COUNTS:
-                result = sync_round(tenant_ids, workers, Path(folder))
+                result = sync_round(tenant_ids, workers, Path(folder), emulator)
                 rates[workers] = len(tenant_ids) / result.seconds * 60
                 print(
                     f"tenants: {workers} worker process{'es' if workers > 1 else '  '}: "
                     f"{len(tenant_ids)} tenants in {result.seconds:6.1f} s, "
                     f"{rates[workers]:6.1f} tenants/min ({rates[workers] / rates[1]:.2f}x one); "
-                    f"at most {result.parallel} at once; workers' CPU "
-                    f"{result.worker_cpu / len(tenant_ids):.2f} s a sync; machine CPUs "
+                    f"at most {result.parallel} at once; CPU a sync: workers "
+                    f"{result.worker_cpu / len(tenant_ids):.2f} s, emulator "
+                    f"{result.emulator_cpu / len(tenant_ids):.2f} s; machine CPUs "
                     f"{result.machine_busy:.0%} busy",
                     flush=True,
                 )
@@ -134,13 +136,14 @@ class Round:
     seconds: float
     # The most runs that were running at the same moment.
     parallel: int
-    # CPU seconds of the worker node's processes, and the share of the machine's CPU time
-    # that was busy over the round.
+    # CPU seconds of the worker node's processes and of the emulator, and the share of
+    # the machine's CPU time that was busy over the round.
     worker_cpu: float
+    emulator_cpu: float
     machine_busy: float
 
 
-def sync_round(tenant_ids: list[str], workers: int, folder: Path) -> Round:
+def sync_round(tenant_ids: list[str], workers: int, folder: Path, emulator: int) -> Round:
     """``workers`` processes sync every tenant once, from empty tables."""
     from benchmarks.sync import tables_clear
     from tenants.models import SyncRun
@@ -150,7 +153,8 @@ def sync_round(tenant_ids: list[str], workers: int, folder: Path) -> Round:
     queue_purge()
     tenants = [tenant_add(tenant_id=tenant_id)[0] for tenant_id in tenant_ids]
     with worker_node(workers, folder / f"worker-{workers}.log") as node:
-        cpu_before, machine_before = node_cpu_seconds(node.pid), machine_cpu()
+        cpu_before, machine_before = process_cpu_seconds(node.pid), machine_cpu()
+        emulator_before = process_cpu_seconds(emulator)
         started = time.perf_counter()
         for tenant in tenants:
             # Outside a transaction: sent at once, as the dispatcher's are when it commits.
@@ -163,7 +167,8 @@ def sync_round(tenant_ids: list[str], workers: int, folder: Path) -> Round:
                 raise RuntimeError(f"{workers} workers: not done within {ROUND_TIMEOUT} s")
             time.sleep(0.2)
         seconds = time.perf_counter() - started
-        worker_cpu = node_cpu_seconds(node.pid) - cpu_before
+        worker_cpu = process_cpu_seconds(node.pid) - cpu_before
+        emulator_cpu = process_cpu_seconds(emulator) - emulator_before
         busy_after, total_after = machine_cpu()
         busy, total = busy_after - machine_before[0], total_after - machine_before[1]
     failed = runs.exclude(status=SyncRun.Status.SUCCEEDED)
@@ -174,7 +179,7 @@ def sync_round(tenant_ids: list[str], workers: int, folder: Path) -> Round:
             + (f" ({first.status}: {first.error})" if first else "")
         )
     spans = list(runs.values_list("started_at", "finished_at"))
-    return Round(seconds, most_at_once(spans), worker_cpu, busy / total)
+    return Round(seconds, most_at_once(spans), worker_cpu, emulator_cpu, busy / total)
 
 
 def most_at_once(spans: list[tuple[datetime, datetime]]) -> int:
@@ -187,6 +192,15 @@ def most_at_once(spans: list[tuple[datetime, datetime]]) -> int:
     return most
 
 
+def emulator_pid() -> int:
+    """The emulator: the child process of this one that runs `python -m emulator`."""
+    pid = os.getpid()
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        if b"emulator" in Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0"):
+            return int(child)
+    raise RuntimeError("the emulator's process was not found")
+
+
 def machine_cpu() -> tuple[int, int]:
     """(busy, total) CPU time of the whole machine so far, in clock ticks (/proc/stat)."""
     fields = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -194,8 +208,9 @@ def machine_cpu() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
-def node_cpu_seconds(pid: int) -> float:
-    """User and system CPU seconds of a process and its children (a worker node's pool)."""
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of a process and its children (a worker node's pool)
+    so far."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     ticks = 0
     for process in [str(pid), *children]:
