@@ -12,8 +12,8 @@ workers, as in production.
 
 PASS/FAIL: 2 worker processes sync at least 1.6x the tenants per minute of one (issue 14).
 4 processes are measured too. Beside each rate: how many syncs ran at once at most (from
-the runs' own start and end times), the CPU seconds the worker processes used per sync,
-and how busy the machine's CPUs were over the round (other work on the machine included):
+the runs' own start and end times), the CPU seconds the worker processes, the emulator
+and PostgreSQL (the whole server) used per sync, and how busy the machine's CPUs were over the round (other work on the machine included):
 the workers share the CPUs with the emulator (one Python process: it serves at most one
 CPU's worth) and PostgreSQL, so where the CPUs are full more processes cannot sync faster.
 
@@ -93,7 +93,8 @@ def run() -> None:
                     f"{rates[workers]:6.1f} tenants/min ({rates[workers] / rates[1]:.2f}x one); "
                     f"at most {result.parallel} at once; CPU a sync: workers "
                     f"{result.worker_cpu / len(tenant_ids):.2f} s, emulator "
-                    f"{result.emulator_cpu / len(tenant_ids):.2f} s; machine CPUs "
+                    f"{result.emulator_cpu / len(tenant_ids):.2f} s, PostgreSQL "
+                    f"{result.postgres_cpu / len(tenant_ids):.2f} s; machine CPUs "
                     f"{result.machine_busy:.0%} busy",
                     flush=True,
                 )
@@ -140,6 +141,8 @@ class Round:
     # the machine's CPU time that was busy over the round.
     worker_cpu: float
     emulator_cpu: float
+    # PostgreSQL's, other databases of the server included.
+    postgres_cpu: float
     machine_busy: float
 
 
@@ -154,7 +157,7 @@ def sync_round(tenant_ids: list[str], workers: int, folder: Path, emulator: int)
     tenants = [tenant_add(tenant_id=tenant_id)[0] for tenant_id in tenant_ids]
     with worker_node(workers, folder / f"worker-{workers}.log") as node:
         cpu_before, machine_before = process_cpu_seconds(node.pid), machine_cpu()
-        emulator_before = process_cpu_seconds(emulator)
+        emulator_before, postgres_before = process_cpu_seconds(emulator), postgres_cpu_seconds()
         started = time.perf_counter()
         for tenant in tenants:
             # Outside a transaction: sent at once, as the dispatcher's are when it commits.
@@ -169,6 +172,7 @@ def sync_round(tenant_ids: list[str], workers: int, folder: Path, emulator: int)
         seconds = time.perf_counter() - started
         worker_cpu = process_cpu_seconds(node.pid) - cpu_before
         emulator_cpu = process_cpu_seconds(emulator) - emulator_before
+        postgres_cpu = postgres_cpu_seconds() - postgres_before
         busy_after, total_after = machine_cpu()
         busy, total = busy_after - machine_before[0], total_after - machine_before[1]
     failed = runs.exclude(status=SyncRun.Status.SUCCEEDED)
@@ -179,7 +183,7 @@ def sync_round(tenant_ids: list[str], workers: int, folder: Path, emulator: int)
             + (f" ({first.status}: {first.error})" if first else "")
         )
     spans = list(runs.values_list("started_at", "finished_at"))
-    return Round(seconds, most_at_once(spans), worker_cpu, emulator_cpu, busy / total)
+    return Round(seconds, most_at_once(spans), worker_cpu, emulator_cpu, postgres_cpu, busy / total)
 
 
 def most_at_once(spans: list[tuple[datetime, datetime]]) -> int:
@@ -208,20 +212,37 @@ def machine_cpu() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User and system CPU seconds of a process and its children (a worker node's pool)
-    so far."""
+def process_cpu_seconds(pid: int, *, ended_children: bool = False) -> float:
+    """User and system CPU seconds so far of a process and its live children (a worker
+    node's pool), and with ``ended_children`` of the children it has reaped (PostgreSQL's
+    postmaster: a backend ends with its connection)."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     ticks = 0
     for process in [str(pid), *children]:
         try:
-            # The fields after the command's closing parenthesis; utime and stime are the
-            # 12th and 13th of them.
+            # The fields after the command's closing parenthesis: utime, stime, cutime and
+            # cstime are the 12th to 15th of them.
             stat = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
         except FileNotFoundError:
-            continue  # a pool process replaced meanwhile
+            continue  # ended meanwhile
         ticks += int(stat[11]) + int(stat[12])
+        if ended_children and process == str(pid):
+            ticks += int(stat[13]) + int(stat[14])
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """PostgreSQL's CPU seconds so far, every database of the server included: its
+    postmaster (the postgres process whose parent is not one) and its backends."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+            parent = Path(f"/proc/{text.rsplit(')', 1)[1].split()[1]}/comm").read_text()
+        except (FileNotFoundError, IndexError):
+            continue
+        if "(postgres)" in text and parent.strip() != "postgres":
+            return process_cpu_seconds(int(stat.parent.name), ended_children=True)
+    return float("nan")  # a server on another machine: not measured
 
 
 def queue_purge() -> None:
