@@ -335,6 +335,13 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 15 * 60)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 20 * 60)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = TIME_ZONE
+# Syncs take seconds to minutes: each worker process reserves one task at a time, so N
+# processes sync N tenants at once and a queued sync never waits behind a busy process
+# while another is idle; a task is acknowledged when it ends, so a worker that dies
+# mid-sync leaves it to be delivered again. (Redis redelivers a task not acknowledged
+# within its visibility timeout, one hour by default: above the hard time limit.)
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ACKS_LATE = True
 
 # --- Revokes ---------------------------------------------------------------------------------
 # Graph's replicas may show the state before a write for seconds, sometimes minutes

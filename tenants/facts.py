@@ -22,6 +22,7 @@ from django.utils.dateparse import parse_datetime
 
 from tenants.graph import GraphClient, GraphError
 from tenants.models import Credential, ServicePrincipal, Tenant
+from tenants.ownership import ownership_of
 from tenants.portal_app import READ_NEEDS
 from tenants.snapshot import Snapshot, _guid, _text
 
@@ -258,8 +259,6 @@ class PageFacts:
 def page_facts(*, tenant: Tenant, service_principal: ServicePrincipal) -> PageFacts:
     from django.conf import settings
     from django.utils import timezone
-
-    from tenants.risk import ownership_of
 
     now = timezone.now()
     credentials = Credential.objects.filter(tenant=tenant, service_principal=service_principal)

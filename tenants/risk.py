@@ -13,21 +13,9 @@ from django.conf import settings
 
 from permissions.risk import HeldPermission, Ownership, RiskAssessment, RiskEvidence, assess
 from tenants.models import Credential, ServicePrincipal, Tenant
+from tenants.ownership import ownership_of
 from tenants.selectors import ApplicationInTenant
 from tenants.signins import is_inactive, sign_in_known
-
-
-def ownership_of(*, tenant: Tenant, service_principal: ServicePrincipal) -> Ownership:
-    sp = service_principal
-    if sp.is_managed_identity:
-        return Ownership.MANAGED_IDENTITY
-    if sp.app_owner_tenant_id is None:
-        return Ownership.UNKNOWN
-    if sp.is_first_party:
-        return Ownership.MICROSOFT
-    if sp.app_owner_tenant_id == tenant.tenant_id:
-        return Ownership.OWN
-    return Ownership.THIRD_PARTY
 
 
 def application_risk(

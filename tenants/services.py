@@ -1,6 +1,8 @@
 """Writes that concern tenants: onboarding, feature switches, queueing syncs."""
 
-from datetime import timedelta
+import hashlib
+import math
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from django.conf import settings
@@ -174,11 +176,45 @@ def sync_runs_queue_due() -> int:
             run = sync_run_request(tenant=tenant, trigger=SyncRun.Trigger.SCHEDULE)
             if run is None:
                 continue  # one is queued or running already
-            # Due again one interval from now, whatever this run's fate: a tenant that
-            # keeps failing is not hammered every minute.
-            Tenant.objects.filter(pk=tenant.pk).update(next_sync_at=now + tenant.sync_interval)
+            # Due again at its next slot, whatever this run's fate: a tenant that keeps
+            # failing is not hammered every minute.
+            Tenant.objects.filter(pk=tenant.pk).update(
+                next_sync_at=next_sync_slot(tenant=tenant, after=now)
+            )
             queued += 1
     return queued
+
+
+# Slots count from here; any fixed moment would do, as long as it never changes.
+SLOT_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def sync_slot_offset(tenant_id: UUID, interval: timedelta) -> timedelta:
+    """Where in each interval the tenant's scheduled syncs fall: a stable hash of its id.
+
+    Tenants onboarded together, or all due after an outage, would otherwise stay in step
+    for good and sync in one burst at every interval (Graph throttles per tenant, but the
+    workers and the database take the burst). A hash spreads them evenly whatever their
+    ids, and stays put across restarts and processes (Python's hash() does not)."""
+    seconds = max(int(interval.total_seconds()), 1)
+    digest = hashlib.sha256(tenant_id.bytes).digest()
+    return timedelta(seconds=int.from_bytes(digest[:8], "big") % seconds)
+
+
+def next_sync_slot(*, tenant: Tenant, after: datetime) -> datetime:
+    """The tenant's first slot at least half an interval after ``after``.
+
+    Slots are one interval apart, at the tenant's offset; after a sync at its slot the
+    next is one interval later. A sync off the slot (the first, a manual one, one delayed
+    by a busy queue) is followed by the slot half an interval to one and a half later:
+    never two syncs in a row."""
+    interval = tenant.sync_interval
+    if interval <= timedelta(0):
+        return after  # no schedule to keep: due at once
+    offset = sync_slot_offset(tenant.tenant_id, interval)
+    earliest = after + interval / 2
+    periods = math.ceil((earliest - SLOT_EPOCH - offset) / interval)
+    return SLOT_EPOCH + offset + periods * interval
 
 
 def sync_runs_fail_abandoned() -> int:

@@ -56,7 +56,7 @@ from tenants.memberships import role_holders_apply
 from tenants.models import AuditEvent, Grant, HeldSnapshot, ServicePrincipal, SyncRun, Tenant
 from tenants.provenance import consent_events_apply
 from tenants.revokes import revokes_after_sync
-from tenants.services import tenant_names
+from tenants.services import next_sync_slot, tenant_names
 from tenants.signins import sign_ins_apply
 from tenants.snapshot import (
     GrantRecord,
@@ -303,7 +303,7 @@ def _succeed(
         # A held snapshot keeps the time it was read: that is the moment it describes.
         fields |= {"finished_at": now, "notes": snapshot.run_notes(), **_read_fields(snapshot)}
     SyncRun.objects.filter(pk=run.pk).update(**fields)
-    schedule = {} if applying_held else {"next_sync_at": now + tenant.sync_interval}
+    schedule = {} if applying_held else {"next_sync_at": next_sync_slot(tenant=tenant, after=now)}
     Tenant.objects.filter(pk=tenant.pk).update(
         last_good_sync=run,
         **schedule,

@@ -1,6 +1,5 @@
 """A tenant: its applications with their verdicts, the sync panel and "Sync now", the report."""
 
-import json
 from uuid import UUID
 
 from django.contrib import messages
@@ -8,7 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.db.models.query import EmptyQuerySet
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -21,7 +20,6 @@ from tenants.access import tenant_for
 from tenants.findings import findings_current
 from tenants.forms import ApplicationFilterForm
 from tenants.models import ApplicationFinding, FindingSummary, RevokeRequest, SyncRun, Tenant
-from tenants.report import tenant_report
 from tenants.services import sync_run_request
 from tenants.views.runs import SYNC_ENDED_EVENT, sync_context
 from tenants.views.sorting import sort_headers
@@ -115,21 +113,23 @@ def sync_now(request: AuthenticatedHttpRequest, tenant_id: UUID) -> HttpResponse
 
 @login_required
 @require_safe
-def report_json(request: AuthenticatedHttpRequest, tenant_id: UUID) -> HttpResponse:
+def report_json(request: AuthenticatedHttpRequest, tenant_id: UUID) -> StreamingHttpResponse:
     tenant, _ = tenant_for(request.user, tenant_id)
-    report = json.dumps(tenant_report(tenant=tenant).as_json(), indent=2)
-    return exports.attachment(
-        report, content_type="application/json", filename=_report_filename(tenant, "json")
+    return exports.streamed_attachment(
+        exports.tenant_report_json(tenant=tenant),
+        content_type="application/json",
+        filename=_report_filename(tenant, "json"),
     )
 
 
 @login_required
 @require_safe
-def report_csv_export(request: AuthenticatedHttpRequest, tenant_id: UUID) -> HttpResponse:
+def report_csv_export(request: AuthenticatedHttpRequest, tenant_id: UUID) -> StreamingHttpResponse:
     tenant, _ = tenant_for(request.user, tenant_id)
-    report = exports.report_csv(tenant_report(tenant=tenant))
-    return exports.attachment(
-        report, content_type="text/csv; charset=utf-8", filename=_report_filename(tenant, "csv")
+    return exports.streamed_attachment(
+        exports.tenant_report_csv(tenant=tenant),
+        content_type="text/csv; charset=utf-8",
+        filename=_report_filename(tenant, "csv"),
     )
 
 

@@ -11,7 +11,7 @@ from django.core.management.base import CommandError
 
 from permissions.models import Permission
 from tests.factories import PermissionApiCallFactory
-from tests.ids import CONNECT_247, CONTOSO, FABRIKAM, LEGACY, ROOMS
+from tests.ids import ASKCODY, CONNECT_247, CONTOSO, FABRIKAM, LEGACY, PORTAL_APP, ROOMS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -61,9 +61,21 @@ def assert_contract(data: dict) -> None:
             "service_principal_type",
             "first_party",
             "sign_in",
+            "kind",
+            "verified_publisher",
+            "owners",
+            "credentials",
             "grants",
             "missing",
         }
+        assert app["kind"] in {"own", "third_party", "microsoft", "managed_identity", "unknown"}
+        assert app["verified_publisher"] in {True, False, None}
+        assert app["owners"] is None or all(
+            set(owner) == {"id", "name", "upn", "type"} for owner in app["owners"]
+        )
+        assert app["credentials"] is None or (
+            set(app["credentials"]) == {"count", "soonest_expiry", "on_service_principal"}
+        )
         assert GUID.match(app["app_id"]) and GUID.match(app["service_principal_id"])
         assert app["service_principal_type"] is None or isinstance(
             app["service_principal_type"], str
@@ -106,7 +118,8 @@ def test_the_report_keys_come_in_the_contracts_order(synced):
     apps = data["applications"]
     assert {tuple(app) for app in apps} == {
         ("app_id", "display_name", "service_principal_id")
-        + ("service_principal_type", "first_party", "sign_in", "grants", "missing")
+        + ("service_principal_type", "first_party", "sign_in")
+        + ("kind", "verified_publisher", "owners", "credentials", "grants", "missing")
     }
     assert {tuple(g) for app in apps for g in app["grants"]} == {
         ("permission", "type", "resource_app_id", "consent", "users")
@@ -205,6 +218,55 @@ def test_report_csv_has_one_row_per_grant_and_per_missing_permission(synced):
     }.items() <= next(
         r for r in rows if r["verdict"] == "missing" and r["app_id"] == CONNECT_247
     ).items()
+
+
+def test_each_application_carries_its_owners_credentials_and_kind(synced):
+    data = report(CONTOSO)
+    askcody = app_entry(data, ASKCODY)
+    assert [(o["name"], o["upn"], o["type"]) for o in askcody["owners"]] == [
+        ("Erin Eklund", "erin@contoso.onmicrosoft.com", "user"),
+        ("Frank Falk", "frank@contoso.onmicrosoft.com", "user"),
+    ]
+    assert askcody["credentials"] == {
+        "count": 0,
+        "soonest_expiry": None,
+        "on_service_principal": False,
+    }
+    # A secret expiring in 20 days and a certificate expired 30 days ago, both placed on
+    # the service principal itself: the soonest expiry is the expired one.
+    legacy = app_entry(data, LEGACY)
+    assert legacy["owners"] == []
+    assert legacy["credentials"]["count"] == 2
+    assert legacy["credentials"]["on_service_principal"] is True
+    soonest = legacy["credentials"]["soonest_expiry"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", soonest)
+    assert soonest < data["synced_at"]
+    # The portal is registered in Contoso; its credentials are on its registration.
+    portal = app_entry(data, PORTAL_APP)
+    assert portal["kind"] == "own" and portal["credentials"]["on_service_principal"] is False
+    assert portal["verified_publisher"] is False
+
+
+def test_the_csv_repeats_the_facts_on_each_row_of_an_application(synced):
+    out = io.StringIO()
+    call_command("report", CONTOSO, "--format", "csv", "--app", LEGACY, stdout=out)
+    (row,) = csv.DictReader(io.StringIO(out.getvalue()))
+    assert {
+        "service_principal_type": "Application",
+        "first_party": "false",
+        "owners": "0",
+        "owner_names": "",
+        "credentials": "2",
+        "credentials_on_service_principal": "true",
+        "regranted": "false",
+    }.items() <= row.items()
+    assert row["credentials_soonest_expiry"].endswith("Z")
+
+
+def test_the_json_report_is_printed_as_json_dumps_would_indent_it(synced):
+    out = io.StringIO()
+    call_command("report", CONTOSO, "--format", "json", stdout=out)
+    assert out.getvalue() == json.dumps(json.loads(out.getvalue()), indent=2) + "\n"
 
 
 def test_report_of_a_tenant_never_synced_says_so(contoso):

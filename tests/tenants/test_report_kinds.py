@@ -1,5 +1,5 @@
 """The report says which applications are Microsoft's and which are managed identities
-(``service_principal_type``, ``first_party``), as Woodgrove's sync finds them."""
+(``service_principal_type``, ``first_party``, ``kind``), as Woodgrove's sync finds them."""
 
 import io
 import json
@@ -35,12 +35,14 @@ def test_managed_identities_are_reported_as_such_and_not_first_party(woodgrove_r
         "ManagedIdentity",
         False,
     )
+    assert identity["kind"] == "managed_identity"
 
 
 def test_microsofts_apps_are_first_party_whatever_they_hold(woodgrove_report):
     for app_id in (TEAMS_SERVICES, GRAPH_CLI):
         assert woodgrove_report[app_id]["first_party"] is True
         assert woodgrove_report[app_id]["service_principal_type"] == "Application"
+        assert woodgrove_report[app_id]["kind"] == "microsoft"
 
 
 def test_the_tenants_own_apps_are_neither(woodgrove_report):
@@ -49,3 +51,4 @@ def test_the_tenants_own_apps_are_neither(woodgrove_report):
         "Application",
         False,
     )
+    assert hr_portal["kind"] == "own"

@@ -1,9 +1,6 @@
-import json
-
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from tenants.exports import report_csv
-from tenants.report import tenant_report
+from tenants.exports import tenant_report_csv, tenant_report_json
 from tenants.services import TenantError, parse_guid, tenant_get
 
 
@@ -27,8 +24,12 @@ class Command(BaseCommand):
             raise CommandError(
                 f"tenant {tenant.tenant_id} has not been synced yet (run sync_tenant)"
             )
-        report = tenant_report(tenant=tenant, app_id=app_id)
+        # Streamed as the web exports are: a large tenant's report is never whole in memory.
         if format == "json":
-            self.stdout.write(json.dumps(report.as_json(), indent=2))
+            chunks = tenant_report_json(tenant=tenant, app_id=app_id)
         else:
-            self.stdout.write(report_csv(report), ending="")
+            chunks = tenant_report_csv(tenant=tenant, app_id=app_id)
+        for chunk in chunks:
+            self.stdout.write(chunk, ending="")
+        if format == "json":
+            self.stdout.write("")  # the newline print() would end it with, as before
