@@ -35,6 +35,7 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import cast
 from uuid import UUID
 
 from django.conf import settings
@@ -126,7 +127,7 @@ class SyncInputs:
         }
         changed |= self.credentials_on_sp ^ after.credentials_on_sp
         return {
-            row[_APP_ID]
+            cast(UUID, row[_APP_ID])
             for pk in changed
             for row in (self.principals.get(pk), after.principals.get(pk))
             if row is not None
