@@ -3,8 +3,8 @@
 Three syncs of one generated tenant (the size `benchmarks.emulator_paging` pages through):
 the first, an unchanged re-sync, and a re-sync after 1% of the tenant's Graph grant
 objects changed and a consent was given outside the portal. For each: Graph requests
-against their lower bound, wall seconds against the floor, grant rows written and peak
-memory, with PASS/FAIL against the targets. The re-syncs are delta re-syncs (issue 14):
+against their lower bound, wall seconds against the floor, the apply's seconds and the
+finding rows it wrote, grant rows written and peak memory, with PASS/FAIL against the targets. The re-syncs are delta re-syncs (issue 14):
 the unchanged one's Graph requests as a share of the full first sync's (at most 30%), and
 whether the changed one found every change Graph made (its added and removed grants are
 exactly what differs between the emulator's state before and after the change).
@@ -14,14 +14,24 @@ How things are counted:
   without `$batch` envelopes: each request inside a `$batch` counts on its own, as it does
   for Graph's throttling. The client's own count (HTTP round trips, a `$batch` as one,
   retries included) is printed beside it.
-- Lower bound: what any sync must ask for at `$top=999`: the pages of the service
-  principal list, the pages of `appRoleAssignedTo` of each resource that has assignments
-  (to anyone: the list holds them all), the pages of `oauth2PermissionGrants`, and one
-  catalog read per resource that grants name (application grants to service principals
-  and delegated grants). From the emulator's own state, not from the sync.
-- Floor: the lower bound's requests made with a bare paged loop (requests, the same token,
-  CA and `$select`, following `@odata.nextLink`, JSON parsed), in the same run right
-  before the sync; the better of two passes.
+- Lower bound: every read a full sync makes (``GraphSide.truth``), its requests counted
+  from the emulator's state as Graph pages them: the organization; the two
+  `$deltatoken=latest` links a later delta re-sync starts from; the service principal
+  list and the delegated grants at `$top=999`, with Graph's count of the grants; the pages
+  of `appRoleAssignedTo` of each resource that has assignments; one catalog read per
+  resource that grants name; owners and credentials (`$expand=owners`, 100 a page) and the
+  tenant's app registrations; the sign-in activity report and the directory audits (both
+  refused here: the portal lacks AuditLog.Read.All; the first 403 is asked again once with
+  a fresh token); the consenting users' names (`directoryObjects/getByIds`, 1,000 ids a
+  request); the portal's role holders. The re-syncs print the full sync's bound beside
+  theirs, for scale.
+- Floor: the lower bound's requests, one after the other, made by a bare loop (requests,
+  the same token, CA, `$select` and bodies, following `@odata.nextLink`, JSON parsed), in
+  the same run right before the sync; the better of two passes. It checks that it made
+  exactly the bound's requests.
+- Apply: the seconds of the sync's apply phase (its one transaction), beside the finding
+  rows it wrote and what a full refresh of the findings takes at that point (rolled back):
+  what each sync's apply cost before it refreshed only the clients it changed.
 - Grant rows written: rows the run inserted or closed (first_seen_run or removed_in_run is
   the run), checked against PostgreSQL's own insert/update/delete counters of the table.
 - Peak memory: each sync runs in a forked child, as in a prefork Celery worker; its peak
@@ -71,6 +81,7 @@ MAX_PEAK_MB = 400
 MAX_DELTA_SHARE = 0.30  # an unchanged re-sync's Graph requests, of a full sync's
 CHANGED_SHARE = 0.01
 PAGE_SIZE = 999
+EXPAND_PAGE_SIZE = 100
 BATCH_LIMIT = 20
 SYNC_TIMEOUT = 600
 HTTP_TIMEOUT = 60
@@ -78,26 +89,41 @@ AUDITS = "GET /v1.0/auditLogs/directoryAudits"
 
 
 @dataclass(frozen=True)
-class GraphTruth:
-    """What the emulator holds for the tenant, so what a sync has to read."""
+class Read:
+    """One read a full sync must make, with the requests it takes from the emulator's
+    state: ``paged`` follows nextLinks (``requests`` is its page count), otherwise
+    ``requests`` of the same request (a POST with ``body``; a GET Graph answers 403 when
+    ``refused``)."""
 
-    service_principals: int
-    delegated_grants: int
-    assignments_by_resource: dict[str, int]
-    granted_resources: list[str]
+    what: str
+    url: str
+    requests: int
+    paged: bool = True
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] | None = None
+    refused: bool = False
+
+
+@dataclass(frozen=True)
+class GraphTruth:
+    """What the emulator holds for the tenant, so what a full sync has to read."""
+
+    reads: list[Read]
 
     def lower_bound(self) -> int:
-        return (
-            _pages(self.service_principals)
-            + sum(_pages(count) for count in self.assignments_by_resource.values())
-            + _pages(self.delegated_grants)
-            + len(self.granted_resources)
-        )
+        return sum(read.requests for read in self.reads)
+
+    def by_what(self) -> dict[str, int]:
+        counted: Counter[str] = Counter()
+        for read in self.reads:
+            counted[read.what] += read.requests
+        return dict(counted)
 
 
 @dataclass(frozen=True)
 class ChildResult:
     wall: float
+    apply: float
     client_requests: int
     peak_kb: int
     start_kb: int
@@ -110,8 +136,12 @@ class Figures:
     graph_requests: int
     client_requests: int
     lower_bound: int
+    bound_reads: dict[str, int]
     wall: float
     floor: float
+    apply: float
+    full_findings: float
+    findings_written: int
     rows_written: int
     table_writes: int
     peak_mb: float
@@ -167,7 +197,7 @@ def run(running: Running) -> list[str]:
         headers = {"Authorization": f"Bearer {app_token(http, running, tenant_id)}"}
         emulator_lines = one_client(http, collection_urls(http, running.url, headers), headers)
         tenant = tenant_add(tenant_id=tenant_id, name="Benchmark")[0]
-        graph = GraphSide(http, running.url, tenant_id, headers)
+        graph = GraphSide(http, running.url, tenant_id, headers, running.client_id)
         results = [measure("first sync", tenant, graph)]
         results.append(measure("unchanged re-sync", tenant, graph, unchanged=True))
         before = graph.grant_identities()
@@ -183,6 +213,8 @@ def run(running: Running) -> list[str]:
     return [
         f"sync: generated tenant ({counts}); PostgreSQL; the emulator in its own process",
         *emulator_lines,
+        "sync: lower bound, a full sync's reads before the first: "
+        + ", ".join(f"{what} {n}" for what, n in results[0].bound_reads.items()),
         *table(results),
         f"sync: the 1% change: {changed}",
         *delta_lines(results, before, after),
@@ -226,21 +258,161 @@ class GraphSide:
     """The emulator as the benchmark sees it: raw HTTP with the portal app's own token."""
 
     def __init__(
-        self, http: requests.Session, url: str, tenant_id: str, headers: dict[str, str]
+        self,
+        http: requests.Session,
+        url: str,
+        tenant_id: str,
+        headers: dict[str, str],
+        portal_app_id: str,
     ) -> None:
         self.http, self.url, self.tenant_id, self.headers = http, url, tenant_id, headers
+        self.portal_app_id = portal_app_id
 
     def truth(self) -> GraphTruth:
+        """Every read of a full sync (tenants.sync_read and the evidence it gathers), its
+        requests counted from the emulator's state as Graph pages them."""
+        from tenants.consenting_users import IDS_PER_REQUEST
+        from tenants.facts import APPLICATION_FIELDS, FACT_FIELDS, OWNER_FIELDS
+        from tenants.graph import ORGANIZATION_PATH
+        from tenants.memberships import HOLDER_FIELDS
+        from tenants.provenance import consent_events_url
+        from tenants.signins import FIELDS as SIGN_IN_FIELDS
+        from tenants.sync_read import (
+            ASSIGNMENT_FIELDS,
+            CATALOG_FIELDS,
+            DELEGATED_FIELDS,
+            SP_FIELDS,
+        )
+
         state = self._get(f"{self.url}/_emulator/state?tenant={self.tenant_id}")
-        assignments = state["appRoleAssignments"]
+        sps, assignments = state["servicePrincipals"], state["appRoleAssignments"]
         delegated = state["oauth2PermissionGrants"]
+        by_resource = Counter(a["resourceId"] for a in assignments)
         granted = {a["resourceId"] for a in assignments if a["principalType"] == "ServicePrincipal"}
         granted |= {grant["resourceId"] for grant in delegated}
+        portal = next(sp["id"] for sp in sps if sp["appId"] == self.portal_app_id)
+        portal_groups = sorted(
+            {
+                a["principalId"]
+                for a in assignments
+                if a["resourceId"] == portal and a["principalType"] == "Group"
+            }
+        )
+        consenting = sorted({g["principalId"].lower() for g in delegated if g.get("principalId")})
+        base = f"{self.url}/v1.0"
+        top = f"$top={PAGE_SIZE}"
         return GraphTruth(
-            service_principals=len(state["servicePrincipals"]),
-            delegated_grants=len(delegated),
-            assignments_by_resource=dict(Counter(a["resourceId"] for a in assignments)),
-            granted_resources=sorted(granted),
+            [
+                Read("organization", f"{self.url}/v1.0{ORGANIZATION_PATH}", 1, False),
+                Read(
+                    "deltaLinks",
+                    f"{base}/servicePrincipals/delta?$select={SP_FIELDS}&$deltatoken=latest",
+                    1,
+                    False,
+                ),
+                Read(
+                    "deltaLinks",
+                    f"{base}/oauth2PermissionGrants/delta?"
+                    f"$select={DELEGATED_FIELDS}&$deltatoken=latest",
+                    1,
+                    False,
+                ),
+                Read(
+                    "service principals",
+                    f"{base}/servicePrincipals?$select={SP_FIELDS}&{top}",
+                    _pages(len(sps)),
+                ),
+                *(
+                    Read(
+                        "app-role assignments",
+                        f"{base}/servicePrincipals/{resource}/"
+                        f"appRoleAssignedTo?$select={ASSIGNMENT_FIELDS}&{top}",
+                        _pages(n),
+                    )
+                    for resource, n in by_resource.items()
+                ),
+                Read(
+                    "delegated grants",
+                    f"{base}/oauth2PermissionGrants?$select={DELEGATED_FIELDS}&{top}",
+                    _pages(len(delegated)),
+                ),
+                Read(
+                    "delegated grants",
+                    f"{base}/oauth2PermissionGrants/$count",
+                    1,
+                    False,
+                    headers={"ConsistencyLevel": "eventual", "Accept": "text/plain"},
+                ),
+                *(
+                    Read(
+                        "catalog",
+                        f"{base}/servicePrincipals/{resource}?$select={CATALOG_FIELDS}",
+                        1,
+                        False,
+                    )
+                    for resource in sorted(granted)
+                ),
+                # Graph expands directory objects 100 to a page.
+                Read(
+                    "owners, credentials",
+                    f"{base}/servicePrincipals?$select={FACT_FIELDS}"
+                    f"&$expand=owners($select={OWNER_FIELDS})&$top={EXPAND_PAGE_SIZE}",
+                    _pages(len(sps), EXPAND_PAGE_SIZE),
+                ),
+                Read(
+                    "owners, credentials",
+                    f"{base}/applications?$select={APPLICATION_FIELDS}&{top}",
+                    max(1, _pages(self._count(f"{base}/applications?$select=id&{top}"))),
+                ),
+                # Both reports need AuditLog.Read.All, which the portal is granted only
+                # after the measured syncs (consent_history_figures): each is refused. The
+                # first 403 a sync meets is asked again once with a fresh token (roles
+                # granted minutes ago: tenants.graph), so the sign-in report takes two.
+                Read(
+                    "sign-in activity",
+                    f"{self.url}/beta/reports/servicePrincipalSignInActivities"
+                    f"?$select={SIGN_IN_FIELDS}&{top}",
+                    2,
+                    False,
+                    refused=True,
+                ),
+                Read(
+                    "directory audits", f"{base}{consent_events_url(None)}", 1, False, refused=True
+                ),
+                *(
+                    Read(
+                        "consenting users' names",
+                        f"{base}/directoryObjects/getByIds",
+                        1,
+                        False,
+                        body={
+                            "ids": consenting[start : start + IDS_PER_REQUEST],
+                            "types": ["user"],
+                        },
+                    )
+                    for start in range(0, len(consenting), IDS_PER_REQUEST)
+                ),
+                Read(
+                    "role holders",
+                    f"{base}/servicePrincipals(appId='{self.portal_app_id}')?$select=id,appRoles",
+                    1,
+                    False,
+                ),
+                Read(
+                    "role holders",
+                    f"{base}/servicePrincipals/{portal}/appRoleAssignedTo"
+                    f"?$select={HOLDER_FIELDS}&{top}",
+                    max(1, _pages(by_resource[portal])),
+                ),
+                *(
+                    Read(
+                        "role holders",
+                        f"{base}/groups/{group}/transitiveMembers?$select=id&{top}",
+                        1,
+                    )
+                    for group in portal_groups
+                ),
+            ]
         )
 
     def floor(self, truth: GraphTruth) -> float:
@@ -248,26 +420,36 @@ class GraphSide:
         return min(self._floor_pass(truth), self._floor_pass(truth))
 
     def _floor_pass(self, truth: GraphTruth) -> float:
-        from tenants.sync_read import ASSIGNMENT_FIELDS, CATALOG_FIELDS, DELEGATED_FIELDS, SP_FIELDS
-
-        base = f"{self.url}/v1.0"
-        collections = [f"{base}/servicePrincipals?$select={SP_FIELDS}&$top={PAGE_SIZE}"]
-        collections += [
-            f"{base}/servicePrincipals/{resource}/appRoleAssignedTo"
-            f"?$select={ASSIGNMENT_FIELDS}&$top={PAGE_SIZE}"
-            for resource in truth.assignments_by_resource
-        ]
-        collections.append(
-            f"{base}/oauth2PermissionGrants?$select={DELEGATED_FIELDS}&$top={PAGE_SIZE}"
-        )
+        """Every read of the bound, one after the other: its requests, and no more."""
+        made = 0
         started = time.perf_counter()
-        pages = sum(pass_through(self.http, url, self.headers)[0] for url in collections)
-        for resource in truth.granted_resources:
-            self._get(f"{base}/servicePrincipals/{resource}?$select={CATALOG_FIELDS}")
+        for read in truth.reads:
+            headers = {**self.headers, **(read.headers or {})}
+            if read.paged:
+                made += pass_through(self.http, read.url, headers)[0]
+                continue
+            for _ in range(read.requests):
+                response = self.http.request(
+                    "POST" if read.body is not None else "GET",
+                    read.url,
+                    json=read.body,
+                    headers=headers,
+                    timeout=HTTP_TIMEOUT,
+                )
+                if response.ok == read.refused:
+                    raise RuntimeError(
+                        f"the floor's {read.what} read answered {response.status_code}"
+                    )
+                made += 1
         elapsed = time.perf_counter() - started
-        if pages + len(truth.granted_resources) != truth.lower_bound():
-            raise RuntimeError("the floor did not make the lower bound's requests")
+        if made != truth.lower_bound():
+            raise RuntimeError(
+                f"the floor made {made} requests, not the lower bound's {truth.lower_bound()}"
+            )
         return elapsed
+
+    def _count(self, url: str) -> int:
+        return pass_through(self.http, url, self.headers)[1]
 
     def counters_reset(self) -> None:
         self.http.delete(f"{self.url}/_emulator/counters", timeout=HTTP_TIMEOUT).raise_for_status()
@@ -278,7 +460,7 @@ class GraphSide:
         return sum(
             count
             for key, count in counts.items()
-            if key.split(" ", 1)[1].startswith("/v1.0/") and key != "POST /v1.0/$batch"
+            if key.split(" ", 1)[1].startswith(("/v1.0/", "/beta/")) and key != "POST /v1.0/$batch"
         )
 
     def change_share(self, share: float) -> str:
@@ -406,8 +588,8 @@ class GraphSide:
         return response.json()
 
 
-def _pages(items: int) -> int:
-    return math.ceil(items / PAGE_SIZE)
+def _pages(items: int, size: int = PAGE_SIZE) -> int:
+    return math.ceil(items / size)
 
 
 def _every_nth(items: list[dict[str, Any]], share: float) -> list[dict[str, Any]]:
@@ -437,9 +619,11 @@ def measure(name: str, tenant: Tenant, graph: GraphSide, *, unchanged: bool = Fa
     if run is None:
         raise RuntimeError("the tenant already has an open sync run")
     writes_before = grant_table_writes()
+    findings_before = findings_table_writes()
     graph.counters_reset()
     child = in_child(_sync_child, run.pk, str(tenant.tenant_id))
     graph_requests = graph.graph_requests()
+    findings_written = findings_table_writes() - findings_before
     if child.error:
         raise RuntimeError(f"{name}: {child.error}")
     run.refresh_from_db()
@@ -451,8 +635,12 @@ def measure(name: str, tenant: Tenant, graph: GraphSide, *, unchanged: bool = Fa
         graph_requests=graph_requests,
         client_requests=child.client_requests,
         lower_bound=truth.lower_bound(),
+        bound_reads=truth.by_what(),
         wall=child.wall,
         floor=floor,
+        apply=child.apply,
+        full_findings=full_findings_seconds(tenant),
+        findings_written=findings_written,
         rows_written=rows.filter(first_seen_run=run).count()
         + rows.filter(removed_in_run=run).count(),
         table_writes=grant_table_writes() - writes_before,
@@ -496,17 +684,17 @@ def _child_main(send: Connection, target: Callable[..., ChildResult], *args: Any
     try:
         send.send(target(*args))
     except Exception as exc:  # the parent raises it
-        send.send(ChildResult(0, 0, 0, 0, f"{exc.__class__.__name__}: {exc}"))
+        send.send(ChildResult(0, 0, 0, 0, 0, f"{exc.__class__.__name__}: {exc}"))
     finally:
         connections.close_all()
 
 
 def _sync_child(run_id: int, tenant_id: str) -> ChildResult:
-    from django.db import connection
-
+    import tenants.sync
     from tenants.graph import GraphClient
     from tenants.sync import sync_run_execute
 
+    applied = _timed(tenants.sync, "apply_snapshot")
     Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
     start_kb = _status_kb("VmHWM")
     client = GraphClient(tenant_id=tenant_id)
@@ -514,11 +702,55 @@ def _sync_child(run_id: int, tenant_id: str) -> ChildResult:
     sync_run_execute(run_id=run_id, client=client)
     wall = time.perf_counter() - started
     peak_kb = _status_kb("VmHWM")
-    with connection.cursor() as cursor:
-        # A backend reports its table counters when idle; forced now, done by the next call.
+    stats_flush()
+    return ChildResult(wall, sum(applied), client.stats.requests, peak_kb, start_kb)
+
+
+def _timed(module: Any, name: str) -> list[float]:
+    """Replaces ``module.name`` (in this child only) by itself timed; the seconds of each
+    call are appended to the list returned."""
+    seconds: list[float] = []
+    real = getattr(module, name)
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return real(*args, **kwargs)
+        finally:
+            seconds.append(time.perf_counter() - started)
+
+    setattr(module, name, timed)
+    return seconds
+
+
+def full_findings_seconds(tenant: Tenant) -> float:
+    """What refreshing every client's findings, as each sync did before it refreshed only
+    the clients it changed, takes now: rolled back."""
+    from django.db import transaction
+
+    from tenants.findings import findings_refresh
+
+    with transaction.atomic():
+        started = time.perf_counter()
+        findings_refresh(tenant=tenant)
+        elapsed = time.perf_counter() - started
+        transaction.set_rollback(True)
+    stats_flush()  # the rolled-back rows count too: now, not in the next sync's figures
+    return elapsed
+
+
+def stats_flush() -> None:
+    """A backend reports its table counters when idle; forced now, done by the next call."""
+    with connection_cursor() as cursor:
         cursor.execute("SELECT pg_stat_force_next_flush()")
         cursor.execute("SELECT 1")
-    return ChildResult(wall, client.stats.requests, peak_kb, start_kb)
+
+
+def findings_table_writes() -> int:
+    """PostgreSQL's count of rows ever inserted, updated or deleted in the findings table."""
+    from tenants.models import ApplicationFinding
+
+    return table_writes(ApplicationFinding._meta.db_table)
 
 
 def _status_kb(name: str) -> int:
@@ -530,14 +762,18 @@ def _status_kb(name: str) -> int:
 
 def grant_table_writes() -> int:
     """PostgreSQL's count of rows ever inserted, updated or deleted in the grant table."""
-    from django.db import connection
-
     from tenants.models import Grant
+
+    return table_writes(Grant._meta.db_table)
+
+
+def table_writes(table: str) -> int:
+    from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables WHERE relname = %s",
-            [Grant._meta.db_table],
+            [table],
         )
         return int(cursor.fetchone()[0])
 
@@ -637,6 +873,8 @@ def table(results: list[Figures]) -> list[str]:
             f"sync: {f.name}: {f.added} grants added, {f.removed} removed; "
             f"{f.client_requests} HTTP round trips; PostgreSQL counts {f.table_writes} rows "
             f"written; {f.lower_bound / f.wall:.0f} pages/s (floor {f.lower_bound / f.floor:.0f}); "
+            f"apply {f.apply:.2f} s, {f.findings_written} finding rows written (a full "
+            f"refresh of the findings: {f.full_findings:.2f} s); "
             f"{overhead:.2f} s beyond the download: the wall target holds once Graph takes "
             f"{overhead / f.lower_bound * 1000:.0f} ms a page (the emulator "
             f"{f.floor / f.lower_bound * 1000:.1f}); RSS {f.start_mb:.0f} MB at the start"

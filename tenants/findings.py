@@ -12,15 +12,35 @@ verdict without any write: the summary records the first day that happens
 were written for (data from before this module, or written around the services): the
 pages recompute such a tenant's findings before showing them (:func:`findings_current`).
 The ``recompute_findings`` command recomputes every tenant's.
+
+A sync refreshes only the clients it changed (:func:`findings_after_sync`): what the
+findings read of a client is its service principal's row, whether credentials sit on the
+principal, and its grants, so the clients whose row or credentials differ after the apply,
+and those whose grants the run added or closed, are the ones whose findings can change.
+Everything else the findings read is the tenant's or the portal's, and changing it
+refreshes every client: the stored findings not describing the snapshot in force before
+the apply (the first sync, rows from before this module, a lapse), a held snapshot
+applied, a permission new to the catalog, the tenant's sign-in activity becoming known
+or unknown.
+
+Inactivity depends on the clock, not only on the inputs: a client that signed in
+INACTIVE_DAYS ago becomes inactive without any write. The summary's ``stale_after`` is
+therefore also the day after the first stored active client crosses that line, so the
+next sync or page from then on refreshes the whole tenant: an inactive flag (and the risk
+it feeds) is at most a day late, and a tenant whose clients all sign in every day is
+never refreshed in full for it.
 """
 
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import cast
 from uuid import UUID
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Min, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -32,8 +52,10 @@ from tenants.models import (
     ApplicationFinding,
     Credential,
     FindingSummary,
+    Grant,
     Justification,
     ServicePrincipal,
+    SyncRun,
     Tenant,
 )
 from tenants.report import application_needs, enabled_features
@@ -48,7 +70,7 @@ from tenants.selectors import (
     facet_key,
     grant_entries,
 )
-from tenants.signins import is_inactive, sign_in_known
+from tenants.signins import inactive_since, is_inactive, sign_in_known
 from tenants.slots import GrantSlot
 
 BATCH = 2000
@@ -67,11 +89,91 @@ def findings_refresh(*, tenant: Tenant, app_ids: Collection[UUID] | None = None)
         stale = ApplicationFinding.objects.filter(tenant=tenant)
         if app_ids is not None:
             stale = stale.filter(app_id__in=list(app_ids))
-        stale.delete()
-        ApplicationFinding.objects.bulk_create(
-            findings_compute(tenant=tenant, app_ids=app_ids), batch_size=BATCH
-        )
+        if app_ids is None or app_ids:
+            stale.delete()
+            ApplicationFinding.objects.bulk_create(
+                findings_compute(tenant=tenant, app_ids=app_ids), batch_size=BATCH
+            )
         return _summary_write(tenant)
+
+
+# The service principal's columns a client's findings may read: all but its keys. Every
+# one, rather than the few the rules read today, so that a new rule cannot be missed.
+_SP_INPUTS = tuple(
+    field.attname
+    for field in ServicePrincipal._meta.concrete_fields
+    if field.attname not in ("id", "tenant_id")
+)
+_APP_ID = _SP_INPUTS.index("app_id")
+
+
+@dataclass(frozen=True)
+class SyncInputs:
+    """What a sync's apply may change of a tenant's findings' inputs, read before and
+    after it: each client's row and credentials-on-principal, the tenant's sign-in status,
+    and whether the stored findings describe the tenant as it is before the apply."""
+
+    principals: dict[int, tuple[object, ...]]
+    credentials_on_sp: frozenset[int]
+    sign_in_status: str
+    stored_current: bool
+
+    def app_ids_changed(self, after: "SyncInputs") -> set[UUID]:
+        """The appIds (before and after) of the clients whose inputs differ."""
+        changed = {
+            pk
+            for pk in self.principals.keys() | after.principals.keys()
+            if self.principals.get(pk) != after.principals.get(pk)
+        }
+        changed |= self.credentials_on_sp ^ after.credentials_on_sp
+        return {
+            cast(UUID, row[_APP_ID])
+            for pk in changed
+            for row in (self.principals.get(pk), after.principals.get(pk))
+            if row is not None
+        }
+
+
+def sync_inputs(tenant: Tenant) -> SyncInputs:
+    """The inputs a sync may change (three queries), for :func:`findings_after_sync`."""
+    summary = FindingSummary.objects.filter(tenant=tenant).first()
+    return SyncInputs(
+        principals={
+            row[0]: row[1:]
+            for row in ServicePrincipal.objects.filter(tenant=tenant).values_list("pk", *_SP_INPUTS)
+        },
+        credentials_on_sp=_credentials_on_sp(tenant),
+        sign_in_status=tenant.sign_in_status,
+        stored_current=summary is not None and _is_current(summary, tenant, timezone.localdate()),
+    )
+
+
+def findings_after_sync(
+    *, tenant: Tenant, run: SyncRun, before: SyncInputs, full: bool = False
+) -> FindingSummary:
+    """Refresh the findings a sync's apply changed, in its transaction: ``before`` was
+    read at the apply's start, ``tenant`` is read now. Every client's when ``full`` (a
+    held snapshot), or when the change is tenant-wide (see the module's docstring)."""
+    tenant = Tenant.objects.get(pk=tenant.pk)
+    after = sync_inputs(tenant)
+    if full or not before.stored_current or before.sign_in_status != after.sign_in_status:
+        return findings_refresh(tenant=tenant)
+    app_ids = before.app_ids_changed(after)
+    app_ids.update(
+        Grant.objects.filter(Q(first_seen_run=run) | Q(removed_in_run=run), tenant=tenant)
+        .values_list("client__app_id", flat=True)
+        .distinct()
+    )
+    return findings_refresh(tenant=tenant, app_ids=app_ids)
+
+
+def _credentials_on_sp(tenant: Tenant) -> frozenset[int]:
+    """The service principals with credentials of their own (not their application's)."""
+    return frozenset(
+        Credential.objects.filter(tenant=tenant, on_application=False).values_list(
+            "service_principal_id", flat=True
+        )
+    )
 
 
 def findings_refresh_holding(*, app_ids: Collection[UUID]) -> int:
@@ -143,11 +245,7 @@ def findings_compute(
     # thousands of appIds to match.
     justified = justifications_by_client([tenant.pk])
     held = _held_permissions({key for sp_entries in entries.values() for key, _ in sp_entries})
-    sp_credentials = set(
-        Credential.objects.filter(tenant=tenant, on_application=False).values_list(
-            "service_principal_id", flat=True
-        )
-    )
+    sp_credentials = _credentials_on_sp(tenant)
     known_sign_ins = sign_in_known(tenant)
     findings = []
     for sp in holders:
@@ -266,7 +364,9 @@ def _summary_write(tenant: Tenant) -> FindingSummary:
             "facets": facets,
             "run_id": tenant.last_good_sync_id,
             "computed_at": timezone.now(),
-            "stale_after": _first_lapse(tenant),
+            "stale_after": min(
+                filter(None, (_first_lapse(tenant), _first_inactive(tenant))), default=None
+            ),
         },
     )
     return summary
@@ -298,3 +398,20 @@ def _first_lapse(tenant: Tenant) -> date | None:
         .first()
     )
     return last_day + timedelta(days=1) if last_day else None
+
+
+def _first_inactive(tenant: Tenant) -> date | None:
+    """The day after the first client stored as active becomes inactive (its last sign-in
+    INACTIVE_DAYS behind): from then on its inactive flag and risk may be wrong."""
+    if not sign_in_known(tenant):
+        return None
+    first = ServicePrincipal.objects.filter(
+        pk__in=ApplicationFinding.objects.filter(tenant=tenant, inactive=False).values(
+            "service_principal_id"
+        ),
+        last_sign_in_at__gte=inactive_since(),
+    ).aggregate(first=Min("last_sign_in_at"))["first"]
+    if first is None:
+        return None
+    crossing = first + timedelta(days=settings.INACTIVE_DAYS)
+    return timezone.localdate(crossing) + timedelta(days=1)

@@ -50,7 +50,7 @@ from tenants.audit import audit_record
 from tenants.consenting_users import consenting_users_apply
 from tenants.delta import delta_state_apply, delta_state_distrust
 from tenants.facts import facts_apply
-from tenants.findings import findings_refresh
+from tenants.findings import findings_after_sync, sync_inputs
 from tenants.graph import GraphClient, GraphError
 from tenants.memberships import role_holders_apply
 from tenants.models import AuditEvent, Grant, HeldSnapshot, ServicePrincipal, SyncRun, Tenant
@@ -217,7 +217,8 @@ def apply_snapshot(
             return False
         if client is not None:
             _progress(run, "Saving", client)
-        catalog_apply_graph(entries=snapshot.catalog, tenant=tenant)
+        findings_inputs = sync_inputs(tenant)
+        catalog = catalog_apply_graph(entries=snapshot.catalog, tenant=tenant)
         sp_ids = _apply_service_principals(tenant, snapshot.service_principals, snapshot.unread)
         added = _apply_grants(tenant, run, snapshot, sp_ids, current=current, seen=seen, gone=gone)
         # In the same transaction: a manual revoke is done, or a revoked permission is back,
@@ -238,8 +239,15 @@ def apply_snapshot(
             counts=(added, len(gone), len(current) - len(gone)),
             applying_held=held,
         )
-        # The verdicts of the snapshot now in force, stored with it.
-        findings_refresh(tenant=tenant)
+        # The verdicts of the snapshot now in force, stored with it: those of the clients
+        # it changed; every client's when a held snapshot (read before the current
+        # findings were written) is applied or the catalog gained a permission.
+        findings_after_sync(
+            tenant=tenant,
+            run=run,
+            before=findings_inputs,
+            full=held or catalog.permissions_added > 0,
+        )
         _supersede_held(tenant, newer=run)
     return True
 

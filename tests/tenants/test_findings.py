@@ -5,6 +5,7 @@ the pages only where missing or out of date."""
 import datetime as dt
 import io
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -16,13 +17,26 @@ from django.utils import timezone
 from permissions.catalog import catalog_import_reference
 from permissions.manifests import manifest_import, manifest_parse
 from permissions.models import Application, Tier
-from tenants.findings import findings_current, findings_refresh
+from tenants.findings import (
+    findings_after_sync,
+    findings_current,
+    findings_refresh,
+    sync_inputs,
+)
 from tenants.justifications import justifications_set
-from tenants.models import ApplicationFinding, FindingSummary, Justification, Tenant
+from tenants.models import (
+    ApplicationFinding,
+    Credential,
+    FindingSummary,
+    Justification,
+    ServicePrincipal,
+    Tenant,
+)
 from tenants.report import tenant_report
 from tenants.risk import application_risk
 from tenants.selectors import application_in_tenant
 from tenants.services import features_set
+from tenants.signins import KNOWN
 from tenants.slots import GrantSlot
 from tests.factories import (
     ApplicationFactory,
@@ -33,6 +47,8 @@ from tests.factories import (
     SyncRunFactory,
 )
 from tests.helpers import sync
+from tests.ids import ASKCODY, CONNECT_247
+from tests.tenants.helpers import graph_grants
 
 pytestmark = pytest.mark.django_db
 
@@ -113,15 +129,161 @@ def test_the_stored_risk_is_the_application_pages_risk(emu, synced):
         assert finding.risk_reasons == [reason.text for reason in risk.reasons]
 
 
-def test_a_resync_replaces_the_findings_of_the_snapshot_it_applies(emu, synced, client_for):
+def finding_rows(tenant) -> dict:
+    """The tenant's stored findings by appId, every column but the key."""
+    rows = ApplicationFinding.objects.filter(tenant=tenant).values()
+    return {row["app_id"]: {k: v for k, v in row.items() if k != "id"} for row in rows}
+
+
+def finding_pks(tenant) -> dict:
+    return dict(ApplicationFinding.objects.filter(tenant=tenant).values_list("app_id", "pk"))
+
+
+def writes_to_findings(queries) -> list[str]:
+    table = ApplicationFinding._meta.db_table
+    return [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith(("INSERT", "DELETE", "UPDATE")) and f'"{table}"' in q["sql"]
+    ]
+
+
+def test_an_unchanged_resync_writes_no_finding_rows(emu, synced, client_for):
     contoso = synced.contoso
-    before = set(ApplicationFinding.objects.filter(tenant=contoso).values_list("pk", flat=True))
+    before = finding_rows(contoso)
+    pks = finding_pks(contoso)
 
-    run = sync(contoso, client_for(str(contoso.tenant_id)))
+    with CaptureQueriesContext(connection) as queries:
+        run = sync(contoso, client_for(str(contoso.tenant_id)))
 
-    after = ApplicationFinding.objects.filter(tenant=contoso)
-    assert after.count() == len(before) and not before & {f.pk for f in after}
+    assert run.read_mode == "delta" and (run.grants_added, run.grants_removed) == (0, 0)
+    assert writes_to_findings(queries) == []
+    assert finding_pks(contoso) == pks and finding_rows(contoso) == before
+    # The summary now speaks for the new snapshot, so the pages do not recompute it.
     assert FindingSummary.objects.get(tenant=contoso).run == run
+
+
+def test_a_resync_refreshes_the_clients_it_changed_as_a_full_refresh_would(emu, synced, client_for):
+    contoso = synced.contoso
+    tenant_id = str(contoso.tenant_id)
+    graph = client_for(tenant_id)
+    connect, graph_sp = emu.sp_id(tenant_id, CONNECT_247), emu.sp_id(tenant_id, GRAPH)
+    graph.request(
+        "POST",
+        "/oauth2PermissionGrants",
+        json={
+            "clientId": connect,
+            "consentType": "AllPrincipals",
+            "resourceId": graph_sp,
+            "scope": "User.Read openid",
+        },
+    )
+    askcody = emu.sp_id(tenant_id, ASKCODY)
+    admin_grant = next(
+        g for g in graph_grants(emu, tenant_id, askcody) if g["consentType"] == "AllPrincipals"
+    )
+    graph.request("DELETE", f"/oauth2PermissionGrants/{admin_grant['id']}")
+    pks = finding_pks(contoso)
+
+    run = sync(contoso, client_for(tenant_id))
+
+    assert run.read_mode == "delta" and run.grants_added and run.grants_removed
+    refreshed = finding_pks(contoso)
+    rewritten = {app_id for app_id, pk in refreshed.items() if pks.get(app_id) != pk}
+    assert rewritten == {uuid.UUID(CONNECT_247), uuid.UUID(ASKCODY)}
+    restricted = finding_rows(contoso)
+    summary = FindingSummary.objects.get(tenant=contoso)
+    findings_refresh(tenant=contoso)
+    assert restricted == finding_rows(contoso)
+    full = FindingSummary.objects.get(tenant=contoso)
+    assert (summary.facets, summary.unexplained, summary.applications) == (
+        full.facets,
+        full.unexplained,
+        full.applications,
+    )
+
+
+def test_a_resync_replaces_the_findings_of_a_client_whose_facts_changed(connect):
+    tenant = Tenant.objects.get(pk=connect.tenant_id)
+    other = ServicePrincipalFactory(tenant=tenant, display_name="Other")
+    GrantFactory(client=other, value="User.Read.All", first_seen_run=tenant.last_good_sync)
+    Tenant.objects.filter(pk=tenant.pk).update(sign_in_status=KNOWN)
+    tenant.refresh_from_db()
+    findings_refresh(tenant=tenant)
+    pks = finding_pks(tenant)
+    assert stored(connect).inactive is True
+    before = sync_inputs(tenant)
+    ServicePrincipal.objects.filter(pk=connect.pk).update(owners=[], last_sign_in_at=timezone.now())
+
+    findings_after_sync(tenant=tenant, run=SyncRunFactory(tenant=tenant), before=before)
+
+    assert finding_pks(tenant)[other.app_id] == pks[other.app_id]
+    assert finding_pks(tenant)[connect.app_id] != pks[connect.app_id]
+    assert stored(connect).inactive is False  # it had never signed in
+    restricted = finding_rows(tenant)
+    findings_refresh(tenant=tenant)
+    assert restricted == finding_rows(tenant)
+
+
+def test_a_resync_replaces_the_findings_of_a_client_whose_credentials_moved(connect):
+    tenant = Tenant.objects.get(pk=connect.tenant_id)
+    ServicePrincipal.objects.filter(pk=connect.pk).update(owners=[])
+    findings_refresh(tenant=tenant)
+    pk = stored(connect).pk
+    before = sync_inputs(tenant)
+    Credential.objects.create(
+        tenant=tenant,
+        service_principal=connect,
+        kind=Credential.Kind.SECRET,
+        key_id=uuid.uuid4(),
+        on_application=False,
+    )
+
+    findings_after_sync(tenant=tenant, run=SyncRunFactory(tenant=tenant), before=before)
+
+    assert stored(connect).pk != pk
+    restricted = finding_rows(tenant)
+    findings_refresh(tenant=tenant)
+    assert restricted == finding_rows(tenant)
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["held", "sign_ins_known", "older_findings", "lapsed"],
+)
+def test_a_tenant_wide_change_refreshes_every_client(connect, change):
+    tenant = Tenant.objects.get(pk=connect.tenant_id)
+    pk = stored(connect).pk
+    if change == "older_findings":
+        FindingSummary.objects.filter(tenant=tenant).update(run=None)
+    if change == "lapsed":
+        FindingSummary.objects.filter(tenant=tenant).update(stale_after=timezone.localdate())
+    before = sync_inputs(tenant)
+    if change == "sign_ins_known":
+        Tenant.objects.filter(pk=tenant.pk).update(sign_in_status=KNOWN)
+
+    findings_after_sync(
+        tenant=tenant, run=SyncRunFactory(tenant=tenant), before=before, full=change == "held"
+    )
+
+    assert stored(connect).pk != pk
+
+
+def test_the_findings_go_stale_the_day_after_an_active_client_turns_inactive(connect, settings):
+    tenant = Tenant.objects.get(pk=connect.tenant_id)
+    signed_in = timezone.now() - dt.timedelta(days=settings.INACTIVE_DAYS - 3)
+    ServicePrincipal.objects.filter(pk=connect.pk).update(last_sign_in_at=signed_in)
+    Tenant.objects.filter(pk=tenant.pk).update(sign_in_status=KNOWN)
+
+    summary = findings_refresh(tenant=tenant)
+
+    assert stored(connect).inactive is False
+    crossing = timezone.localdate(signed_in + dt.timedelta(days=settings.INACTIVE_DAYS))
+    assert summary.stale_after == crossing + dt.timedelta(days=1)
+    # Until that day a sync changes only what it changed; from it, every client.
+    assert sync_inputs(Tenant.objects.get(pk=tenant.pk)).stored_current
+    FindingSummary.objects.filter(tenant=tenant).update(stale_after=timezone.localdate())
+    assert not sync_inputs(Tenant.objects.get(pk=tenant.pk)).stored_current
 
 
 def test_switching_a_feature_on_stores_its_grant_as_needed(connect, alice):

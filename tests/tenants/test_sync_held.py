@@ -16,7 +16,15 @@ from django.urls import reverse
 
 from emulator.generator import generate
 from portal.models import User
-from tenants.models import AuditEvent, Grant, HeldSnapshot, SyncRun, Tenant
+from tenants.models import (
+    ApplicationFinding,
+    AuditEvent,
+    FindingSummary,
+    Grant,
+    HeldSnapshot,
+    SyncRun,
+    Tenant,
+)
 from tenants.services import sync_run_queue, tenant_add
 from tenants.sync import HeldSyncError, sync_run_apply_held, sync_run_execute
 from tests.factories import SyncRunFactory
@@ -103,6 +111,18 @@ def test_a_held_run_does_not_block_the_next_sync_which_supersedes_it(
 def test_the_sync_command_says_it_was_held_and_fails(held, emu):
     with pytest.raises(CommandError, match=r"held: it would remove \d+ of \d+ grants"):
         call_command("sync_tenant", CONTOSO)
+
+
+def test_applying_a_held_snapshot_refreshes_every_clients_findings(held, contoso, alice):
+    """A held snapshot was read before the findings in force were written: every client's
+    are written again, not only those it changes."""
+    before = set(ApplicationFinding.objects.filter(tenant=contoso).values_list("pk", flat=True))
+
+    applied = sync_run_apply_held(run=held[1], actor=alice)
+
+    after = ApplicationFinding.objects.filter(tenant=contoso)
+    assert after.exists() and not before & set(after.values_list("pk", flat=True))
+    assert FindingSummary.objects.get(tenant=contoso).run == applied
 
 
 def test_applying_a_held_snapshot_applies_exactly_what_it_read(held, contoso, emu, alice):
