@@ -23,7 +23,7 @@ from django.utils.dateparse import parse_datetime
 from tenants.graph import GraphClient, GraphError
 from tenants.models import Credential, ServicePrincipal, Tenant
 from tenants.portal_app import READ_NEEDS
-from tenants.snapshot import Snapshot, _guid, _text
+from tenants.snapshot import Snapshot, graph_guid, graph_text
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def facts_read(client: GraphClient, snapshot: Snapshot) -> Facts | None:
             needs=READ_NEEDS,
         ):
             for sp in page:
-                if isinstance(sp, dict) and (object_id := _guid(sp.get("id"))):
+                if isinstance(sp, dict) and (object_id := graph_guid(sp.get("id"))):
                     facts.by_object_id[object_id] = _principal_facts(sp)
         _merge_applications(client, snapshot, facts)
     except GraphError as exc:
@@ -97,16 +97,16 @@ def _principal_facts(sp: dict[str, Any]) -> AppFacts:
         else [],
         credentials=_credentials(sp, on_application=False),
         verified_publisher=verified,
-        sign_in_audience=_text(sp.get("signInAudience"), 40)[0],
+        sign_in_audience=graph_text(sp.get("signInAudience"), 40)[0],
     )
 
 
 def _owner(owner: dict[str, Any]) -> dict[str, str]:
     kind = _OWNER_TYPES.get(str(owner.get("@odata.type", "")).lower(), "")
     return {
-        "id": _guid(owner.get("id")) or "",
-        "name": _text(owner.get("displayName"), 300)[0],
-        "upn": _text(owner.get("userPrincipalName"), 300)[0],
+        "id": graph_guid(owner.get("id")) or "",
+        "name": graph_text(owner.get("displayName"), 300)[0],
+        "upn": graph_text(owner.get("userPrincipalName"), 300)[0],
         "type": kind,
     }
 
@@ -119,14 +119,14 @@ def _credentials(entity: dict[str, Any], *, on_application: bool) -> list[Creden
     ):
         listed = entity.get(graph_name)
         for item in listed if isinstance(listed, list) else []:
-            key_id = _guid(item.get("keyId")) if isinstance(item, dict) else None
+            key_id = graph_guid(item.get("keyId")) if isinstance(item, dict) else None
             if key_id is None:
                 continue
             found.append(
                 CredentialFact(
                     kind=kind,
                     key_id=key_id,
-                    display_name=_text(item.get("displayName"), 300)[0],
+                    display_name=graph_text(item.get("displayName"), 300)[0],
                     start=_when(item.get("startDateTime")),
                     end=_when(item.get("endDateTime")),
                     on_application=on_application,
@@ -153,13 +153,13 @@ def _merge_applications(client: GraphClient, snapshot: Snapshot, facts: Facts) -
         f"/applications?$select={APPLICATION_FIELDS}&$top=999", needs=READ_NEEDS
     ):
         for app in page:
-            app_id = _guid(app.get("appId")) if isinstance(app, dict) else None
+            app_id = graph_guid(app.get("appId")) if isinstance(app, dict) else None
             object_id = by_app_id.get(app_id or "")
             if object_id is None or object_id not in facts.by_object_id:
                 continue
             entry = facts.by_object_id[object_id]
             entry.created = _when(app.get("createdDateTime"))
-            entry.sign_in_audience = _text(app.get("signInAudience"), 40)[0] or (
+            entry.sign_in_audience = graph_text(app.get("signInAudience"), 40)[0] or (
                 entry.sign_in_audience
             )
             entry.credentials += _credentials(app, on_application=True)

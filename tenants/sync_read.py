@@ -28,10 +28,10 @@ from tenants.signins import sign_ins_read
 from tenants.snapshot import (
     GrantRecord,
     Snapshot,
-    _guid,
     assignment_record,
     catalog_entries,
     delegated_records,
+    graph_guid,
     has_application_roles,
     quoted,
     role_values,
@@ -278,7 +278,7 @@ def _read_delegated(
     if total is not None and listed >= total:
         return grants
 
-    known = {guid for object_id in listed_principals if (guid := _guid(object_id))}
+    known = {guid for object_id in listed_principals if (guid := graph_guid(object_id))}
     earlier = previous.delegated() if previous.synced else {}
     would_go = sorted({c for g, c in earlier.items() if g not in grants and c in known})
     _read_client_grants(client, would_go, take, snapshot)
