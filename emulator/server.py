@@ -262,6 +262,14 @@ class Emulator:
     def update_service_principal(self, tenant: str, sp_id: str, **fields: Any) -> None:
         self._edit(tenant, lambda state, t: state.update_service_principal(t, sp_id, fields))
 
+    def add_owner(self, tenant: str, sp_id: str, owner: str) -> None:
+        """As an admin adding an owner (a user's UPN or id, or an app's appId) to an
+        enterprise app: a relationship, so the principal itself shows no change."""
+        self._edit(
+            tenant,
+            lambda state, t: t.owners.setdefault(sp_id, []).append(state._owner(t, owner).id),
+        )
+
     def delete_service_principal(self, tenant: str, sp_id: str) -> None:
         """As an admin deleting an enterprise app: its grants and assignments go too."""
         self._edit(tenant, lambda state, t: state.delete_service_principal(t, sp_id))

@@ -74,6 +74,68 @@ def test_a_failed_read_keeps_what_the_last_sync_saw(emu, contoso, client_for, se
     assert ServicePrincipal.objects.get(tenant=contoso, app_id=LEGACY).owners == []
 
 
+def owner_upns(tenant, app_id: str) -> set[str]:
+    owners = ServicePrincipal.objects.get(tenant=tenant, app_id=app_id).owners
+    return {o["upn"] for o in owners or []}
+
+
+def credential_rows(tenant, app_id: str) -> set[tuple]:
+    """The stored rows themselves (their pks too): rewritten rows would differ."""
+    return set(
+        Credential.objects.filter(tenant=tenant, service_principal__app_id=app_id).values_list(
+            "pk", "kind", "key_id"
+        )
+    )
+
+
+def test_a_delta_resync_reads_the_facts_of_the_principals_that_changed(emu, contoso, client_for):
+    sync(contoso, client_for(CONTOSO))
+    legacy = emu.sp_id(CONTOSO, LEGACY)
+    emu.add_owner(CONTOSO, legacy, "erin@contoso.onmicrosoft.com")
+    emu.update_service_principal(CONTOSO, legacy, notes="Reviewed")  # in the delta round
+    others = owner_upns(contoso, ASKCODY), credential_rows(contoso, PORTAL_APP)
+    assert owner_upns(contoso, LEGACY) == set() and others[0] and others[1]
+    emu.reset_counters()
+
+    run = sync(contoso, client_for(CONTOSO))
+
+    assert run.read_mode == "delta", run.notes
+    assert owner_upns(contoso, LEGACY) == {"erin@contoso.onmicrosoft.com"}
+    # Its credentials were read again with it (and are the same ones).
+    assert {
+        c.display_name for c in Credential.objects.filter(service_principal__app_id=LEGACY)
+    } >= {
+        "legacy-export",
+        "CN=legacy-reporting",
+    }
+    # Only the changed principal is read: one request for it, one for its registration
+    # (a 404 here: it is registered in another tenant); no listing of every principal.
+    assert emu.requests_to(f"/v1.0/servicePrincipals/{legacy}$") == 1
+    assert emu.requests_to(r"/v1.0/applications") == 1
+    assert emu.requests_to(r"/v1.0/servicePrincipals$") == 0
+    # Every other principal keeps its facts, rows untouched.
+    assert (owner_upns(contoso, ASKCODY), credential_rows(contoso, PORTAL_APP)) == others
+
+
+def test_an_owner_added_to_an_unchanged_app_waits_for_the_next_full_read(
+    emu, contoso, client_for, settings
+):
+    """Owners are a relationship: no delta round shows one added (the documented limit)."""
+    sync(contoso, client_for(CONTOSO))
+    emu.add_owner(CONTOSO, emu.sp_id(CONTOSO, LEGACY), "erin@contoso.onmicrosoft.com")
+
+    emu.reset_counters()
+    unchanged = sync(contoso, client_for(CONTOSO))
+    assert unchanged.read_mode == "delta"
+    assert owner_upns(contoso, LEGACY) == set()
+    assert emu.requests_to(r"/v1.0/applications") == 0  # nothing changed: no facts read
+
+    settings.SYNC_FULL_READ_DAYS = 0
+    full = sync(contoso, client_for(CONTOSO))
+    assert full.read_mode == "full"
+    assert owner_upns(contoso, LEGACY) == {"erin@contoso.onmicrosoft.com"}
+
+
 def application_page(tenant, app_id: str) -> str:
     client = Client()
     client.force_login(
