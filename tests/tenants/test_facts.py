@@ -12,7 +12,7 @@ from tenants.facts import expiry_text, warns
 from tenants.models import Credential, ServicePrincipal
 from tests.factories import UserFactory
 from tests.helpers import sync
-from tests.ids import ASKCODY, CONTOSO, LEGACY, PORTAL_APP
+from tests.ids import ASKCODY, CONTOSO, FABRIKAM, LEGACY, PORTAL_APP, ROOMS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -115,6 +115,22 @@ def test_a_delta_resync_reads_the_facts_of_the_principals_that_changed(emu, cont
     assert emu.requests_to(r"/v1.0/servicePrincipals$") == 0
     # Every other principal keeps its facts, rows untouched.
     assert (owner_upns(contoso, ASKCODY), credential_rows(contoso, PORTAL_APP)) == others
+
+
+def test_a_new_application_has_its_owners_after_the_delta_resync(emu, fabrikam, client_for):
+    sync(fabrikam, client_for(FABRIKAM))
+    assert not ServicePrincipal.objects.filter(tenant=fabrikam, app_id=ROOMS).exists()
+    rooms = emu.add_service_principal(FABRIKAM, ROOMS)
+    emu.add_owner(FABRIKAM, rooms, "charlie@fabrikam.onmicrosoft.com")
+    others = owner_upns(fabrikam, LEGACY)
+    emu.reset_counters()
+
+    run = sync(fabrikam, client_for(FABRIKAM))
+
+    assert run.read_mode == "delta", run.notes
+    assert owner_upns(fabrikam, ROOMS) == {"charlie@fabrikam.onmicrosoft.com"}
+    assert emu.requests_to(f"/v1.0/servicePrincipals/{rooms}$") == 1
+    assert owner_upns(fabrikam, LEGACY) == others == {"charlie@fabrikam.onmicrosoft.com"}
 
 
 def test_an_owner_added_to_an_unchanged_app_waits_for_the_next_full_read(
