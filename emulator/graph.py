@@ -381,7 +381,8 @@ class GraphApi:
     def get_service_principal(self, request: Request) -> Response:
         caller = self._caller(request)
         caller.require(READ_APPS)
-        query = _query(request, SERVICE_PRINCIPAL, collection=False)
+        query = _query(request, SERVICE_PRINCIPAL, collection=False, expandable=True)
+        expand = self._owners_expansion(request, caller)
         with self.state.lock:
             sp = self._sp(caller.tenant, request)
             # keyCredentials' `key` comes only with $select on one object (keycredential.md).
@@ -390,6 +391,8 @@ class GraphApi:
                 if query.selected
                 else sp.json(query.fields)
             )
+            if expand is not None:
+                part = expand(sp, part)
         return _entity(request, _context("servicePrincipals", query) + "/$entity", part)
 
     def update_service_principal(self, request: Request) -> Response:

@@ -262,6 +262,20 @@ class Emulator:
     def update_service_principal(self, tenant: str, sp_id: str, **fields: Any) -> None:
         self._edit(tenant, lambda state, t: state.update_service_principal(t, sp_id, fields))
 
+    def add_service_principal(self, tenant: str, app_id: str) -> str:
+        """As an admin adding one of the scenario's applications to a tenant (a consent
+        that grants nothing yet): its new service principal's object id."""
+        self._edit(tenant, lambda state, t: state.consent(t, state.applications[app_id], []))
+        return self.sp_id(tenant, app_id)
+
+    def add_owner(self, tenant: str, sp_id: str, owner: str) -> None:
+        """As an admin adding an owner (a user's UPN or id, or an app's appId) to an
+        enterprise app: a relationship, so the principal itself shows no change."""
+        self._edit(
+            tenant,
+            lambda state, t: t.owners.setdefault(sp_id, []).append(state._owner(t, owner).id),
+        )
+
     def delete_service_principal(self, tenant: str, sp_id: str) -> None:
         """As an admin deleting an enterprise app: its grants and assignments go too."""
         self._edit(tenant, lambda state, t: state.delete_service_principal(t, sp_id))

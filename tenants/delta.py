@@ -66,6 +66,9 @@ class Collections:
     # changed or came, and the resources of delegated grants that changed or came (a
     # consent to an API no grant named before). None for a full read: every catalog is.
     changed_principals: set[str] | None = None
+    # A delta read: the service principals its round reported as new or changed (their
+    # owners and credentials are read again, tenants.facts). None for a full read.
+    reported_principals: set[str] | None = None
     # A full read checked against the deltas: how many objects differed.
     discrepancies: int | None = None
     # A delta read in which nothing changed: the kept collections need no rewrite.
@@ -268,6 +271,7 @@ def _delta_collections(
         delta=True,
         changed_principals={object_id.lower() for object_id in sp_round.changed}
         | {str(g.get("resourceId", "")).lower() for g in grant_round.changed.values()},
+        reported_principals={object_id.lower() for object_id in sp_round.changed},
         unchanged=not any(
             (sp_round.changed, sp_round.removed, grant_round.changed, grant_round.removed)
         ),

@@ -8,6 +8,13 @@ homed in the tenant (999 a page). Per-principal reads of only the apps that hold
 would cost one request per app (20 to a $batch call, but each inner request is counted
 and throttled on its own) and miss an owner-less app with no grant yet.
 
+A delta re-sync (tenants.delta) reads the facts only of the principals its round reported
+as new or changed, through ``$batch``: each principal with its owners expanded, and its
+app registration where it has one in the tenant (a 404 otherwise). Every other principal
+keeps the facts it has. No delta shows an owner changing (owners are a relationship, not a
+property the round selects), so an owner added to an otherwise unchanged app is seen by
+the next full read, at most SYNC_FULL_READ_DAYS later.
+
 A failure of these reads never fails the sync: the run gets a note and the facts stay as
 the last sync saw them (unknown where none has).
 """
@@ -20,11 +27,11 @@ from uuid import UUID
 
 from django.utils.dateparse import parse_datetime
 
-from tenants.graph import GraphClient, GraphError
+from tenants.graph import BATCH_ERROR, GraphClient, GraphError
 from tenants.models import Credential, ServicePrincipal, Tenant
 from tenants.ownership import ownership_of
 from tenants.portal_app import READ_NEEDS
-from tenants.snapshot import Snapshot, _guid, _text
+from tenants.snapshot import Snapshot, graph_guid, graph_text
 
 logger = logging.getLogger(__name__)
 
@@ -60,24 +67,27 @@ class AppFacts:
 
 @dataclass
 class Facts:
+    """The facts read by one sync. They cover only the principals in ``by_object_id``
+    (every listed one for a full read, the changed ones for a delta read): applying them
+    rewrites those principals' facts and leaves every other principal's as they were."""
+
     # By service principal object id.
     by_object_id: dict[str, AppFacts] = field(default_factory=dict)
 
 
-def facts_read(client: GraphClient, snapshot: Snapshot) -> Facts | None:
-    """Every listed principal's facts, or None (with a note on the run) where Graph would
+_EXPAND_OWNERS = f"$expand=owners($select={OWNER_FIELDS})"
+
+
+def facts_read(
+    client: GraphClient, snapshot: Snapshot, only: set[str] | None = None
+) -> Facts | None:
+    """The facts of every listed principal, or of ``only`` these (object ids: a delta
+    round's new and changed principals); None (with a note on the run) where Graph would
     not give them."""
     try:
-        facts = Facts()
-        for page in client.pages(
-            f"/servicePrincipals?$select={FACT_FIELDS}"
-            f"&$expand=owners($select={OWNER_FIELDS})&$top=100",
-            needs=READ_NEEDS,
-        ):
-            for sp in page:
-                if isinstance(sp, dict) and (object_id := _guid(sp.get("id"))):
-                    facts.by_object_id[object_id] = _principal_facts(sp)
-        _merge_applications(client, snapshot, facts)
+        if only is None:
+            return _every_principal(client, snapshot)
+        return _these_principals(client, snapshot, sorted(only))
     except GraphError as exc:
         logger.info("Facts not read: %s", exc)
         snapshot.note(
@@ -85,6 +95,56 @@ def facts_read(client: GraphClient, snapshot: Snapshot) -> Facts | None:
             "as the last sync saw them, or unknown."
         )
         return None
+
+
+def _every_principal(client: GraphClient, snapshot: Snapshot) -> Facts:
+    facts = Facts()
+    for page in client.pages(
+        f"/servicePrincipals?$select={FACT_FIELDS}&{_EXPAND_OWNERS}&$top=100", needs=READ_NEEDS
+    ):
+        for sp in page:
+            if isinstance(sp, dict) and (object_id := graph_guid(sp.get("id"))):
+                facts.by_object_id[object_id] = _principal_facts(sp)
+    _merge_applications(client, snapshot, facts)
+    return facts
+
+
+def _these_principals(client: GraphClient, snapshot: Snapshot, object_ids: list[str]) -> Facts:
+    """One inner ``$batch`` request per principal, and one per its app registration (a
+    404 for an app registered in another tenant, tolerated: it has none here)."""
+    facts = Facts()
+    if not object_ids:
+        return facts
+    app_ids = {sp.object_id: sp.app_id for sp in snapshot.service_principals}
+    wanted = [oid for oid in object_ids if oid in app_ids]
+    bodies = client.batch(
+        [
+            {
+                "id": f"sp-{object_id}",
+                "method": "GET",
+                "url": f"/servicePrincipals/{object_id}?$select={FACT_FIELDS}&{_EXPAND_OWNERS}",
+            }
+            for object_id in wanted
+        ]
+        + [
+            {
+                "id": f"app-{object_id}",
+                "method": "GET",
+                "url": f"/applications(appId='{app_ids[object_id]}')?$select={APPLICATION_FIELDS}",
+            }
+            for object_id in wanted
+        ],
+        needs=READ_NEEDS,
+        tolerate=frozenset({404}),
+    )
+    for object_id in wanted:
+        sp = bodies.get(f"sp-{object_id}", {})
+        if BATCH_ERROR in sp or graph_guid(sp.get("id")) != object_id:
+            continue  # gone since the round listed it: its facts stay as they were
+        entry = facts.by_object_id[object_id] = _principal_facts(sp)
+        app = bodies.get(f"app-{object_id}", {})
+        if BATCH_ERROR not in app:
+            _add_application(entry, app)
     return facts
 
 
@@ -98,16 +158,16 @@ def _principal_facts(sp: dict[str, Any]) -> AppFacts:
         else [],
         credentials=_credentials(sp, on_application=False),
         verified_publisher=verified,
-        sign_in_audience=_text(sp.get("signInAudience"), 40)[0],
+        sign_in_audience=graph_text(sp.get("signInAudience"), 40)[0],
     )
 
 
 def _owner(owner: dict[str, Any]) -> dict[str, str]:
     kind = _OWNER_TYPES.get(str(owner.get("@odata.type", "")).lower(), "")
     return {
-        "id": _guid(owner.get("id")) or "",
-        "name": _text(owner.get("displayName"), 300)[0],
-        "upn": _text(owner.get("userPrincipalName"), 300)[0],
+        "id": graph_guid(owner.get("id")) or "",
+        "name": graph_text(owner.get("displayName"), 300)[0],
+        "upn": graph_text(owner.get("userPrincipalName"), 300)[0],
         "type": kind,
     }
 
@@ -120,14 +180,14 @@ def _credentials(entity: dict[str, Any], *, on_application: bool) -> list[Creden
     ):
         listed = entity.get(graph_name)
         for item in listed if isinstance(listed, list) else []:
-            key_id = _guid(item.get("keyId")) if isinstance(item, dict) else None
+            key_id = graph_guid(item.get("keyId")) if isinstance(item, dict) else None
             if key_id is None:
                 continue
             found.append(
                 CredentialFact(
                     kind=kind,
                     key_id=key_id,
-                    display_name=_text(item.get("displayName"), 300)[0],
+                    display_name=graph_text(item.get("displayName"), 300)[0],
                     start=_when(item.get("startDateTime")),
                     end=_when(item.get("endDateTime")),
                     on_application=on_application,
@@ -154,21 +214,25 @@ def _merge_applications(client: GraphClient, snapshot: Snapshot, facts: Facts) -
         f"/applications?$select={APPLICATION_FIELDS}&$top=999", needs=READ_NEEDS
     ):
         for app in page:
-            app_id = _guid(app.get("appId")) if isinstance(app, dict) else None
+            app_id = graph_guid(app.get("appId")) if isinstance(app, dict) else None
             object_id = by_app_id.get(app_id or "")
             if object_id is None or object_id not in facts.by_object_id:
                 continue
-            entry = facts.by_object_id[object_id]
-            entry.created = _when(app.get("createdDateTime"))
-            entry.sign_in_audience = _text(app.get("signInAudience"), 40)[0] or (
-                entry.sign_in_audience
-            )
-            entry.credentials += _credentials(app, on_application=True)
+            _add_application(facts.by_object_id[object_id], app)
+
+
+def _add_application(entry: AppFacts, app: dict[str, Any]) -> None:
+    entry.created = _when(app.get("createdDateTime"))
+    entry.sign_in_audience = graph_text(app.get("signInAudience"), 40)[0] or (
+        entry.sign_in_audience
+    )
+    entry.credentials += _credentials(app, on_application=True)
 
 
 def facts_apply(*, tenant: Tenant, facts: Facts | None, sp_ids: dict[str, int]) -> None:
-    """Store what was read, inside the sync's transaction. None: nothing was read (a
-    failed read, or a held snapshot applied later); what the last sync saw stays."""
+    """Store what was read, inside the sync's transaction: the principals the facts cover
+    get theirs rewritten, every other keeps what it had. None: nothing was read (a failed
+    read, or a held snapshot applied later); what the last sync saw stays."""
     if facts is None:
         return
     pks = {sp_ids[oid]: entry for oid, entry in facts.by_object_id.items() if oid in sp_ids}

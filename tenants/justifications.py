@@ -239,22 +239,45 @@ def justification_extend(
 
 
 def justifications_remove(
-    *, tenant: Tenant, app_id: UUID, slots: Iterable[GrantSlot], actor: User | None
+    *,
+    tenant: Tenant,
+    app_id: UUID,
+    slots: Iterable[GrantSlot],
+    actor: User | None,
+    extra: dict[str, object] | None = None,
 ) -> list[Justification]:
     """Remove the justifications of these grants; those that have none are skipped (a
-    second click finds nothing left to remove). Returns the removed ones."""
+    second click finds nothing left to remove). Returns the removed ones. Each removal's
+    audit event keeps what the justification said (and ``extra``)."""
     removed = []
     with transaction.atomic():
         for slot in dict.fromkeys(slots):
             justification = _existing(tenant, app_id, slot).select_for_update().first()
             if justification is None:
                 continue
-            _audit(justification, AuditEvent.Action.JUSTIFICATION_REMOVED, actor)
+            _audit(justification, AuditEvent.Action.JUSTIFICATION_REMOVED, actor, extra=extra)
             justification.delete()
             removed.append(justification)
         if removed:
             _findings_refresh(tenant, app_id)
     return removed
+
+
+def justification_end(
+    *, tenant: Tenant, app_id: UUID, slot: GrantSlot, revoke_id: int
+) -> Justification | None:
+    """A revoke of the grant succeeded: its justification ends with it (removed by the
+    portal; the audit trail keeps its reason and names the revoke request). Should the
+    grant come back, by a restore or a new consent, it is unexplained until justified
+    again: the reason given was for a grant the tenant then chose to revoke."""
+    ended = justifications_remove(
+        tenant=tenant,
+        app_id=app_id,
+        slots=[slot],
+        actor=None,
+        extra={"revoke_request": revoke_id, "ended": "the grant was revoked"},
+    )
+    return ended[0] if ended else None
 
 
 def _findings_refresh(tenant: Tenant, app_id: UUID) -> None:

@@ -38,7 +38,7 @@ from tenants.graph import GraphClient, GraphError
 from tenants.models import ConsentEvent, Grant, ServicePrincipal, Tenant
 from tenants.signins import FAILED, KNOWN, NO_PERMISSION, NOT_READ
 from tenants.slots import GrantSlot
-from tenants.snapshot import Snapshot, _guid, _permission_value, _text
+from tenants.snapshot import Snapshot, graph_guid, graph_text, permission_value
 
 NEEDS = "AuditLog.Read.All"
 CONSENT = "Consent to application"
@@ -181,7 +181,7 @@ def event_record(item: dict[str, Any], app_ids: dict[str, str]) -> EventRecord |
         event_id=event_id,
         activity=activity,
         at=at,
-        result=_text(item.get("result"), 20)[0],
+        result=graph_text(item.get("result"), 20)[0],
         initiator_name=name,
         initiator_upn=upn,
         initiator_id=initiator_id,
@@ -206,7 +206,7 @@ def _grant_parts(
     value has that the old had not, a removal's the other way round (a changed scope is
     logged as an Add and a Remove, both old -> new)."""
     old_client, new_client = properties.get("ServicePrincipal.ObjectID", (None, None))
-    client_id = _guid(new_client) or _guid(old_client)
+    client_id = graph_guid(new_client) or graph_guid(old_client)
     if client_id is None:
         return None
     adds = activity in (ADD_ROLE, ADD_GRANT)
@@ -225,14 +225,14 @@ def _grant_parts(
     changed = (
         [v for v in after if v not in before] if adds else [v for v in before if v not in after]
     )
-    return client_id, _guid(target.get("id")), kind, tuple(changed), consent
+    return client_id, graph_guid(target.get("id")), kind, tuple(changed), consent
 
 
 def _consent_parts(target: dict[str, Any], properties: dict[str, tuple]) -> Parts | None:
     """A "Consent to application" event: the target is the client; the delegated scopes it
     granted are in ``ConsentAction.Permissions`` (an app-only consent's roles come as
     their own "Add app role assignment" events, under the same correlation id)."""
-    client_id = _guid(target.get("id"))
+    client_id = graph_guid(target.get("id"))
     if client_id is None:
         return None
     admin = str(properties.get("ConsentContext.IsAdminConsent", (None, None))[1]).lower() == "true"
@@ -255,7 +255,7 @@ def _consent_parts(target: dict[str, Any], properties: dict[str, tuple]) -> Part
 
 def _consent_entries(text: str) -> Iterable[tuple[str, str, list[str]]]:
     for match in _CONSENT_ENTRY.finditer(text[:20000]):
-        resource = _guid(match["resource"])
+        resource = graph_guid(match["resource"])
         if resource is not None:
             yield resource, match["type"], _values(match["scope"])
 
@@ -289,7 +289,7 @@ def _values(value: Any) -> list[str]:
         return []
     found: list[str] = []
     for word in value.split():
-        cleaned = _permission_value(word)
+        cleaned = permission_value(word)
         if cleaned and cleaned not in found:
             found.append(cleaned)
     return found
@@ -305,16 +305,16 @@ def _initiator(value: Any) -> tuple[str, str, str | None, bool]:
     user, app = by.get("user"), by.get("app")
     if isinstance(user, dict):
         return (
-            _text(user.get("displayName"), 300)[0],
-            _text(user.get("userPrincipalName"), 300)[0],
-            _guid(user.get("id")),
+            graph_text(user.get("displayName"), 300)[0],
+            graph_text(user.get("userPrincipalName"), 300)[0],
+            graph_guid(user.get("id")),
             False,
         )
     if isinstance(app, dict):
         return (
-            _text(app.get("displayName"), 300)[0],
+            graph_text(app.get("displayName"), 300)[0],
             "",
-            _guid(app.get("servicePrincipalId")),
+            graph_guid(app.get("servicePrincipalId")),
             True,
         )
     return "", "", None, False

@@ -137,13 +137,13 @@ def sp_record(sp: Any, snapshot: Snapshot) -> SpRecord | None:
             "The service principal listing held something that is not an object; skipped."
         )
         return None
-    object_id = _guid(sp.get("id"))
+    object_id = graph_guid(sp.get("id"))
     if object_id is None:
         snapshot.note(
             f"A service principal with an unusable id ({quoted(sp.get('id'))}) was skipped."
         )
         return None
-    app_id = _guid(sp.get("appId"))
+    app_id = graph_guid(sp.get("appId"))
     if app_id is None:
         snapshot.unread.principals.add(object_id)
         snapshot.note(
@@ -151,7 +151,7 @@ def sp_record(sp: Any, snapshot: Snapshot) -> SpRecord | None:
             "it and its grants stay as the last sync saw them."
         )
         return None
-    name, name_changed = _text(sp.get("displayName"), 300)
+    name, name_changed = graph_text(sp.get("displayName"), 300)
     if not name:
         snapshot.note(
             f"Service principal {object_id} has no display name; it is shown by its appId."
@@ -164,10 +164,10 @@ def sp_record(sp: Any, snapshot: Snapshot) -> SpRecord | None:
         )
     publisher = sp.get("verifiedPublisher")
     publisher_name = (
-        _text(publisher.get("displayName"), 300)[0] if isinstance(publisher, dict) else ""
+        graph_text(publisher.get("displayName"), 300)[0] if isinstance(publisher, dict) else ""
     )
     owner = sp.get("appOwnerOrganizationId")
-    owner_id = _guid(owner)
+    owner_id = graph_guid(owner)
     if owner is not None and owner_id is None:
         snapshot.note(
             f"Service principal {object_id}: its owner tenant ({quoted(owner)}) is not a GUID; ignored."
@@ -178,7 +178,7 @@ def sp_record(sp: Any, snapshot: Snapshot) -> SpRecord | None:
         display_name=name,
         publisher=publisher_name,
         app_owner_tenant_id=owner_id,
-        service_principal_type=_text(sp.get("servicePrincipalType"), 40)[0],
+        service_principal_type=graph_text(sp.get("servicePrincipalType"), 40)[0],
         account_enabled=sp.get("accountEnabled", True) is not False,
     )
 
@@ -202,9 +202,9 @@ def has_application_roles(sp: dict[str, Any]) -> bool:
 def role_values(sp: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """(role id, value) of a resource's roles; an unusable value is "" (shown as unknown)."""
     for role in _app_roles(sp):
-        role_id = _guid(role.get("id"))
+        role_id = graph_guid(role.get("id"))
         if role_id is not None:
-            yield role_id, _permission_value(role.get("value"))
+            yield role_id, permission_value(role.get("value"))
 
 
 def assignment_record(
@@ -218,9 +218,9 @@ def assignment_record(
             f"An application grant with an unusable id ({quoted(assignment_id)}) was skipped."
         )
         return None
-    principal_id = _guid(assignment.get("principalId"))
-    resource_id = _guid(assignment.get("resourceId"))
-    role_id = _guid(assignment.get("appRoleId"))
+    principal_id = graph_guid(assignment.get("principalId"))
+    resource_id = graph_guid(assignment.get("resourceId"))
+    role_id = graph_guid(assignment.get("appRoleId"))
     if principal_id is None or resource_id is None or role_id is None:
         snapshot.unread.grant_objects.add(assignment_id)
         snapshot.note(
@@ -251,10 +251,10 @@ def delegated_records(
     """The client, the resource and one record per scope of a delegated grant; None (with
     a note, the grant kept as it was) for one whose fields the portal cannot use."""
     grant_id = grant["id"]
-    client_id = _guid(grant.get("clientId"))
-    resource_id = _guid(grant.get("resourceId"))
+    client_id = graph_guid(grant.get("clientId"))
+    resource_id = graph_guid(grant.get("resourceId"))
     user_consent = grant.get("consentType") == "Principal"
-    principal_id = _guid(grant.get("principalId")) if user_consent else None
+    principal_id = graph_guid(grant.get("principalId")) if user_consent else None
     scope = grant.get("scope")
     if (
         not _opaque_id(grant_id)
@@ -273,7 +273,7 @@ def delegated_records(
     records = []
     # Scope strings are space-separated and may carry extra spaces at the ends.
     for value in dict.fromkeys((scope or "").split()):
-        if _permission_value(value) != value:
+        if permission_value(value) != value:
             snapshot.unread.grant_objects.add(grant_id)
             snapshot.note(
                 f"Delegated grant {grant_id} has a scope the portal cannot store "
@@ -301,43 +301,45 @@ def catalog_entries(
     resource: dict[str, Any], scopes: list[dict[str, Any]]
 ) -> Iterable[GraphPermission]:
     """The permissions a resource defines, as far as Graph described them usably."""
-    app_id = _guid(resource.get("appId"))
+    app_id = graph_guid(resource.get("appId"))
     if app_id is None:  # pragma: no cover - such a principal is skipped when listed
         return
     common = {
         "resource_app_id": app_id,
-        "resource_name": _text(resource.get("displayName"), 200)[0] or app_id,
+        "resource_name": graph_text(resource.get("displayName"), 200)[0] or app_id,
     }
     for role in _app_roles(resource):
-        value, role_id = _permission_value(role.get("value")), _guid(role.get("id"))
+        value, role_id = permission_value(role.get("value")), graph_guid(role.get("id"))
         if _allows_applications(role) and value and role_id:
             yield GraphPermission(
                 **common,
                 kind=PermissionKind.APPLICATION,
                 value=value,
                 graph_id=role_id,
-                display_name=_text(role.get("displayName"), 300)[0],
-                description=_text(role.get("description"), 4000)[0],
+                display_name=graph_text(role.get("displayName"), 300)[0],
+                description=graph_text(role.get("description"), 4000)[0],
                 admin_consent_required=True,  # application permissions always need an admin
                 enabled=role.get("isEnabled", True) is not False,
             )
     for scope in scopes:
-        value, scope_id = _permission_value(scope.get("value")), _guid(scope.get("id"))
+        value, scope_id = permission_value(scope.get("value")), graph_guid(scope.get("id"))
         if value and scope_id:
             yield GraphPermission(
                 **common,
                 kind=PermissionKind.DELEGATED,
                 value=value,
                 graph_id=scope_id,
-                display_name=_text(scope.get("adminConsentDisplayName"), 300)[0],
-                description=_text(scope.get("adminConsentDescription"), 4000)[0],
+                display_name=graph_text(scope.get("adminConsentDisplayName"), 300)[0],
+                description=graph_text(scope.get("adminConsentDescription"), 4000)[0],
                 admin_consent_required=scope.get("type") == "Admin",
                 enabled=scope.get("isEnabled", True) is not False,
             )
 
 
-def _guid(value: Any) -> str | None:
-    """A GUID from Graph in one spelling (lower case), or None for anything else."""
+def graph_guid(value: Any) -> str | None:
+    """A GUID from Graph in one spelling (lower case), or None for anything else: every
+    id the readers (this module, tenants.facts, tenants.provenance) take from Graph goes
+    through it, so that ids compare equal however Graph spelled them."""
     if isinstance(value, str) and _GUID.match(value):
         return value.lower()
     return None
@@ -347,7 +349,7 @@ def _opaque_id(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and bool(_OPAQUE_ID.match(value))
 
 
-def _permission_value(value: Any) -> str:
+def permission_value(value: Any) -> str:
     """A permission's value (an app role's or a scope), or "" when it is not one the portal
     can store and show: too long for a grant's identity, or with characters no
     permission name has."""
@@ -361,7 +363,7 @@ def _permission_value(value: Any) -> str:
     return value
 
 
-def _text(value: Any, limit: int) -> tuple[str, bool]:
+def graph_text(value: Any, limit: int) -> tuple[str, bool]:
     """A name or description from Graph, fit to store and show: each hidden character
     (control, bidi override, zero-width; PostgreSQL refuses NUL, an override makes a name
     read differently from what it is) made visible as portal.text's mark, which the pages
@@ -376,7 +378,7 @@ def _text(value: Any, limit: int) -> tuple[str, bool]:
 
 def quoted(value: Any) -> str:
     """A value from Graph as a note may quote it: short and printable."""
-    text = repr(value) if not isinstance(value, str) else repr(_text(value, 60)[0])
+    text = repr(value) if not isinstance(value, str) else repr(graph_text(value, 60)[0])
     return text[:80]
 
 

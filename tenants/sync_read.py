@@ -28,10 +28,10 @@ from tenants.signins import sign_ins_read
 from tenants.snapshot import (
     GrantRecord,
     Snapshot,
-    _guid,
     assignment_record,
     catalog_entries,
     delegated_records,
+    graph_guid,
     has_application_roles,
     quoted,
     role_values,
@@ -159,12 +159,13 @@ def read_snapshot(
     snapshot.role_holders = role_holders_read(client)
     progress("Reading sign-in activity")
     snapshot.sign_ins = sign_ins_read(client, snapshot.note)
-    # Owners are no property of a principal, so no delta shows them changing: they are
-    # read with the full reads (at least every SYNC_FULL_READ_DAYS); between them the last
-    # full read's stay (facts None).
-    if not collections.delta:
+    # Owners are no property of a principal, so no delta shows them changing: a delta
+    # read reads the facts of the principals its round reported (a new app's owners, a
+    # changed one's credentials); the rest keep theirs until the next full read.
+    reported = collections.reported_principals
+    if reported is None or reported:
         progress("Reading owners and credentials")
-        snapshot.facts = facts_read(client, snapshot)
+        snapshot.facts = facts_read(client, snapshot, only=reported)
     progress("Reading consent history")
     snapshot.consent_events = consent_events_read(
         client, snapshot, previous.consent_history_through
@@ -278,7 +279,7 @@ def _read_delegated(
     if total is not None and listed >= total:
         return grants
 
-    known = {guid for object_id in listed_principals if (guid := _guid(object_id))}
+    known = {guid for object_id in listed_principals if (guid := graph_guid(object_id))}
     earlier = previous.delegated() if previous.synced else {}
     would_go = sorted({c for g, c in earlier.items() if g not in grants and c in known})
     _read_client_grants(client, would_go, take, snapshot)

@@ -9,7 +9,7 @@ from django.db.models import Q, QuerySet
 
 from permissions.models import PermissionKind
 from portal.models import User
-from tenants.audit import audit_record
+from tenants.audit import actor_name, audit_record
 from tenants.models import AuditEvent, Grant, RevokeRequest, ServicePrincipal, Tenant
 from tenants.slots import GrantSlot
 
@@ -108,6 +108,28 @@ def audit(revoke: RevokeRequest, action: str, *, actor: User | None = None, **de
         target=target(revoke),
         details={"revoke_request": revoke.pk, **details},
     )
+
+
+def request_finished(revoke: RevokeRequest, status: str, **details: Any) -> None:
+    """What follows a request's end, inside the transaction that ends it: its outcome
+    event, and for a revoke that succeeded (verified in Graph, or confirmed by a sync) the
+    end of the grant's justification, since no grant is left to keep.
+
+    The outcome is the portal's act (no actor), but it acted on someone's decision: the
+    event names them (``decided_by``), the decider or else the requester."""
+    from tenants.justifications import justification_end  # it refreshes findings
+
+    decided_by = actor_name(revoke.decided_by or revoke.requested_by)
+    if decided_by:
+        details["decided_by"] = decided_by
+    audit(revoke, OUTCOMES[(revoke.action, status)], **details)
+    if revoke.action == Action.REVOKE and status == Status.SUCCEEDED:
+        justification_end(
+            tenant=revoke.tenant,
+            app_id=revoke.client.app_id,
+            slot=GrantSlot.from_request(revoke),
+            revoke_id=revoke.pk,
+        )
 
 
 def target(revoke: RevokeRequest) -> str:

@@ -22,7 +22,14 @@ from django.utils import timezone
 
 from permissions.models import PermissionKind
 from tenants.models import AuditEvent, Grant, RevokeRequest, SyncRun, Tenant
-from tenants.revokes._shared import OUTCOMES, Action, Status, audit, grant_rows, removed_entries
+from tenants.revokes._shared import (
+    Action,
+    Status,
+    audit,
+    grant_rows,
+    removed_entries,
+    request_finished,
+)
 from tenants.slots import GrantSlot
 
 # A grant of one client, as the re-grant check compares them.
@@ -109,7 +116,7 @@ def _complete_manual(revoke: RevokeRequest, run: SyncRun) -> None:
             revoke, grant_rows(revoke).filter(removed_in_run=run), with_scope=True
         )
     RevokeRequest.objects.filter(pk=revoke.pk, status=Status.MANUAL).update(**fields)
-    audit(revoke, OUTCOMES[(revoke.action, Status.SUCCEEDED)], confirmed_by_sync=run.pk)
+    request_finished(revoke, Status.SUCCEEDED, confirmed_by_sync=run.pk)
 
 
 def _mark_regranted(revoke: RevokeRequest, run: SyncRun) -> None:

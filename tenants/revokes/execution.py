@@ -64,13 +64,12 @@ from tenants.graph import PRIORITY_HIGH, GraphClient, GraphError
 from tenants.models import RevokeRequest, SyncRun
 from tenants.portal_app import READ_NEEDS, WRITE_NEEDS
 from tenants.revokes._shared import (
-    OUTCOMES,
     Action,
     Status,
-    audit,
     grant_rows,
     new_grant_body,
     removed_entries,
+    request_finished,
     restore_targets,
     without,
 )
@@ -696,7 +695,7 @@ def _finish(
         details: dict[str, Any] = {"graph_calls": len(revoke.graph_calls)}
         if error:
             details["error"] = error
-        audit(revoke, OUTCOMES[(revoke.action, status)], **details)
+        request_finished(revoke, status, **details)
     if error:
         logger.warning("Revoke request %s failed: %s", revoke.pk, error)
     return revoke

@@ -12,7 +12,7 @@ from tenants.facts import expiry_text, warns
 from tenants.models import Credential, ServicePrincipal
 from tests.factories import UserFactory
 from tests.helpers import sync
-from tests.ids import ASKCODY, CONTOSO, LEGACY, PORTAL_APP
+from tests.ids import ASKCODY, CONTOSO, FABRIKAM, LEGACY, PORTAL_APP, ROOMS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -72,6 +72,84 @@ def test_a_failed_read_keeps_what_the_last_sync_saw(emu, contoso, client_for, se
     sync(contoso, client_for(CONTOSO))
     assert Credential.objects.filter(tenant=contoso).count() == known > 0
     assert ServicePrincipal.objects.get(tenant=contoso, app_id=LEGACY).owners == []
+
+
+def owner_upns(tenant, app_id: str) -> set[str]:
+    owners = ServicePrincipal.objects.get(tenant=tenant, app_id=app_id).owners
+    return {o["upn"] for o in owners or []}
+
+
+def credential_rows(tenant, app_id: str) -> set[tuple]:
+    """The stored rows themselves (their pks too): rewritten rows would differ."""
+    return set(
+        Credential.objects.filter(tenant=tenant, service_principal__app_id=app_id).values_list(
+            "pk", "kind", "key_id"
+        )
+    )
+
+
+def test_a_delta_resync_reads_the_facts_of_the_principals_that_changed(emu, contoso, client_for):
+    sync(contoso, client_for(CONTOSO))
+    legacy = emu.sp_id(CONTOSO, LEGACY)
+    emu.add_owner(CONTOSO, legacy, "erin@contoso.onmicrosoft.com")
+    emu.update_service_principal(CONTOSO, legacy, notes="Reviewed")  # in the delta round
+    others = owner_upns(contoso, ASKCODY), credential_rows(contoso, PORTAL_APP)
+    assert owner_upns(contoso, LEGACY) == set() and others[0] and others[1]
+    emu.reset_counters()
+
+    run = sync(contoso, client_for(CONTOSO))
+
+    assert run.read_mode == "delta", run.notes
+    assert owner_upns(contoso, LEGACY) == {"erin@contoso.onmicrosoft.com"}
+    # Its credentials were read again with it (and are the same ones).
+    assert {
+        c.display_name for c in Credential.objects.filter(service_principal__app_id=LEGACY)
+    } >= {
+        "legacy-export",
+        "CN=legacy-reporting",
+    }
+    # Only the changed principal is read: one request for it, one for its registration
+    # (a 404 here: it is registered in another tenant); no listing of every principal.
+    assert emu.requests_to(f"/v1.0/servicePrincipals/{legacy}$") == 1
+    assert emu.requests_to(r"/v1.0/applications") == 1
+    assert emu.requests_to(r"/v1.0/servicePrincipals$") == 0
+    # Every other principal keeps its facts, rows untouched.
+    assert (owner_upns(contoso, ASKCODY), credential_rows(contoso, PORTAL_APP)) == others
+
+
+def test_a_new_application_has_its_owners_after_the_delta_resync(emu, fabrikam, client_for):
+    sync(fabrikam, client_for(FABRIKAM))
+    assert not ServicePrincipal.objects.filter(tenant=fabrikam, app_id=ROOMS).exists()
+    rooms = emu.add_service_principal(FABRIKAM, ROOMS)
+    emu.add_owner(FABRIKAM, rooms, "charlie@fabrikam.onmicrosoft.com")
+    others = owner_upns(fabrikam, LEGACY)
+    emu.reset_counters()
+
+    run = sync(fabrikam, client_for(FABRIKAM))
+
+    assert run.read_mode == "delta", run.notes
+    assert owner_upns(fabrikam, ROOMS) == {"charlie@fabrikam.onmicrosoft.com"}
+    assert emu.requests_to(f"/v1.0/servicePrincipals/{rooms}$") == 1
+    assert owner_upns(fabrikam, LEGACY) == others == {"charlie@fabrikam.onmicrosoft.com"}
+
+
+def test_an_owner_added_to_an_unchanged_app_waits_for_the_next_full_read(
+    emu, contoso, client_for, settings
+):
+    """Owners are a relationship: no delta round shows one added (the documented limit)."""
+    sync(contoso, client_for(CONTOSO))
+    emu.add_owner(CONTOSO, emu.sp_id(CONTOSO, LEGACY), "erin@contoso.onmicrosoft.com")
+
+    emu.reset_counters()
+    unchanged = sync(contoso, client_for(CONTOSO))
+    assert unchanged.read_mode == "delta"
+    assert owner_upns(contoso, LEGACY) == set()
+    assert emu.requests_to(r"/v1.0/applications") == 0  # nothing changed: no facts read
+
+    settings.SYNC_FULL_READ_DAYS = 0
+    full = sync(contoso, client_for(CONTOSO))
+    assert full.read_mode == "full"
+    assert owner_upns(contoso, LEGACY) == {"erin@contoso.onmicrosoft.com"}
 
 
 def application_page(tenant, app_id: str) -> str:

@@ -13,8 +13,17 @@ from django.db import connection
 from django.utils import timezone
 
 from tenants.access import Role
+from tenants.audit import actor_name
 from tenants.graph import GraphClient, GraphError, new_session
-from tenants.models import AuditEvent, Grant, RevokeRequest, ServicePrincipal, SyncRun
+from tenants.justifications import held_slots, justifications_set, slot_of
+from tenants.models import (
+    AuditEvent,
+    Grant,
+    Justification,
+    RevokeRequest,
+    ServicePrincipal,
+    SyncRun,
+)
 from tenants.report import tenant_report
 from tenants.revokes import (
     manual_steps,
@@ -180,6 +189,53 @@ def test_an_admins_click_deletes_the_assignment_and_verifies_it_is_gone(
         )
     )
     assert actions == ["revoke.succeeded", "revoke.requested"]
+
+
+def keep_rooms_grants(contoso, alice) -> list[GrantSlot]:
+    """Every grant Teams Rooms holds, justified with one reason; Mail.Read among them."""
+    rooms = sp(contoso, ROOMS)
+    slots = sorted(held_slots(tenant=contoso, client=rooms), key=lambda s: s.key)
+    assert GrantSlot(GRAPH, "application", "Mail.Read", "admin") in slots and len(slots) > 1
+    justifications_set(
+        tenant=contoso, client=rooms, slots=slots, reason="Room mailboxes book", actor=alice
+    )
+    return slots
+
+
+def test_a_revoke_that_succeeds_ends_that_grants_justification_and_says_on_whose_decision(
+    synced, alice, bob, graph_for
+):
+    contoso, _ = synced
+    slots = keep_rooms_grants(contoso, alice)
+    revoke, _ = request_revoke(contoso, ROOMS, "Mail.Read", actor=bob, role=Role.READER)
+    revoke_request_approve(revoke=revoke, actor=alice)
+
+    revoke = revoke_request_execute(revoke_id=revoke.pk, client=graph_for(CONTOSO))
+
+    assert revoke.status == RevokeRequest.Status.SUCCEEDED, revoke.error
+    kept = {slot_of(j) for j in Justification.objects.filter(tenant=contoso)}
+    assert kept == set(slots) - {GrantSlot(GRAPH, "application", "Mail.Read", "admin")}
+    # The portal ended it; the trail keeps its reason and names the request.
+    ended = AuditEvent.objects.get(action=AuditEvent.Action.JUSTIFICATION_REMOVED)
+    assert ended.actor is None and ended.details["permission"] == "Mail.Read"
+    assert ended.details["reason"] == "Room mailboxes book"
+    assert ended.details["revoke_request"] == revoke.pk
+    # The outcome is the portal's act, on alice's decision (bob only asked).
+    outcome = AuditEvent.objects.get(action=AuditEvent.Action.REVOKE_SUCCEEDED)
+    assert outcome.actor is None and outcome.details["decided_by"] == actor_name(alice)
+
+
+def test_a_revoke_that_does_not_succeed_keeps_the_justification(synced, alice, emu, graph_for):
+    contoso, _ = synced
+    slots = keep_rooms_grants(contoso, alice)
+    emu.set_faults([{"path": "/appRoleAssignedTo/", "method": "DELETE", "status": 403}])
+    revoke, _ = request_revoke(contoso, ROOMS, "Mail.Read", actor=alice)
+
+    revoke = revoke_request_execute(revoke_id=revoke.pk, client=graph_for(CONTOSO))
+
+    assert revoke.status == RevokeRequest.Status.MANUAL
+    assert {slot_of(j) for j in Justification.objects.filter(tenant=contoso)} == set(slots)
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.JUSTIFICATION_REMOVED).exists()
 
 
 def test_a_second_execution_of_a_finished_request_changes_nothing(synced, graph_for, recorder):
