@@ -24,7 +24,7 @@ def send_on_commit(task: Any, *args: Any, countdown: float | None = None) -> Non
 
     def send() -> None:  # a named function: Django's log of a failed callback names it
         if countdown:
-            task.apply_async(args, countdown=countdown)
+            task.apply_async(args=args, countdown=countdown)
         else:
             task.delay(*args)
 
