@@ -7,13 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from django.urls import reverse, reverse_lazy
+from django.urls import reverse
 
 from tenants.models import ServicePrincipal, SyncRun, Tenant
 from tests.browser.helpers import screenshot, sign_in
 from tests.factories import RevokeRequestFactory, TenantFactory
 from tests.helpers import sync
-from tests.ids import CONTOSO, ROOMS, WOODGROVE
+from tests.ids import CONTOSO, FABRIKAM, ROOMS, WOODGROVE
 
 PHONE = {"width": 390, "height": 844}
 
@@ -45,8 +45,15 @@ def main_pages(tenant: Tenant) -> list[tuple[str, str]]:
     ]
 
 
-# What only an operator sees, signed in as oscar.
-OPERATOR_PAGES = [("matrix", reverse_lazy("tenants:matrix"))]
+def operator_pages() -> list[tuple[str, str]]:
+    """What oscar opens: the operators' matrix, and Fabrikam's sync, whose note names
+    Graph's long error code (Fabrikam has no P1 licence for sign-in activity)."""
+    run = SyncRun.objects.filter(tenant__tenant_id=FABRIKAM).first()
+    assert run is not None and run.notes
+    return [
+        ("matrix", reverse("tenants:matrix")),
+        ("run notes", reverse("tenants:run-detail", args=[FABRIKAM, run.pk])),
+    ]
 
 
 def pages_by_user(tenant: Tenant) -> list[tuple[str, str, str]]:
@@ -54,7 +61,7 @@ def pages_by_user(tenant: Tenant) -> list[tuple[str, str, str]]:
     alice = "alice@contoso.onmicrosoft.com"
     oscar = "oscar@contoso.onmicrosoft.com"
     return [(alice, name, path) for name, path in main_pages(tenant)] + [
-        (oscar, name, str(path)) for name, path in OPERATOR_PAGES
+        (oscar, name, path) for name, path in operator_pages()
     ]
 
 
