@@ -354,3 +354,14 @@ def test_consent_is_proven_even_while_new_tokens_lack_the_new_roles(
     assert response.status_code == 302
     assert Tenant.objects.get(tenant_id=NORTHWIND).name == "Northwind"
     assert len(sent_syncs) == 1
+
+
+def test_the_connected_page_sends_the_admin_to_the_most_unused_grants_first(alice_client, contoso):
+    # The tenant page lists by name unless asked: the next step links the order it promises.
+    tenant_page = reverse("tenants:tenant-detail", args=[CONTOSO])
+    page = " ".join(
+        alice_client.get(reverse("tenants:connected", args=[CONTOSO])).content.decode().split()
+    )
+    assert (
+        f'<a href="{tenant_page}?sort=unused">those with the most unused grants first</a>' in page
+    )

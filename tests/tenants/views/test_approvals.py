@@ -8,8 +8,14 @@ import pytest
 from django.urls import reverse
 
 from tenants.models import RevokeRequest, Tenant
-from tests.factories import GrantFactory, RevokeRequestFactory, ServicePrincipalFactory
+from tests.factories import (
+    GrantFactory,
+    RevokeRequestFactory,
+    ServicePrincipalFactory,
+    UserFactory,
+)
 from tests.helpers import signed_in
+from tests.ids import CONTOSO
 from tests.tenants.views.helpers import succeeded_run
 
 pytestmark = pytest.mark.django_db
@@ -95,6 +101,19 @@ def test_the_nav_lists_approvals_for_operators_and_admins_only(
     assert link in text(oscar_client.get(reverse("tenants:dashboard")))
     assert link not in text(bob_client.get(reverse("tenants:dashboard")))
     assert link not in text(erin_client.get(reverse("digests:subscriptions")))
+
+
+def test_the_nav_lists_approvals_for_a_directory_role_admin_not_a_directory_role_reader(
+    contoso,
+):
+    # A Global Administrator counts as Portal.Admin in their own tenant; a Global Reader as
+    # Portal.Reader, who cannot approve.
+    admin = signed_in(UserFactory(entra_tenant_id=CONTOSO, directory_roles=["Portal.Admin"]))
+    reader = signed_in(UserFactory(entra_tenant_id=CONTOSO, directory_roles=["Portal.Reader"]))
+    link = f'href="{QUEUE}"'
+    assert link in text(admin.get(reverse("tenants:dashboard")))
+    assert admin.get(QUEUE).status_code == 200
+    assert link not in text(reader.get(reverse("tenants:dashboard")))
 
 
 def test_the_queue_is_paginated_oldest_first(alice_client, contoso):

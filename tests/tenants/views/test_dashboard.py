@@ -152,6 +152,15 @@ def test_the_matrix_shows_each_application_in_each_tenant(oscar_client, contoso,
     assert "not granted anything" in html
 
 
+def test_the_matrix_without_tenants_says_to_connect_one(oscar_client, contoso):
+    contoso.delete()  # oscar stays an operator: the role names the operator tenant's id
+
+    html = " ".join(oscar_client.get(reverse("tenants:matrix")).content.decode().split())
+
+    assert f'No tenant is connected yet: <a href="{reverse("tenants:connect")}">' in html
+    assert "No application holds a permission" not in html
+
+
 def test_the_matrix_shows_only_the_users_tenants(alice_client, contoso, fabrikam):
     with_verdicts(contoso, succeeded_run(contoso))
     with_verdicts(fabrikam, succeeded_run(fabrikam), name="Fabrikam only")

@@ -735,3 +735,14 @@ def test_decisions_need_the_csrf_token(alice, rooms, bob):
     revoke.refresh_from_db()
     assert revoke.status == Status.PENDING_APPROVAL
     assert RevokeRequest.objects.count() == 1
+
+
+def test_an_empty_revoke_history_points_an_admin_to_the_bulk_revoke(
+    alice_client, bob_client, contoso
+):
+    revoke_list = reverse("tenants:revoke-list", args=[contoso.tenant_id])
+    bulk = reverse("tenants:revoke-unused", args=[contoso.tenant_id])
+    assert f'<a href="{bulk}">Revoke everything unused</a> takes them all at once' in text(
+        alice_client.get(revoke_list)
+    )
+    assert "takes them all at once" not in text(bob_client.get(revoke_list))

@@ -307,7 +307,8 @@ def test_the_applications_reload_themselves_when_a_watched_sync_ends(alice_clien
 
     assert (
         f'<div id="application-results" hx-get="{tenant_url(contoso)}" '
-        'hx-trigger="sync-ended from:body" hx-include="#application-filters">'
+        'hx-trigger="sync-ended from:body" hx-include="#application-filters" '
+        'hx-disinherit="hx-include">'
     ) in html
 
 
