@@ -21,18 +21,16 @@ BENCH_EXPORTS_SCALE (default 10): the larger tenant's size in 1x tenants.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import secrets
 import time
 import tracemalloc
-from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchmarks._database import database_ensure
+from benchmarks._fork import in_child
 from benchmarks._interpreter import in_fresh_interpreter
 from benchmarks.sync import _status_kb
 
@@ -133,8 +131,22 @@ def measure(tenants: dict[int, Tenant], scale: int) -> list[str]:
     peaks: dict[tuple[str, int], Memory] = {}
     for label, url_name in EXPORTS:
         for times, tenant in tenants.items():
-            timing = in_child(_timed_child, user.pk, url_name, str(tenant.tenant_id))
-            memory = in_child(_memory_child, user.pk, url_name, str(tenant.tenant_id))
+            timing = in_child(
+                _timed_child,
+                user.pk,
+                url_name,
+                str(tenant.tenant_id),
+                timeout=CHILD_TIMEOUT,
+                what="an export",
+            )
+            memory = in_child(
+                _memory_child,
+                user.pk,
+                url_name,
+                str(tenant.tenant_id),
+                timeout=CHILD_TIMEOUT,
+                what="an export",
+            )
             peaks[(label, times)] = memory
             lines.append(
                 f"exports: {label:4} at {times:2}x  {timing.first_byte * 1000:8.0f} ms "
@@ -195,37 +207,3 @@ def _memory_child(user_id: int, url_name: str, tenant_id: str) -> Memory:
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return Memory(peak, _status_kb("VmHWM") - start_kb)
-
-
-def in_child(target: Callable[..., Any], *args: Any) -> Any:
-    """``target(*args)`` in a forked child; its result, or its failure raised here."""
-    from django.db import connections
-
-    connections.close_all()  # a database connection must not be shared across a fork
-    context = multiprocessing.get_context("fork")
-    receive, send = context.Pipe(duplex=False)
-    process = context.Process(target=_child_main, args=(send, target, *args))
-    process.start()
-    send.close()
-    try:
-        if not receive.poll(CHILD_TIMEOUT):
-            raise RuntimeError(f"an export took more than {CHILD_TIMEOUT} s")
-        result = receive.recv()
-    finally:
-        process.join(timeout=30)
-        if process.is_alive():
-            process.kill()
-    if isinstance(result, str):
-        raise RuntimeError(result)
-    return result
-
-
-def _child_main(send: Connection, target: Callable[..., Any], *args: Any) -> None:
-    from django.db import connections
-
-    try:
-        send.send(target(*args))
-    except Exception as exc:  # the parent raises it
-        send.send(f"{exc.__class__.__name__}: {exc}")
-    finally:
-        connections.close_all()

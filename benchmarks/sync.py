@@ -44,21 +44,20 @@ database is created if missing and its tenant tables are emptied first.
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 import secrets
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import requests
 
 from benchmarks._database import database_ensure
+from benchmarks._fork import ChildFailed, in_child
 from benchmarks.emulator_paging import (
     GRAPH_APP_ID,
     TENANT,
@@ -127,7 +126,6 @@ class ChildResult:
     client_requests: int
     peak_kb: int
     start_kb: int
-    error: str = ""
 
 
 @dataclass(frozen=True)
@@ -621,11 +619,14 @@ def measure(name: str, tenant: Tenant, graph: GraphSide, *, unchanged: bool = Fa
     writes_before = grant_table_writes()
     findings_before = findings_table_writes()
     graph.counters_reset()
-    child = in_child(_sync_child, run.pk, str(tenant.tenant_id))
+    try:
+        child = in_child(
+            _sync_child, run.pk, str(tenant.tenant_id), timeout=SYNC_TIMEOUT, what="the sync"
+        )
+    except ChildFailed as failed:
+        raise RuntimeError(f"{name}: {failed}") from None
     graph_requests = graph.graph_requests()
     findings_written = findings_table_writes() - findings_before
-    if child.error:
-        raise RuntimeError(f"{name}: {child.error}")
     run.refresh_from_db()
     if run.status != SyncRun.Status.SUCCEEDED:
         raise RuntimeError(f"{name}: the sync {run.status}: {run.error}")
@@ -656,37 +657,6 @@ def measure(name: str, tenant: Tenant, graph: GraphSide, *, unchanged: bool = Fa
     # the next sync would share the two CPUs with autovacuum.
     tables_vacuum()
     return figures
-
-
-def in_child(target: Callable[..., ChildResult], *args: Any) -> ChildResult:
-    """Runs target in a forked child, so that the peak memory measured is the sync's."""
-    from django.db import connections
-
-    connections.close_all()  # a database connection must not be shared across a fork
-    context = multiprocessing.get_context("fork")
-    receive, send = context.Pipe(duplex=False)
-    process = context.Process(target=_child_main, args=(send, target, *args))
-    process.start()
-    send.close()
-    try:
-        if not receive.poll(SYNC_TIMEOUT):
-            raise RuntimeError(f"the sync took more than {SYNC_TIMEOUT} s")
-        return receive.recv()
-    finally:
-        process.join(timeout=30)
-        if process.is_alive():
-            process.kill()
-
-
-def _child_main(send: Connection, target: Callable[..., ChildResult], *args: Any) -> None:
-    from django.db import connections
-
-    try:
-        send.send(target(*args))
-    except Exception as exc:  # the parent raises it
-        send.send(ChildResult(0, 0, 0, 0, 0, f"{exc.__class__.__name__}: {exc}"))
-    finally:
-        connections.close_all()
 
 
 def _sync_child(run_id: int, tenant_id: str) -> ChildResult:

@@ -609,6 +609,16 @@ class ApplicationFinding(models.Model):
         return self.needed + self.unused + self.unexplained
 
 
+# The order in which pages, charts and exports list the verdicts' counts.
+VERDICT_ORDER = ("needed", "unused", "unexplained", "missing")
+
+
+def counts_by_verdict(counts: object) -> list[tuple[str, int]]:
+    """``(verdict, count)`` in VERDICT_ORDER, of anything with a count per verdict (stored
+    summaries, the selectors' VerdictCounts)."""
+    return [(verdict, getattr(counts, verdict)) for verdict in VERDICT_ORDER]
+
+
 class FindingSummary(models.Model):
     """A tenant's stored findings counted, for the dashboard, and what they are as of.
 
@@ -649,13 +659,7 @@ class FindingSummary(models.Model):
 
     @property
     def by_verdict(self) -> list[tuple[str, int]]:
-        """The counts in the order the pages and charts list verdicts."""
-        return [
-            ("needed", self.needed),
-            ("unused", self.unused),
-            ("unexplained", self.unexplained),
-            ("missing", self.missing),
-        ]
+        return counts_by_verdict(self)
 
 
 APPEND_ONLY = "Audit events are append-only"

@@ -45,6 +45,7 @@ from tenants.models import (
     ServicePrincipal,
     SyncRun,
     Tenant,
+    counts_by_verdict,
 )
 from tenants.report import application_needs, enabled_features
 from tenants.signins import sign_in_known
@@ -122,12 +123,7 @@ class VerdictCounts:
 
     @property
     def by_verdict(self) -> list[tuple[str, int]]:
-        return [
-            ("needed", self.needed),
-            ("unused", self.unused),
-            ("unexplained", self.unexplained),
-            ("missing", self.missing),
-        ]
+        return counts_by_verdict(self)
 
     def add(self, verdict: str, number: int = 1) -> None:
         setattr(self, verdict, getattr(self, verdict) + number)
