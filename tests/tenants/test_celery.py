@@ -28,9 +28,15 @@ def worker(emu):
     """A worker thread with its own consumer, on the configured broker."""
     redis = BROKER.startswith("redis://")
     use_broker(BROKER if redis else "memory://")
+    if connection.vendor == "sqlite":
+        # The test database is SQLite's shared-cache memory database, where a reader holds a
+        # table lock that a writer is refused at once ("database table is locked"), busy
+        # timeout or not: this thread's polling must not take it from the worker's writes.
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA read_uncommitted = 1")
     if redis:  # nothing another run left behind may be consumed here
-        with celery_app.connection_for_write() as connection:
-            connection.default_channel.queue_purge(celery_app.conf.task_default_queue)
+        with celery_app.connection_for_write() as broker:
+            broker.default_channel.queue_purge(celery_app.conf.task_default_queue)
     try:
         with start_worker(
             celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=30
