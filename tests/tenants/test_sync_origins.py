@@ -35,7 +35,7 @@ def test_feature_switches_saved_in_the_browser_are_recorded_with_the_admin(alice
     page = text(alice_client.get(reverse("tenants:audit", args=[contoso.tenant_id])))
     assert f'<td data-label="Who">{ALICE}</td>' in page
     exported = alice_client.get(reverse("tenants:audit-csv", args=[contoso.tenant_id]))
-    rows = list(csv.DictReader(io.StringIO(exported.content.decode())))
+    rows = list(csv.DictReader(io.StringIO(exported.getvalue().decode())))
     assert [(row["action"], row["actor"]) for row in rows] == [("features.switched", ALICE)]
 
 
