@@ -30,6 +30,9 @@ class Sample:
     status: int  # 0: no answer (connection refused, timeout)
     url: str
     body: str = ""  # the start of an error page, to tell a clear one
+    # A download the server cut off mid-stream (the database gone under it): the client
+    # sees a failed download, the portal's only honest answer once bytes are sent.
+    cut_off: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,8 @@ def fetch(http: requests.Session, url: str, cookie: str = "") -> Sample:
     headers = {"Cookie": cookie} if cookie else {}
     try:
         response = http.get(url, headers=headers, timeout=REQUEST_TIMEOUT, allow_redirects=False)
+    except requests.exceptions.ChunkedEncodingError:
+        return Sample(started, time.monotonic() - started, 0, url, cut_off=True)
     except requests.RequestException:
         return Sample(started, time.monotonic() - started, 0, url)
     body = "" if response.status_code < 400 else response.text[:300]

@@ -840,14 +840,15 @@ class Soak:
         """Pages answered throughout the faults: a page, or the portal's own error page."""
         samples = self.watch.pages.items
         bare = [s for s in samples if s.status >= 500 and ERROR_PAGE_MARK not in s.body]
-        refused = [s for s in samples if s.status == 0]
+        refused = [s for s in samples if s.status == 0 and not s.cut_off]
+        cut_off = [s for s in samples if s.cut_off]
         other = [s for s in samples if 400 <= s.status < 500]
         errors = [s for s in samples if s.status >= 500]
         self.verdict(
             not bare and not refused and not other,
             f"pages during the faults: {len(samples)} requests, {len(errors)} error pages "
             f"({len(bare)} without the portal's error page), {len(refused)} unanswered, "
-            f"{len(other)} 4xx",
+            f"{len(other)} 4xx, {len(cut_off)} downloads cut off mid-stream (failed downloads)",
         )
         print(
             f"soak: /healthz during the faults: {len(self.watch.health)} checks, "

@@ -10,6 +10,7 @@ one) is written in one place.
 
 import csv
 import io
+import itertools
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
@@ -245,8 +246,14 @@ def attachment(content: str, *, content_type: str, filename: str) -> HttpRespons
 def streamed_attachment(
     chunks: Iterator[str], *, content_type: str, filename: str
 ) -> StreamingHttpResponse:
-    """``chunks`` sent as they come, as a download named ``filename``."""
-    response = StreamingHttpResponse(chunks, content_type=content_type)
+    """``chunks`` sent as they come, as a download named ``filename``.
+
+    The first chunk is made here, inside the view: a failure before any byte is sent (the
+    database down) gets the portal's error page rather than the web server's bare one. A
+    failure after it cuts the download off, which the client sees as a failed download,
+    never as a complete file."""
+    first = next(chunks, "")
+    response = StreamingHttpResponse(itertools.chain([first], chunks), content_type=content_type)
     response["Content-Disposition"] = _disposition(filename)
     return response
 

@@ -5,7 +5,7 @@ that yields its first bytes before the last application has been read."""
 import json
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
 from benchmarks.pages import large_tenant_create
@@ -56,3 +56,22 @@ def test_the_csv_export_has_a_row_per_grant_of_every_chunk(tenant):
     report = tenant_report(tenant=tenant)
     rows = sum(len(app.grants) + len(app.missing) for app in report.applications)
     assert len(text.splitlines()) == 1 + rows
+
+
+def test_a_download_that_fails_before_its_first_byte_fails_in_the_view():
+    # There the portal's error page answers; once bytes are sent, a failure can only cut
+    # the download off, which the client sees as failed (never as a complete file).
+    def chunks():
+        raise OperationalError("the database system is shutting down")
+        yield "never"
+
+    with pytest.raises(OperationalError):
+        exports.streamed_attachment(chunks(), content_type="text/csv", filename="report.csv")
+
+
+def test_a_download_sends_every_chunk_the_first_included():
+    response = exports.streamed_attachment(
+        iter(["a,b\r\n", "1,2\r\n"]), content_type="text/csv", filename="report.csv"
+    )
+    assert response.getvalue() == b"a,b\r\n1,2\r\n"
+    assert response["Content-Disposition"] == 'attachment; filename="report.csv"'
