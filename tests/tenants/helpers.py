@@ -14,12 +14,36 @@ import requests
 from emulator import Emulator
 from tenants.audit import audit_record
 from tenants.models import AuditEvent
+from tests.ids import ASKCODY, CONNECT_247, GRAPH
 
 
 def graph_grants(emu: Emulator, tenant_id: str, client_object_id: str) -> list[dict]:
     """The oauth2PermissionGrants (delegated) of a client in the emulator's Graph."""
     state = emu.state(tenant_id)
     return [g for g in state["oauth2PermissionGrants"] if g["clientId"] == client_object_id]
+
+
+def consent_and_unconsent_outside(emu: Emulator, graph: Any, tenant_id: str) -> dict:
+    """What an admin does in Entra, not through the portal: 247connect gets an admin
+    consent to User.Read and openid on Microsoft Graph, and AskCody's admin consent goes
+    (returned, as Graph held it). ``graph`` is a portal GraphClient of the tenant."""
+    connect, graph_sp = emu.sp_id(tenant_id, CONNECT_247), emu.sp_id(tenant_id, GRAPH)
+    graph.request(
+        "POST",
+        "/oauth2PermissionGrants",
+        json={
+            "clientId": connect,
+            "consentType": "AllPrincipals",
+            "resourceId": graph_sp,
+            "scope": "User.Read openid",
+        },
+    )
+    askcody = emu.sp_id(tenant_id, ASKCODY)
+    admin_grant = next(
+        g for g in graph_grants(emu, tenant_id, askcody) if g["consentType"] == "AllPrincipals"
+    )
+    graph.request("DELETE", f"/oauth2PermissionGrants/{admin_grant['id']}")
+    return admin_grant
 
 
 def graph_assignments(emu: Emulator, tenant_id: str, client_object_id: str) -> list[dict]:

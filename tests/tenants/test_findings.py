@@ -48,7 +48,7 @@ from tests.factories import (
 )
 from tests.helpers import sync
 from tests.ids import ASKCODY, CONNECT_247
-from tests.tenants.helpers import graph_grants
+from tests.tenants.helpers import consent_and_unconsent_outside
 
 pytestmark = pytest.mark.django_db
 
@@ -167,22 +167,7 @@ def test_a_resync_refreshes_the_clients_it_changed_as_a_full_refresh_would(emu, 
     contoso = synced.contoso
     tenant_id = str(contoso.tenant_id)
     graph = client_for(tenant_id)
-    connect, graph_sp = emu.sp_id(tenant_id, CONNECT_247), emu.sp_id(tenant_id, GRAPH)
-    graph.request(
-        "POST",
-        "/oauth2PermissionGrants",
-        json={
-            "clientId": connect,
-            "consentType": "AllPrincipals",
-            "resourceId": graph_sp,
-            "scope": "User.Read openid",
-        },
-    )
-    askcody = emu.sp_id(tenant_id, ASKCODY)
-    admin_grant = next(
-        g for g in graph_grants(emu, tenant_id, askcody) if g["consentType"] == "AllPrincipals"
-    )
-    graph.request("DELETE", f"/oauth2PermissionGrants/{admin_grant['id']}")
+    consent_and_unconsent_outside(emu, graph, tenant_id)
     pks = finding_pks(contoso)
 
     run = sync(contoso, client_for(tenant_id))

@@ -14,7 +14,7 @@ from tenants.sync import sync_run_apply_held, sync_run_execute
 from tenants.sync_read import DELEGATED_FIELDS
 from tests.helpers import sync
 from tests.ids import ASKCODY, CONNECT_247, CONTOSO, GRAPH, LOOKOUT
-from tests.tenants.helpers import graph_grants, tampered
+from tests.tenants.helpers import consent_and_unconsent_outside, graph_grants, tampered
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -53,23 +53,9 @@ def test_a_delta_resync_finds_consents_given_and_grants_removed_outside_the_port
 ):
     sync(contoso, client_for(CONTOSO))
     graph = client_for(CONTOSO)
-    connect, graph_sp = emu.sp_id(CONTOSO, CONNECT_247), emu.sp_id(CONTOSO, GRAPH)
-    assert graph_grants(emu, CONTOSO, connect) == []
-    graph.request(
-        "POST",
-        "/oauth2PermissionGrants",
-        json={
-            "clientId": connect,
-            "consentType": "AllPrincipals",
-            "resourceId": graph_sp,
-            "scope": "User.Read openid",
-        },
-    )
-    askcody = emu.sp_id(CONTOSO, ASKCODY)
-    admin_grant = next(
-        g for g in graph_grants(emu, CONTOSO, askcody) if g["consentType"] == "AllPrincipals"
-    )
-    graph.request("DELETE", f"/oauth2PermissionGrants/{admin_grant['id']}")
+    assert graph_grants(emu, CONTOSO, emu.sp_id(CONTOSO, CONNECT_247)) == []
+    graph_sp = emu.sp_id(CONTOSO, GRAPH)
+    admin_grant = consent_and_unconsent_outside(emu, graph, CONTOSO)
     before = current(contoso, ASKCODY)
     emu.reset_counters()
 
