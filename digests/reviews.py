@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from digests.content import portal_url
 from digests.tasks import send_justification_review as send_justification_review_task
+from portal.celery import send_on_commit
 from tenants.audit import audit_record
 from tenants.justifications import admin_addresses, held_slots, slot_of, tenant_users
 from tenants.models import AuditEvent, Justification, ServicePrincipal, Tenant
@@ -71,7 +72,7 @@ def justification_reviews_queue(*, today: date | None = None) -> int:
     """Queue one review e-mail per group that is due; returns how many were queued."""
     groups = justification_reviews_due(today=today or timezone.localdate())
     for justification_ids in groups:
-        send_justification_review_task.delay_on_commit(justification_ids)
+        send_on_commit(send_justification_review_task, justification_ids)
     return len(groups)
 
 

@@ -312,7 +312,7 @@ def _tell_requester(revoke: RevokeRequest, *, actor: User | None) -> None:
     """Mail the requester the decision on their request, from a task once committed
     (tenants.notifications); an admin deciding on their own request needs no e-mail."""
     if revoke.requested_by_id is not None and revoke.requested_by_id != getattr(actor, "pk", None):
-        notify_revoke_decision_task.delay_on_commit(revoke.pk)
+        send_on_commit(notify_revoke_decision_task, revoke.pk)
 
 
 def _require_admin(actor: User | None, tenant: Tenant) -> None:
@@ -324,4 +324,4 @@ def _require_admin(actor: User | None, tenant: Tenant) -> None:
 def notify_admins(tenant: Tenant, revokes: list[RevokeRequest]) -> None:
     """Mail the tenant's portal admins that readers ask for revokes, from a task once
     committed (tenants.notifications): no mail error can undo or fail the request."""
-    notify_revoke_requests_task.delay_on_commit([revoke.pk for revoke in revokes])
+    send_on_commit(notify_revoke_requests_task, [revoke.pk for revoke in revokes])

@@ -60,6 +60,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from permissions.models import PermissionKind
+from portal.celery import send_on_commit
 from tenants.graph import PRIORITY_HIGH, GraphClient, GraphError
 from tenants.models import RevokeRequest, SyncRun
 from tenants.portal_app import READ_NEEDS, WRITE_NEEDS
@@ -186,7 +187,7 @@ def revoke_requests_resume_abandoned() -> int:
         .values_list("pk", flat=True)
     )
     for revoke_id in abandoned:
-        execute_revoke_task.delay_on_commit(revoke_id)
+        send_on_commit(execute_revoke_task, revoke_id)
     return len(abandoned)
 
 
@@ -217,9 +218,7 @@ def _waits_for_others(revoke_id: int) -> bool:
     RevokeRequest.objects.filter(pk=revoke.pk, status=Status.QUEUED).update(
         error=f"Waits for {len(blocking)} other request(s) of {revoke.tenant.name} to end first."
     )
-    execute_revoke_task.apply_async_on_commit(
-        args=(revoke.pk,), countdown=SELF_REVOKE_RETRY_SECONDS
-    )
+    send_on_commit(execute_revoke_task, revoke.pk, countdown=SELF_REVOKE_RETRY_SECONDS)
     return True
 
 

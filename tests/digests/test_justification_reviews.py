@@ -290,7 +290,9 @@ def test_the_link_opens_the_confirmation_for_the_reviewer(search, alice, bob, cl
     assert "Keep it another term</button>" in html and "Request the revoke</button>" in html
 
 
-def test_the_daily_task_queues_one_e_mail_task_per_group(search, alice, monkeypatch):
+def test_the_daily_task_queues_one_e_mail_task_per_group(
+    search, alice, monkeypatch, django_capture_on_commit_callbacks
+):
     # Made today for three days: due at once.
     justifications_set(
         tenant=search.tenant,
@@ -301,9 +303,10 @@ def test_the_daily_task_queues_one_e_mail_task_per_group(search, alice, monkeypa
         expires=timezone.localdate() + dt.timedelta(days=3),
     )
     sent: list[list[int]] = []
-    monkeypatch.setattr("digests.tasks.send_justification_review.delay_on_commit", sent.append)
+    monkeypatch.setattr("digests.tasks.send_justification_review.delay", sent.append)
 
-    assert send_justification_reviews() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        assert send_justification_reviews() == 1
 
     assert sorted(sent[0]) == sorted(Justification.objects.values_list("pk", flat=True))
 

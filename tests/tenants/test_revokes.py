@@ -881,11 +881,13 @@ def test_the_task_retries_an_outage_and_finally_fails_the_request(synced, emu, p
     assert AuditEvent.objects.filter(action=AuditEvent.Action.REVOKE_FAILED).count() == 1
 
 
-def test_requests_queued_whose_message_was_lost_are_sent_again(synced, monkeypatch):
+def test_requests_queued_whose_message_was_lost_are_sent_again(
+    synced, monkeypatch, django_capture_on_commit_callbacks
+):
     # A broker restarted without persistence loses the message of a queued request.
     contoso, _ = synced
     queued: list[int] = []
-    monkeypatch.setattr(execute_revoke, "delay_on_commit", queued.append)
+    monkeypatch.setattr(execute_revoke, "delay", queued.append)
     lost, _ = request_revoke(contoso, ROOMS, "Mail.Read")
     waiting, _ = request_revoke(contoso, LEGACY, "Directory.ReadWrite.All")
     retried, _ = request_revoke(contoso, ASKCODY, "Calendars.Read")
@@ -898,14 +900,17 @@ def test_requests_queued_whose_message_was_lost_are_sent_again(synced, monkeypat
     )
 
     # Queued a moment ago (``waiting``) or tried a moment ago (``retried``): not sent again.
-    assert revoke_requests_resume_abandoned() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        assert revoke_requests_resume_abandoned() == 1
     assert queued == [lost.pk]
 
 
-def test_requests_abandoned_by_a_dead_worker_are_queued_again(synced, monkeypatch):
+def test_requests_abandoned_by_a_dead_worker_are_queued_again(
+    synced, monkeypatch, django_capture_on_commit_callbacks
+):
     contoso, _ = synced
     queued: list[int] = []
-    monkeypatch.setattr(execute_revoke, "delay_on_commit", queued.append)
+    monkeypatch.setattr(execute_revoke, "delay", queued.append)
     stuck, _ = request_revoke(contoso, ROOMS, "Mail.Read")
     alive, _ = request_revoke(contoso, LEGACY, "Directory.ReadWrite.All")
     queued.clear()
@@ -913,5 +918,6 @@ def test_requests_abandoned_by_a_dead_worker_are_queued_again(synced, monkeypatc
     RevokeRequest.objects.filter(pk=stuck.pk).update(status="running", started_at=long_ago)
     RevokeRequest.objects.filter(pk=alive.pk).update(status="running", started_at=timezone.now())
 
-    assert revoke_requests_resume_abandoned() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        assert revoke_requests_resume_abandoned() == 1
     assert queued == [stuck.pk]
