@@ -47,12 +47,11 @@ from tests.factories import (
     SyncRunFactory,
 )
 from tests.helpers import sync
-from tests.ids import ASKCODY, CONNECT_247
+from tests.ids import ASKCODY, CONNECT_247, GRAPH
 from tests.tenants.helpers import consent_and_unconsent_outside
 
 pytestmark = pytest.mark.django_db
 
-GRAPH = "00000003-0000-0000-c000-000000000000"
 REFERENCE = Path(__file__).resolve().parents[1] / "fixtures" / "reference"
 APP_ROLES = REFERENCE / "Classification_MsGraphAppRoles.json"
 
